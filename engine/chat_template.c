@@ -1,0 +1,333 @@
+/* Chat templates rendered natively. chat_template_init recognises the family of the
+ * model's Jinja template (tokenizer.chat_template) by markers only that family's template
+ * contains, or takes the family the user named with --chat-template; chat_template_apply
+ * then writes exactly what Jinja2 makes of the official template of that family (tests/ref/
+ * make_chat_fixture.py renders them with jinja2 the way transformers does: trim_blocks and
+ * lstrip_blocks on, so the newlines after block tags vanish). A system prompt the template
+ * hard-codes (SmolLM2 and Qwen2 add one when the conversation has none) is read out of the
+ * template's source, so it is not tied to one model. */
+#include "engine/chat_template.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const k_kind_names[CHAT_TEMPLATE_COUNT] = {"chatml", "llama3", "llama2", "mistral", "zephyr"};
+
+const char *chat_template_kind_name(ChatTemplateKind k) {
+    return (unsigned)k < CHAT_TEMPLATE_COUNT ? k_kind_names[k] : "unknown";
+}
+
+static char *dup_str(const char *s) {
+    if (!s) return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+/* The literal text of a hard-coded ChatML system turn: what follows "<|im_start|>system" and
+ * a newline (a real one, or the escape \n inside a Jinja string) up to "<|im_end|>", when that
+ * stretch is plain string-literal text: no quote ends the literal and no expression is spliced
+ * in. Escapes are undone. NULL when the template has no such literal. */
+static char *find_default_system(const char *src) {
+    static const char open[] = "<|im_start|>system", close[] = "<|im_end|>";
+    for (const char *p = strstr(src, open); p; p = strstr(p + 1, open)) {
+        const char *s = p + sizeof open - 1;
+        if (s[0] == '\n') s += 1;
+        else if (s[0] == '\\' && s[1] == 'n') s += 2;
+        else continue;
+        const char *e = strstr(s, close);
+        if (!e || e == s) continue;
+        char *out = malloc((size_t)(e - s) + 1);
+        if (!out) return NULL;
+        size_t o = 0;
+        int ok = 1;
+        for (const char *c = s; c < e && ok; c++) {
+            if (*c == '\'' || *c == '"' || *c == '{' || *c == '}') ok = 0;
+            else if (*c == '\\' && c + 1 < e) {
+                c++;
+                out[o++] = *c == 'n' ? '\n' : *c == 't' ? '\t' : *c;
+            } else out[o++] = *c;
+        }
+        out[o] = 0;
+        if (ok) return out;
+        free(out);
+    }
+    return NULL;
+}
+
+static int set_texts(ChatTemplate *ct, const char *bos, const char *eos) {
+    free(ct->bos_text);
+    free(ct->eos_text);
+    ct->bos_text = dup_str(bos);
+    ct->eos_text = dup_str(eos);
+    return (bos && !ct->bos_text) || (eos && !ct->eos_text) ? -1 : 0;
+}
+
+int chat_template_set_tokens(ChatTemplate *ct, const char *bos_text, const char *eos_text) {
+    /* Only the texts the family's template actually writes are kept. */
+    int uses_bos = ct->kind == CHAT_TEMPLATE_LLAMA3 || ct->kind == CHAT_TEMPLATE_LLAMA2 || ct->kind == CHAT_TEMPLATE_MISTRAL;
+    int uses_eos = ct->kind == CHAT_TEMPLATE_LLAMA2 || ct->kind == CHAT_TEMPLATE_MISTRAL || ct->kind == CHAT_TEMPLATE_ZEPHYR;
+    return set_texts(ct, uses_bos ? (bos_text ? bos_text : ct->bos_text) : NULL,
+                     uses_eos ? (eos_text ? eos_text : ct->eos_text) : NULL);
+}
+
+int chat_template_init(ChatTemplate *ct, const char *jinja_src, const char *name, char *err, size_t errlen) {
+    memset(ct, 0, sizeof *ct);
+    int kind = -1;
+    if (name) {
+        for (int k = 0; k < CHAT_TEMPLATE_COUNT; k++)
+            if (strcmp(name, k_kind_names[k]) == 0) kind = k;
+        if (kind < 0) {
+            snprintf(err, errlen, "--chat-template %s: unknown template name (known: chatml, llama3, llama2, mistral, "
+                     "zephyr)", name);
+            return -1;
+        }
+    } else if (!jinja_src || !*jinja_src) {
+        snprintf(err, errlen, "the model has no chat template (tokenizer.chat_template); choose one with "
+                 "--chat-template chatml|llama3|llama2|mistral|zephyr");
+        return -1;
+    } else if (strstr(jinja_src, "<|im_start|>")) {
+        kind = CHAT_TEMPLATE_CHATML;
+    } else if (strstr(jinja_src, "<|start_header_id|>")) {
+        kind = CHAT_TEMPLATE_LLAMA3;
+    } else if (strstr(jinja_src, "[INST]") && strstr(jinja_src, "<<SYS>>")) {
+        kind = CHAT_TEMPLATE_LLAMA2;
+    } else if (strstr(jinja_src, "[INST]")) {
+        kind = CHAT_TEMPLATE_MISTRAL;
+    } else if (strstr(jinja_src, "<|user|>") && strstr(jinja_src, "eos_token") && !strstr(jinja_src, "<|end|>")) {
+        kind = CHAT_TEMPLATE_ZEPHYR;
+    } else {
+        snprintf(err, errlen, "the model's chat template is not one Piston recognises (ChatML, Llama-3, Llama-2, "
+                 "Mistral, Zephyr); choose one with --chat-template chatml|llama3|llama2|mistral|zephyr");
+        return -1;
+    }
+    ct->kind = (ChatTemplateKind)kind;
+    static const char *const bos[CHAT_TEMPLATE_COUNT] = {NULL, "<|begin_of_text|>", "<s>", "<s>", NULL};
+    static const char *const eos[CHAT_TEMPLATE_COUNT] = {NULL, NULL, "</s>", "</s>", "</s>"};
+    if (set_texts(ct, bos[kind], eos[kind]) != 0) goto oom;
+    if (!name && kind == CHAT_TEMPLATE_CHATML) {
+        ct->default_system = find_default_system(jinja_src);
+    }
+    return 0;
+oom:
+    chat_template_free(ct);
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
+void chat_template_free(ChatTemplate *ct) {
+    free(ct->default_system);
+    free(ct->bos_text);
+    free(ct->eos_text);
+    memset(ct, 0, sizeof *ct);
+}
+
+/* ---- rendering ---- */
+
+typedef struct Buf {
+    char *p;
+    size_t n, cap;
+    int oom;
+} Buf;
+
+static void put_n(Buf *b, const char *s, size_t n) {
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n + 1) cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np) { b->oom = 1; return; }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+
+static void put(Buf *b, const char *s) {
+    if (s) put_n(b, s, strlen(s));
+}
+
+/* Python's str.isspace() for one code point: what Jinja's trim filter and str.strip() remove. */
+static int py_space(uint32_t c) {
+    return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+/* Decodes the code point starting at s[i] (of n); its length in *len (1 for a stray byte). */
+static uint32_t cp_at(const unsigned char *s, size_t i, size_t n, size_t *len) {
+    unsigned c = s[i];
+    size_t l = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+    if (i + l > n) l = 1;
+    uint32_t v = l == 1 ? c : l == 2 ? (c & 0x1F) : l == 3 ? (c & 0x0F) : (c & 0x07);
+    for (size_t k = 1; k < l; k++) v = (v << 6) | (s[i + k] & 0x3F);
+    *len = l;
+    return l == 1 && c >= 0x80 ? 0xFFFD : v;
+}
+
+/* Appends s with leading and trailing white space removed (Python's strip()). */
+static void put_trimmed(Buf *b, const char *str) {
+    const unsigned char *s = (const unsigned char *)(str ? str : "");
+    size_t n = strlen((const char *)s), start = 0, end = n, l;
+    while (start < n && py_space(cp_at(s, start, n, &l))) start += l;
+    /* From the right: step back to the start of each code point. */
+    while (end > start) {
+        size_t p = end - 1;
+        while (p > start && (s[p] & 0xC0) == 0x80 && end - p < 4) p--;
+        if (!py_space(cp_at(s, p, end, &l)) || p + l != end) break;
+        end = p;
+    }
+    put_n(b, (const char *)s + start, end - start);
+}
+
+static int is_role(const ChatMessage *m, const char *role) {
+    return m->role && strcmp(m->role, role) == 0;
+}
+
+static int render_chatml(const ChatTemplate *ct, const ChatMessage *m, int n, int gen, Buf *b) {
+    for (int i = 0; i < n; i++) {
+        if (i == 0 && ct->default_system && !is_role(&m[0], "system")) {
+            put(b, "<|im_start|>system\n");
+            put(b, ct->default_system);
+            put(b, "<|im_end|>\n");
+        }
+        put(b, "<|im_start|>");
+        put(b, m[i].role);
+        put(b, "\n");
+        put(b, m[i].content);
+        put(b, "<|im_end|>\n");
+    }
+    if (gen) put(b, "<|im_start|>assistant\n");
+    return 0;
+}
+
+static int render_llama3(const ChatTemplate *ct, const ChatMessage *m, int n, int gen, Buf *b) {
+    for (int i = 0; i < n; i++) {
+        if (i == 0) put(b, ct->bos_text);
+        put(b, "<|start_header_id|>");
+        put(b, m[i].role);
+        put(b, "<|end_header_id|>\n\n");
+        put_trimmed(b, m[i].content);
+        put(b, "<|eot_id|>");
+    }
+    if (gen) put(b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+    return 0;
+}
+
+/* Llama-2 and Mistral: after an optional leading system message (Llama-2 only), user and
+ * assistant must alternate, starting with the user, as their templates demand. */
+static int check_alternation(const ChatMessage *m, int n, char *err, size_t errlen) {
+    for (int i = 0; i < n; i++) {
+        if (is_role(&m[i], "user") != (i % 2 == 0)) {
+            snprintf(err, errlen, "Conversation roles must alternate user/assistant/user/assistant/...");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int render_llama2(const ChatTemplate *ct, const ChatMessage *m, int n, Buf *b, char *err, size_t errlen) {
+    const char *sys = NULL;
+    if (n > 0 && is_role(&m[0], "system")) {
+        sys = m[0].content ? m[0].content : "";
+        m++;
+        n--;
+    }
+    if (check_alternation(m, n, err, errlen) != 0) return -1;
+    for (int i = 0; i < n; i++) {
+        /* The template strips the whole content, the <<SYS>> block included (so a system
+         * prompt with leading spaces keeps them, and an empty user turn loses the "\n\n"). */
+        Buf c = {0};
+        if (i == 0 && sys) {
+            put(&c, "<<SYS>>\n");
+            put(&c, sys);
+            put(&c, "\n<</SYS>>\n\n");
+        }
+        put(&c, m[i].content);
+        if (c.oom) { free(c.p); return -2; }
+        if (is_role(&m[i], "user")) {
+            put(b, ct->bos_text);
+            put(b, "[INST] ");
+            put_trimmed(b, c.p);
+            put(b, " [/INST]");
+        } else if (is_role(&m[i], "assistant")) {
+            put(b, " ");
+            put_trimmed(b, c.p);
+            put(b, " ");
+            put(b, ct->eos_text);
+        }
+        free(c.p);
+    }
+    return 0;
+}
+
+static int render_mistral(const ChatTemplate *ct, const ChatMessage *m, int n, Buf *b, char *err, size_t errlen) {
+    put(b, ct->bos_text);
+    for (int i = 0; i < n; i++) {
+        if (is_role(&m[i], "user") != (i % 2 == 0)) return check_alternation(m, n, err, errlen);
+        if (is_role(&m[i], "user")) {
+            put(b, "[INST] ");
+            put(b, m[i].content);
+            put(b, " [/INST]");
+        } else if (is_role(&m[i], "assistant")) {
+            put(b, m[i].content);
+            put(b, ct->eos_text);
+        } else {
+            snprintf(err, errlen, "Only user and assistant roles are supported!");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int render_zephyr(const ChatTemplate *ct, const ChatMessage *m, int n, int gen, Buf *b) {
+    for (int i = 0; i < n; i++) {
+        if (is_role(&m[i], "user") || is_role(&m[i], "system") || is_role(&m[i], "assistant")) {
+            put(b, "<|");
+            put(b, m[i].role);
+            put(b, "|>\n");
+            put(b, m[i].content);
+            put(b, ct->eos_text);
+            put(b, "\n");
+        }
+        if (i == n - 1 && gen) put(b, "<|assistant|>\n");
+    }
+    return 0;
+}
+
+int chat_template_apply(const ChatTemplate *ct, const ChatMessage *msgs, int n, int add_generation_prompt,
+                        char **out, char *err, size_t errlen) {
+    *out = NULL;
+    for (int i = 0; i < n; i++) {
+        if (!msgs[i].role) {
+            snprintf(err, errlen, "message %d has no role", i);
+            return -1;
+        }
+    }
+    Buf b = {0};
+    int rc;
+    put(&b, ""); /* an empty conversation still gives a string */
+    switch (ct->kind) {
+    case CHAT_TEMPLATE_CHATML: rc = render_chatml(ct, msgs, n, add_generation_prompt, &b); break;
+    case CHAT_TEMPLATE_LLAMA3: rc = render_llama3(ct, msgs, n, add_generation_prompt, &b); break;
+    case CHAT_TEMPLATE_LLAMA2: rc = render_llama2(ct, msgs, n, &b, err, errlen); break;
+    case CHAT_TEMPLATE_MISTRAL: rc = render_mistral(ct, msgs, n, &b, err, errlen); break;
+    case CHAT_TEMPLATE_ZEPHYR: rc = render_zephyr(ct, msgs, n, add_generation_prompt, &b); break;
+    default: snprintf(err, errlen, "chat template kind %d is not known", (int)ct->kind); rc = -1;
+    }
+    if (rc == 0 && b.oom) {
+        snprintf(err, errlen, "out of memory rendering the chat template");
+        rc = -1;
+    }
+    if (rc != 0) {
+        if (rc == -2) snprintf(err, errlen, "out of memory rendering the chat template");
+        free(b.p);
+        return -1;
+    }
+    *out = b.p;
+    return 0;
+}

@@ -1,0 +1,48 @@
+/* Chat templates: the model's tokenizer.chat_template recognised as one of the known
+ * families (ChatML, Llama-3, Llama-2, Mistral, ...) and rendered natively: Piston does not
+ * embed a Jinja interpreter. The rendering equals what Jinja2 makes of the model's own
+ * template (tests/ref checks this with the jinja2 package). */
+#ifndef PISTON_CHAT_TEMPLATE_H
+#define PISTON_CHAT_TEMPLATE_H
+
+#include <stddef.h>
+
+typedef enum ChatTemplateKind {
+    CHAT_TEMPLATE_CHATML = 0,
+    CHAT_TEMPLATE_LLAMA3,
+    CHAT_TEMPLATE_LLAMA2,
+    CHAT_TEMPLATE_MISTRAL,
+    CHAT_TEMPLATE_ZEPHYR,
+    CHAT_TEMPLATE_COUNT
+} ChatTemplateKind;
+
+typedef struct ChatTemplate {
+    ChatTemplateKind kind;
+    char *default_system; /* a system prompt the template adds when none is given, or NULL */
+    char *bos_text;       /* e.g. "<s>" or "<|begin_of_text|>" when the template emits it, or NULL */
+    char *eos_text;       /* e.g. "</s>" when the template emits it (Llama-2, Mistral, Zephyr), or NULL */
+} ChatTemplate;
+
+typedef struct ChatMessage {
+    const char *role; /* "system", "user", "assistant" */
+    const char *content;
+} ChatMessage;
+
+/* Recognise jinja_src (the GGUF's tokenizer.chat_template; may be NULL) or, when name is not
+ * NULL, the family the user named with --chat-template ("chatml", "llama3", "llama2",
+ * "mistral", "zephyr"). An unknown template, or none at all, is an error whose message names
+ * --chat-template. A named family never gets a default system prompt. */
+int chat_template_init(ChatTemplate *ct, const char *jinja_src, const char *name, char *err, size_t errlen);
+void chat_template_free(ChatTemplate *ct);
+/* bos_text/eos_text start as the family's usual texts; pass the model's own (tokenizer_piece
+ * of its BOS/EOS) to use those instead. Either may be NULL (keep). Texts the family's template
+ * never writes stay NULL. When bos_text is set, the rendered prompt already holds BOS: encode
+ * it with add_special = 0 and parse_special = 1. Returns 0, or -1 when out of memory. */
+int chat_template_set_tokens(ChatTemplate *ct, const char *bos_text, const char *eos_text);
+/* Render messages (and the assistant's opening when add_generation_prompt) into a malloc'd
+ * string in *out. Returns 0, or negative with err set (e.g. roles that do not alternate). */
+int chat_template_apply(const ChatTemplate *ct, const ChatMessage *msgs, int n, int add_generation_prompt,
+                        char **out, char *err, size_t errlen);
+const char *chat_template_kind_name(ChatTemplateKind k);
+
+#endif

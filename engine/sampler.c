@@ -1,0 +1,255 @@
+/* The sampler (see sampler.h). Candidate selection avoids sorting the whole vocabulary on
+ * every token: top-k takes a partial selection, and top-p first tries the best 256
+ * candidates, sorting everything only when they do not reach the requested mass. */
+#include "engine/sampler.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static uint64_t rng_next(uint64_t s[4]) {
+    uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return r;
+}
+
+/* uniform in [0, 1) with 53 bits */
+static double rng_uniform(uint64_t s[4]) { return (double)(rng_next(s) >> 11) * (1.0 / 9007199254740992.0); }
+
+void sampling_params_default(SamplingParams *p) {
+    memset(p, 0, sizeof *p);
+    p->temperature = 1.0f;
+    p->top_k = 0;
+    p->top_p = 1.0f;
+    p->min_p = 0.0f;
+    p->repetition_penalty = 1.0f;
+    p->logprobs = -1;
+}
+
+int sampling_params_validate(const SamplingParams *p, char *err, size_t errlen) {
+#define BAD(...) return snprintf(err, errlen, __VA_ARGS__), -1
+    if (!(p->temperature >= 0.0f) || !isfinite(p->temperature)) BAD("temperature must be >= 0, got %g", p->temperature);
+    if (!(p->top_p > 0.0f && p->top_p <= 1.0f)) BAD("top_p must be in (0, 1], got %g", p->top_p);
+    if (!(p->min_p >= 0.0f && p->min_p <= 1.0f)) BAD("min_p must be in [0, 1], got %g", p->min_p);
+    if (p->top_k < -1) BAD("top_k must be -1, 0 (off) or positive, got %d", p->top_k);
+    if (!(p->repetition_penalty > 0.0f) || !isfinite(p->repetition_penalty))
+        BAD("repetition_penalty must be > 0, got %g", p->repetition_penalty);
+    if (!(p->presence_penalty >= -2.0f && p->presence_penalty <= 2.0f))
+        BAD("presence_penalty must be in [-2, 2], got %g", p->presence_penalty);
+    if (!(p->frequency_penalty >= -2.0f && p->frequency_penalty <= 2.0f))
+        BAD("frequency_penalty must be in [-2, 2], got %g", p->frequency_penalty);
+    if (p->logprobs > SAMPLER_MAX_LOGPROBS) BAD("logprobs must be at most %d, got %d", SAMPLER_MAX_LOGPROBS, p->logprobs);
+#undef BAD
+    return 0;
+}
+
+int sampler_init(Sampler *s, const SamplingParams *p, int n_vocab) {
+    memset(s, 0, sizeof *s);
+    s->p = *p;
+    s->n_vocab = n_vocab;
+    s->work = malloc((size_t)n_vocab * sizeof *s->work);
+    s->idx = malloc((size_t)n_vocab * sizeof *s->idx);
+    s->count = malloc((size_t)n_vocab * sizeof *s->count);
+    s->stamp = calloc((size_t)n_vocab, sizeof *s->stamp);
+    if (!s->work || !s->idx || !s->count || !s->stamp) {
+        sampler_free(s);
+        return -1;
+    }
+    uint64_t seed = p->seed;
+    if (!p->has_seed) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)(uintptr_t)s;
+    }
+    for (int i = 0; i < 4; i++) s->rng[i] = splitmix64(&seed);
+    return 0;
+}
+
+void sampler_free(Sampler *s) {
+    free(s->work);
+    free(s->idx);
+    free(s->count);
+    free(s->stamp);
+    memset(s, 0, sizeof *s);
+}
+
+/* Bump the stamp so that every count reads as 0 without clearing n_vocab entries. */
+static void counts_reset(Sampler *s) {
+    if (++s->cur_stamp == 0) {
+        memset(s->stamp, 0, (size_t)s->n_vocab * sizeof *s->stamp);
+        s->cur_stamp = 1;
+    }
+}
+
+static uint32_t counts_add(Sampler *s, int32_t id) {
+    if (s->stamp[id] != s->cur_stamp) {
+        s->stamp[id] = s->cur_stamp;
+        s->count[id] = 0;
+    }
+    return ++s->count[id];
+}
+
+static void apply_penalties(Sampler *s, const int32_t *prompt, int n_prompt, const int32_t *output, int n_output) {
+    const SamplingParams *p = &s->p;
+    float *w = s->work;
+    if (p->repetition_penalty != 1.0f) {
+        /* each distinct token of prompt + output once: divide positive logits, multiply negative */
+        counts_reset(s);
+        for (int pass = 0; pass < 2; pass++) {
+            const int32_t *ids = pass ? output : prompt;
+            int n = pass ? n_output : n_prompt;
+            for (int i = 0; i < n; i++) {
+                int32_t id = ids[i];
+                if (id < 0 || id >= s->n_vocab || counts_add(s, id) != 1) continue;
+                w[id] = w[id] > 0 ? w[id] / p->repetition_penalty : w[id] * p->repetition_penalty;
+            }
+        }
+    }
+    if (p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f) {
+        counts_reset(s);
+        for (int i = 0; i < n_output; i++)
+            if (output[i] >= 0 && output[i] < s->n_vocab) counts_add(s, output[i]);
+        for (int i = 0; i < n_output; i++) {
+            int32_t id = output[i];
+            if (id < 0 || id >= s->n_vocab || s->stamp[id] != s->cur_stamp || s->count[id] == 0) continue;
+            w[id] -= p->frequency_penalty * (float)s->count[id] + p->presence_penalty;
+            s->count[id] = 0; /* applied once per distinct token */
+        }
+    }
+}
+
+static int32_t argmax(const float *x, int n) {
+    int32_t best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+/* Order candidates idx[0, n) by work[] descending; ties by lower id, so results never
+ * depend on the sort's stability. */
+static int cmp_desc(const void *a, const void *b, void *ctx) {
+    const float *w = ctx;
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    if (w[x] != w[y]) return w[x] > w[y] ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+/* Move the k best of idx[0, n) to the front (unordered) by quickselect. */
+static void select_top(const float *w, int32_t *idx, int n, int k) {
+    int lo = 0, hi = n - 1;
+    while (lo < hi) {
+        float pivot = w[idx[lo + (hi - lo) / 2]];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (w[idx[i]] > pivot) i++;
+            while (w[idx[j]] < pivot) j--;
+            if (i <= j) {
+                int32_t t = idx[i];
+                idx[i++] = idx[j];
+                idx[j--] = t;
+            }
+        }
+        if (k - 1 <= j) hi = j;
+        else if (k - 1 >= i) lo = i;
+        else break;
+    }
+}
+
+static void fill_logprobs(Sampler *s, const float *logits, int32_t chosen, SampleResult *res) {
+    int n = s->n_vocab;
+    float mx = logits[argmax(logits, n)];
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += exp((double)logits[i] - mx);
+    float lse = mx + (float)log(sum);
+    res->logprob = logits[chosen] - lse;
+    res->n_top = s->p.logprobs > 0 ? s->p.logprobs : 0;
+    if (!res->n_top) return;
+    int32_t *idx = s->idx;
+    for (int i = 0; i < n; i++) idx[i] = i;
+    select_top(logits, idx, n, res->n_top);
+    qsort_r(idx, (size_t)res->n_top, sizeof *idx, cmp_desc, (void *)logits);
+    for (int i = 0; i < res->n_top; i++) res->top[i] = (TokenLogprob){idx[i], logits[idx[i]] - lse};
+}
+
+int32_t sampler_sample(Sampler *s, const float *logits, const int32_t *prompt, int n_prompt, const int32_t *output,
+                       int n_output, SampleResult *res) {
+    const SamplingParams *p = &s->p;
+    const int n = s->n_vocab;
+    float *w = s->work;
+    memcpy(w, logits, (size_t)n * sizeof *w);
+    apply_penalties(s, prompt, n_prompt, output, n_output);
+
+    int32_t chosen;
+    if (p->temperature == 0.0f) {
+        chosen = argmax(w, n);
+    } else {
+        int32_t *idx = s->idx;
+        for (int i = 0; i < n; i++) idx[i] = i;
+        int m = n; /* candidates idx[0, m) */
+        if (p->top_k > 0 && p->top_k < m) {
+            select_top(w, idx, m, p->top_k);
+            m = p->top_k;
+        }
+        float mx = w[idx[0]];
+        for (int i = 1; i < m; i++) mx = fmaxf(mx, w[idx[i]]);
+        /* probabilities at temperature, unnormalised, in w */
+        double sum = 0;
+        for (int i = 0; i < m; i++) {
+            float e = expf((w[idx[i]] - mx) / p->temperature);
+            w[idx[i]] = e;
+            sum += e;
+        }
+        if (p->min_p > 0.0f) { /* keep tokens with prob >= min_p * max prob (max prob is e^0 = 1) */
+            int k = 0;
+            double kept = 0;
+            for (int i = 0; i < m; i++)
+                if (w[idx[i]] >= p->min_p) kept += w[idx[i]], idx[k++] = idx[i];
+            m = k, sum = kept;
+        }
+        if (p->top_p < 1.0f) {
+            int head = m < 256 ? m : 256;
+            if (head < m) select_top(w, idx, m, head);
+            qsort_r(idx, (size_t)head, sizeof *idx, cmp_desc, w);
+            double acc = 0, target = p->top_p * sum;
+            int k = 0;
+            while (k < head && acc < target) acc += w[idx[k++]];
+            if (acc < target && head < m) { /* the best 256 were not enough: sort the rest */
+                qsort_r(idx, (size_t)m, sizeof *idx, cmp_desc, w);
+                while (k < m && acc < target) acc += w[idx[k++]];
+            }
+            m = k, sum = acc;
+        }
+        double r = rng_uniform(s->rng) * sum, acc = 0;
+        chosen = idx[m - 1];
+        for (int i = 0; i < m; i++) {
+            acc += w[idx[i]];
+            if (r < acc) {
+                chosen = idx[i];
+                break;
+            }
+        }
+    }
+    if (res) {
+        memset(res, 0, sizeof *res);
+        res->id = chosen;
+        if (p->logprobs >= 0) fill_logprobs(s, logits, chosen, res);
+    }
+    return chosen;
+}

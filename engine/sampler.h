@@ -1,0 +1,61 @@
+/* Sampling: turns one sequence's logits into the next token. Penalties (repetition over
+ * prompt and output as vLLM and HF apply it; presence and frequency over the output, as
+ * OpenAI defines them), then temperature, top-k, top-p, min-p, then a draw from a per-request
+ * generator: the same seed gives the same tokens. Temperature 0 is greedy. Logprobs are of
+ * the model's own distribution (log-softmax of the raw logits), as vLLM reports them. */
+#ifndef PISTON_SAMPLER_H
+#define PISTON_SAMPLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SAMPLER_MAX_LOGPROBS 20
+
+typedef struct SamplingParams {
+    float temperature;        /* 0: greedy */
+    int top_k;                /* <= 0: off */
+    float top_p;              /* 1: off */
+    float min_p;              /* 0: off */
+    float repetition_penalty; /* 1: off */
+    float presence_penalty;   /* 0: off */
+    float frequency_penalty;  /* 0: off */
+    uint64_t seed;
+    int has_seed;             /* 0: seeded from the OS */
+    int logprobs;             /* top-N logprobs to report, 0..SAMPLER_MAX_LOGPROBS; <0: none */
+} SamplingParams;
+
+void sampling_params_default(SamplingParams *p);
+/* 0, or -1 with a message naming the parameter and its range. */
+int sampling_params_validate(const SamplingParams *p, char *err, size_t errlen);
+
+typedef struct TokenLogprob {
+    int32_t id;
+    float logprob;
+} TokenLogprob;
+
+typedef struct SampleResult {
+    int32_t id;
+    float logprob; /* of id; computed only when logprobs >= 0 */
+    int n_top;
+    TokenLogprob top[SAMPLER_MAX_LOGPROBS];
+} SampleResult;
+
+typedef struct Sampler {
+    SamplingParams p;
+    int n_vocab;
+    uint64_t rng[4];       /* xoshiro256** state */
+    float *work;           /* [n_vocab] processed logits */
+    int32_t *idx;          /* [n_vocab] candidate ids */
+    uint32_t *count;       /* [n_vocab] occurrences in the output, valid where stamp matches */
+    uint32_t *stamp;       /* [n_vocab] */
+    uint32_t cur_stamp;
+} Sampler;
+
+int sampler_init(Sampler *s, const SamplingParams *p, int n_vocab);
+void sampler_free(Sampler *s);
+/* logits [n_vocab] (not modified). prompt / output: the sequence so far, for the penalties.
+ * Returns the chosen id; fills *res when res is not NULL. */
+int32_t sampler_sample(Sampler *s, const float *logits, const int32_t *prompt, int n_prompt, const int32_t *output,
+                       int n_output, SampleResult *res);
+
+#endif

@@ -1,0 +1,123 @@
+/* Inside the tokenizer: the Tokenizer struct and the functions its files share
+ * (tokenizer.c: vocabulary, special tokens, the encode driver; tokenizer_pre.c: the
+ * pre-tokenizer regexes; tokenizer_bpe.c: byte-level BPE; tokenizer_spm.c: SentencePiece;
+ * tokenizer_detok.c: incremental decoding). Nothing outside engine/tokenizer*.c and the
+ * tokenizer's unit test includes this header. */
+#ifndef PISTON_TOKENIZER_INTERNAL_H
+#define PISTON_TOKENIZER_INTERNAL_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "engine/tokenizer.h"
+
+/* GGUF tokenizer.ggml.token_type values, as llama.cpp numbers them. */
+enum {
+    TOK_TYPE_NORMAL = 1,
+    TOK_TYPE_UNKNOWN = 2,
+    TOK_TYPE_CONTROL = 3,
+    TOK_TYPE_USER_DEFINED = 4,
+    TOK_TYPE_UNUSED = 5,
+    TOK_TYPE_BYTE = 6,
+};
+
+typedef enum TokModel { TOK_MODEL_BPE, TOK_MODEL_SPM } TokModel;
+
+/* At most this many regexes run one after the other (llama.cpp's "default" uses four). */
+#define TOK_PRE_MAX_REGEX 4
+
+/* The pre-tokenizer: each regex splits every piece the previous one produced, and the text
+ * between two matches is a piece too (llama.cpp's unicode_regex_split). */
+typedef struct TokPre {
+    char name[64];
+    int n_regex;
+    pcre2_code *re[TOK_PRE_MAX_REGEX];
+    int ignore_merges; /* a word that is itself a token is emitted whole (Llama-3) */
+    int add_bos;       /* default of tokenizer.ggml.add_bos_token for this pre type */
+} TokPre;
+
+/* Open-addressing hash from token text to id: the vocabulary lookup. */
+typedef struct TokHash {
+    int32_t *slot; /* token id, -1 for empty */
+    uint32_t mask;
+} TokHash;
+
+/* BPE merges keyed by the pair of token ids: rank and the id of the merged token. */
+typedef struct TokMerges {
+    uint64_t *key; /* (left << 32) | right, UINT64_MAX for empty */
+    int32_t *rank;
+    int32_t *result;
+    uint32_t mask;
+} TokMerges;
+
+struct Tokenizer {
+    TokModel model;
+    int n_vocab;
+    char *text;          /* all token texts, as stored in the GGUF, NUL after each */
+    uint32_t *text_off;  /* [n_vocab] */
+    uint32_t *text_len;  /* [n_vocab] */
+    char *piece;         /* all decoded pieces (raw bytes), NUL after each */
+    uint32_t *piece_off; /* [n_vocab] */
+    uint32_t *piece_len; /* [n_vocab] */
+    uint8_t *type;       /* [n_vocab] TOK_TYPE_*, after llama.cpp's EOG fix-ups */
+    float *score;        /* [n_vocab] SentencePiece scores (NULL for BPE) */
+    uint8_t *eog;        /* [n_vocab] 1 for end-of-generation tokens */
+    TokHash vocab;
+    TokMerges merges;
+    int32_t byte_tok[256]; /* id of the token for one raw byte, -1 when none */
+    int32_t bos, eos, eot, eom, unk, pad;
+    int add_bos, add_eos, add_space_prefix;
+    size_t max_piece;      /* longest decoded piece, bytes */
+    int32_t *special;      /* ids matched as whole strings before pre-tokenization, longest first */
+    int n_special;
+    TokPre pre;
+};
+
+/* Output of an encode: ids beyond cap are counted, not written. */
+typedef struct TokOut {
+    int32_t *ids;
+    int cap;
+    int n;
+} TokOut;
+
+static inline void tok_out_push(TokOut *o, int32_t id) {
+    if (o->n < o->cap) o->ids[o->n] = id;
+    o->n++;
+}
+
+/* Growable scratch memory of one encode call (the Tokenizer itself stays read-only, so
+ * that several threads may encode with one tokenizer). */
+typedef struct TokScratch {
+    void *buf;
+    size_t cap;
+} TokScratch;
+void *tok_scratch_get(TokScratch *s, size_t bytes); /* NULL when out of memory */
+
+int32_t tok_hash_find(const Tokenizer *t, const char *s, size_t len);
+uint64_t tok_hash_bytes(const char *s, size_t len);
+
+/* tokenizer_pre.c */
+int tok_pre_init(TokPre *p, const char *name, char *err, size_t errlen);
+void tok_pre_free(TokPre *p);
+const char *tok_pre_known_names(void);
+/* Calls fn for every word of text[0, len) in order. Returns 0, or the first nonzero value fn
+ * returned, or negative on a regex error. */
+typedef int (*TokWordFn)(void *ctx, const char *word, size_t len);
+int tok_pre_split(const TokPre *p, const char *text, size_t len, TokWordFn fn, void *ctx);
+
+/* tokenizer_bpe.c */
+int tok_bpe_load(Tokenizer *t, const GgufFile *f, char *err, size_t errlen);
+/* Byte-level decoding of a token text (Ġ -> ' ', ...) into out (cap >= len); returns bytes. */
+size_t tok_bpe_decode_text(const char *s, size_t len, char *out);
+int tok_bpe_encode(const Tokenizer *t, const char *text, size_t len, TokOut *out);
+
+/* tokenizer_spm.c */
+int tok_spm_encode(const Tokenizer *t, const char *text, size_t len, int space_prefix, TokOut *out);
+/* SentencePiece decoding of a token text: "▁" -> ' ', "<0xNN>" byte tokens -> the byte. */
+size_t tok_spm_decode_text(const Tokenizer *t, int32_t id, char *out);
+
+/* Internal creation with the pre-tokenizer type overridden (tests run the regexes of other
+ * models over the SmolLM2 vocabulary). pre_override NULL = the file's own. */
+int tokenizer_create_ex(const GgufFile *f, const char *pre_override, Tokenizer **out, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,189 @@
+/* cpu_matmul: y[T, n_out] = x[T, n_in] @ W^T on the CPU, for every supported weight type.
+ * This file is the driver: it picks the kernels for the CPU (matmul_scalar.c, matmul_avx2.c,
+ * matmul_avx512.c), sizes the scratch, and splits the work across the thread pool. The
+ * arithmetic, and the summation order that makes results batch-invariant, are in matmul.h.
+ *
+ * MATMUL_Q8 (quantized weights): the activations are quantized to 8-bit blocks once per call
+ * (in parallel when there are many), then each task takes a chunk of weight rows and all (or
+ * a chunk of) the tokens. For up to MM_DIRECT_MAX_T tokens (decode) the kernels read the
+ * weight blocks straight from the model: a matrix-vector product, bound by memory, which
+ * streams each weight byte once. For more tokens a task first unpacks its rows to the
+ * canonical integer form in per-thread scratch sized to stay in L1/L2, then sweeps all its
+ * tokens over them, so each weight block is read from memory once per call however large
+ * the batch.
+ * MATMUL_F32, and float weights under either precision: a task dequantizes a few rows to
+ * f32 scratch (never the whole matrix) and runs an FMA micro-kernel over them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/matmul.h"
+
+/* target bytes of one task's unpacked or dequantized weight rows: L1-sized, so the rows stay
+ * close while the task's tokens sweep over them */
+#define MM_ROWS_BYTES (24 * 1024)
+
+static const MmKernels *mm_pick(int isa) {
+#if defined(__x86_64__)
+    int has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                   __builtin_cpu_supports("f16c");
+    int has_512 = has_avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                  __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    if ((isa == MM_ISA_AUTO || isa == MM_ISA_AVX512) && has_512) return &mm_kernels_avx512;
+    if (isa != MM_ISA_SCALAR && has_avx2) return &mm_kernels_avx2;
+#endif
+    (void)isa;
+    return &mm_kernels_scalar;
+}
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* Scratch of CpuState, grown on demand (its contents need not survive). Freed by
+ * cpu_backend_destroy with free(). */
+static uint8_t *scratch_get(CpuState *st, size_t bytes) {
+    if (st->scratch_bytes < bytes) {
+        free(st->scratch);
+        st->scratch = aligned_alloc(64, align64(bytes));
+        st->scratch_bytes = st->scratch ? align64(bytes) : 0;
+    }
+    return st->scratch;
+}
+
+typedef struct MmJob {
+    const MmKernels *k;
+    DType type;
+    int kind, act256, direct;
+    const uint8_t *w;  /* [n_out] rows of row_bytes */
+    int64_t row_bytes, n_in, n_out;
+    const float *x;    /* [T, n_in] */
+    float *y;          /* [T, n_out] */
+    int T;
+    QAct act;
+    int rows, toks, n_row_tasks; /* task = (chunk of `rows` weight rows) x (chunk of `toks` tokens) */
+    int quant_rows;              /* activation rows per quantization task */
+    uint8_t *thread_scratch;     /* [n_threads] areas of thread_bytes */
+    size_t thread_bytes;
+} MmJob;
+
+static void quant_task(void *ctx, int task, int thread) {
+    const MmJob *j = ctx;
+    int t0 = task * j->quant_rows, nt = j->T - t0 < j->quant_rows ? j->T - t0 : j->quant_rows;
+    j->k->quant_act(j->x, t0, nt, j->act256, &j->act);
+}
+
+/* this task's [r0, r0 + nr) x [t0, t0 + nt) */
+static void task_range(const MmJob *j, int task, int *r0, int *nr, int *t0, int *nt) {
+    int rt = task % j->n_row_tasks, tt = task / j->n_row_tasks;
+    *r0 = rt * j->rows;
+    *nr = j->n_out - *r0 < j->rows ? (int)(j->n_out - *r0) : j->rows;
+    *t0 = tt * j->toks;
+    *nt = j->T - *t0 < j->toks ? j->T - *t0 : j->toks;
+}
+
+static void q8_task(void *ctx, int task, int thread) {
+    const MmJob *j = ctx;
+    int r0, nr, t0, nt;
+    task_range(j, task, &r0, &nr, &t0, &nt);
+    uint8_t *ts = j->thread_scratch + (size_t)thread * j->thread_bytes;
+    const uint8_t *w = j->w + r0 * j->row_bytes;
+    float *y = j->y + (int64_t)t0 * j->n_out + r0;
+    if (j->direct && j->k->q8_direct(j->type, w, j->row_bytes, nr, &j->act, t0, nt, (float *)ts, y, j->n_out))
+        return;
+    int nb = j->act.nb, nbp = j->act.nbp;
+    QRows rows = {nb, nbp, (int8_t *)ts, NULL, NULL};
+    rows.d = (float *)(ts + align64((size_t)nr * nb * 32));
+    rows.m = rows.d + (size_t)nr * nb * 8;
+    if (!j->k->unpack(j->type, w, j->row_bytes, nr, &rows)) mm_unpack_scalar(j->type, w, j->row_bytes, nr, &rows);
+    j->k->q8_rows(&rows, nr, j->kind, &j->act, t0, nt, y, j->n_out);
+}
+
+static void f32_task(void *ctx, int task, int thread) {
+    const MmJob *j = ctx;
+    int r0, nr, t0, nt;
+    task_range(j, task, &r0, &nr, &t0, &nt);
+    const uint8_t *w = j->w + r0 * j->row_bytes;
+    const float *wf = (const float *)w;
+    if (j->type != DT_F32) { /* float rows are used in place; the rest are dequantized */
+        float *buf = (float *)(j->thread_scratch + (size_t)thread * j->thread_bytes);
+        for (int r = 0; r < nr; r++) dtype_dequantize_row(j->type, w + r * j->row_bytes, buf + r * j->n_in, j->n_in);
+        wf = buf;
+    }
+    j->k->f32_rows(wf, j->n_in, nr, j->x + (int64_t)t0 * j->n_in, j->n_in, nt, j->n_in,
+                   j->y + (int64_t)t0 * j->n_out + r0, j->n_out);
+}
+
+/* Chooses the task grid: row chunks of `rows` (a multiple of 4 unless n_out is smaller),
+ * and token chunks only when there are too few row chunks to keep every thread busy. */
+static void plan_tasks(MmJob *j, int n_threads, int rows) {
+    int64_t fair = ceil_div(ceil_div(j->n_out, 2 * (int64_t)n_threads), 4) * 4; /* >= 2 tasks per thread */
+    rows = (rows + 3) & ~3;
+    if (rows > fair) rows = (int)fair;
+    if (rows < 4) rows = 4;
+    j->rows = rows;
+    j->n_row_tasks = (int)ceil_div(j->n_out, rows);
+    int n_tok = 1;
+    if (j->n_row_tasks < 2 * n_threads && j->T >= 8) {
+        n_tok = (int)ceil_div(2 * n_threads, j->n_row_tasks);
+        if (n_tok > j->T / 4) n_tok = j->T / 4;
+    }
+    j->toks = (int)ceil_div(ceil_div(j->T, n_tok), 4) * 4;
+    if (j->toks > j->T) j->toks = j->T;
+}
+
+static int clamp_rows(int64_t rows) {
+    if (rows > 64) rows = 64;
+    if (rows < 4) rows = 4;
+    return (int)(rows & ~3);
+}
+
+void cpu_matmul(Backend *be, const Tensor *W, const float *x, float *y, int T) {
+    CpuState *st = cpu_state(be);
+    ThreadPool *pool = st->pool;
+    int nth = threadpool_size(pool);
+    MmJob j = {.k = mm_pick(st->matmul_isa), .type = W->type, .kind = mm_kind(W->type),
+               .act256 = mm_act256(W->type), .w = W->data, .n_in = W->ne[0], .n_out = W->ne[1],
+               .x = x, .y = y, .T = T};
+    if (T <= 0 || j.n_out <= 0) return;
+    j.row_bytes = dtype_row_bytes(W->type, j.n_in);
+    size_t total;
+    if (be->precision == MATMUL_Q8 && j.kind != MM_KIND_NONE) {
+        int nb = (int)(j.n_in / 32), nbp = mm_round8(nb);
+        j.direct = T <= MM_DIRECT_MAX_T && (j.k->direct_types >> W->type & 1);
+        plan_tasks(&j, nth, j.direct ? (int)ceil_div(j.n_out, 8 * (int64_t)nth)
+                                     : clamp_rows(MM_ROWS_BYTES / ((int64_t)nb * 68)));
+        size_t q_bytes = align64((size_t)T * nb * 32), d_bytes = align64((size_t)T * nbp * sizeof(float));
+        size_t unpack = align64((size_t)j.rows * nb * 32) + (size_t)j.rows * (nb * 8 + nbp) * sizeof(float);
+        size_t direct = 4 * (size_t)nbp * sizeof(float);
+        j.thread_bytes = align64(unpack > direct ? unpack : direct);
+        total = q_bytes + 2 * d_bytes + (size_t)nth * j.thread_bytes;
+        uint8_t *s = scratch_get(st, total);
+        if (!s) goto oom;
+        j.act = (QAct){nb, nbp, (int8_t *)s, (float *)(s + q_bytes), (float *)(s + q_bytes + d_bytes)};
+        j.thread_scratch = s + q_bytes + 2 * d_bytes;
+        /* below ~64k elements the hand-off costs more than the quantization */
+        if (nth > 1 && (int64_t)T * j.n_in >= 65536) {
+            j.quant_rows = (int)ceil_div(T, 4 * (int64_t)nth);
+            threadpool_run(pool, (int)ceil_div(T, j.quant_rows), quant_task, &j);
+        } else {
+            j.k->quant_act(x, 0, T, j.act256, &j.act);
+        }
+        threadpool_run(pool, j.n_row_tasks * (int)ceil_div(T, j.toks), q8_task, &j);
+    } else {
+        plan_tasks(&j, nth, clamp_rows(MM_ROWS_BYTES / (j.n_in * (int64_t)sizeof(float))));
+        j.thread_bytes = W->type == DT_F32 ? 0 : align64((size_t)j.rows * j.n_in * sizeof(float));
+        total = (size_t)nth * j.thread_bytes;
+        if (total) {
+            j.thread_scratch = scratch_get(st, total);
+            if (!j.thread_scratch) goto oom;
+        }
+        threadpool_run(pool, j.n_row_tasks * (int)ceil_div(T, j.toks), f32_task, &j);
+    }
+    return;
+oom:
+    /* cpu_matmul has no error return: make the failure loud rather than silent garbage */
+    fprintf(stderr, "piston: matmul %s: out of memory for %zu bytes of scratch\n", W->name ? W->name : "?", total);
+    for (int64_t i = 0; i < (int64_t)T * j.n_out; i++) y[i] = __builtin_nanf("");
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what building and testing Piston needs, only what is missing:
+# Debian packages (compiler, libuv, cJSON, http-parser, PCRE2) and the Python packages the
+# tests use. Safe to run again; quiet when everything is there.
+set -euo pipefail
+apt_pkgs=(build-essential pkg-config libuv1-dev libcjson-dev libhttp-parser-dev libpcre2-dev python3 python3-pip unzip)
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# Python: the test runner and the references (numpy + gguf for the NumPy forward, jinja2 for
+# chat templates). llama-cpp-python is only needed to regenerate fixtures and for `make bench`.
+py_missing=()
+for m in pytest:pytest numpy:numpy gguf:gguf jinja2:jinja2; do
+  python3 -c "import ${m%%:*}" 2>/dev/null || py_missing+=("${m##*:}")
+done
+if [ ${#py_missing[@]} -gt 0 ]; then
+  echo "deps: pip installing ${py_missing[*]}"
+  python3 -m pip install -q "${py_missing[@]}" 2>&1 | grep -v -i 'running pip as the .root. user' || true
+fi

@@ -1,0 +1,157 @@
+/* Flag parsing shared by the subcommands. Flag names follow vLLM and llama.cpp where they
+ * exist (--max-model-len, --temperature, --top-k, -n, -p, --seed, --threads). */
+#include "server/cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void cli_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("piston: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int parse_int(const char *flag, const char *s, long lo, long hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < lo || v > hi) {
+        cli_error("%s expects an integer in [%ld, %ld], got '%s'", flag, lo, hi, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_float(const char *flag, const char *s, float *out) {
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno || *end || end == s) {
+        cli_error("%s expects a number, got '%s'", flag, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse(int argc, char **argv, CliArgs *a, const char *usage) {
+    memset(a, 0, sizeof *a);
+    session_options_default(&a->session);
+    sampling_params_default(&a->sampling);
+    a->n_predict = 128;
+    a->n_prompt_bench = 512;
+    a->n_gen_bench = 128;
+    a->reps = 5;
+    for (int i = 0; i < argc; i++) {
+        const char *f = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes = 1, rc = 0;
+        if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
+            printf("%s", usage);
+            exit(0);
+        } else if (!strcmp(f, "--ignore-eos")) {
+            a->ignore_eos = 1, takes = 0;
+        } else if (!strcmp(f, "--json")) {
+            a->json = 1, takes = 0;
+        } else if (f[0] == '-' && f[1] != 0 && !v) {
+            cli_error("%s needs a value", f);
+            return -1;
+        } else if (!strcmp(f, "-p") || !strcmp(f, "--prompt") || !strcmp(f, "--n-prompt")) {
+            /* bench uses -p N (llama-bench); generate uses -p TEXT */
+            if (!strcmp(f, "--n-prompt")) rc = parse_int(f, v, 1, 1 << 20, &a->n_prompt_bench);
+            else a->prompt = v;
+        } else if (!strcmp(f, "-n") || !strcmp(f, "--n-predict") || !strcmp(f, "--max-tokens")) {
+            rc = parse_int(f, v, 0, 1 << 24, &a->n_predict);
+            a->n_gen_bench = a->n_predict;
+        } else if (!strcmp(f, "-r") || !strcmp(f, "--repetitions")) {
+            rc = parse_int(f, v, 1, 1000, &a->reps);
+        } else if (!strcmp(f, "-t") || !strcmp(f, "--threads")) {
+            rc = parse_int(f, v, 1, 1024, &a->session.n_threads);
+        } else if (!strcmp(f, "-c") || !strcmp(f, "--max-model-len") || !strcmp(f, "--ctx-size")) {
+            rc = parse_int(f, v, 1, 1 << 24, &a->session.max_model_len);
+        } else if (!strcmp(f, "--max-num-batched-tokens") || !strcmp(f, "--batch-size")) {
+            rc = parse_int(f, v, 1, 1 << 20, &a->session.max_batch);
+        } else if (!strcmp(f, "--precision")) {
+            if (!strcmp(v, "q8")) a->session.precision = MATMUL_Q8;
+            else if (!strcmp(v, "f32")) a->session.precision = MATMUL_F32;
+            else cli_error("--precision expects q8 or f32, got '%s'", v), rc = -1;
+        } else if (!strcmp(f, "--chat-template")) {
+            a->session.chat_template = v;
+        } else if (!strcmp(f, "--temperature") || !strcmp(f, "--temp")) {
+            rc = parse_float(f, v, &a->sampling.temperature);
+        } else if (!strcmp(f, "--top-k")) {
+            rc = parse_int(f, v, -1, 1 << 30, &a->sampling.top_k);
+        } else if (!strcmp(f, "--top-p")) {
+            rc = parse_float(f, v, &a->sampling.top_p);
+        } else if (!strcmp(f, "--min-p")) {
+            rc = parse_float(f, v, &a->sampling.min_p);
+        } else if (!strcmp(f, "--repetition-penalty") || !strcmp(f, "--repeat-penalty")) {
+            rc = parse_float(f, v, &a->sampling.repetition_penalty);
+        } else if (!strcmp(f, "--presence-penalty")) {
+            rc = parse_float(f, v, &a->sampling.presence_penalty);
+        } else if (!strcmp(f, "--frequency-penalty")) {
+            rc = parse_float(f, v, &a->sampling.frequency_penalty);
+        } else if (!strcmp(f, "--seed") || !strcmp(f, "-s")) {
+            char *end;
+            errno = 0;
+            a->sampling.seed = strtoull(v, &end, 10);
+            a->sampling.has_seed = 1;
+            if (errno || *end || end == v) cli_error("--seed expects a non-negative integer, got '%s'", v), rc = -1;
+        } else if (f[0] == '-' && f[1] != 0) {
+            cli_error("unknown flag %s (see --help)", f);
+            return -1;
+        } else if (!a->model) {
+            a->model = f, takes = 0;
+        } else {
+            cli_error("unexpected argument '%s' (see --help)", f);
+            return -1;
+        }
+        if (rc) return -1;
+        i += takes;
+    }
+    char err[256];
+    if (sampling_params_validate(&a->sampling, err, sizeof err)) {
+        cli_error("%s", err);
+        return -1;
+    }
+    if (!a->model) {
+        cli_error("no model given: pass a .gguf path or 'smollm2' (see --help)");
+        return -1;
+    }
+    return cli_resolve_model(a);
+}
+
+int cli_resolve_model(CliArgs *a) {
+    if (strcmp(a->model, "smollm2") != 0) {
+        snprintf(a->model_path, sizeof a->model_path, "%s", a->model);
+        return 0;
+    }
+    const char *home = getenv("PISTON_HOME");
+    if (home && *home) {
+        snprintf(a->model_path, sizeof a->model_path, "%s/%s", home, PISTON_DEFAULT_MODEL_FILE);
+    } else {
+        const char *h = getenv("HOME");
+        snprintf(a->model_path, sizeof a->model_path, "%s/.cache/piston/%s", h ? h : ".", PISTON_DEFAULT_MODEL_FILE);
+    }
+    if (access(a->model_path, R_OK) != 0) {
+        cli_error("the default model smollm2 is not in the cache (%s): fetch it with `make model` "
+                  "(scripts/fetch-model.sh)", a->model_path);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,41 @@
+/* The `piston` command line: shared flag parsing and model-name resolution for the
+ * subcommands (generate, run, eval, bench). Each subcommand lives in its own file. */
+#ifndef PISTON_CLI_H
+#define PISTON_CLI_H
+
+#include <stddef.h>
+
+#include "engine/sampler.h"
+#include "engine/session.h"
+
+#define PISTON_VERSION "0.1.0"
+#define PISTON_DEFAULT_MODEL_FILE "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+typedef struct CliArgs {
+    const char *model;       /* as given: a path or a short name */
+    char model_path[4096];   /* resolved */
+    SessionOptions session;
+    SamplingParams sampling;
+    const char *prompt;
+    int n_predict;
+    int ignore_eos;
+    int json;
+    /* bench latency */
+    int n_prompt_bench, n_gen_bench, reps;
+} CliArgs;
+
+/* Print one line "piston: <message>" on stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Parse argv (after the subcommand) into a; returns 0, or -1 after printing the error. */
+int cli_parse(int argc, char **argv, CliArgs *a, const char *usage);
+/* "smollm2" -> $PISTON_HOME/SmolLM2-135M-Instruct.Q4_1.gguf (PISTON_HOME defaults to
+ * ~/.cache/piston); anything else is a path. 0, or -1 after printing the error. */
+int cli_resolve_model(CliArgs *a);
+double cli_now(void); /* monotonic seconds */
+
+int cmd_generate(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif
