@@ -11,7 +11,7 @@ CC      ?= cc
 OPT     ?= -O2
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter \
            -fno-strict-aliasing -I. -MMD -MP -pthread
-LDLIBS  += -lcjson -lpcre2-8 -lm -pthread
+LDLIBS  += -luv -lhttp_parser -lcjson -lpcre2-8 -lm -pthread
 BUILD   ?= build
 
 LIB_SRC  := $(sort $(wildcard engine/*.c kernels/cpu/*.c models/*.c scheduler/*.c))
@@ -49,7 +49,7 @@ test-unit: $(TEST_BIN)
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  LDLIBS="-lcjson -lpcre2-8 -lm -pthread -fsanitize=address,undefined" test-unit
+	  LDLIBS="-luv -lhttp_parser -lcjson -lpcre2-8 -lm -pthread -fsanitize=address,undefined" test-unit
 
 test-py: bin/piston model
 	python3 -m pytest -q tests/e2e

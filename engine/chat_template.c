@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const k_kind_names[CHAT_TEMPLATE_COUNT] = {"chatml", "llama3", "llama2", "mistral", "zephyr"};
 
@@ -58,12 +59,42 @@ static char *find_default_system(const char *src) {
     return NULL;
 }
 
+/* bos/eos may point at the current texts, so the copies are made before the frees. */
 static int set_texts(ChatTemplate *ct, const char *bos, const char *eos) {
+    char *b = dup_str(bos), *e = dup_str(eos);
+    if ((bos && !b) || (eos && !e)) { free(b); free(e); return -1; }
     free(ct->bos_text);
     free(ct->eos_text);
-    ct->bos_text = dup_str(bos);
-    ct->eos_text = dup_str(eos);
-    return (bos && !ct->bos_text) || (eos && !ct->eos_text) ? -1 : 0;
+    ct->bos_text = b;
+    ct->eos_text = e;
+    return 0;
+}
+
+/* Llama-3.1 and later always open with a system turn that starts "Cutting Knowledge Date:
+ * <cutoff>\nToday Date: <date>\n\n". Both come from the template: the cutoff line as
+ * written, the date from its `set date_string = "..."` default, or today's date where the
+ * template asks for strftime_now (Llama-3.2), as transformers would fill it in. */
+static char *find_date_preamble(const char *src) {
+    const char *k = strstr(src, "Cutting Knowledge Date:");
+    if (!k) return NULL;
+    size_t kl = 0;
+    while (k[kl] && k[kl] != '\n' && k[kl] != '\\' && k[kl] != '"' && k[kl] != '\'') kl++;
+    char date[64] = "26 Jul 2024";
+    const char *d = strstr(src, "date_string = \"");
+    if (strstr(src, "strftime_now")) {
+        time_t now = time(NULL);
+        struct tm tm;
+        localtime_r(&now, &tm);
+        strftime(date, sizeof date, "%d %b %Y", &tm);
+    } else if (d) {
+        d += strlen("date_string = \"");
+        const char *e = strchr(d, '"');
+        if (e && e - d < (long)sizeof date) snprintf(date, sizeof date, "%.*s", (int)(e - d), d);
+    }
+    size_t n = kl + strlen(date) + 32;
+    char *out = malloc(n);
+    if (out) snprintf(out, n, "%.*s\nToday Date: %s\n\n", (int)kl, k, date);
+    return out;
 }
 
 int chat_template_set_tokens(ChatTemplate *ct, const char *bos_text, const char *eos_text) {
@@ -108,9 +139,8 @@ int chat_template_init(ChatTemplate *ct, const char *jinja_src, const char *name
     static const char *const bos[CHAT_TEMPLATE_COUNT] = {NULL, "<|begin_of_text|>", "<s>", "<s>", NULL};
     static const char *const eos[CHAT_TEMPLATE_COUNT] = {NULL, NULL, "</s>", "</s>", "</s>"};
     if (set_texts(ct, bos[kind], eos[kind]) != 0) goto oom;
-    if (!name && kind == CHAT_TEMPLATE_CHATML) {
-        ct->default_system = find_default_system(jinja_src);
-    }
+    if (!name && kind == CHAT_TEMPLATE_CHATML) ct->default_system = find_default_system(jinja_src);
+    if (!name && kind == CHAT_TEMPLATE_LLAMA3) ct->system_preamble = find_date_preamble(jinja_src);
     return 0;
 oom:
     chat_template_free(ct);
@@ -120,6 +150,7 @@ oom:
 
 void chat_template_free(ChatTemplate *ct) {
     free(ct->default_system);
+    free(ct->system_preamble);
     free(ct->bos_text);
     free(ct->eos_text);
     memset(ct, 0, sizeof *ct);
@@ -206,8 +237,21 @@ static int render_chatml(const ChatTemplate *ct, const ChatMessage *m, int n, in
 }
 
 static int render_llama3(const ChatTemplate *ct, const ChatMessage *m, int n, int gen, Buf *b) {
+    if (ct->system_preamble) {
+        /* Llama-3.1: BOS, then always a system turn, the given system prompt trimmed after
+         * the dates; the other turns follow as in Llama-3. */
+        put(b, ct->bos_text);
+        put(b, "<|start_header_id|>system<|end_header_id|>\n\n");
+        put(b, ct->system_preamble);
+        if (n > 0 && is_role(&m[0], "system")) {
+            put_trimmed(b, m[0].content);
+            m++;
+            n--;
+        }
+        put(b, "<|eot_id|>");
+    }
     for (int i = 0; i < n; i++) {
-        if (i == 0) put(b, ct->bos_text);
+        if (i == 0 && !ct->system_preamble) put(b, ct->bos_text);
         put(b, "<|start_header_id|>");
         put(b, m[i].role);
         put(b, "<|end_header_id|>\n\n");

@@ -21,6 +21,7 @@ typedef struct ChatTemplate {
     char *default_system; /* a system prompt the template adds when none is given, or NULL */
     char *bos_text;       /* e.g. "<s>" or "<|begin_of_text|>" when the template emits it, or NULL */
     char *eos_text;       /* e.g. "</s>" when the template emits it (Llama-2, Mistral, Zephyr), or NULL */
+    char *system_preamble; /* Llama-3.1+: "Cutting Knowledge Date: ...\nToday Date: ...\n\n", or NULL */
 } ChatTemplate;
 
 typedef struct ChatMessage {

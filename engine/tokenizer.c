@@ -4,6 +4,7 @@
  * (longest token text first, anywhere in the text), then each remaining run of plain text
  * goes through the model's algorithm (tokenizer_bpe.c or tokenizer_spm.c) on its own.
  * After tokenizer_create the Tokenizer is read-only, so threads may share it. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +299,8 @@ static int partition(const Tokenizer *t, const char *text, size_t len, int parse
 
 int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int add_special, int parse_special,
                      int32_t *ids, int cap) {
+    /* At most one id per byte (plus BOS, EOS, a space prefix), so the count fits an int. */
+    if (len > (size_t)INT_MAX / 2) return -1;
     TokOut out = {ids, cap < 0 ? 0 : cap, 0};
     Frag *fr;
     int nf = partition(t, text, len, parse_special, &fr);

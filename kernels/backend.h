@@ -110,6 +110,11 @@ typedef struct BackendOps {
      * grouped-query: head h reads kv head h / (n_heads / n_kv_heads). */
     void (*attention)(struct Backend *be, const KvCache *kv, int layer, const float *q, const AttnBatch *b,
                       int n_heads, int n_kv_heads, int head_dim, float scale, float *out);
+    /* For every layer, copy the K/V slots of block src[i] to block dst[i] (n > 1 forks give
+     * each sample its own copy of the prompt's partial last block). */
+    void (*kv_copy_blocks)(struct Backend *be, KvCache *kv, const int32_t *src, const int32_t *dst, int n);
+    /* out[i, :] = x[rows[i], :] for i in [0, n); x [*, dim], out [n, dim] */
+    void (*gather_rows)(struct Backend *be, const float *x, const int32_t *rows, int n, int dim, float *out);
 } BackendOps;
 
 typedef enum MatmulPrecision {

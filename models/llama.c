@@ -27,7 +27,8 @@ int forward_scratch_init(ForwardScratch *s, const ModelConfig *c, int max_tokens
     s->gate = malloc(T * c->ffn_dim * sizeof(float));
     s->up = malloc(T * c->ffn_dim * sizeof(float));
     s->last = malloc((size_t)max_seqs * c->dim * sizeof(float));
-    if (!s->x || !s->xn || !s->q || !s->k || !s->v || !s->attn || !s->gate || !s->up || !s->last) {
+    s->rows = malloc((size_t)max_seqs * sizeof(int32_t));
+    if (!s->x || !s->xn || !s->q || !s->k || !s->v || !s->attn || !s->gate || !s->up || !s->last || !s->rows) {
         forward_scratch_free(s);
         return -1;
     }
@@ -44,6 +45,7 @@ void forward_scratch_free(ForwardScratch *s) {
     free(s->gate);
     free(s->up);
     free(s->last);
+    free(s->rows);
     memset(s, 0, sizeof *s);
 }
 
@@ -112,10 +114,8 @@ int model_forward(const Model *m, Backend *be, KvCache *kv, const Batch *b, Forw
         op->add(be, s->x, s->xn, (int64_t)T * dim);
     }
     /* last [B, dim]: the final row of each sequence's query range */
-    for (int i = 0; i < B; i++) {
-        int row = b->attn.query_start[i + 1] - 1;
-        memcpy(s->last + (size_t)i * dim, s->x + (size_t)row * dim, (size_t)dim * sizeof(float));
-    }
+    for (int i = 0; i < B; i++) s->rows[i] = b->attn.query_start[i + 1] - 1;
+    op->gather_rows(be, s->x, s->rows, B, dim, s->last);
     op->rmsnorm(be, s->last, m->out_norm.data, s->last, B, dim, c->norm_eps);
     op->matmul(be, &m->output, s->last, logits, B); /* logits [B, vocab] */
     return 0;

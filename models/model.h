@@ -64,6 +64,7 @@ typedef struct ForwardScratch {
     float *gate;   /* [T, ffn_dim] */
     float *up;     /* [T, ffn_dim] */
     float *last;   /* [B, dim] the last token of each sequence */
+    int32_t *rows; /* [B] the row of each sequence's last token */
 } ForwardScratch;
 
 int forward_scratch_init(ForwardScratch *s, const ModelConfig *c, int max_tokens, int max_seqs);

@@ -1,5 +1,5 @@
-/* Per-request block tables (see block_table.h). Tables grow by doubling; every function
- * that can fail leaves both the table and the pool as they were. */
+/* Per-request block tables (see block_table.h). Tables grow by doubling; a function that
+ * fails gives back whatever it took from the pool. */
 #include "scheduler/block_table.h"
 
 #include <assert.h>

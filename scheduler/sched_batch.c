@@ -30,7 +30,8 @@ int sched_build_batch(const SchedOutput *out, int block_size, int32_t max_blocks
         query_start[b + 1] = t;
         seq_lens[b] = q->start + q->n_new;
         int32_t *row = block_tables + (int64_t)b * max_blocks_per_seq;
-        for (int32_t j = 0; j < max_blocks_per_seq; j++) row[j] = j < q->n_blocks ? q->block_table[j] : BLOCK_POOL_NULL_BLOCK;
+        for (int32_t j = 0; j < max_blocks_per_seq; j++)
+            row[j] = j < q->n_blocks ? q->block_table[j] : BLOCK_POOL_NULL_BLOCK;
     }
     return 0;
 }

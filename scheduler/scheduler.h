@@ -26,8 +26,11 @@
  *    model forward, sample the sequences with out.seqs[i].samples
  *    sched_update_from_output(s, &out, sampled, stopped)
  *    out.finished: requests that ended this step (length, stop)
- * Aborts and sched_finish_request for stop strings go between update and the next schedule.
- * Pointers inside a SchedOutput stay valid until the next call that changes the scheduler. */
+ * Aborts and sched_finish_request for stop strings best go between update and the next
+ * schedule (a request ended in between is skipped by update: its seq's req is NULL). A
+ * SchedOutput's arrays are the scheduler's and live until the next sched_schedule; the
+ * tokens and block_table pointers in its seqs only until the next call that changes the
+ * scheduler (update appends tokens). */
 #ifndef PISTON_SCHEDULER_H
 #define PISTON_SCHEDULER_H
 
@@ -39,16 +42,17 @@
 
 /* Request life cycle:
  *
- *   sched_add_request                admitted (blocks for its next chunk)
- *   ─────────────────▶ WAITING ─────────────────────────────▶ RUNNING ──┐
- *                         ▲   (at the back)        ┌──────────▶   │     │ update: max_tokens,
- *                         │                        │ admitted     │     │ max_model_len, stop;
- *                         │                        │              │     │ sched_finish_request;
- *                         │                     PREEMPTED ◀───────┘     │ sched_abort
- *                         │                 (front of the queue;        ▼
- *                         └─ sched_abort ──  blocks freed, recompute)  FINISHED
- *     WAITING / PREEMPTED ── sched_abort ──────────────────────────────▶ (record freed)
- */
+ *   sched_add_request ──▶ WAITING ──── admitted ────▶ RUNNING ──── ends ─────▶ FINISHED
+ *                         (back of      (blocks for   │    ▲     max_tokens, max_model_len,
+ *                          the queue)    its chunk)   │    │     stop, sched_finish_request,
+ *                            │               preempted│    │admitted          sched_abort
+ *                            │   (blocks freed, front ▼    │
+ *                            │    of the queue)     PREEMPTED
+ *                            │                          │
+ *                            └────── sched_abort ───────┴─────────────────▶ FINISHED
+ *
+ * A FINISHED request's record is freed at once (its id is then unknown); a fork starts in
+ * RUNNING. */
 typedef enum ReqState {
     REQ_STATE_WAITING = 0,
     REQ_STATE_RUNNING = 1,
@@ -164,9 +168,10 @@ int sched_abort(Scheduler *s, int64_t id);
  * whose first token is EOS, fork, then finish it). The child has the parent's computed
  * tokens followed by first_token, shares the parent's full blocks and gets a copy of its
  * partial last block (in the next step's out.copies; the source block is held until that
- * step is reported done). It runs as the most recently admitted request. Returns 0, -ENOENT, -EINVAL
- * (parent not just sampled), -EBUSY (max_num_seqs running) or -ENOSPC (no free block): then
- * the engine can add the prompt as a request of its own, which the prefix cache shares. */
+ * step is reported done). It runs as the most recently admitted request. Returns 0,
+ * -ENOENT, -EINVAL (parent not just sampled), -EBUSY (max_num_seqs running) or -ENOSPC (no
+ * free block): then the engine can add the prompt as a request of its own, which the prefix
+ * cache shares. */
 int sched_fork_request(Scheduler *s, int64_t parent_id, int32_t first_token, int64_t *child_id);
 
 /* The live request with this id, or NULL. */

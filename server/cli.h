@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "engine/engine.h"
 #include "engine/sampler.h"
 #include "engine/session.h"
 
@@ -32,10 +33,17 @@ int cli_parse(int argc, char **argv, CliArgs *a, const char *usage);
  * ~/.cache/piston); anything else is a path. 0, or -1 after printing the error. */
 int cli_resolve_model(CliArgs *a);
 double cli_now(void); /* monotonic seconds */
+/* The engine flags shared by `serve` and `bench throughput` (vLLM's names): when argv[*i] is
+ * one, store it in a, advance *i past its value and return 1; 0 when it is not an engine
+ * flag; -1 after printing the error. */
+int cli_engine_flag(int argc, char **argv, int *i, EngineArgs *a);
+/* "4GiB", "512MiB", "1G", "1000000" -> bytes; -1 when malformed. */
+int64_t cli_parse_bytes(const char *s);
 
 int cmd_generate(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int bench_throughput(int argc, char **argv);
 
 #endif

@@ -60,7 +60,8 @@ static int reply(Session *s, Chat *c, Sampler *smp, int n_predict, char *err, si
     char *prompt;
     if (chat_template_apply(&s->chat, c->msgs, c->n, 1, &prompt, err, errlen)) return -1;
     int32_t *ids;
-    int n = session_tokenize(s, prompt, 1, 1, &ids, err, errlen);
+    /* a template that writes BOS itself must not get a second one from the tokenizer */
+    int n = session_tokenize(s, prompt, s->chat.bos_text == NULL, 1, &ids, err, errlen);
     free(prompt);
     if (n < 0) return -1;
     int rc = -1;

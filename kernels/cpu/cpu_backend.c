@@ -17,6 +17,8 @@ static const BackendOps cpu_ops = {
     .silu_mul = cpu_silu_mul,
     .kv_write = cpu_kv_write,
     .attention = cpu_attention,
+    .kv_copy_blocks = cpu_kv_copy_blocks,
+    .gather_rows = cpu_gather_rows,
 };
 
 Backend *cpu_backend_create(int n_threads, MatmulPrecision precision) {

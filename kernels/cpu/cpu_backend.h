@@ -32,5 +32,7 @@ void cpu_silu_mul(struct Backend *be, float *gate, const float *up, int64_t n);
 void cpu_kv_write(struct Backend *be, KvCache *kv, int layer, const float *k, const float *v, const AttnBatch *b);
 void cpu_attention(struct Backend *be, const KvCache *kv, int layer, const float *q, const AttnBatch *b,
                    int n_heads, int n_kv_heads, int head_dim, float scale, float *out);
+void cpu_kv_copy_blocks(struct Backend *be, KvCache *kv, const int32_t *src, const int32_t *dst, int n);
+void cpu_gather_rows(struct Backend *be, const float *x, const int32_t *rows, int n, int dim, float *out);
 
 #endif

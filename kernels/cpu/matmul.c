@@ -13,6 +13,7 @@
  * the batch.
  * MATMUL_F32, and float weights under either precision: a task dequantizes a few rows to
  * f32 scratch (never the whole matrix) and runs an FMA micro-kernel over them. */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,13 +88,17 @@ static void q8_task(void *ctx, int task, int thread) {
     const MmJob *j = ctx;
     int r0, nr, t0, nt;
     task_range(j, task, &r0, &nr, &t0, &nt);
-    uint8_t *ts = j->thread_scratch + (size_t)thread * j->thread_bytes;
     const uint8_t *w = j->w + r0 * j->row_bytes;
     float *y = j->y + (int64_t)t0 * j->n_out + r0;
-    if (j->direct && j->k->q8_direct(j->type, w, j->row_bytes, nr, &j->act, t0, nt, (float *)ts, y, j->n_out))
+    if (j->direct) { /* direct_types promised a kernel for this type */
+        int done = j->k->q8_direct(j->type, w, j->row_bytes, nr, &j->act, t0, nt, y, j->n_out);
+        assert(done);
+        (void)done;
         return;
-    int nb = j->act.nb, nbp = j->act.nbp;
-    QRows rows = {nb, nbp, (int8_t *)ts, NULL, NULL};
+    }
+    uint8_t *ts = j->thread_scratch + (size_t)thread * j->thread_bytes;
+    int nb = j->act.nb;
+    QRows rows = {nb, (int8_t *)ts, NULL, NULL};
     rows.d = (float *)(ts + align64((size_t)nr * nb * 32));
     rows.m = rows.d + (size_t)nr * nb * 8;
     if (!j->k->unpack(j->type, w, j->row_bytes, nr, &rows)) mm_unpack_scalar(j->type, w, j->row_bytes, nr, &rows);
@@ -150,18 +155,16 @@ void cpu_matmul(Backend *be, const Tensor *W, const float *x, float *y, int T) {
     j.row_bytes = dtype_row_bytes(W->type, j.n_in);
     size_t total;
     if (be->precision == MATMUL_Q8 && j.kind != MM_KIND_NONE) {
-        int nb = (int)(j.n_in / 32), nbp = mm_round8(nb);
+        int nb = (int)(j.n_in / 32);
         j.direct = T <= MM_DIRECT_MAX_T && (j.k->direct_types >> W->type & 1);
         plan_tasks(&j, nth, j.direct ? (int)ceil_div(j.n_out, 8 * (int64_t)nth)
                                      : clamp_rows(MM_ROWS_BYTES / ((int64_t)nb * 68)));
-        size_t q_bytes = align64((size_t)T * nb * 32), d_bytes = align64((size_t)T * nbp * sizeof(float));
-        size_t unpack = align64((size_t)j.rows * nb * 32) + (size_t)j.rows * (nb * 8 + nbp) * sizeof(float);
-        size_t direct = 4 * (size_t)nbp * sizeof(float);
-        j.thread_bytes = align64(unpack > direct ? unpack : direct);
+        size_t q_bytes = align64((size_t)T * nb * 32), d_bytes = align64((size_t)T * nb * sizeof(float));
+        j.thread_bytes = j.direct ? 0 : align64(align64((size_t)j.rows * nb * 32) + (size_t)j.rows * nb * 9 * sizeof(float));
         total = q_bytes + 2 * d_bytes + (size_t)nth * j.thread_bytes;
         uint8_t *s = scratch_get(st, total);
         if (!s) goto oom;
-        j.act = (QAct){nb, nbp, (int8_t *)s, (float *)(s + q_bytes), (float *)(s + q_bytes + d_bytes)};
+        j.act = (QAct){nb, T, (int8_t *)s, (float *)(s + q_bytes), (float *)(s + q_bytes + d_bytes)};
         j.thread_scratch = s + q_bytes + 2 * d_bytes;
         /* below ~64k elements the hand-off costs more than the quantization */
         if (nth > 1 && (int64_t)T * j.n_in >= 65536) {

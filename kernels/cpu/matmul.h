@@ -12,8 +12,7 @@
  *       isum[j] = sum_{k<4} wq[b][4j+k] * xq[b][4j+k]       (exact int32, j = 0..7)
  *       acc[j]  = fma((float)isum[j], wd[b][j] * xd[b], acc[j])
  *     y = hsum8(acc)
- *     kinds with a min:  macc[0..7] = +0;  for c in 0 .. nbp/8-1, j < 8:
- *       macc[j] = fma(wm[8c+j], xs[8c+j], macc[j]);  y = y + hsum8(macc)
+ *     kinds with a min:  mm = +0;  for b in 0 .. nb-1: mm = fma(wm[b], xs[b], mm);  y = y + mm
  *   hsum8(v) = ((v0+v4) + (v2+v6)) + ((v1+v5) + (v3+v7))
  *
  *   F32 path, n = n_in:
@@ -22,7 +21,8 @@
  *
  * Eight int32 lanes of four products each are what one AVX2/AVX-512 vpmaddubsw+vpmaddwd or
  * vpdpbusd produces from a 32-byte block, so SIMD kernels keep one ymm accumulator per
- * output element and the scalar kernel emulates the lanes with fmaf. */
+ * output element and the scalar kernel emulates the lanes with fmaf. The min term is one
+ * scalar chain per element, which vectorizes across the rows and tokens of a tile instead. */
 #ifndef PISTON_MATMUL_H
 #define PISTON_MATMUL_H
 
@@ -51,27 +51,27 @@ static inline int mm_kind(DType t) {
 /* 1 for K-quants: their activations get one scale per 256 elements (Q8_K style) */
 static inline int mm_act256(DType t) { return t == DT_Q4_K || t == DT_Q5_K || t == DT_Q6_K; }
 
-static inline int mm_round8(int n) { return (n + 7) & ~7; }
-
 /* Activations quantized for the integer path: rows of nb blocks of 32, x ~= d * q.
  * Block-32 mode (as llama.cpp's Q8_0/Q8_1): d = fp16(amax / 127), q = rint(x * 127 / amax),
  * s = fp16(d_unrounded * sum(q)). Block-256 mode (Q8_K): one d = max / -127 per 256, stored in
- * each of its eight blocks, q = rint(x * -127 / max), s = d * sum(q). Pad entries are 0. */
+ * each of its eight blocks, q = rint(x * -127 / max), s = d * sum(q). s is stored token-minor
+ * so that a tile reads the s of 4 tokens with one load. */
 typedef struct QAct {
-    int nb, nbp;   /* blocks per row; nb rounded up to 8 */
+    int nb;        /* blocks per row */
+    int ldst;      /* row stride of st: the number of tokens T */
     int8_t *q;     /* [T, nb, 32] in [-127, 127] */
-    float *d;      /* [T, nbp] */
-    float *s;      /* [T, nbp] */
+    float *d;      /* [T, nb] */
+    float *st;     /* [nb, ldst] */
 } QAct;
 
 /* Weight rows unpacked to the canonical integer form (see the kinds above). The lane scales
  * wd[b][j] cover elements 4j..4j+3 of block b: all eight equal, except Q6_K whose two
  * 16-element halves have their own scales. */
 typedef struct QRows {
-    int nb, nbp;
+    int nb;
     int8_t *q;     /* [R, nb, 32] */
     float *d;      /* [R, nb, 8] */
-    float *m;      /* [R, nbp], MM_KIND_MIN only; pad entries 0 */
+    float *m;      /* [R, nb], MM_KIND_MIN only */
 } QRows;
 
 typedef struct MmKernels {
@@ -85,9 +85,9 @@ typedef struct MmKernels {
     /* y[i * ldy + r] = row r of w . activation row t0 + i, r < nr, i < nt */
     void (*q8_rows)(const QRows *w, int nr, int kind, const QAct *a, int t0, int nt, float *y, int64_t ldy);
     /* the same straight from the weight blocks, for nt <= MM_DIRECT_MAX_T and the types in
-     * direct_types; mscratch holds 4 * a->nbp floats; returns 0 for other types */
+     * direct_types; returns 0 for other types */
     int (*q8_direct)(DType t, const uint8_t *w, int64_t row_bytes, int nr, const QAct *a, int t0, int nt,
-                     float *mscratch, float *y, int64_t ldy);
+                     float *y, int64_t ldy);
     /* F32 path: y[i * ldy + r] = w[r, :n] . x[i, :n] for w [nr, ldw], x [nt, ldx] */
     void (*f32_rows)(const float *w, int64_t ldw, int nr, const float *x, int64_t ldx, int nt, int64_t n,
                      float *y, int64_t ldy);
@@ -105,8 +105,7 @@ extern const MmKernels mm_kernels_avx512;
 void mm_quant_act_scalar(const float *x, int t0, int nt, int act256, const QAct *a);
 int mm_unpack_scalar(DType t, const uint8_t *w, int64_t row_bytes, int nr, const QRows *out);
 
-/* hsum8 and the min-term dot of the canonical order, in scalar form */
+/* hsum8 of the canonical order, in scalar form */
 float mm_hsum8_scalar(const float v[8]);
-float mm_mindot_scalar(const float *wm, const float *xs, int nbp);
 
 #endif

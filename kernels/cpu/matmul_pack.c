@@ -18,13 +18,6 @@ float mm_hsum8_scalar(const float v[8]) {
     return (s0 + s2) + (s1 + s3);
 }
 
-float mm_mindot_scalar(const float *wm, const float *xs, int nbp) {
-    float acc[8] = {0};
-    for (int c = 0; c < nbp; c += 8)
-        for (int j = 0; j < 8; j++) acc[j] = fmaf(wm[c + j], xs[c + j], acc[j]);
-    return mm_hsum8_scalar(acc);
-}
-
 /* x * scale rounded to the nearest integer, ties to even (what vcvtps2dq does), clamped to
  * the int8 range; NaN gives 0 rather than undefined behaviour. */
 static int8_t round_q8(float v) {
@@ -40,7 +33,8 @@ static float round_s16(float s) {
     return isinf(r) ? s : r;
 }
 
-static void quant_row32(const float *x, int nb, int8_t *q, float *d, float *s) {
+/* one row: q [nb, 32], d [nb], s [nb] at stride lds */
+static void quant_row32(const float *x, int nb, int8_t *q, float *d, float *s, int64_t lds) {
     for (int b = 0; b < nb; b++, x += 32, q += 32) {
         float amax = 0.0f;
         for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
@@ -51,11 +45,11 @@ static void quant_row32(const float *x, int nb, int8_t *q, float *d, float *s) {
             sum += q[i];
         }
         d[b] = fp16_round(dd);
-        s[b] = round_s16(dd * (float)sum);
+        s[b * lds] = round_s16(dd * (float)sum);
     }
 }
 
-static void quant_row256(const float *x, int nb, int8_t *q, float *d, float *s) {
+static void quant_row256(const float *x, int nb, int8_t *q, float *d, float *s, int64_t lds) {
     for (int b8 = 0; b8 < nb; b8 += 8, x += 256) {
         float amax = 0.0f, max = 0.0f;
         for (int i = 0; i < 256; i++)
@@ -74,7 +68,7 @@ static void quant_row256(const float *x, int nb, int8_t *q, float *d, float *s) 
                 sum += qb[i];
             }
             d[b] = dd;
-            s[b] = dd * (float)sum;
+            s[b * lds] = dd * (float)sum;
         }
     }
 }
@@ -82,11 +76,10 @@ static void quant_row256(const float *x, int nb, int8_t *q, float *d, float *s) 
 void mm_quant_act_scalar(const float *x, int t0, int nt, int act256, const QAct *a) {
     int64_t n_in = (int64_t)a->nb * 32;
     for (int t = t0; t < t0 + nt; t++) {
-        int8_t *q = a->q + (int64_t)t * a->nb * 32;
-        float *d = a->d + (int64_t)t * a->nbp, *s = a->s + (int64_t)t * a->nbp;
-        if (act256) quant_row256(x + t * n_in, a->nb, q, d, s);
-        else quant_row32(x + t * n_in, a->nb, q, d, s);
-        for (int b = a->nb; b < a->nbp; b++) d[b] = s[b] = 0.0f;
+        int8_t *q = a->q + t * n_in;
+        float *d = a->d + (int64_t)t * a->nb, *s = a->st + t;
+        if (act256) quant_row256(x + t * n_in, a->nb, q, d, s, a->ldst);
+        else quant_row32(x + t * n_in, a->nb, q, d, s, a->ldst);
     }
 }
 
@@ -99,7 +92,7 @@ static void set_lanes(float *wd, float lo, float hi) {
     }
 }
 
-/* Unpacks one row of nb 32-blocks into q [nb, 32], wd [nb, 8], wm [nbp]. */
+/* Unpacks one row of nb 32-blocks into q [nb, 32], wd [nb, 8], wm [nb]. */
 static void unpack_row(DType t, const uint8_t *row, int nb, int8_t *q, float *wd, float *wm) {
     for (int b = 0; b < nb; b++, q += 32, wd += 8) {
         switch (t) {
@@ -198,12 +191,8 @@ static void unpack_row(DType t, const uint8_t *row, int nb, int8_t *q, float *wd
 
 int mm_unpack_scalar(DType t, const uint8_t *w, int64_t row_bytes, int nr, const QRows *out) {
     int kind = mm_kind(t);
-    for (int r = 0; r < nr; r++) {
-        float *wm = kind == MM_KIND_MIN ? out->m + (int64_t)r * out->nbp : NULL;
-        unpack_row(t, w + r * row_bytes, out->nb, out->q + (int64_t)r * out->nb * 32,
-                   out->d + (int64_t)r * out->nb * 8, wm);
-        if (wm)
-            for (int b = out->nb; b < out->nbp; b++) wm[b] = 0.0f;
-    }
+    for (int r = 0; r < nr; r++)
+        unpack_row(t, w + r * row_bytes, out->nb, out->q + (int64_t)r * out->nb * 32, out->d + (int64_t)r * out->nb * 8,
+                   kind == MM_KIND_MIN ? out->m + (int64_t)r * out->nb : NULL);
     return 1;
 }

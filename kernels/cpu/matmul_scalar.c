@@ -23,10 +23,15 @@ static void q8_rows_scalar(const QRows *w, int nr, int kind, const QAct *a, int 
     for (int i = 0; i < nt; i++) {
         int64_t t = t0 + i;
         const int8_t *xq = a->q + t * nb * 32;
-        const float *xd = a->d + t * a->nbp, *xs = a->s + t * a->nbp;
+        const float *xd = a->d + t * nb, *xs = a->st + t;
         for (int r = 0; r < nr; r++) {
             float v = q8_dot(w->q + (int64_t)r * nb * 32, w->d + (int64_t)r * nb * 8, xq, xd, nb);
-            if (kind == MM_KIND_MIN) v = v + mm_mindot_scalar(w->m + (int64_t)r * w->nbp, xs, w->nbp);
+            if (kind == MM_KIND_MIN) {
+                const float *wm = w->m + (int64_t)r * nb;
+                float mm = 0.0f;
+                for (int b = 0; b < nb; b++) mm = fmaf(wm[b], xs[(int64_t)b * a->ldst], mm);
+                v = v + mm;
+            }
             y[i * ldy + r] = v;
         }
     }
@@ -50,7 +55,7 @@ static void f32_rows_scalar(const float *w, int64_t ldw, int nr, const float *x,
 }
 
 static int q8_direct_none(DType t, const uint8_t *w, int64_t row_bytes, int nr, const QAct *a, int t0, int nt,
-                          float *mscratch, float *y, int64_t ldy) {
+                          float *y, int64_t ldy) {
     return 0;
 }
 

@@ -5,7 +5,7 @@ lstrip_blocks on, raise_exception available).
 
 Templates: the default model's own (read from its GGUF), and the official templates of the
 other families Piston renders natively, copied here from the models' tokenizer_config.json
-(Llama-3-8B-Instruct, Llama-2-7b-chat-hf, Mistral-7B-Instruct-v0.1, zephyr-7b-beta, a plain
+(Llama-3-8B-Instruct, Llama-3.1-8B-Instruct without its tool branches, Llama-2-7b-chat-hf, Mistral-7B-Instruct-v0.1, zephyr-7b-beta, a plain
 ChatML one, Qwen2-7B-Instruct). Each is rendered for several conversations, with and without
 add_generation_prompt; a template that raises records the error instead of a text.
 
@@ -40,6 +40,50 @@ LLAMA2 = ("{% if messages[0]['role'] == 'system' %}{% set loop_messages = messag
           "{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}"
           "{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}"
           "{% endfor %}")
+
+# Llama-3.1-8B-Instruct's, the parts that run without tools (the tool branches need tool
+# definitions that a chat without tools never passes).
+LLAMA31 = """{{- bos_token }}
+{%- if custom_tools is defined %}
+    {%- set tools = custom_tools %}
+{%- endif %}
+{%- if not tools_in_user_message is defined %}
+    {%- set tools_in_user_message = true %}
+{%- endif %}
+{%- if not date_string is defined %}
+    {%- set date_string = "26 Jul 2024" %}
+{%- endif %}
+{%- if not tools is defined %}
+    {%- set tools = none %}
+{%- endif %}
+
+{#- This block extracts the system message, so we can slot it into the right place. #}
+{%- if messages[0]['role'] == 'system' %}
+    {%- set system_message = messages[0]['content']|trim %}
+    {%- set messages = messages[1:] %}
+{%- else %}
+    {%- set system_message = "" %}
+{%- endif %}
+
+{#- System message + builtin tools #}
+{{- "<|start_header_id|>system<|end_header_id|>\\n\\n" }}
+{%- if builtin_tools is defined or tools is not none %}
+    {{- "Environment: ipython\\n" }}
+{%- endif %}
+{{- "Cutting Knowledge Date: December 2023\\n" }}
+{{- "Today Date: " + date_string + "\\n\\n" }}
+{{- system_message }}
+{{- "<|eot_id|>" }}
+
+{%- for message in messages %}
+    {%- if not (message.role == 'ipython' or message.role == 'tool' or 'tool_calls' in message) %}
+        {{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}
+{%- endif %}
+"""
 
 MISTRAL = ("{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
            "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
@@ -101,6 +145,8 @@ def main():
         "qwen2": {"source": QWEN2, "kind": "chatml", "bos": None, "eos": "<|im_end|>",
                   "default_system": "You are a helpful assistant."},
         "llama3": {"source": LLAMA3, "kind": "llama3", "bos": "<|begin_of_text|>", "eos": "<|eot_id|>", "default_system": None},
+        "llama31": {"source": LLAMA31, "kind": "llama3", "bos": "<|begin_of_text|>", "eos": "<|eot_id|>",
+                    "default_system": None},
         "llama2": {"source": LLAMA2, "kind": "llama2", "bos": "<s>", "eos": "</s>", "default_system": None},
         "mistral": {"source": MISTRAL, "kind": "mistral", "bos": "<s>", "eos": "</s>", "default_system": None},
         "zephyr": {"source": ZEPHYR, "kind": "zephyr", "bos": "<s>", "eos": "</s>", "default_system": None},

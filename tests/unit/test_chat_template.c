@@ -112,6 +112,25 @@ static void test_detection(const cJSON *fx) {
           "escaped default system: %s", ct.default_system ? ct.default_system : "(none)");
     chat_template_free(&ct);
 
+    /* Keeping the current texts (NULL) must not lose them; other families never get them. */
+    chat_template_init(&ct, NULL, "llama2", err, sizeof err);
+    CHECK(chat_template_set_tokens(&ct, NULL, NULL) == 0 && ct.bos_text && strcmp(ct.bos_text, "<s>") == 0 &&
+              ct.eos_text && strcmp(ct.eos_text, "</s>") == 0, "set_tokens(NULL, NULL) keeps <s> </s>");
+    chat_template_free(&ct);
+    chat_template_init(&ct, NULL, "chatml", err, sizeof err);
+    CHECK(chat_template_set_tokens(&ct, "<|im_start|>", "<|im_end|>") == 0 && !ct.bos_text && !ct.eos_text,
+          "ChatML writes neither BOS nor EOS");
+    chat_template_free(&ct);
+
+    /* Llama-3.2 takes today's date (strftime_now); the cut-off comes from the template. */
+    chat_template_init(&ct, "<|start_header_id|>{{ \"Cutting Knowledge Date: December 2023\\n\" }}"
+                            "{% set date_string = strftime_now(\"%d %b %Y\") %}", NULL, err, sizeof err);
+    const char *pre = ct.system_preamble ? ct.system_preamble : "";
+    CHECK(strncmp(pre, "Cutting Knowledge Date: December 2023\nToday Date: ", 50) == 0 &&
+              strlen(pre) == 50 + 11 + 2 && strcmp(pre + strlen(pre) - 2, "\n\n") == 0,
+          "Llama-3.2 preamble: \"%s\"", pre);
+    chat_template_free(&ct);
+
     /* An empty conversation still renders (the generation prompt only). */
     char *out = NULL;
     chat_template_init(&ct, NULL, "chatml", err, sizeof err);

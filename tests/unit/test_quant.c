@@ -137,7 +137,7 @@ static void quant_act_with(const MmKernels *k, const float *x, int T, int nb, in
 }
 
 static void test_quant_act(void) {
-    const int T = 5, nb = 24, nbp = mm_round8(nb), n = nb * 32; /* n: 3 super-blocks of 256 */
+    const int T = 5, nb = 24, n = nb * 32; /* n: 3 super-blocks of 256 */
     unsigned long long rng = 99;
     float *x = malloc((size_t)T * n * sizeof(float));
     for (int i = 0; i < T * n; i++) x[i] = test_rand_uniform(&rng, -3.0f, 3.0f) * (i % 97 == 0 ? 50.0f : 1.0f);
@@ -155,7 +155,7 @@ static void test_quant_act(void) {
 #endif
     QAct a[3];
     for (int k = 0; k < 3; k++) {
-        a[k] = (QAct){nb, nbp, malloc((size_t)T * nb * 32), malloc((size_t)T * nbp * 4), malloc((size_t)T * nbp * 4)};
+        a[k] = (QAct){nb, T, malloc((size_t)T * nb * 32), malloc((size_t)T * nb * 4), malloc((size_t)T * nb * 4)};
     }
     for (int act256 = 0; act256 < 2; act256++) {
         quant_act_with(ks[0], x, T, nb, act256, &a[0]);
@@ -167,7 +167,7 @@ static void test_quant_act(void) {
                 int g = act256 ? 256 : 32, b0 = act256 ? b / 8 * 8 : b;
                 float amax = 0;
                 for (int i = 0; i < g; i++) amax = fmaxf(amax, fabsf(x[t * n + b0 * 32 + i]));
-                float d = a[0].d[t * nbp + b];
+                float d = a[0].d[t * nb + b];
                 int sum = 0;
                 for (int i = 0; i < 32; i++) {
                     int q = a[0].q[(t * nb + b) * 32 + i];
@@ -175,18 +175,18 @@ static void test_quant_act(void) {
                     bad += fabsf(xb[i] - d * (float)q) > amax * (1.0f / 254 + 1.0f / 2048) + 1e-37f;
                     bad += q < -127 || q > 127;
                 }
-                bad += fabsf(a[0].s[t * nbp + b] - d * (float)sum) > fabsf(d * (float)sum) * 1e-3f + 1e-30f;
+                bad += fabsf(a[0].st[b * T + t] - d * (float)sum) > fabsf(d * (float)sum) * 1e-3f + 1e-30f;
             }
         CHECK(bad == 0, "act256=%d: %d activation values outside the quantization error bound", act256, bad);
         for (int k = 1; k < 3; k++) {
             if (!ks[k]) continue;
             quant_act_with(ks[k], x, T, nb, act256, &a[k]);
-            CHECK(memcmp(a[k].q, a[0].q, (size_t)T * nb * 32) == 0 && memcmp(a[k].d, a[0].d, (size_t)T * nbp * 4) == 0 &&
-                      memcmp(a[k].s, a[0].s, (size_t)T * nbp * 4) == 0,
+            CHECK(memcmp(a[k].q, a[0].q, (size_t)T * nb * 32) == 0 && memcmp(a[k].d, a[0].d, (size_t)T * nb * 4) == 0 &&
+                      memcmp(a[k].st, a[0].st, (size_t)T * nb * 4) == 0,
                   "act256=%d: %s activation quantization differs from scalar", act256, ks[k]->name);
         }
     }
-    for (int k = 0; k < 3; k++) free(a[k].q), free(a[k].d), free(a[k].s);
+    for (int k = 0; k < 3; k++) free(a[k].q), free(a[k].d), free(a[k].st);
     free(x);
 }
 

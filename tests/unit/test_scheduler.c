@@ -30,6 +30,8 @@ typedef struct Sim {
     int is_fork[MAX_REQ];
     int64_t run_order[MAX_REQ]; /* the running requests as the sim expects them, admission order */
     int n_run;
+    int64_t wait_order[MAX_REQ]; /* the waiting queue as the sim expects it */
+    int n_wait;
     int eos;                   /* this token ends a request (stopped), -1: none */
     int errors;                /* budget, cap, FCFS or KV-content violations */
     int64_t steps;
@@ -88,6 +90,7 @@ static int64_t sim_add(Sim *m, const int32_t *prompt, int64_t n, int64_t max_tok
     if (sched_add_request(m->s, prompt, n, max_tokens, &id, err, sizeof err)) return -1;
     if (id >= MAX_REQ) return -1;
     sim_track(m, id, prompt, n, n, max_tokens);
+    m->wait_order[m->n_wait++] = id;
     return id;
 }
 
@@ -98,20 +101,23 @@ static int64_t sim_add_random(Sim *m, unsigned long long *rng, int64_t min_len, 
     return sim_add(m, prompt, n, max_tokens);
 }
 
-static void sim_run_remove(Sim *m, int64_t id) {
-    for (int i = 0; i < m->n_run; i++)
-        if (m->run_order[i] == id) {
-            memmove(&m->run_order[i], &m->run_order[i + 1], (size_t)(m->n_run - i - 1) * sizeof m->run_order[0]);
-            m->n_run--;
+static void list_remove(int64_t *list, int *n, int64_t id) {
+    for (int i = 0; i < *n; i++)
+        if (list[i] == id) {
+            memmove(&list[i], &list[i + 1], (size_t)(*n - i - 1) * sizeof list[0]);
+            (*n)--;
             return;
         }
 }
+
+static void sim_run_remove(Sim *m, int64_t id) { list_remove(m->run_order, &m->n_run, id); }
 
 /* sched_abort, and the sim forgets the request */
 static int sim_abort(Sim *m, int64_t id) {
     int rc = sched_abort(m->s, id);
     if (rc == 0) {
         sim_run_remove(m, id);
+        list_remove(m->wait_order, &m->n_wait, id);
         m->done[id] = 2;
     }
     return rc;
@@ -128,12 +134,20 @@ static SchedOutput sim_step(Sim *m) {
     if (sched_schedule(m->s, &out)) SIM_ERR(m, "sched_schedule failed");
     if (out.n_tokens > m->cfg.max_num_batched_tokens) SIM_ERR(m, "%d tokens over the budget", out.n_tokens);
     if (out.n_seqs > m->cfg.max_num_seqs) SIM_ERR(m, "%d seqs over the cap", out.n_seqs);
-    if (block_pool_check(sched_block_pool(m->s))) SIM_ERR(m, "pool invariant %d", block_pool_check(sched_block_pool(m->s)));
+    int bad_pool = block_pool_check(sched_block_pool(m->s));
+    if (bad_pool) SIM_ERR(m, "pool invariant %d", bad_pool);
     /* each victim is the most recently admitted running request */
     for (int i = 0; i < out.n_preempted; i++) {
         if (!m->n_run || m->run_order[m->n_run - 1] != out.preempted[i])
             SIM_ERR(m, "preempted %lld, not the latest admitted", (long long)out.preempted[i]);
         sim_run_remove(m, out.preempted[i]);
+        memmove(&m->wait_order[1], &m->wait_order[0], (size_t)m->n_wait * sizeof m->wait_order[0]);
+        m->wait_order[0] = out.preempted[i], m->n_wait++; /* to the front */
+    }
+    for (int i = out.n_seqs - out.n_admitted; i < out.n_seqs; i++) { /* admitted from the front only */
+        if (!m->n_wait || m->wait_order[0] != out.seqs[i].id)
+            SIM_ERR(m, "admitted %lld, not the head of the queue", (long long)out.seqs[i].id);
+        list_remove(m->wait_order, &m->n_wait, out.seqs[i].id);
     }
     if (out.n_preempted && out.n_admitted) SIM_ERR(m, "admitted %d in a step that preempted", out.n_admitted);
     /* running requests are served in admission order, before the new ones */
@@ -153,7 +167,8 @@ static SchedOutput sim_step(Sim *m) {
     }
     /* copies of forks, before the forward pass */
     for (int i = 0; i < out.n_copies; i++)
-        memcpy(m->kv + (int64_t)out.copies[i].dst * bs, m->kv + (int64_t)out.copies[i].src * bs, (size_t)bs * sizeof *m->kv);
+        memcpy(m->kv + (int64_t)out.copies[i].dst * bs, m->kv + (int64_t)out.copies[i].src * bs,
+               (size_t)bs * sizeof *m->kv);
     if (sched_build_batch(&out, bs, m->max_blocks, m->ids, m->pos, m->slots, m->qs, m->lens, m->tables))
         SIM_ERR(m, "sched_build_batch failed");
     for (int32_t t = 0; t < out.n_tokens; t++) m->kv[m->slots[t]] = m->ids[t]; /* kv_write */
@@ -430,7 +445,8 @@ static void test_fork(void) {
     m.run_order[m.n_run++] = k2;
     CHECK(sched_find_request(m.s, k2)->table.blocks[2] == d1, "the freed block is reused first");
     out = sim_step(&m);
-    CHECK(out.n_copies == 1 && out.copies[0].dst == d1 && out.copies[0].src == sched_find_request(m.s, f)->table.blocks[2]);
+    CHECK(out.n_copies == 1 && out.copies[0].dst == d1 &&
+          out.copies[0].src == sched_find_request(m.s, f)->table.blocks[2]);
     while (sched_has_unfinished(m.s)) sim_step(&m);
     CHECK(sim_check_outputs(&m, e) && sim_check_outputs(&m, f) && sim_check_outputs(&m, k2));
     CHECK(block_pool_num_free(pool) == 31 && m.errors == 0);
@@ -485,12 +501,13 @@ static void test_random_traffic(unsigned long long seed, int caching, int chunke
     for (int i = 0; i < 128; i++) shared[i] = (int32_t)(test_rng_next(&rng) % VOCAB);
     int64_t n_req = 0;
     for (int step = 0; step < 600 || sched_has_unfinished(m.s); step++) {
-        if (step > 5000) break;
+        if (step > 20000) break;
         if (step < 600 && n_req < 150 && test_rng_next(&rng) % 3 == 0) { /* arrival, often sharing a prefix */
             int32_t prompt[128];
             int64_t n = 1 + (int64_t)(test_rng_next(&rng) % (unsigned long long)(max_len - 1));
             int64_t n_shared = test_rng_next(&rng) % 2 ? (int64_t)(test_rng_next(&rng) % (unsigned long long)n) : 0;
-            for (int64_t i = 0; i < n; i++) prompt[i] = i < n_shared ? shared[i] : (int32_t)(test_rng_next(&rng) % VOCAB);
+            for (int64_t i = 0; i < n; i++)
+                prompt[i] = i < n_shared ? shared[i] : (int32_t)(test_rng_next(&rng) % VOCAB);
             if (sim_add(&m, prompt, n, 1 + (int64_t)(test_rng_next(&rng) % 40)) >= 0) n_req++;
         }
         if (test_rng_next(&rng) % 40 == 0 && n_req) { /* abort someone */
@@ -498,9 +515,11 @@ static void test_random_traffic(unsigned long long seed, int caching, int chunke
             sim_abort(&m, id);
         }
         SchedOutput out = sim_step(&m);
-        for (int b = 0; b < out.n_seqs && n_req < MAX_REQ - 1; b++) { /* fork a fresh first token */
+        for (int b = 0; b < out.n_seqs && n_req < MAX_REQ - 1; b++) { /* n > 1: fork at the first token */
             const SchedSeq *q = &out.seqs[b];
-            if (!q->req || !q->samples || test_rng_next(&rng) % 8) continue;
+            if (!q->req || !q->samples || m.is_fork[q->id] || q->start + q->n_new != m.n_prompt[q->id] ||
+                test_rng_next(&rng) % 3)
+                continue;
             int64_t id = q->id, kid;
             int32_t first = (m.toks[id][m.n_toks[id] - 1] + 1) % VOCAB;
             if (first == m.eos) continue;

@@ -1,0 +1,246 @@
+/* Engine lifecycle and requests (see engine.h): loading the model, sizing the paged KV cache
+ * like vLLM (--kv-cache-memory on CPU, --num-gpu-blocks-override), creating the scheduler,
+ * queueing and aborting requests. engine_step.c runs the steps. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/engine_internal.h"
+
+#define GiB (1024.0 * 1024.0 * 1024.0)
+
+/* The default CPU KV budget: 4 GiB (vLLM's CPU default), but at most a quarter of RAM. */
+static int64_t default_kv_memory(void) {
+    int64_t ram = (int64_t)sysconf(_SC_PHYS_PAGES) * (int64_t)sysconf(_SC_PAGESIZE);
+    int64_t cap = (int64_t)4 << 30;
+    return ram > 0 && ram / 4 < cap ? ram / 4 : cap;
+}
+
+int engine_create(const EngineArgs *a, Engine **out, char *err, size_t errlen) {
+    *out = NULL;
+    Engine *e = calloc(1, sizeof *e);
+    if (!e) return snprintf(err, errlen, "out of memory"), -1;
+    e->args = *a;
+    if (!(a->gpu_memory_utilization > 0.0f && a->gpu_memory_utilization <= 1.0f)) {
+        snprintf(err, errlen, "--gpu-memory-utilization must be in (0, 1], got %g", a->gpu_memory_utilization);
+        goto fail;
+    }
+    if (a->block_size <= 0 || a->block_size > 1024 || a->max_num_seqs <= 0 || a->max_num_batched_tokens <= 0) {
+        snprintf(err, errlen, "--block-size, --max-num-seqs and --max-num-batched-tokens must be positive");
+        goto fail;
+    }
+    if (model_load(a->model_path, &e->model, err, errlen) || tokenizer_create(e->model->gguf, &e->tok, err, errlen))
+        goto fail;
+    const ModelConfig *c = &e->model->cfg;
+    GgufStr tmpl = {0};
+    char *src = gguf_get_str(e->model->gguf, "tokenizer.chat_template", &tmpl) == 0 ? gguf_str_dup(tmpl) : NULL;
+    e->has_chat = chat_template_init(&e->chat, src, a->chat_template, e->chat_err, sizeof e->chat_err) == 0;
+    free(src);
+    if (!e->has_chat && a->chat_template) {
+        snprintf(err, errlen, "%s", e->chat_err);
+        goto fail;
+    }
+    if (e->has_chat) {
+        char bos[64] = "", eos[64] = "";
+        size_t n;
+        const char *t;
+        if (tokenizer_bos(e->tok) >= 0 && (t = tokenizer_piece(e->tok, tokenizer_bos(e->tok), &n)) && n < sizeof bos)
+            memcpy(bos, t, n), bos[n] = 0;
+        if (tokenizer_eos(e->tok) >= 0 && (t = tokenizer_piece(e->tok, tokenizer_eos(e->tok), &n)) && n < sizeof eos)
+            memcpy(eos, t, n), eos[n] = 0;
+        chat_template_set_tokens(&e->chat, bos[0] ? bos : NULL, eos[0] ? eos : NULL);
+    }
+    e->max_model_len = a->max_model_len > 0 ? a->max_model_len : c->context_len;
+    if (e->max_model_len > c->context_len) {
+        snprintf(err, errlen, "--max-model-len %d is longer than the model's context length %d", e->max_model_len,
+                 c->context_len);
+        goto fail;
+    }
+
+    /* KV cache: blocks of block_size tokens from the byte budget, plus the null block 0 */
+    int64_t per_block = model_kv_bytes_per_token(c) * a->block_size;
+    int64_t budget = a->kv_cache_memory > 0 ? a->kv_cache_memory : default_kv_memory();
+    int64_t num_blocks = a->num_gpu_blocks_override > 0 ? a->num_gpu_blocks_override : budget / per_block;
+    int64_t need = (e->max_model_len + a->block_size - 1) / a->block_size;
+    if (num_blocks - 1 < need) {
+        snprintf(err, errlen,
+                 "the KV cache (%lld blocks of %d tokens, %.2f GiB) cannot hold one request of --max-model-len %d "
+                 "(%lld blocks): raise --kv-cache-memory or lower --max-model-len",
+                 (long long)num_blocks, a->block_size, num_blocks * per_block / GiB, e->max_model_len, (long long)need);
+        goto fail;
+    }
+    if (num_blocks > INT32_MAX / 2) num_blocks = INT32_MAX / 2;
+    SchedConfig sc;
+    sched_config_default(&sc);
+    sc.num_blocks = (int32_t)num_blocks;
+    sc.block_size = a->block_size;
+    sc.max_num_seqs = a->max_num_seqs;
+    sc.max_num_batched_tokens = a->max_num_batched_tokens;
+    sc.max_model_len = e->max_model_len;
+    sc.enable_prefix_caching = a->enable_prefix_caching;
+    if (sched_create(&sc, &e->sched, err, errlen)) goto fail;
+    e->max_blocks_per_seq = (int)need;
+
+    int T = a->max_num_batched_tokens, B = a->max_num_seqs;
+    e->be = cpu_backend_create(a->n_threads, a->precision);
+    e->tokens = malloc((size_t)T * sizeof *e->tokens);
+    e->positions = malloc((size_t)T * sizeof *e->positions);
+    e->slots = malloc((size_t)T * sizeof *e->slots);
+    e->query_start = malloc(((size_t)B + 1) * sizeof *e->query_start);
+    e->seq_lens = malloc((size_t)B * sizeof *e->seq_lens);
+    e->block_tables = malloc((size_t)B * e->max_blocks_per_seq * sizeof *e->block_tables);
+    e->logits = malloc((size_t)B * c->vocab_size * sizeof *e->logits);
+    e->sampled = malloc((size_t)B * sizeof *e->sampled);
+    e->stopped = malloc((size_t)B * sizeof *e->stopped);
+    if (!e->be || !e->tokens || !e->positions || !e->slots || !e->query_start || !e->seq_lens || !e->block_tables ||
+        !e->logits || !e->sampled || !e->stopped || kv_cache_init(&e->kv, c, num_blocks, a->block_size) ||
+        forward_scratch_init(&e->scratch, c, T, B)) {
+        snprintf(err, errlen, "out of memory allocating the KV cache (%.2f GiB) and step buffers",
+                 num_blocks * per_block / GiB);
+        goto fail;
+    }
+    e->stats.num_blocks = num_blocks;
+    e->stats.block_size = a->block_size;
+    e->last_log_t = engine_now();
+    if (a->log_stats) {
+        int64_t tokens = (num_blocks - 1) * a->block_size;
+        fprintf(stderr,
+                "piston: model %s (%s, %d layers, dim %d), %d threads, backend %s\n"
+                "piston: KV cache: %lld blocks of %d tokens = %lld tokens, %.2f GiB\n"
+                "piston: Maximum concurrency for %d tokens per request: %.2fx\n",
+                c->name, c->arch, c->n_layers, c->dim, e->be->n_threads, e->be->name, (long long)(num_blocks - 1),
+                a->block_size, (long long)tokens, num_blocks * per_block / GiB, e->max_model_len,
+                (double)tokens / e->max_model_len);
+    }
+    *out = e;
+    return 0;
+fail:
+    engine_destroy(e);
+    return -1;
+}
+
+void engine_destroy(Engine *e) {
+    if (!e) return;
+    for (size_t i = 0; i < e->seqs.cap; i++)
+        if (e->seqs.keys[i] >= 0 && e->seqs.vals[i]->sched_id == e->seqs.keys[i]) engine_seq_free(e->seqs.vals[i]);
+    seqmap_free(&e->seqs);
+    for (int i = 0; i < e->n_dead; i++) engine_seq_free(e->dead[i]);
+    for (int i = 0; i < e->n_aborted; i++) engine_seq_free(e->aborted[i]);
+    free(e->dead);
+    free(e->aborted);
+    free(e->outs);
+    sched_destroy(e->sched);
+    forward_scratch_free(&e->scratch);
+    kv_cache_free(&e->kv);
+    if (e->be) cpu_backend_destroy(e->be);
+    if (e->has_chat) chat_template_free(&e->chat);
+    tokenizer_destroy(e->tok);
+    model_free(e->model);
+    free(e->tokens);
+    free(e->positions);
+    free(e->slots);
+    free(e->query_start);
+    free(e->seq_lens);
+    free(e->block_tables);
+    free(e->copy_src);
+    free(e->copy_dst);
+    free(e->logits);
+    free(e->sampled);
+    free(e->stopped);
+    free(e);
+}
+
+const ModelConfig *engine_model_config(const Engine *e) { return &e->model->cfg; }
+const Tokenizer *engine_tokenizer(const Engine *e) { return e->tok; }
+int engine_max_model_len(const Engine *e) { return e->max_model_len; }
+
+const ChatTemplate *engine_chat_template(const Engine *e, const char **err) {
+    if (err) *err = e->has_chat ? NULL : e->chat_err;
+    return e->has_chat ? &e->chat : NULL;
+}
+
+int engine_add_request(Engine *e, const int32_t *prompt, int n_prompt, const RequestParams *p, int64_t *id,
+                       char *err, size_t errlen) {
+    if (n_prompt <= 0) return snprintf(err, errlen, "the prompt is empty"), -1;
+    if (n_prompt >= e->max_model_len)
+        return snprintf(err, errlen,
+                        "the prompt has %d tokens, but the maximum context length is %d tokens (prompt plus output)",
+                        n_prompt, e->max_model_len),
+               -1;
+    for (int i = 0; i < n_prompt; i++)
+        if (prompt[i] < 0 || prompt[i] >= e->model->cfg.vocab_size)
+            return snprintf(err, errlen, "token id %d is out of range [0, %d)", prompt[i], e->model->cfg.vocab_size),
+                   -1;
+    if (sampling_params_validate(&p->sampling, err, errlen)) return -1;
+    if (p->n < 1 || p->n > 128) return snprintf(err, errlen, "n must be in [1, 128], got %d", p->n), -1;
+    if (p->n > e->args.max_num_seqs)
+        return snprintf(err, errlen, "n = %d is more than --max-num-seqs %d", p->n, e->args.max_num_seqs), -1;
+    if (p->n_stop < 0 || p->n_stop > ENGINE_MAX_STOP || p->n_stop_token_ids < 0 ||
+        p->n_stop_token_ids > ENGINE_MAX_STOP)
+        return snprintf(err, errlen, "at most %d stop strings and %d stop token ids", ENGINE_MAX_STOP, ENGINE_MAX_STOP),
+               -1;
+    if (p->min_tokens < 0 || (p->max_tokens > 0 && p->min_tokens > p->max_tokens))
+        return snprintf(err, errlen, "min_tokens must be in [0, max_tokens]"), -1;
+    int64_t room = e->max_model_len - n_prompt;
+    int64_t max_tokens = p->max_tokens > 0 ? (p->max_tokens < room ? p->max_tokens : room) : room;
+    EngineSeq *s = engine_seq_new(e, p, 0, err, errlen);
+    if (!s) return -1;
+    if (sched_add_request(e->sched, prompt, n_prompt, max_tokens, &s->sched_id, err, errlen) ||
+        seqmap_put(&e->seqs, s->sched_id, s)) {
+        engine_seq_free(s);
+        return -1;
+    }
+    s->req_id = s->sched_id;
+    s->n_prompt = n_prompt;
+    s->t_arrival = engine_now();
+    s->children_pending = p->n - 1;
+    *id = s->req_id;
+    return 0;
+}
+
+/* End one live sequence now and keep it for the next step's FINISH_ABORT report. */
+static void abort_seq(Engine *e, EngineSeq *s) {
+    sched_abort(e->sched, s->sched_id);
+    seqmap_del(&e->seqs, s->sched_id);
+    s->finish = FINISH_ABORT;
+    s->n_step = 0;
+    void *p = realloc(e->aborted, ((size_t)e->n_aborted + 1) * sizeof *e->aborted);
+    if (!p) {
+        engine_seq_free(s);
+        return;
+    }
+    e->aborted = p;
+    e->aborted[e->n_aborted++] = s;
+}
+
+int engine_abort(Engine *e, int64_t id) {
+    int found = 0;
+    EngineSeq *parent = seqmap_get(&e->seqs, id);
+    if (parent && parent->req_id == id) {
+        abort_seq(e, parent);
+        found = 1;
+    }
+    /* children of an n > 1 request: the map holds them under their own ids */
+    for (size_t i = 0; i < e->seqs.cap; i++)
+        if (e->seqs.keys[i] >= 0 && e->seqs.vals[i]->req_id == id) {
+            abort_seq(e, e->seqs.vals[i]);
+            found = 1;
+        }
+    return found ? 0 : -1;
+}
+
+int engine_has_unfinished(const Engine *e) { return sched_has_unfinished(e->sched) || e->n_aborted > 0; }
+
+void engine_get_stats(const Engine *e, EngineStats *st) {
+    *st = e->stats;
+    SchedStats ss;
+    sched_get_stats(e->sched, &ss);
+    st->num_running = ss.num_running;
+    st->num_waiting = ss.num_waiting;
+    st->kv_usage = ss.kv_usage;
+    st->num_preemptions = ss.num_preemptions;
+    st->prefix_cache_queries = ss.prefix_cache_queries;
+    st->prefix_cache_hits = ss.prefix_cache_hits;
+}

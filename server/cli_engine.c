@@ -1,0 +1,90 @@
+/* Engine flags with vLLM's names, shared by `piston serve` and `piston bench throughput`,
+ * so that a flag tuned in a benchmark means the same thing in production. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/cli.h"
+
+int64_t cli_parse_bytes(const char *s) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0) return -1;
+    double mult = 1;
+    if (!strcasecmp(end, "k") || !strcasecmp(end, "kb")) mult = 1e3;
+    else if (!strcasecmp(end, "m") || !strcasecmp(end, "mb")) mult = 1e6;
+    else if (!strcasecmp(end, "g") || !strcasecmp(end, "gb")) mult = 1e9;
+    else if (!strcasecmp(end, "kib")) mult = 1024.0;
+    else if (!strcasecmp(end, "mib")) mult = 1024.0 * 1024;
+    else if (!strcasecmp(end, "gib")) mult = 1024.0 * 1024 * 1024;
+    else if (*end) return -1;
+    return v * mult > 9e18 ? -1 : (int64_t)(v * mult);
+}
+
+static int int_flag(const char *flag, const char *v, long lo, long hi, int *out) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || *end || end == v || x < lo || x > hi) {
+        cli_error("%s expects an integer in [%ld, %ld], got '%s'", flag, lo, hi, v);
+        return -1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
+int cli_engine_flag(int argc, char **argv, int *i, EngineArgs *a) {
+    const char *f = argv[*i];
+    if (!strcmp(f, "--enable-prefix-caching")) return a->enable_prefix_caching = 1, 1;
+    if (!strcmp(f, "--no-enable-prefix-caching")) return a->enable_prefix_caching = 0, 1;
+    static const char *const with_value[] = {"--threads", "-t", "--precision", "--max-model-len", "--max-num-seqs",
+                                             "--max-num-batched-tokens", "--block-size", "--kv-cache-memory",
+                                             "--num-gpu-blocks-override", "--gpu-memory-utilization",
+                                             "--chat-template", "--device", "--dtype", "--load-format",
+                                             "--tensor-parallel-size", "-tp"};
+    int known = 0;
+    for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++) known |= !strcmp(f, with_value[k]);
+    if (!known) return 0;
+    if (*i + 1 >= argc) {
+        cli_error("%s needs a value", f);
+        return -1;
+    }
+    const char *v = argv[++*i];
+    int rc = 0;
+    if (!strcmp(f, "--threads") || !strcmp(f, "-t")) rc = int_flag(f, v, 1, 1024, &a->n_threads);
+    else if (!strcmp(f, "--max-model-len")) rc = int_flag(f, v, 1, 1 << 24, &a->max_model_len);
+    else if (!strcmp(f, "--max-num-seqs")) rc = int_flag(f, v, 1, 1 << 16, &a->max_num_seqs);
+    else if (!strcmp(f, "--max-num-batched-tokens")) rc = int_flag(f, v, 1, 1 << 20, &a->max_num_batched_tokens);
+    else if (!strcmp(f, "--block-size")) rc = int_flag(f, v, 1, 1024, &a->block_size);
+    else if (!strcmp(f, "--num-gpu-blocks-override")) rc = int_flag(f, v, 2, 1 << 30, &a->num_gpu_blocks_override);
+    else if (!strcmp(f, "--chat-template")) a->chat_template = v;
+    else if (!strcmp(f, "--precision")) {
+        if (!strcmp(v, "q8")) a->precision = MATMUL_Q8;
+        else if (!strcmp(v, "f32")) a->precision = MATMUL_F32;
+        else cli_error("--precision expects q8 or f32, got '%s'", v), rc = -1;
+    } else if (!strcmp(f, "--kv-cache-memory")) {
+        a->kv_cache_memory = cli_parse_bytes(v);
+        if (a->kv_cache_memory <= 0) cli_error("--kv-cache-memory expects bytes such as 4GiB or 2000000000, got '%s'", v), rc = -1;
+    } else if (!strcmp(f, "--gpu-memory-utilization")) {
+        char *end;
+        a->gpu_memory_utilization = strtof(v, &end);
+        if (*end || end == v || !(a->gpu_memory_utilization > 0 && a->gpu_memory_utilization <= 1))
+            cli_error("--gpu-memory-utilization expects a fraction in (0, 1], got '%s'", v), rc = -1;
+    } else if (!strcmp(f, "--device")) {
+        if (!strcmp(v, "cuda"))
+            cli_error("--device cuda: this build of Piston has no CUDA backend yet; use --device cpu"), rc = -1;
+        else if (strcmp(v, "cpu") && strcmp(v, "auto"))
+            cli_error("--device expects cpu, cuda or auto, got '%s'", v), rc = -1;
+    } else if (!strcmp(f, "--dtype")) {
+        if (strcmp(v, "auto") && strcmp(v, "float32"))
+            cli_error("--dtype %s: the CPU backend computes in float32 from the file's own types (use auto)", v), rc = -1;
+    } else if (!strcmp(f, "--load-format")) {
+        if (strcmp(v, "auto") && strcmp(v, "gguf"))
+            cli_error("--load-format %s is not supported yet (supported: auto, gguf)", v), rc = -1;
+    } else if (!strcmp(f, "--tensor-parallel-size") || !strcmp(f, "-tp")) {
+        if (strcmp(v, "1")) cli_error("%s %s: tensor parallelism needs the CUDA backend; only 1 is supported", f, v), rc = -1;
+    }
+    return rc ? -1 : 1;
+}

@@ -1,0 +1,431 @@
+/* HTTP connections (see http.h): accept, read, parse with http-parser, enforce the limits,
+ * hand complete requests to the API layer one at a time, and close. Responses are written by
+ * http_response.c, which calls back into http_conn_response_done. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server/http_internal.h"
+
+int http_buf_append(HttpBuf *b, const char *p, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) return -1;
+        b->p = q, b->cap = cap;
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = 0;
+    return 0;
+}
+
+void http_buf_free(HttpBuf *b) {
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+void http_conn_set_user(HttpConn *c, void *user) { c->user = user; }
+void *http_conn_user(const HttpConn *c) { return c->user; }
+int http_server_port(const HttpServer *s) { return s->port; }
+int http_server_num_conns(const HttpServer *s) { return s->n_conns; }
+
+const char *http_header(const HttpRequest *r, const char *name) {
+    for (int i = 0; i < r->n_headers; i++)
+        if (!strcasecmp(r->headers[i].name, name)) return r->headers[i].value;
+    return NULL;
+}
+
+static void request_reset(HttpConn *c) {
+    for (int i = 0; i < c->req.n_headers; i++) free(c->req.headers[i].name), free(c->req.headers[i].value);
+    free(c->req.headers);
+    free(c->req.path);
+    memset(&c->req, 0, sizeof c->req);
+    http_buf_free(&c->url);
+    http_buf_free(&c->body);
+    c->header_bytes = 0;
+    c->last_was_value = 0;
+    c->started = c->complete = c->err_status = 0;
+    c->head_only = c->streaming = c->chunked = 0;
+}
+
+static void timer_arm(HttpConn *c, double seconds);
+
+/* ---- parser callbacks: copy what the parser reports, and stop at a limit ---- */
+
+static int header_budget(HttpConn *c, size_t n) {
+    c->header_bytes += n;
+    if (c->header_bytes > c->srv->lim.max_header_bytes) {
+        c->err_status = 431;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_message_begin(http_parser *p) {
+    HttpConn *c = p->data;
+    request_reset(c);
+    c->started = 1;
+    /* the whole request must arrive within read_timeout_s: trickling bytes do not extend it */
+    timer_arm(c, c->srv->lim.read_timeout_s);
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t n) {
+    HttpConn *c = p->data;
+    if (header_budget(c, n)) return -1;
+    return http_buf_append(&c->url, at, n);
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n) {
+    HttpConn *c = p->data;
+    if (header_budget(c, n)) return -1;
+    HttpRequest *r = &c->req;
+    if (r->n_headers == 0 || c->last_was_value) { /* a new header; else the name continues */
+        if (r->n_headers >= c->srv->lim.max_headers) {
+            c->err_status = 431;
+            return -1;
+        }
+        if (!r->headers) r->headers = calloc((size_t)c->srv->lim.max_headers, sizeof *r->headers);
+        if (!r->headers) return -1;
+        r->n_headers++;
+    }
+    c->last_was_value = 0;
+    HttpHeader *h = &r->headers[r->n_headers - 1];
+    size_t old = h->name ? strlen(h->name) : 0;
+    char *s = realloc(h->name, old + n + 1);
+    if (!s) return -1;
+    memcpy(s + old, at, n);
+    s[old + n] = 0;
+    h->name = s;
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n) {
+    HttpConn *c = p->data;
+    if (header_budget(c, n)) return -1;
+    c->last_was_value = 1;
+    HttpHeader *h = &c->req.headers[c->req.n_headers - 1];
+    size_t old = h->value ? strlen(h->value) : 0;
+    char *s = realloc(h->value, old + n + 1);
+    if (!s) return -1;
+    memcpy(s + old, at, n);
+    s[old + n] = 0;
+    h->value = s;
+    return 0;
+}
+
+static int on_headers_complete(http_parser *p) {
+    HttpConn *c = p->data;
+    HttpRequest *r = &c->req;
+    for (int i = 0; i < r->n_headers; i++)
+        if (!r->headers[i].value) r->headers[i].value = strdup("");
+    r->method = p->method;
+    r->method_name = http_method_str(p->method);
+    r->http_minor = p->http_minor;
+    const char *url = c->url.p ? c->url.p : "/";
+    const char *q = strchr(url, '?');
+    size_t plen = q ? (size_t)(q - url) : strlen(url);
+    r->path = malloc(plen + 1 + (q ? strlen(q + 1) : 0) + 1);
+    if (!r->path) return -1;
+    memcpy(r->path, url, plen);
+    r->path[plen] = 0;
+    r->query = r->path + plen + 1;
+    strcpy(r->query, q ? q + 1 : "");
+    /* a declared body over the limit is refused before a byte of it is read */
+    if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->srv->lim.max_body) {
+        c->err_status = 413;
+        return -1;
+    }
+    const char *expect = http_header(r, "expect");
+    if (expect && !strcasecmp(expect, "100-continue") && p->http_minor >= 1) http_write_raw(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n) {
+    HttpConn *c = p->data;
+    if (c->body.len + n > c->srv->lim.max_body) {
+        c->err_status = 413;
+        return -1;
+    }
+    return http_buf_append(&c->body, at, n);
+}
+
+static int on_message_complete(http_parser *p) {
+    HttpConn *c = p->data;
+    c->complete = 1;
+    c->req.keep_alive = http_should_keep_alive(p);
+    if (!c->body.p && http_buf_append(&c->body, "", 0)) return -1; /* an empty body is still a string */
+    c->req.body = c->body.p;
+    c->req.body_len = c->body.len;
+    http_parser_pause(p, 1); /* one request at a time: the rest waits in c->in */
+    return 0;
+}
+
+/* ---- feeding the parser ---- */
+
+static void conn_bad_request(HttpConn *c, int status, const char *msg) {
+    char body[256];
+    int n = snprintf(body, sizeof body, "{\"error\":{\"message\":\"%s\",\"type\":\"BadRequestError\",\"param\":null,"
+                     "\"code\":%d}}", msg, status);
+    c->keep_alive = 0;
+    c->req.keep_alive = 0;
+    c->state = CONN_HANDLING;
+    http_respond(c, status, "application/json", body, (size_t)n, NULL);
+}
+
+static void conn_feed(HttpConn *c) {
+    if (c->feeding) return;
+    c->feeding = 1;
+    while (c->state == CONN_READING && c->in.len > 0) {
+        size_t n = http_parser_execute(&c->parser, &c->srv->settings, c->in.p, c->in.len);
+        memmove(c->in.p, c->in.p + n, c->in.len - n);
+        c->in.len -= n;
+        if (c->complete) {
+            c->complete = 0;
+            c->state = CONN_HANDLING;
+            c->keep_alive = c->req.keep_alive && !c->srv->draining;
+            c->head_only = c->req.method == HTTP_HEAD;
+            uv_timer_stop(&c->timer);
+            c->srv->on_request(c->srv->ud, c, &c->req);
+            continue; /* responded at once (state READING again)? then parse the next one */
+        }
+        enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+        if (e != HPE_OK) {
+            if (c->err_status == 413) conn_bad_request(c, 413, "request body too large");
+            else if (c->err_status == 431 || e == HPE_HEADER_OVERFLOW)
+                conn_bad_request(c, 431, "request header fields too large");
+            else conn_bad_request(c, 400, http_errno_description(e));
+            break;
+        }
+        if (n == 0) break;
+    }
+    c->feeding = 0;
+}
+
+/* ---- reading, timers and closing ---- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    HttpConn *c = h->data;
+    *buf = uv_buf_init(c->srv->read_buf, sizeof c->srv->read_buf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+    HttpConn *c = s->data;
+    if (nread < 0) { /* EOF or reset: the client is gone (a queued or running request is aborted) */
+        http_conn_abort(c);
+        return;
+    }
+    if (nread == 0 || c->state == CONN_CLOSING) return;
+    if (http_buf_append(&c->in, buf->base, (size_t)nread)) {
+        http_conn_abort(c);
+        return;
+    }
+    if (c->state == CONN_READING) {
+        conn_feed(c);
+    } else if (c->in.len > c->srv->lim.max_header_bytes + c->srv->lim.max_body) {
+        /* a client pipelining far ahead: stop reading until the response ends */
+        uv_read_stop(s);
+        c->reading = 0;
+    }
+}
+
+static void on_timer(uv_timer_t *t) {
+    HttpConn *c = t->data;
+    if (c->state != CONN_READING) return;
+    if (c->started) { /* slow or stalled request */
+        conn_bad_request(c, 408, "request timed out");
+        return;
+    }
+    http_conn_abort(c); /* idle keep-alive connection */
+}
+
+static void timer_arm(HttpConn *c, double seconds) {
+    if (seconds <= 0) return;
+    uv_timer_start(&c->timer, on_timer, (uint64_t)(seconds * 1000.0), 0);
+}
+
+/* The server record goes once it is being destroyed and nothing refers to it. */
+static void server_maybe_free(HttpServer *s) {
+    if (!s->destroying || s->n_records > 0 || s->listener_open) return;
+    void (*cb)(void *) = s->destroyed_cb;
+    void *ud = s->ud;
+    free(s);
+    if (cb) cb(ud);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+    HttpConn *c = h->data;
+    if (--c->open_handles > 0) return;
+    HttpServer *s = c->srv;
+    request_reset(c);
+    http_buf_free(&c->in);
+    free(c);
+    s->n_records--;
+    server_maybe_free(s);
+}
+
+static void conn_unlink(HttpConn *c) {
+    HttpServer *s = c->srv;
+    if (c->prev) c->prev->next = c->next;
+    else s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    s->n_conns--;
+}
+
+/* The one place a connection stops being usable: on_close fires here, exactly once. */
+static int conn_begin_close(HttpConn *c) {
+    if (c->state == CONN_CLOSING) return -1;
+    c->state = CONN_CLOSING;
+    uv_timer_stop(&c->timer);
+    if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp), c->reading = 0;
+    c->srv->on_close(c->srv->ud, c);
+    c->user = NULL;
+    conn_unlink(c);
+    return 0;
+}
+
+void http_conn_abort(HttpConn *c) {
+    if (conn_begin_close(c)) return;
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+    HttpConn *c = req->data;
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+void http_conn_close_after_writes(HttpConn *c) {
+    if (conn_begin_close(c)) return;
+    c->shutdown.data = c;
+    if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0) on_shutdown(&c->shutdown, -1);
+}
+
+void http_conn_response_done(HttpConn *c) {
+    if (c->state != CONN_HANDLING) return;
+    int keep = c->keep_alive && !c->srv->draining;
+    request_reset(c);
+    if (!keep) {
+        http_conn_close_after_writes(c);
+        return;
+    }
+    c->state = CONN_READING;
+    http_parser_pause(&c->parser, 0);
+    timer_arm(c, c->srv->lim.keep_alive_s);
+    if (!c->reading && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
+    conn_feed(c); /* pipelined requests already received (no-op inside a synchronous response) */
+}
+
+static void on_connection(uv_stream_t *ls, int status) {
+    HttpServer *s = ls->data;
+    if (status < 0) return;
+    HttpConn *c = calloc(1, sizeof *c);
+    if (!c) return;
+    c->srv = s;
+    uv_tcp_init(s->loop, &c->tcp);
+    uv_timer_init(s->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->open_handles = 2;
+    s->n_records++;
+    if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0 || s->draining || s->n_conns >= s->lim.max_connections) {
+        c->state = CONN_CLOSING; /* never linked, never seen by the API */
+        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+        uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1); /* streamed tokens must not wait for Nagle */
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    s->n_conns++;
+    timer_arm(c, s->lim.keep_alive_s);
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
+    else http_conn_abort(c);
+}
+
+int http_server_start(uv_loop_t *loop, const char *host, int port, const HttpLimits *lim, HttpRequestCb on_request,
+                      HttpCloseCb on_close, void *ud, HttpServer **out, char *err, size_t errlen) {
+    HttpServer *s = calloc(1, sizeof *s);
+    if (!s) return snprintf(err, errlen, "out of memory"), -1;
+    s->loop = loop;
+    s->lim = *lim;
+    s->on_request = on_request;
+    s->on_close = on_close;
+    s->ud = ud;
+    s->settings.on_message_begin = on_message_begin;
+    s->settings.on_url = on_url;
+    s->settings.on_header_field = on_header_field;
+    s->settings.on_header_value = on_header_value;
+    s->settings.on_headers_complete = on_headers_complete;
+    s->settings.on_body = on_body;
+    s->settings.on_message_complete = on_message_complete;
+    struct sockaddr_storage addr;
+    int rc = strchr(host, ':') ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr)
+                               : uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
+    if (rc) {
+        free(s);
+        return snprintf(err, errlen, "--host %s is not an IP address (e.g. 127.0.0.1, 0.0.0.0 or ::1)", host), -1;
+    }
+    uv_tcp_init(loop, &s->listener);
+    s->listener.data = s;
+    s->listener_open = 1;
+    if ((rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0)) == 0)
+        rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
+    if (rc) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s%s", host, port, uv_strerror(rc),
+                 rc == UV_EADDRINUSE ? " (another server holds the port: pick one with --port)" : "");
+        s->destroying = 1;
+        uv_close((uv_handle_t *)&s->listener, NULL);
+        uv_run(loop, UV_RUN_NOWAIT); /* let the close finish before the record goes */
+        free(s);
+        return -1;
+    }
+    struct sockaddr_storage got;
+    int len = sizeof got;
+    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&got, &len);
+    s->port = got.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&got)->sin6_port)
+                                        : ntohs(((struct sockaddr_in *)&got)->sin_port);
+    s->listening = 1;
+    *out = s;
+    return 0;
+}
+
+static void on_listener_closed(uv_handle_t *h) {
+    HttpServer *s = h->data;
+    s->listener_open = 0;
+    server_maybe_free(s);
+}
+
+static void stop_listening(HttpServer *s) {
+    if (!s->listening) return;
+    s->listening = 0;
+    uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+}
+
+void http_server_drain(HttpServer *s) {
+    s->draining = 1;
+    stop_listening(s);
+    for (HttpConn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state == CONN_READING && !c->started && c->in.len == 0) http_conn_abort(c);
+    }
+}
+
+void http_server_close_all(HttpServer *s) {
+    while (s->conns) http_conn_abort(s->conns);
+}
+
+void http_server_destroy(HttpServer *s, void (*cb)(void *ud)) {
+    s->destroying = 1;
+    s->destroyed_cb = cb;
+    s->draining = 1;
+    http_server_close_all(s);
+    if (s->listening) stop_listening(s);
+    else server_maybe_free(s);
+}

@@ -1,0 +1,81 @@
+/* HTTP/1.1 on libuv: a listening socket, its connections, request parsing with http-parser
+ * (keep-alive, chunked request bodies, Expect: 100-continue, pipelined requests answered in
+ * order) and response writing (whole bodies, or chunked streams for SSE and NDJSON). Limits
+ * on header size and count, body size, idle and slow-request time and connection count are
+ * enforced here, so that the API layer only ever sees complete, bounded requests.
+ *
+ * Everything here runs on the loop thread. A request is handed to the on_request callback
+ * once complete; the connection then parses nothing more until the response is finished
+ * (http_respond, or http_stream_end), which is how pipelined requests keep their order. Bytes
+ * that arrive meanwhile are buffered (bounded) and read on, so that a client that hangs up
+ * is seen at once: on_close fires for every connection exactly once, before it is freed. */
+#ifndef PISTON_HTTP_H
+#define PISTON_HTTP_H
+
+#include <stddef.h>
+#include <uv.h>
+
+typedef struct HttpServer HttpServer;
+typedef struct HttpConn HttpConn;
+
+typedef struct HttpHeader {
+    char *name; /* as sent; compare case-insensitively */
+    char *value;
+} HttpHeader;
+
+typedef struct HttpRequest {
+    int method;       /* enum http_method */
+    const char *method_name;
+    char *path;       /* the URL path, percent-encoding untouched */
+    char *query;      /* after '?', or "" */
+    HttpHeader *headers;
+    int n_headers;
+    char *body;       /* [body_len], NUL-terminated */
+    size_t body_len;
+    int keep_alive;
+    int http_minor;   /* 1.x */
+} HttpRequest;
+
+typedef struct HttpLimits {
+    size_t max_body;         /* bytes of request body (after chunked decoding): 413 */
+    size_t max_header_bytes; /* request line and headers together: 431 */
+    int max_headers;         /* header count: 431 */
+    double keep_alive_s;     /* an idle keep-alive connection is closed after this */
+    double read_timeout_s;   /* a request must arrive whole within this: 408 */
+    int max_connections;     /* more are accepted and closed at once */
+} HttpLimits;
+
+typedef void (*HttpRequestCb)(void *ud, HttpConn *c, HttpRequest *r);
+typedef void (*HttpCloseCb)(void *ud, HttpConn *c);
+
+/* Listen on host:port (port 0: any free port; see http_server_port). 0, or negative with err. */
+int http_server_start(uv_loop_t *loop, const char *host, int port, const HttpLimits *lim, HttpRequestCb on_request,
+                      HttpCloseCb on_close, void *ud, HttpServer **out, char *err, size_t errlen);
+int http_server_port(const HttpServer *s);
+int http_server_num_conns(const HttpServer *s);
+/* Stop accepting; close idle connections now and every other one once its response ends. */
+void http_server_drain(HttpServer *s);
+/* Close every connection now (on_close fires for each). */
+void http_server_close_all(HttpServer *s);
+/* Close the listener and free the server once every connection is gone; cb (may be NULL)
+ * runs then. */
+void http_server_destroy(HttpServer *s, void (*cb)(void *ud));
+
+void http_conn_set_user(HttpConn *c, void *user);
+void *http_conn_user(const HttpConn *c);
+/* The header's value (first match, case-insensitive name), or NULL. */
+const char *http_header(const HttpRequest *r, const char *name);
+
+/* Responses (http_response.c). A connection that is gone makes each a no-op. extra_headers:
+ * complete "Name: value\r\n" lines, or NULL. */
+void http_respond(HttpConn *c, int status, const char *content_type, const char *body, size_t len,
+                  const char *extra_headers);
+/* A streamed body (chunked transfer coding on HTTP/1.1; raw then close on HTTP/1.0). */
+void http_stream_begin(HttpConn *c, int status, const char *content_type);
+void http_stream_send(HttpConn *c, const char *data, size_t len);
+void http_stream_end(HttpConn *c);
+/* Bytes queued for the client and not yet written (a slow reader's backlog). */
+size_t http_conn_backlog(const HttpConn *c);
+const char *http_status_text(int status);
+
+#endif

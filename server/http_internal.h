@@ -1,0 +1,84 @@
+/* What http.c (connections, parsing) and http_response.c (writing) share: the connection
+ * and server records. Nothing outside server/http*.c includes this. */
+#ifndef PISTON_HTTP_INTERNAL_H
+#define PISTON_HTTP_INTERNAL_H
+
+#include <http_parser.h>
+
+#include "server/http.h"
+
+/* A connection's life:
+ *
+ *   accept ──▶ READING ── request complete ──▶ HANDLING ── response ends ──┐
+ *                ▲   (parser paused: later       (API works; bytes that    │
+ *                │    pipelined bytes wait)        arrive are buffered)    │
+ *                └──────────────── keep-alive ◀────────────────────────────┤
+ *                                                                          ▼ no keep-alive,
+ *   read error, EOF, timeout, write error, bad request ─────────────▶ CLOSING  draining
+ *                                   (on_close fires once; freed after both handles close) */
+typedef enum ConnState { CONN_READING = 0, CONN_HANDLING, CONN_CLOSING } ConnState;
+
+typedef struct HttpBuf {
+    char *p;
+    size_t len, cap;
+} HttpBuf;
+
+struct HttpConn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_shutdown_t shutdown;
+    HttpServer *srv;
+    HttpConn *prev, *next;  /* the server's list of live connections */
+    int open_handles;       /* tcp and timer: the record is freed when both have closed */
+    ConnState state;
+    http_parser parser;
+    HttpBuf in;             /* received, not yet parsed (pipelined requests wait here) */
+    int feeding;            /* inside conn_feed: a synchronous response must not re-enter */
+    int reading;            /* uv_read_start is on */
+    /* the request being parsed */
+    HttpRequest req;
+    HttpBuf url, body;
+    size_t header_bytes;
+    int last_was_value;
+    int started;            /* the request's first byte has arrived */
+    int complete;
+    int err_status;         /* a limit a callback enforced (413, 431), else 0 */
+    /* the response */
+    int head_only;          /* HEAD: headers without the body */
+    int streaming, chunked;
+    int keep_alive;
+    size_t backlog;         /* bytes handed to uv_write and not yet written */
+    void *user;
+};
+
+struct HttpServer {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    int listening, listener_open;
+    int port;
+    HttpLimits lim;
+    HttpRequestCb on_request;
+    HttpCloseCb on_close;
+    void *ud;
+    HttpConn *conns;
+    int n_conns;            /* linked (usable) connections */
+    int n_records;          /* allocated connection records, closing ones included */
+    int draining;
+    int destroying;
+    void (*destroyed_cb)(void *ud);
+    http_parser_settings settings;
+    char read_buf[65536];   /* one read at a time on the loop thread: consumed in read_cb */
+};
+
+int http_buf_append(HttpBuf *b, const char *p, size_t n);
+void http_buf_free(HttpBuf *b);
+
+/* Queue bytes as they are (the status line of "100 Continue", the parts of a response). */
+void http_write_raw(HttpConn *c, const char *p, size_t n);
+/* The response is complete: back to READING (keep-alive) or close once written. */
+void http_conn_response_done(HttpConn *c);
+/* Close now (pending writes are dropped), or once the queued writes are flushed. */
+void http_conn_abort(HttpConn *c);
+void http_conn_close_after_writes(HttpConn *c);
+
+#endif
