@@ -44,6 +44,14 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError):
+        return 0.0
+
+
 def stats(xs):
     return {"mean": statistics.fmean(xs), "sd": statistics.stdev(xs) if len(xs) > 1 else 0.0}
 
@@ -122,6 +130,11 @@ def main():
     if a.reps < 2:
         sys.exit("compare-llamacpp: --reps must be at least 2 (for the standard deviation)")
 
+    load0 = loadavg()
+    if load0 > 0.5:
+        print(f"compare-llamacpp: warning: load average {load0:.2f} before starting: other work "
+              "is running and the numbers will be noisy (llama.cpp's OpenMP threads suffer most "
+              "when cores are oversubscribed)", file=sys.stderr)
     ll = pi = None
     ll_ver = "-"
     if not a.skip_llama:
@@ -136,7 +149,8 @@ def main():
     print(f"llama.cpp: llama-cpp-python {ll_ver}")
     print(f"piston:    {piston_version(a.piston) if pi else '-'}"
           + (f" (reported threads {pi.get('threads')})" if pi else ""))
-    print(f"reps:      {a.reps} (+1 warm-up, excluded), tokens/s mean ± sd\n")
+    print(f"reps:      {a.reps} (+1 warm-up, excluded), tokens/s mean ± sd")
+    print(f"load avg:  {load0:.2f} at start, {loadavg():.2f} at end (1-minute; want ~0)\n")
     print(f"{'test':6s} | {'llama.cpp t/s':>18s} | {'piston t/s':>18s} | ratio")
     print(f"{'-' * 6}-+-{'-' * 18}-+-{'-' * 18}-+------")
     for key, label in (("pp", f"pp{N_PP}"), ("tg", f"tg{N_TG}")):

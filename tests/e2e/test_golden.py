@@ -4,29 +4,33 @@ tests/fixtures/smollm2_ref.json (tests/ref/make_fixture.py) holds, per prompt, l
 token ids, its top-10 logits after the prompt and 64 greedy tokens with the top-2 logits at
 every step. All prompts go through one `piston eval` process (conftest.golden_results).
 
-Tolerances. Both engines round activations to 8 bits before every quantized matmul, and
-this model's residual stream carries values up to ~1e4 in its last layers, so the rounding
-moves logits by tenths, not thousandths. Measured against the exact answer
-(tests/ref/numpy_forward.py, float64), llama.cpp's logits are off by up to
-0.43 (first step, top-10, 16 prompts; mean 0.1) and up to 1.12 along the 64 greedy steps
-(top-2 logits, teacher-forced on llama.cpp's tokens; 99th percentile 0.62). Two engines that
-each round that way independently differ by up to about sqrt(2) times as much:
-  TOL_FIRST = 0.65  first step, each of the top-10 logits
-  TOL_STEP  = 1.6   top-1 logit at later steps, where the KV cache has also been rounded
-  NEAR_TIE  = 0.65  greedy paths may part only where llama.cpp's own top-2 gap is below this.
-Exact-vs-llama.cpp partings, teacher-forced, happened at top-2 gaps of up to 0.37.
-A real bug (wrong RoPE, GQA mapping, norm, tokenizer) moves logits by whole units and the
-greedy path within a few tokens, far outside these.
+Tolerances (measured, not guessed). Both engines round activations to 8 bits before every
+quantized matmul, and this model's residual stream carries values up to ~1e4 in its last
+layers, so the rounding moves logits by tenths, not thousandths. Against the exact answer
+(tests/ref/numpy_forward.py, float64; itself checked against llama.cpp's f32 path to 2e-6):
+                               llama.cpp q8            piston q8
+  first step, top-10 logits    max 0.43, mean 0.23     max 0.49, mean 0.30   (16 prompts)
+  steps 1..63, top-2 logits    max 1.12, p99 0.62      max 1.01, p99 0.53    (teacher-forced,
+                                                                   9 steps x 16 prompts)
+The two errors are independent, so |piston - llama.cpp| <= the sum of the two maxima:
+  TOL_FIRST = 1.0   first step, each top-10 logit (0.43 + 0.49; seen so far: 0.72)
+  TOL_STEP  = 2.2   top-1 logit at later steps (1.12 + 1.01; seen so far: 1.47)
+  NEAR_TIE  = 0.7   the paths may part only where llama.cpp's top-2 gap is below this: the
+                    gap itself (logit[top1] - logit[top2], same two ids) differs between the
+                    engines by up to 0.63 (p99 0.50, mean 0.12) over the same 144 steps.
+A real bug moves logits by whole units (measured with the NumPy model: NEOX-style RoPE or
+the wrong GQA head mapping change the logits by ~0.7 of their range, ~15; RoPE base 1e4
+instead of 1e5 by ~3) and derails the greedy path within a few tokens.
 """
 import subprocess
 
 import pytest
 
-from conftest import load_reference, prompt_request, run_eval, threads
+from conftest import load_reference, run_eval, threads
 
-TOL_FIRST = 0.65
-TOL_STEP = 1.6
-NEAR_TIE = 0.65
+TOL_FIRST = 1.0
+TOL_STEP = 2.2
+NEAR_TIE = 0.7
 MIN_AGREE = 32      # greedy tokens that must agree unless the paths part at a near-tie
 MAX_RESYNC = 8
 
@@ -168,5 +172,10 @@ def test_generate_text(name, golden_results, piston, model):
                        capture_output=True, timeout=300)
     assert p.returncode == 0, p.stderr.decode("utf-8", "replace")[-2000:]
     out = p.stdout
-    ok = {want, want + b"\n", _drop_incomplete_utf8(want), _drop_incomplete_utf8(want) + b"\n"}
+    # an incomplete UTF-8 sequence at the very end may be held back, or flushed as U+FFFD
+    cut = _drop_incomplete_utf8(want)
+    ok = {want, cut}
+    if cut != want:
+        ok.add(cut + "\ufffd".encode())
+    ok |= {x + b"\n" for x in ok}
     assert out in ok, f"piston generate printed {out!r}\nllama.cpp's greedy text is {want!r}"
