@@ -2,7 +2,7 @@
 #   make            bin/piston
 #   make test       deps, build, C unit tests (plain and ASan/UBSan), pytest end to end
 #   make asan       C unit tests built with AddressSanitizer + UBSan
-#   make serve      deps, build, fetch the default model, start it
+#   make serve      deps, build, fetch the default model, serve it on 127.0.0.1:8000 (SERVE_ARGS=...)
 #   make bench      pp512/tg128 side by side with llama.cpp (needs llama-cpp-python)
 # SIMD kernels use per-function target attributes and runtime dispatch, so the
 # binary runs on any x86-64 (or other) CPU; no -march=native needed.
@@ -67,7 +67,7 @@ model:
 	@scripts/fetch-model.sh >/dev/null
 
 serve: deps all model
-	./bin/piston run smollm2
+	./bin/piston serve smollm2 $(SERVE_ARGS)
 
 bench: all model
 	python3 bench/compare-llamacpp.py

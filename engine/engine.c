@@ -101,7 +101,7 @@ int engine_create(const EngineArgs *a, Engine **out, char *err, size_t errlen) {
                  num_blocks * per_block / GiB);
         goto fail;
     }
-    e->stats.num_blocks = num_blocks;
+    e->stats.num_blocks = num_blocks - 1; /* usable: block 0 is the null block */
     e->stats.block_size = a->block_size;
     e->last_log_t = engine_now();
     if (a->log_stats) {

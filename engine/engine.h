@@ -70,10 +70,12 @@ typedef struct EngineOutput {
     size_t text_len;
     FinishReason finish;        /* FINISH_NONE while running */
     const char *stop_reason;    /* the stop string matched, or NULL */
-    int32_t stop_token;         /* the stop token id that ended it, or -1 */
+    int32_t stop_token;         /* the stop_token_ids entry that ended it; -1 for EOS and otherwise */
     int n_prompt_tokens;
     int n_output_tokens;        /* so far */
     int n_cached_tokens;        /* prompt tokens found in the prefix cache */
+    /* t_first_scheduled: start of the first step that ran it; t_first_token: after the forward
+     * pass that produced its first token; t_now: when this output was made */
     double t_arrival, t_first_scheduled, t_first_token, t_now;
 } EngineOutput;
 
@@ -83,7 +85,7 @@ typedef struct EngineStats {
     int64_t num_preemptions;
     int64_t prompt_tokens_total, generation_tokens_total;  /* computed prompt tokens, sampled tokens */
     int64_t prefix_cache_queries, prefix_cache_hits;
-    int64_t num_blocks, block_size;
+    int64_t num_blocks, block_size; /* usable KV blocks (the null block not counted) */
     int64_t steps;
 } EngineStats;
 

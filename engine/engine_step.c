@@ -153,6 +153,7 @@ int engine_step(Engine *e, const EngineOutput **outs, int *n_outs) {
 
     SchedOutput so;
     if (sched_schedule(e->sched, &so)) return -1;
+    const double t_start = engine_now(); /* first scheduled: before this step's forward pass */
     if (so.n_seqs > 0) {
         if (so.n_copies > 0) {
             int32_t *src = realloc(e->copy_src, (size_t)so.n_copies * sizeof *src);
@@ -188,7 +189,7 @@ int engine_step(Engine *e, const EngineOutput **outs, int *n_outs) {
         e->sampled[i] = 0, e->stopped[i] = 0;
         EngineSeq *s = q->req ? seqmap_get(&e->seqs, q->id) : NULL;
         if (!s) continue;
-        if (s->t_first_sched == 0) s->t_first_sched = now;
+        if (s->t_first_sched == 0) s->t_first_sched = t_start;
         if (q->start < s->n_prompt) {
             int64_t end = q->start + q->n_new < s->n_prompt ? q->start + q->n_new : s->n_prompt;
             e->stats.prompt_tokens_total += end - q->start;

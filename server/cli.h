@@ -37,13 +37,14 @@ double cli_now(void); /* monotonic seconds */
  * one, store it in a, advance *i past its value and return 1; 0 when it is not an engine
  * flag; -1 after printing the error. */
 int cli_engine_flag(int argc, char **argv, int *i, EngineArgs *a);
-/* "4GiB", "512MiB", "1G", "1000000" -> bytes; -1 when malformed. */
+/* "4G", "4GiB", "512M", "1000000" -> bytes (binary multiples); -1 when malformed. */
 int64_t cli_parse_bytes(const char *s);
 
 int cmd_generate(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int bench_throughput(int argc, char **argv);
 
 #endif

@@ -7,20 +7,18 @@
 
 #include "server/cli.h"
 
+/* Memory sizes in binary multiples, as memory is sized: 64K, 512M, 2G, 2GiB, 2GB. */
 int64_t cli_parse_bytes(const char *s) {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || v < 0) return -1;
-    double mult = 1;
-    if (!strcasecmp(end, "k") || !strcasecmp(end, "kb")) mult = 1e3;
-    else if (!strcasecmp(end, "m") || !strcasecmp(end, "mb")) mult = 1e6;
-    else if (!strcasecmp(end, "g") || !strcasecmp(end, "gb")) mult = 1e9;
-    else if (!strcasecmp(end, "kib")) mult = 1024.0;
-    else if (!strcasecmp(end, "mib")) mult = 1024.0 * 1024;
-    else if (!strcasecmp(end, "gib")) mult = 1024.0 * 1024 * 1024;
-    else if (*end) return -1;
-    return v * mult > 9e18 ? -1 : (int64_t)(v * mult);
+    double mul = 1;
+    if (*end == 'k' || *end == 'K') mul = 1024.0, end++;
+    else if (*end == 'm' || *end == 'M') mul = 1024.0 * 1024, end++;
+    else if (*end == 'g' || *end == 'G') mul = 1024.0 * 1024 * 1024, end++;
+    if (mul > 1 && (!strcmp(end, "iB") || !strcmp(end, "B") || !strcmp(end, "b"))) end += strlen(end);
+    if (errno || *end || end == s || !(v > 0) || v * mul > 9e18) return -1;
+    return (int64_t)(v * mul);
 }
 
 static int int_flag(const char *flag, const char *v, long lo, long hi, int *out) {
@@ -39,6 +37,7 @@ int cli_engine_flag(int argc, char **argv, int *i, EngineArgs *a) {
     const char *f = argv[*i];
     if (!strcmp(f, "--enable-prefix-caching")) return a->enable_prefix_caching = 1, 1;
     if (!strcmp(f, "--no-enable-prefix-caching")) return a->enable_prefix_caching = 0, 1;
+    if (!strcmp(f, "--disable-log-stats")) return a->log_stats = 0, 1;
     static const char *const with_value[] = {"--threads", "-t", "--precision", "--max-model-len", "--max-num-seqs",
                                              "--max-num-batched-tokens", "--block-size", "--kv-cache-memory",
                                              "--num-gpu-blocks-override", "--gpu-memory-utilization",
@@ -66,7 +65,7 @@ int cli_engine_flag(int argc, char **argv, int *i, EngineArgs *a) {
         else cli_error("--precision expects q8 or f32, got '%s'", v), rc = -1;
     } else if (!strcmp(f, "--kv-cache-memory")) {
         a->kv_cache_memory = cli_parse_bytes(v);
-        if (a->kv_cache_memory <= 0) cli_error("--kv-cache-memory expects bytes such as 4GiB or 2000000000, got '%s'", v), rc = -1;
+        if (a->kv_cache_memory <= 0) cli_error("--kv-cache-memory expects a size in bytes (e.g. 4G, 2000000000), got '%s'", v), rc = -1;
     } else if (!strcmp(f, "--gpu-memory-utilization")) {
         char *end;
         a->gpu_memory_utilization = strtof(v, &end);

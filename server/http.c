@@ -1,4 +1,4 @@
-/* HTTP connections (see http.h): accept, read, parse with http-parser, enforce the limits,
+/* HTTP connections (see http.h): read, parse with http-parser, enforce the limits,
  * hand complete requests to the API layer one at a time, and close. Responses are written by
  * http_response.c, which calls back into http_conn_response_done. */
 #include <stdio.h>
@@ -29,9 +29,6 @@ void http_buf_free(HttpBuf *b) {
 
 void http_conn_set_user(HttpConn *c, void *user) { c->user = user; }
 void *http_conn_user(const HttpConn *c) { return c->user; }
-int http_server_port(const HttpServer *s) { return s->port; }
-int http_server_num_conns(const HttpServer *s) { return s->n_conns; }
-
 const char *http_header(const HttpRequest *r, const char *name) {
     for (int i = 0; i < r->n_headers; i++)
         if (!strcasecmp(r->headers[i].name, name)) return r->headers[i].value;
@@ -247,15 +244,6 @@ static void timer_arm(HttpConn *c, double seconds) {
     uv_timer_start(&c->timer, on_timer, (uint64_t)(seconds * 1000.0), 0);
 }
 
-/* The server record goes once it is being destroyed and nothing refers to it. */
-static void server_maybe_free(HttpServer *s) {
-    if (!s->destroying || s->n_records > 0 || s->listener_open) return;
-    void (*cb)(void *) = s->destroyed_cb;
-    void *ud = s->ud;
-    free(s);
-    if (cb) cb(ud);
-}
-
 static void on_handle_closed(uv_handle_t *h) {
     HttpConn *c = h->data;
     if (--c->open_handles > 0) return;
@@ -264,7 +252,7 @@ static void on_handle_closed(uv_handle_t *h) {
     http_buf_free(&c->in);
     free(c);
     s->n_records--;
-    server_maybe_free(s);
+    http_server_maybe_free(s);
 }
 
 static void conn_unlink(HttpConn *c) {
@@ -320,23 +308,20 @@ void http_conn_response_done(HttpConn *c) {
     conn_feed(c); /* pipelined requests already received (no-op inside a synchronous response) */
 }
 
-static void on_connection(uv_stream_t *ls, int status) {
-    HttpServer *s = ls->data;
-    if (status < 0) return;
-    HttpConn *c = calloc(1, sizeof *c);
-    if (!c) return;
-    c->srv = s;
-    uv_tcp_init(s->loop, &c->tcp);
-    uv_timer_init(s->loop, &c->timer);
-    c->tcp.data = c->timer.data = c;
-    c->open_handles = 2;
-    s->n_records++;
-    if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0 || s->draining || s->n_conns >= s->lim.max_connections) {
-        c->state = CONN_CLOSING; /* never linked, never seen by the API */
-        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-        uv_close((uv_handle_t *)&c->timer, on_handle_closed);
-        return;
-    }
+
+void http_conn_settings(http_parser_settings *st) {
+    memset(st, 0, sizeof *st);
+    st->on_message_begin = on_message_begin;
+    st->on_url = on_url;
+    st->on_header_field = on_header_field;
+    st->on_header_value = on_header_value;
+    st->on_headers_complete = on_headers_complete;
+    st->on_body = on_body;
+    st->on_message_complete = on_message_complete;
+}
+
+void http_conn_accepted(HttpConn *c) {
+    HttpServer *s = c->srv;
     uv_tcp_nodelay(&c->tcp, 1); /* streamed tokens must not wait for Nagle */
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
@@ -349,83 +334,4 @@ static void on_connection(uv_stream_t *ls, int status) {
     else http_conn_abort(c);
 }
 
-int http_server_start(uv_loop_t *loop, const char *host, int port, const HttpLimits *lim, HttpRequestCb on_request,
-                      HttpCloseCb on_close, void *ud, HttpServer **out, char *err, size_t errlen) {
-    HttpServer *s = calloc(1, sizeof *s);
-    if (!s) return snprintf(err, errlen, "out of memory"), -1;
-    s->loop = loop;
-    s->lim = *lim;
-    s->on_request = on_request;
-    s->on_close = on_close;
-    s->ud = ud;
-    s->settings.on_message_begin = on_message_begin;
-    s->settings.on_url = on_url;
-    s->settings.on_header_field = on_header_field;
-    s->settings.on_header_value = on_header_value;
-    s->settings.on_headers_complete = on_headers_complete;
-    s->settings.on_body = on_body;
-    s->settings.on_message_complete = on_message_complete;
-    struct sockaddr_storage addr;
-    int rc = strchr(host, ':') ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr)
-                               : uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
-    if (rc) {
-        free(s);
-        return snprintf(err, errlen, "--host %s is not an IP address (e.g. 127.0.0.1, 0.0.0.0 or ::1)", host), -1;
-    }
-    uv_tcp_init(loop, &s->listener);
-    s->listener.data = s;
-    s->listener_open = 1;
-    if ((rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0)) == 0)
-        rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
-    if (rc) {
-        snprintf(err, errlen, "cannot listen on %s:%d: %s%s", host, port, uv_strerror(rc),
-                 rc == UV_EADDRINUSE ? " (another server holds the port: pick one with --port)" : "");
-        s->destroying = 1;
-        uv_close((uv_handle_t *)&s->listener, NULL);
-        uv_run(loop, UV_RUN_NOWAIT); /* let the close finish before the record goes */
-        free(s);
-        return -1;
-    }
-    struct sockaddr_storage got;
-    int len = sizeof got;
-    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&got, &len);
-    s->port = got.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&got)->sin6_port)
-                                        : ntohs(((struct sockaddr_in *)&got)->sin_port);
-    s->listening = 1;
-    *out = s;
-    return 0;
-}
-
-static void on_listener_closed(uv_handle_t *h) {
-    HttpServer *s = h->data;
-    s->listener_open = 0;
-    server_maybe_free(s);
-}
-
-static void stop_listening(HttpServer *s) {
-    if (!s->listening) return;
-    s->listening = 0;
-    uv_close((uv_handle_t *)&s->listener, on_listener_closed);
-}
-
-void http_server_drain(HttpServer *s) {
-    s->draining = 1;
-    stop_listening(s);
-    for (HttpConn *c = s->conns, *next; c; c = next) {
-        next = c->next;
-        if (c->state == CONN_READING && !c->started && c->in.len == 0) http_conn_abort(c);
-    }
-}
-
-void http_server_close_all(HttpServer *s) {
-    while (s->conns) http_conn_abort(s->conns);
-}
-
-void http_server_destroy(HttpServer *s, void (*cb)(void *ud)) {
-    s->destroying = 1;
-    s->destroyed_cb = cb;
-    s->draining = 1;
-    http_server_close_all(s);
-    if (s->listening) stop_listening(s);
-    else server_maybe_free(s);
-}
+void http_conn_closed_handle(uv_handle_t *h) { on_handle_closed(h); }

@@ -77,6 +77,14 @@ void http_buf_free(HttpBuf *b);
 void http_write_raw(HttpConn *c, const char *p, size_t n);
 /* The response is complete: back to READING (keep-alive) or close once written. */
 void http_conn_response_done(HttpConn *c);
+/* The parser callbacks (http.c). */
+void http_conn_settings(http_parser_settings *st);
+/* A new connection: link it, start its parser, timer and reads (http.c). */
+void http_conn_accepted(HttpConn *c);
+/* The close callback of a connection's handles: the record goes after the second. */
+void http_conn_closed_handle(uv_handle_t *h);
+/* Free the server when it is being destroyed and nothing refers to it (http_server.c). */
+void http_server_maybe_free(HttpServer *s);
 /* Close now (pending writes are dropped), or once the queued writes are flushed. */
 void http_conn_abort(HttpConn *c);
 void http_conn_close_after_writes(HttpConn *c);

@@ -10,6 +10,7 @@ static const char usage[] =
     "usage: piston COMMAND MODEL [flags]\n"
     "  generate MODEL -p TEXT   continue TEXT, streaming to stdout; speeds on stderr\n"
     "  run MODEL                chat in the terminal with the model's chat template\n"
+    "  serve MODEL              HTTP server: OpenAI, TGI and Ollama APIs, /metrics\n"
     "  eval MODEL               JSON lines in, logits and greedy tokens out (for tests)\n"
     "  bench latency MODEL      prompt processing and generation speed (pp512 / tg128)\n"
     "  version                  print the version\n"
@@ -27,10 +28,11 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
+    if (!strcmp(cmd, "serve")) return cmd_serve(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("piston %s\n", PISTON_VERSION);
         return 0;
     }
-    cli_error("unknown command '%s' (commands: generate, run, eval, bench, version)", cmd);
+    cli_error("unknown command '%s' (commands: generate, run, serve, eval, bench, version)", cmd);
     return 2;
 }

@@ -6,11 +6,12 @@
  * MATMUL_Q8 (quantized weights): the activations are quantized to 8-bit blocks once per call
  * (in parallel when there are many), then each task takes a chunk of weight rows and all (or
  * a chunk of) the tokens. For up to MM_DIRECT_MAX_T tokens (decode) the kernels read the
- * weight blocks straight from the model: a matrix-vector product, bound by memory, which
- * streams each weight byte once. For more tokens a task first unpacks its rows to the
- * canonical integer form in per-thread scratch sized to stay in L1/L2, then sweeps all its
- * tokens over them, so each weight block is read from memory once per call however large
- * the batch.
+ * weight blocks straight from the model, four rows at a time, and sweep the tokens over
+ * them while they sit in L1: at T = 1 a matrix-vector product bound by memory that streams
+ * each weight byte once. For more tokens (prefill) a task first unpacks its rows to the
+ * canonical integer form in per-thread scratch sized for L1, then sweeps its tokens over
+ * them. Either way each weight block is read from memory once per call however large the
+ * batch.
  * MATMUL_F32, and float weights under either precision: a task dequantizes a few rows to
  * f32 scratch (never the whole matrix) and runs an FMA micro-kernel over them. */
 #include <assert.h>
@@ -25,14 +26,29 @@
  * close while the task's tokens sweep over them */
 #define MM_ROWS_BYTES (24 * 1024)
 
+/* Called on every matmul, so it reads the feature bits libgcc/compiler-rt cached at start-up
+ * (cpuid itself traps to the hypervisor in a VM: microseconds). clang 14 cannot test F16C
+ * there; every CPU that has AVX2 has it. */
+int mm_isa_supported(int isa) {
+#if defined(__x86_64__)
+#if defined(__clang__)
+    int f16c = 1;
+#else
+    int f16c = __builtin_cpu_supports("f16c");
+#endif
+    int avx2 = f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (isa == MM_ISA_AVX2) return avx2;
+    if (isa == MM_ISA_AVX512)
+        return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+#endif
+    return isa == MM_ISA_SCALAR;
+}
+
 static const MmKernels *mm_pick(int isa) {
 #if defined(__x86_64__)
-    int has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                   __builtin_cpu_supports("f16c");
-    int has_512 = has_avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                  __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-    if ((isa == MM_ISA_AUTO || isa == MM_ISA_AVX512) && has_512) return &mm_kernels_avx512;
-    if (isa != MM_ISA_SCALAR && has_avx2) return &mm_kernels_avx2;
+    if ((isa == MM_ISA_AUTO || isa == MM_ISA_AVX512) && mm_isa_supported(MM_ISA_AVX512)) return &mm_kernels_avx512;
+    if (isa != MM_ISA_SCALAR && mm_isa_supported(MM_ISA_AVX2)) return &mm_kernels_avx2;
 #endif
     (void)isa;
     return &mm_kernels_scalar;
@@ -113,16 +129,18 @@ static void f32_task(void *ctx, int task, int thread) {
     const float *wf = (const float *)w;
     if (j->type != DT_F32) { /* float rows are used in place; the rest are dequantized */
         float *buf = (float *)(j->thread_scratch + (size_t)thread * j->thread_bytes);
-        for (int r = 0; r < nr; r++) dtype_dequantize_row(j->type, w + r * j->row_bytes, buf + r * j->n_in, j->n_in);
+        if (!j->k->dequant(j->type, w, j->row_bytes, nr, j->n_in, buf))
+            for (int r = 0; r < nr; r++) dtype_dequantize_row(j->type, w + r * j->row_bytes, buf + r * j->n_in, j->n_in);
         wf = buf;
     }
     j->k->f32_rows(wf, j->n_in, nr, j->x + (int64_t)t0 * j->n_in, j->n_in, nt, j->n_in,
                    j->y + (int64_t)t0 * j->n_out + r0, j->n_out);
 }
 
-/* Chooses the task grid: row chunks of `rows` (a multiple of 4 unless n_out is smaller),
- * and token chunks only when there are too few row chunks to keep every thread busy. */
-static void plan_tasks(MmJob *j, int n_threads, int rows) {
+/* Chooses the task grid: row chunks of `rows` (a multiple of 4 unless n_out is smaller), and
+ * token chunks of at most max_toks, smaller when there are too few row chunks to keep every
+ * thread busy. */
+static void plan_tasks(MmJob *j, int n_threads, int rows, int64_t max_toks) {
     int64_t fair = ceil_div(ceil_div(j->n_out, 2 * (int64_t)n_threads), 4) * 4; /* >= 2 tasks per thread */
     rows = (rows + 3) & ~3;
     if (rows > fair) rows = (int)fair;
@@ -134,7 +152,9 @@ static void plan_tasks(MmJob *j, int n_threads, int rows) {
         n_tok = (int)ceil_div(2 * n_threads, j->n_row_tasks);
         if (n_tok > j->T / 4) n_tok = j->T / 4;
     }
-    j->toks = (int)ceil_div(ceil_div(j->T, n_tok), 4) * 4;
+    int64_t toks = ceil_div(ceil_div(j->T, n_tok), 4) * 4;
+    max_toks = max_toks < 4 ? 4 : max_toks & ~(int64_t)3;
+    j->toks = (int)(toks < max_toks ? toks : max_toks);
     if (j->toks > j->T) j->toks = j->T;
 }
 
@@ -153,12 +173,15 @@ void cpu_matmul(Backend *be, const Tensor *W, const float *x, float *y, int T) {
                .x = x, .y = y, .T = T};
     if (T <= 0 || j.n_out <= 0) return;
     j.row_bytes = dtype_row_bytes(W->type, j.n_in);
+    assert(j.row_bytes > 0 && "cpu_matmul: unsupported type or n_in not a whole number of blocks");
     size_t total;
     if (be->precision == MATMUL_Q8 && j.kind != MM_KIND_NONE) {
         int nb = (int)(j.n_in / 32);
         j.direct = T <= MM_DIRECT_MAX_T && (j.k->direct_types >> W->type & 1);
-        plan_tasks(&j, nth, j.direct ? (int)ceil_div(j.n_out, 8 * (int64_t)nth)
-                                     : clamp_rows(MM_ROWS_BYTES / ((int64_t)nb * 68)));
+        /* direct: ~8 tasks a thread; unpacked: 68 bytes a block of rows in L1, and a task's
+         * activations (36 bytes a block) within ~256 KiB of L2 */
+        int rows = j.direct ? (int)ceil_div(j.n_out, 8 * (int64_t)nth) : clamp_rows(MM_ROWS_BYTES / ((int64_t)nb * 68));
+        plan_tasks(&j, nth, rows, (256 * 1024) / ((int64_t)nb * 36));
         size_t q_bytes = align64((size_t)T * nb * 32), d_bytes = align64((size_t)T * nb * sizeof(float));
         j.thread_bytes = j.direct ? 0 : align64(align64((size_t)j.rows * nb * 32) + (size_t)j.rows * nb * 9 * sizeof(float));
         total = q_bytes + 2 * d_bytes + (size_t)nth * j.thread_bytes;
@@ -175,7 +198,8 @@ void cpu_matmul(Backend *be, const Tensor *W, const float *x, float *y, int T) {
         }
         threadpool_run(pool, j.n_row_tasks * (int)ceil_div(T, j.toks), q8_task, &j);
     } else {
-        plan_tasks(&j, nth, clamp_rows(MM_ROWS_BYTES / (j.n_in * (int64_t)sizeof(float))));
+        plan_tasks(&j, nth, clamp_rows(MM_ROWS_BYTES / (j.n_in * (int64_t)sizeof(float))),
+                   (256 * 1024) / (j.n_in * (int64_t)sizeof(float)));
         j.thread_bytes = W->type == DT_F32 ? 0 : align64((size_t)j.rows * j.n_in * sizeof(float));
         total = (size_t)nth * j.thread_bytes;
         if (total) {

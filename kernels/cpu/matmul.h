@@ -1,6 +1,7 @@
 /* Matrix product internals shared by the driver (matmul.c) and its kernels: the operand
  * formats of the integer path (MATMUL_Q8), the one summation order every kernel follows, and
- * one table of kernels per instruction set (matmul_scalar.c, matmul_avx2.c, matmul_avx512.c).
+ * one table of kernels per instruction set (matmul_scalar.c with matmul_pack.c; matmul_avx2.c
+ * and matmul_avx512.c, both built from matmul_x86_pack.inc and matmul_x86.inc).
  *
  * Batch invariance. y[t, o] must come out bit-identical whatever T is, whichever rows share
  * the batch, whichever thread or tile computes it and whichever instruction set runs, so
@@ -33,6 +34,9 @@
 /* CpuState.matmul_isa: which kernels run. AUTO picks the best the CPU supports; tests force
  * the others (a forced ISA the CPU lacks falls back to the best one below it). */
 enum { MM_ISA_AUTO = 0, MM_ISA_SCALAR = 1, MM_ISA_AVX2 = 2, MM_ISA_AVX512 = 3 };
+
+/* 1 if this CPU can run the kernels of isa (MM_ISA_SCALAR..AVX512) */
+int mm_isa_supported(int isa);
 
 /* Integer kinds of weight types on the Q8 path. SIGNED: wq is the centred integer
  * (Q4_0: q-8, Q5_0: q-16, Q8_0: q, Q6_K: q-32), no min term. MIN: wq is the raw unsigned
@@ -84,16 +88,22 @@ typedef struct MmKernels {
     int (*unpack)(DType t, const uint8_t *w, int64_t row_bytes, int nr, const QRows *out);
     /* y[i * ldy + r] = row r of w . activation row t0 + i, r < nr, i < nt */
     void (*q8_rows)(const QRows *w, int nr, int kind, const QAct *a, int t0, int nt, float *y, int64_t ldy);
-    /* the same straight from the weight blocks, for nt <= MM_DIRECT_MAX_T and the types in
-     * direct_types; returns 0 for other types */
+    /* the same straight from the weight blocks, for the types in direct_types (returns 0 for
+     * others); the driver uses it for batches of up to MM_DIRECT_MAX_T tokens */
     int (*q8_direct)(DType t, const uint8_t *w, int64_t row_bytes, int nr, const QAct *a, int t0, int nt,
                      float *y, int64_t ldy);
+    /* F32 path: nr weight rows of n_in elements to f32 out [nr, n_in], bit-identical to
+     * dtype_dequantize_row; returns 0 when this ISA has no dequantizer for t */
+    int (*dequant)(DType t, const uint8_t *w, int64_t row_bytes, int nr, int64_t n_in, float *out);
     /* F32 path: y[i * ldy + r] = w[r, :n] . x[i, :n] for w [nr, ldw], x [nt, ldx] */
     void (*f32_rows)(const float *w, int64_t ldw, int nr, const float *x, int64_t ldx, int nt, int64_t n,
                      float *y, int64_t ldy);
 } MmKernels;
 
-#define MM_DIRECT_MAX_T 3
+/* Up to this many tokens the direct kernels (weights unpacked in registers) beat unpacking the
+ * rows to scratch first; beyond, the unpacked tiles' lighter activation traffic wins (measured
+ * on Zen 4: equal at 16 tokens). */
+#define MM_DIRECT_MAX_T 16
 
 extern const MmKernels mm_kernels_scalar;
 #if defined(__x86_64__)
@@ -104,8 +114,5 @@ extern const MmKernels mm_kernels_avx512;
 /* Portable pieces (matmul_pack.c), also the reference the SIMD versions must match bit for bit. */
 void mm_quant_act_scalar(const float *x, int t0, int nt, int act256, const QAct *a);
 int mm_unpack_scalar(DType t, const uint8_t *w, int64_t row_bytes, int nr, const QRows *out);
-
-/* hsum8 of the canonical order, in scalar form */
-float mm_hsum8_scalar(const float v[8]);
 
 #endif

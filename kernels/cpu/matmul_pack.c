@@ -1,8 +1,8 @@
 /* The operands of the integer matrix product (MATMUL_Q8), in portable C: quantizing f32
  * activation rows to 8-bit blocks, and unpacking weight rows of every quantized type to the
  * canonical form of matmul.h (32 integers and 8 lane scales per block, plus the min term).
- * These are the reference the SIMD versions in matmul_x86.inc must match bit for bit, and the
- * unpackers for the types that have no SIMD one.
+ * These are the reference the SIMD versions in matmul_x86_pack.inc must match bit for bit,
+ * and the fallback on CPUs without them.
  *
  * Activation quantization follows llama.cpp's choices (so that logits track llama.cpp's):
  * Q8_0/Q8_1-style blocks of 32 with an fp16 scale for the 32-element weight types, and
@@ -12,11 +12,6 @@
 
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/quant.h"
-
-float mm_hsum8_scalar(const float v[8]) {
-    float s0 = v[0] + v[4], s1 = v[1] + v[5], s2 = v[2] + v[6], s3 = v[3] + v[7];
-    return (s0 + s2) + (s1 + s3);
-}
 
 /* x * scale rounded to the nearest integer, ties to even (what vcvtps2dq does), clamped to
  * the int8 range; NaN gives 0 rather than undefined behaviour. */

@@ -115,7 +115,7 @@ static void test_half(void) {
     }
     CHECK(bad == 0, "%d half values do not round-trip", bad);
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("f16c")) {
+    if (mm_isa_supported(MM_ISA_AVX2)) { /* implies F16C */
         unsigned long long rng = 7;
         int bad_hw = 0;
         for (int i = 0; i < 2000000; i++) {
@@ -147,11 +147,8 @@ static void test_quant_act(void) {
     x[3 * n + 40] = 1e-30f;                              /* tiny values */
     const MmKernels *ks[3] = {&mm_kernels_scalar, NULL, NULL};
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
-        ks[1] = &mm_kernels_avx2;
-    if (ks[1] && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-        __builtin_cpu_supports("avx512bw"))
-        ks[2] = &mm_kernels_avx512;
+    if (mm_isa_supported(MM_ISA_AVX2)) ks[1] = &mm_kernels_avx2;
+    if (mm_isa_supported(MM_ISA_AVX512)) ks[2] = &mm_kernels_avx512;
 #endif
     QAct a[3];
     for (int k = 0; k < 3; k++) {
@@ -190,10 +187,49 @@ static void test_quant_act(void) {
     free(x);
 }
 
+/* the SIMD unpackers and dequantizers give the scalar ones' bits */
+static void test_simd_unpack(void) {
+    const MmKernels *ks[2] = {NULL, NULL};
+#if defined(__x86_64__)
+    if (mm_isa_supported(MM_ISA_AVX2)) ks[0] = &mm_kernels_avx2;
+    if (mm_isa_supported(MM_ISA_AVX512)) ks[1] = &mm_kernels_avx512;
+#endif
+    const int nr = 3, n = 768, nb = n / 32;
+    unsigned long long rng = 5;
+    uint8_t *raw = malloc((size_t)n * 4 * nr);
+    float *ref = malloc((size_t)n * nr * 4), *got = malloc((size_t)n * nr * 4);
+    QRows u[2];
+    for (int k = 0; k < 2; k++)
+        u[k] = (QRows){nb, malloc((size_t)nr * nb * 32), malloc((size_t)nr * nb * 32), malloc((size_t)nr * nb * 4)};
+    for (int ti = 3; ti < N_TYPES; ti++) { /* the quantized types */
+        DType t = all_types[ti];
+        int64_t rb = dtype_row_bytes(t, n);
+        for (int r = 0; r < nr; r++) {
+            rand_row(t, n, raw + r * rb, &rng);
+            dtype_dequantize_row(t, raw + r * rb, ref + r * n, n);
+        }
+        memset(u[0].m, 0, (size_t)nr * nb * 4);
+        mm_unpack_scalar(t, raw, rb, nr, &u[0]);
+        for (int k = 0; k < 2; k++) {
+            if (!ks[k]) continue;
+            memset(u[1].m, 0, (size_t)nr * nb * 4);
+            CHECK(ks[k]->unpack(t, raw, rb, nr, &u[1]), "%s has no %s unpacker", ks[k]->name, dtype_name(t));
+            CHECK(memcmp(u[0].q, u[1].q, (size_t)nr * nb * 32) == 0 && memcmp(u[0].d, u[1].d, (size_t)nr * nb * 32) == 0 &&
+                      memcmp(u[0].m, u[1].m, (size_t)nr * nb * 4) == 0,
+                  "%s: %s unpack differs from scalar", dtype_name(t), ks[k]->name);
+            CHECK(ks[k]->dequant(t, raw, rb, nr, n, got) && memcmp(got, ref, (size_t)n * nr * 4) == 0,
+                  "%s: %s dequant differs from dtype_dequantize_row", dtype_name(t), ks[k]->name);
+        }
+    }
+    for (int k = 0; k < 2; k++) free(u[k].q), free(u[k].d), free(u[k].m);
+    free(raw), free(ref), free(got);
+}
+
 int main(void) {
     test_fixture_vectors();
     test_random_rows();
     test_half();
     test_quant_act();
+    test_simd_unpack();
     return TEST_SUMMARY();
 }

@@ -1,0 +1,372 @@
+/* Helpers every API dialect uses: errors in each dialect's shape, typed JSON fields with
+ * messages that name the field, prompts (tokenized here on the loop thread, see serve.c for
+ * why), chat rendering, length checks in vLLM's words, ids, times, token texts. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/api_common.h"
+
+double api_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void api_iso_time(char *out, size_t n) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char b[32];
+    strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, n, "%s.%09ldZ", b, ts.tv_nsec);
+}
+
+static uint64_t splitmix(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void api_make_id(Server *s, const char *prefix, char *out, size_t n) {
+    uint64_t a = splitmix(&s->rng), b = splitmix(&s->rng);
+    snprintf(out, n, "%s%016llx%016llx", prefix, (unsigned long long)a, (unsigned long long)b);
+}
+
+void api_default_seed(Server *s, InMsg *m) {
+    if (m->params.sampling.has_seed || !s->opt.has_seed) return;
+    uint64_t x = s->opt.seed ^ (s->next_id++ * 0x2545f4914f6cdd1dULL);
+    m->params.sampling.seed = splitmix(&x);
+    m->params.sampling.has_seed = 1;
+}
+
+const char *finish_reason_openai(FinishReason f) {
+    switch (f) {
+    case FINISH_STOP: return "stop";
+    case FINISH_LENGTH: return "length";
+    case FINISH_ABORT: return "abort";
+    default: return NULL;
+    }
+}
+
+static const char *openai_error_type(int status) {
+    switch (status) {
+    case 400: case 413: case 431: return "BadRequestError";
+    case 401: return "AuthenticationError";
+    case 404: return "NotFoundError";
+    case 405: return "MethodNotAllowedError";
+    case 429: return "RateLimitError";
+    case 503: return "ServiceUnavailableError";
+    default: return "InternalServerError";
+    }
+}
+
+static const char *tgi_error_type(int status) {
+    switch (status) {
+    case 401: return "authentication";
+    case 404: return "not_found";
+    case 429: case 503: return "overloaded";
+    case 500: return "incomplete_generation";
+    default: return "validation";
+    }
+}
+
+cJSON *api_error_body(Dialect d, int status, const char *param, const char *msg) {
+    cJSON *j = cJSON_CreateObject();
+    if (d == DIALECT_OPENAI) {
+        cJSON *e = cJSON_AddObjectToObject(j, "error");
+        cJSON_AddStringToObject(e, "message", msg);
+        cJSON_AddStringToObject(e, "type", openai_error_type(status));
+        if (param) cJSON_AddStringToObject(e, "param", param);
+        else cJSON_AddNullToObject(e, "param");
+        cJSON_AddNumberToObject(e, "code", status);
+    } else {
+        cJSON_AddStringToObject(j, "error", msg);
+        if (d == DIALECT_TGI) cJSON_AddStringToObject(j, "error_type", tgi_error_type(status));
+    }
+    return j;
+}
+
+void api_send_json(HttpConn *c, int status, cJSON *j) {
+    char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+    cJSON_Delete(j);
+    if (!s) {
+        http_respond(c, 500, "application/json", "{\"error\":\"out of memory\"}", 25, NULL);
+        return;
+    }
+    const char *extra = status == 401 ? "WWW-Authenticate: Bearer\r\n" : NULL;
+    http_respond(c, status, "application/json", s, strlen(s), extra);
+    free(s);
+}
+
+void api_error(HttpConn *c, Dialect d, int status, const char *param, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    api_send_json(c, status, api_error_body(d, status, param, msg));
+}
+
+cJSON *api_parse_body(HttpConn *c, Dialect d, const HttpRequest *r) {
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, 0);
+    if (!j) {
+        if (r->body_len == 0) api_error(c, d, 400, NULL, "the request body is empty: a JSON object is expected");
+        else api_error(c, d, 400, NULL, "malformed JSON in the request body (near byte %ld)",
+                       end ? (long)(end - r->body) : 0L);
+        return NULL;
+    }
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        api_error(c, d, 400, NULL, "the request body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+/* ---- typed optional fields ---- */
+
+static const cJSON *field(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return v && !cJSON_IsNull(v) ? v : NULL;
+}
+
+int json_opt_float(const cJSON *o, const char *key, float lo, float hi, float *out, char *err, size_t n) {
+    const cJSON *v = field(o, key);
+    if (!v) return 0;
+    if (!cJSON_IsNumber(v)) return snprintf(err, n, "'%s' must be a number", key), 1;
+    if (!(v->valuedouble >= lo && v->valuedouble <= hi))
+        return snprintf(err, n, "'%s' must be in [%g, %g], got %g", key, lo, hi, v->valuedouble), 1;
+    *out = (float)v->valuedouble;
+    return 0;
+}
+
+int json_opt_int(const cJSON *o, const char *key, long lo, long hi, int *out, char *err, size_t n) {
+    const cJSON *v = field(o, key);
+    if (!v) return 0;
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble)
+        return snprintf(err, n, "'%s' must be an integer", key), 1;
+    if (v->valuedouble < lo || v->valuedouble > hi)
+        return snprintf(err, n, "'%s' must be in [%ld, %ld], got %.0f", key, lo, hi, v->valuedouble), 1;
+    *out = (int)v->valuedouble;
+    return 0;
+}
+
+int json_opt_bool(const cJSON *o, const char *key, int *out, char *err, size_t n) {
+    const cJSON *v = field(o, key);
+    if (!v) return 0;
+    if (!cJSON_IsBool(v)) return snprintf(err, n, "'%s' must be true or false", key), 1;
+    *out = cJSON_IsTrue(v);
+    return 0;
+}
+
+int json_opt_u64(const cJSON *o, const char *key, uint64_t *out, int *has, char *err, size_t n) {
+    const cJSON *v = field(o, key);
+    if (!v) return 0;
+    /* doubles hold integers exactly up to 2^53; larger seeds are still accepted, rounded */
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble || v->valuedouble < -9.2e18)
+        return snprintf(err, n, "'%s' must be an integer", key), 1;
+    *out = v->valuedouble < 0 ? (uint64_t)(int64_t)v->valuedouble : (uint64_t)v->valuedouble;
+    *has = 1;
+    return 0;
+}
+
+static int add_stop(InMsg *m, const char *s, char *err, size_t n) {
+    if (!*s) return 0; /* an empty stop string would end every request at once: ignored, as vLLM does */
+    if (m->params.n_stop >= ENGINE_MAX_STOP) return snprintf(err, n, "at most %d stop strings", ENGINE_MAX_STOP), 1;
+    char *c = strdup(s);
+    if (!c) return snprintf(err, n, "out of memory"), 1;
+    m->stops[m->params.n_stop] = c;
+    m->params.stop[m->params.n_stop++] = c;
+    return 0;
+}
+
+int json_opt_stop(const cJSON *o, const char *key, InMsg *m, char *err, size_t n) {
+    const cJSON *v = field(o, key);
+    if (!v) return 0;
+    if (cJSON_IsString(v)) return add_stop(m, v->valuestring, err, n);
+    if (!cJSON_IsArray(v)) return snprintf(err, n, "'%s' must be a string or a list of strings", key), 1;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, v) {
+        if (!cJSON_IsString(e)) return snprintf(err, n, "'%s' must be a string or a list of strings", key), 1;
+        if (add_stop(m, e->valuestring, err, n)) return 1;
+    }
+    return 0;
+}
+
+int json_opt_stop_ids(const cJSON *o, const char *key, InMsg *m, char *err, size_t n) {
+    const cJSON *v = field(o, key);
+    if (!v) return 0;
+    if (!cJSON_IsArray(v)) return snprintf(err, n, "'%s' must be a list of token ids", key), 1;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, v) {
+        if (!cJSON_IsNumber(e) || e->valuedouble != (int32_t)e->valuedouble || e->valuedouble < 0)
+            return snprintf(err, n, "'%s' must be a list of token ids", key), 1;
+        if (m->params.n_stop_token_ids >= ENGINE_MAX_STOP)
+            return snprintf(err, n, "at most %d stop token ids", ENGINE_MAX_STOP), 1;
+        m->params.stop_token_ids[m->params.n_stop_token_ids++] = (int32_t)e->valuedouble;
+    }
+    return 0;
+}
+
+/* ---- models, prompts, lengths ---- */
+
+int api_model_matches(const Server *s, const char *name, int allow_tag) {
+    if (!name || !*name) return 1;
+    if (!strcmp(name, s->opt.model_name) || !strcmp(name, s->opt.model_arg)) return 1;
+    size_t n = strlen(s->opt.model_name);
+    /* Ollama names carry a tag: "smollm2:latest" */
+    return allow_tag && !strncmp(name, s->opt.model_name, n) && name[n] == ':' && !strcmp(name + n + 1, "latest");
+}
+
+InMsg *in_msg_new(int n_prompts) {
+    InMsg *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    m->n_prompts = n_prompts;
+    m->prompts = calloc((size_t)n_prompts, sizeof *m->prompts);
+    m->n_prompt = calloc((size_t)n_prompts, sizeof *m->n_prompt);
+    if (!m->prompts || !m->n_prompt) {
+        in_msg_free(m);
+        return NULL;
+    }
+    request_params_default(&m->params);
+    m->t_arrival = api_now();
+    return m;
+}
+
+int api_add_text_prompt(Server *s, InMsg *m, int i, const char *text, int add_special, int parse_special) {
+    size_t len = strlen(text);
+    int cap = (int)(len < (size_t)1 << 28 ? len : (size_t)1 << 28) + 8;
+    for (int tries = 0; tries < 2; tries++) {
+        int32_t *ids = malloc((size_t)cap * sizeof *ids);
+        if (!ids) return -1;
+        int n = tokenizer_encode(s->model.tok, text, len, add_special, parse_special, ids, cap);
+        if (n < 0) {
+            free(ids);
+            return -1;
+        }
+        if (n <= cap) {
+            free(m->prompts[i]);
+            m->prompts[i] = ids;
+            m->n_prompt[i] = n;
+            return 0;
+        }
+        free(ids);
+        cap = n;
+    }
+    return -1;
+}
+
+int api_render_chat(Server *s, const cJSON *messages, const char *system, char **out, char *err, size_t n) {
+    if (!s->model.chat) return snprintf(err, n, "this model has no usable chat template: %s", s->model.chat_err), 1;
+    if (!cJSON_IsArray(messages) || cJSON_GetArraySize(messages) == 0)
+        return snprintf(err, n, "'messages' must be a non-empty list of {role, content}"), 1;
+    int count = cJSON_GetArraySize(messages) + 1, k = 0, rc = 1;
+    ChatMessage *msgs = calloc((size_t)count, sizeof *msgs);
+    char **owned = calloc((size_t)count, sizeof *owned);
+    if (!msgs || !owned) goto done;
+    if (system && *system) msgs[k].role = "system", msgs[k++].content = system;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, messages) {
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(e, "role");
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(e, "content");
+        if (!cJSON_IsObject(e) || !cJSON_IsString(role)) {
+            snprintf(err, n, "messages[%d] must be an object with a string 'role'", k);
+            goto done;
+        }
+        const char *r = role->valuestring;
+        if (!strcmp(r, "developer")) r = "system"; /* OpenAI's newer name for the system role */
+        if (strcmp(r, "system") && strcmp(r, "user") && strcmp(r, "assistant")) {
+            snprintf(err, n, "messages[%d]: role '%s' is not supported (system, user, assistant)", k, r);
+            goto done;
+        }
+        msgs[k].role = r;
+        if (!content || cJSON_IsNull(content)) {
+            msgs[k].content = "";
+        } else if (cJSON_IsString(content)) {
+            msgs[k].content = content->valuestring;
+        } else if (cJSON_IsArray(content)) { /* [{type: text, text}]: joined with newlines, as vLLM does */
+            size_t total = 1;
+            const cJSON *part;
+            cJSON_ArrayForEach(part, content) {
+                const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
+                const cJSON *ty = cJSON_GetObjectItemCaseSensitive(part, "type");
+                if (!cJSON_IsString(t) || (ty && !(cJSON_IsString(ty) && !strcmp(ty->valuestring, "text")))) {
+                    snprintf(err, n, "messages[%d].content: only text parts are supported", k);
+                    goto done;
+                }
+                total += strlen(t->valuestring) + 1;
+            }
+            char *joined = owned[k] = calloc(1, total);
+            if (!joined) goto done;
+            cJSON_ArrayForEach(part, content) {
+                if (*joined) strcat(joined, "\n");
+                strcat(joined, cJSON_GetObjectItemCaseSensitive(part, "text")->valuestring);
+            }
+            msgs[k].content = joined;
+        } else {
+            snprintf(err, n, "messages[%d].content must be a string or a list of text parts", k);
+            goto done;
+        }
+        k++;
+    }
+    rc = chat_template_apply(s->model.chat, msgs, k, 1, out, err, n) ? 1 : 0;
+done:
+    if (rc && !msgs) snprintf(err, n, "out of memory");
+    for (int i = 0; owned && i < count; i++) free(owned[i]);
+    free(owned);
+    free(msgs);
+    return rc;
+}
+
+int api_check_lengths(Server *s, const InMsg *m, int max_tokens, char *err, size_t n) {
+    int L = s->model.max_model_len;
+    for (int i = 0; i < m->n_prompts; i++) {
+        int p = m->n_prompt[i];
+        if (p == 0) return snprintf(err, n, "the prompt is empty: it must hold at least one token"), 1;
+        if (p >= L)
+            return snprintf(err, n,
+                            "This model's maximum context length is %d tokens. However, your request has %d input "
+                            "tokens. Please reduce the length of the input messages.", L, p), 1;
+        if (max_tokens > 0 && (int64_t)p + max_tokens > L)
+            return snprintf(err, n,
+                            "This model's maximum context length is %d tokens. However, you requested %lld tokens "
+                            "(%d in the messages, %d in the completion). Please reduce the length of the messages "
+                            "or completion.", L, (long long)p + max_tokens, p, max_tokens), 1;
+    }
+    return 0;
+}
+
+/* Bytes that are not valid UTF-8 (a byte-level piece that ends inside a character)
+ * become U+FFFD, one per bad byte. */
+static char *utf8_sanitize(const char *p, size_t n) {
+    char *o = malloc(3 * n + 1);
+    if (!o) return NULL;
+    size_t j = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)p[i];
+        int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        int ok = len > 0 && i + (size_t)len <= n && !(len == 2 && c < 0xc2);
+        for (int k = 1; ok && k < len; k++) ok = ((unsigned char)p[i + k] & 0xc0) == 0x80;
+        if (ok) {
+            memcpy(o + j, p + i, (size_t)len);
+            j += (size_t)len, i += (size_t)len;
+        } else {
+            memcpy(o + j, "\xef\xbf\xbd", 3);
+            j += 3, i++;
+        }
+    }
+    o[j] = 0;
+    return o;
+}
+
+char *api_token_text(const Server *s, int32_t id) {
+    size_t n = 0;
+    const char *p = tokenizer_piece(s->model.tok, id, &n);
+    return utf8_sanitize(p, n);
+}

@@ -1,0 +1,256 @@
+/* The server's shared records: the Server (options, model facts, the HTTP server, the engine
+ * bridge), a Job (one HTTP generation request: its choices as they grow, tied to its
+ * connection), the messages that cross between the loop thread and the engine thread, and
+ * the helpers every dialect uses (JSON field parsing, prompt checks, errors in each dialect's
+ * shape, submission).
+ *
+ * Threads: everything here runs on the loop thread except what api_engine.c says it runs on
+ * the engine thread. A Job is created and freed by the loop thread; the engine thread only
+ * carries its pointer as a cookie and never dereferences it. Every submitted job gets
+ * exactly one MSG_RELEASE, after which the engine holds no reference; only then is it freed. */
+#ifndef PISTON_API_COMMON_H
+#define PISTON_API_COMMON_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "engine/engine.h"
+#include "server/http.h"
+#include "server/metrics.h"
+
+typedef enum Dialect { DIALECT_OPENAI = 0, DIALECT_TGI, DIALECT_OLLAMA } Dialect;
+
+typedef struct ServeOptions {
+    const char *host;
+    int port;
+    const char *model_arg;   /* as given on the command line */
+    const char *model_name;  /* served name (--served-model-name, else model_arg) */
+    const char *api_key;     /* NULL: no authentication */
+    int max_queued_requests; /* waiting sequences beyond which new requests are refused */
+    double shutdown_grace_s;
+    uint64_t seed;           /* --seed: requests without a seed get one derived from it */
+    int has_seed;
+    HttpLimits http;
+    EngineArgs engine;
+} ServeOptions;
+
+typedef struct Job Job;
+typedef struct Bridge Bridge;
+
+/* What the engine thread learned at start (MSG_READY). Pointers stay valid while the engine
+ * lives; the tokenizer and template are read-only, so the loop thread may use them. */
+typedef struct ModelFacts {
+    const Tokenizer *tok;
+    const ChatTemplate *chat; /* NULL: no usable template (chat_err says why) */
+    char chat_err[256];
+    ModelConfig cfg;
+    int max_model_len;
+    EngineStats stats;
+    int64_t file_size;
+    char quant[16];           /* e.g. "Q4_1" */
+} ModelFacts;
+
+typedef struct Server {
+    uv_loop_t *loop;
+    ServeOptions opt;
+    HttpServer *http;
+    Bridge *bridge;
+    int ready;                /* the model is loaded */
+    ModelFacts model;
+    Job *jobs;                /* submitted, not yet released */
+    int n_jobs;
+    uint64_t next_id;
+    uint64_t rng;             /* ids and derived seeds */
+    time_t started;
+    double t_started;
+    int shutting_down;        /* SIGINT/SIGTERM: no new work, in-flight requests finish */
+    int closed;               /* handles closed, the engine stopped: the loop ends */
+    int exit_code;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t grace;
+} Server;
+
+/* ---- loop → engine ---- */
+typedef enum InKind { IN_ADD = 0, IN_ABORT } InKind;
+typedef struct InMsg {
+    struct InMsg *next;
+    InKind kind;
+    Job *job;                 /* cookie */
+    int n_prompts;
+    int32_t **prompts;        /* [n_prompts][n_prompt[i]] */
+    int *n_prompt;
+    RequestParams params;     /* params.stop points into stops */
+    char *stops[ENGINE_MAX_STOP];
+    double t_arrival;         /* when the HTTP request was complete (monotonic) */
+} InMsg;
+
+/* ---- engine → loop ---- */
+typedef enum OutKind { MSG_OUTPUT = 0, MSG_ERROR, MSG_RELEASE, MSG_READY, MSG_FAILED } OutKind;
+typedef struct OutMsg {
+    struct OutMsg *next;
+    OutKind kind;
+    Job *job;
+    int choice;               /* prompt index * n + sample index */
+    int32_t *tokens;          /* [n_tokens] */
+    SampleResult *lps;        /* [n_tokens] or NULL */
+    int n_tokens;
+    char *text;               /* [text_len], NUL-terminated; MSG_ERROR / MSG_FAILED: the message */
+    size_t text_len;
+    FinishReason finish;
+    char *stop_reason;        /* or NULL */
+    int32_t stop_token;
+    int n_prompt_tokens, n_output_tokens, n_cached_tokens;
+    double t_first_scheduled, t_first_token, t_now;
+    int status;               /* MSG_ERROR: 400 (the engine refused the request) or 500 */
+    ModelFacts *facts;        /* MSG_READY */
+} OutMsg;
+
+/* api_engine.c: the engine thread and the two queues. */
+int bridge_start(Server *srv, Bridge **out, char *err, size_t errlen);
+void bridge_submit(Bridge *b, InMsg *m);
+void bridge_abort(Bridge *b, Job *j);
+int bridge_num_waiting(Bridge *b);   /* sequences waiting, queued ones included */
+char *bridge_render_metrics(Bridge *b, const char *model_name, size_t *len);
+void bridge_stats(Bridge *b, EngineStats *st);
+/* Stop the engine thread (destroying the engine) and free the bridge. */
+void bridge_stop(Bridge *b);
+void in_msg_free(InMsg *m);
+void out_msg_free(OutMsg *m);
+
+/* One choice of a job (OpenAI's choices[i]): what has arrived so far. */
+typedef struct Choice {
+    char *text;
+    size_t text_len, text_cap;
+    int32_t *tokens;          /* kept when the dialect needs them (logprobs, details, context) */
+    SampleResult *lps;
+    int n_tokens, tok_cap;
+    FinishReason finish;
+    char *stop_reason;
+    int32_t stop_token;
+    int n_prompt, n_output, n_cached;
+    double t_first_scheduled, t_first_token, t_last;
+    int done;
+    int opened;               /* streaming: the first chunk (role, token events) went out */
+} Choice;
+
+typedef struct JobOps {
+    const char *stream_type;  /* Content-Type of a stream: SSE or NDJSON */
+    /* a choice grew (m is the step's output, already folded into ch) */
+    void (*on_output)(Job *j, int idx, Choice *ch, const OutMsg *m);
+    /* every choice is done: send the whole response, or the stream's tail */
+    void (*on_finish)(Job *j);
+} JobOps;
+
+struct Job {
+    Server *srv;
+    HttpConn *conn;           /* NULL once the client is gone */
+    Job *prev, *next;
+    const JobOps *ops;
+    Dialect dialect;
+    int kind;                 /* the dialect's own sub-kind (chat or completion, ...) */
+    int stream;
+    int keep_tokens;          /* fold tokens (and logprobs) into the choices */
+    int logprobs;             /* -1: none; else top-N */
+    int n_prompts, n, n_choices, n_done;
+    Choice *choices;
+    char **prompt_texts;      /* [n_prompts] for echo / return_full_text, or NULL */
+    int32_t **prompt_ids;     /* [n_prompts] for echo with token prompts, or NULL */
+    int *prompt_lens;
+    char id[48];
+    int64_t created;          /* unix seconds */
+    double t_arrival;         /* monotonic */
+    uint64_t seed;
+    int has_seed;
+    int stream_open;          /* the stream's status line went out (at the first output) */
+    int finished;             /* the response has been sent */
+    int abort_sent;
+    int engine_error;         /* MSG_ERROR arrived */
+    void *ext;                /* the dialect's own state (freed with free()) */
+    int opt[8];               /* the dialect's small options */
+    char *model_name;         /* the name to answer with */
+};
+
+/* Route handlers (api_openai.c, api_tgi.c, api_ollama.c, api_routes.c). */
+void api_openai_models(Server *s, HttpConn *c, HttpRequest *r);
+void api_openai_completions(Server *s, HttpConn *c, HttpRequest *r);
+void api_openai_chat(Server *s, HttpConn *c, HttpRequest *r);
+void api_tgi_generate(Server *s, HttpConn *c, HttpRequest *r);
+void api_tgi_generate_stream(Server *s, HttpConn *c, HttpRequest *r);
+void api_tgi_compat(Server *s, HttpConn *c, HttpRequest *r);
+void api_tgi_info(Server *s, HttpConn *c, HttpRequest *r);
+void api_ollama_generate(Server *s, HttpConn *c, HttpRequest *r);
+void api_ollama_chat(Server *s, HttpConn *c, HttpRequest *r);
+void api_ollama_tags(Server *s, HttpConn *c, HttpRequest *r);
+void api_ollama_show(Server *s, HttpConn *c, HttpRequest *r);
+void api_ollama_ps(Server *s, HttpConn *c, HttpRequest *r);
+void api_ollama_version(Server *s, HttpConn *c, HttpRequest *r);
+/* The HTTP layer's callbacks (api_routes.c): dispatch, and a client that went away. */
+void api_on_request(void *srv, HttpConn *c, HttpRequest *r);
+void api_on_close(void *srv, HttpConn *c);
+/* A message from the engine thread (api_common.c); frees m. */
+void api_on_engine_msg(Server *s, OutMsg *m);
+/* serve.c: the model is loaded (or failed), and the shutdown sequence. */
+void serve_on_ready(Server *s, ModelFacts *f);
+void serve_on_failed(Server *s, const char *msg);
+void serve_job_released(Server *s);
+
+/* ---- helpers (api_common.c) ---- */
+/* An error in the dialect's shape: OpenAI {"error":{message,type,param,code}}, TGI
+ * {"error","error_type"}, Ollama {"error"}. param may be NULL. */
+void api_error(HttpConn *c, Dialect d, int status, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+cJSON *api_error_body(Dialect d, int status, const char *param, const char *msg);
+/* cJSON to the connection: status 200, application/json; frees j. */
+void api_send_json(HttpConn *c, int status, cJSON *j);
+/* Parse the body as a JSON object; on failure answer 400 and return NULL. */
+cJSON *api_parse_body(HttpConn *c, Dialect d, const HttpRequest *r);
+
+/* Typed optional fields: absent or null leaves *out; a wrong type or range is 1 with err set
+ * (naming the field); 0 otherwise. */
+int json_opt_float(const cJSON *o, const char *key, float lo, float hi, float *out, char *err, size_t n);
+int json_opt_int(const cJSON *o, const char *key, long lo, long hi, int *out, char *err, size_t n);
+int json_opt_bool(const cJSON *o, const char *key, int *out, char *err, size_t n);
+int json_opt_u64(const cJSON *o, const char *key, uint64_t *out, int *has, char *err, size_t n);
+/* stop: a string or a list of strings, into m's stop list. */
+int json_opt_stop(const cJSON *o, const char *key, InMsg *m, char *err, size_t n);
+int json_opt_stop_ids(const cJSON *o, const char *key, InMsg *m, char *err, size_t n);
+
+/* The model name a request names: 1 when it is ours (or absent), else 0. */
+int api_model_matches(const Server *s, const char *name, int allow_tag);
+InMsg *in_msg_new(int n_prompts);
+/* Tokenize text as a prompt (special tokens parsed when parse_special); into prompt i. */
+int api_add_text_prompt(Server *s, InMsg *m, int i, const char *text, int add_special, int parse_special);
+/* Render a chat (an array of {role, content}) with the model's template into a malloc'd
+ * string; 0, or 1 with err set (bad message, no template). */
+int api_render_chat(Server *s, const cJSON *messages, const char *system, char **out, char *err, size_t n);
+/* Check every prompt against max_model_len and the asked max_tokens (<= 0: fill the
+ * context); 0, or 1 with err set in vLLM's words. */
+int api_check_lengths(Server *s, const InMsg *m, int max_tokens, char *err, size_t n);
+/* A seed for a request that names none, derived from --seed (reproducible runs). */
+void api_default_seed(Server *s, InMsg *m);
+
+Job *job_new(Server *s, HttpConn *c, const JobOps *ops, Dialect d, int n_prompts, int n);
+void job_free(Job *j);
+/* Hand the job to the engine (m becomes the bridge's). -1 when the queue is full: the
+ * caller answers 503 / 429 and frees both. */
+int job_submit(Job *j, InMsg *m);
+/* Streaming: send one SSE event / NDJSON line (opens the stream at the first). */
+void job_stream_send(Job *j, const char *data, size_t len);
+/* The response's last bytes: each detaches the job from its connection first, so that a
+ * pipelined request that starts on the connection at once finds it free. */
+void job_respond_json(Job *j, cJSON *body);
+void job_end_stream(Job *j);
+/* An error: the dialect's error body with status, or, once streaming, an error event. */
+void job_fail(Job *j, int status, const char *msg);
+const char *finish_reason_openai(FinishReason f);
+/* A new id: prefix + 32 hex digits. */
+void api_make_id(Server *s, const char *prefix, char *out, size_t n);
+/* The token's text for logprobs / details: invalid UTF-8 (a piece that splits a character)
+ * becomes U+FFFD so that the JSON stays valid. Returns a malloc'd string. */
+char *api_token_text(const Server *s, int32_t id);
+double api_now(void);
+/* ISO 8601 UTC with nanoseconds, as Ollama writes created_at. */
+void api_iso_time(char *out, size_t n);
+
+#endif
