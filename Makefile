@@ -55,6 +55,7 @@ test-py: bin/piston model
 	python3 -m pytest -q tests/e2e
 
 test: deps
+	$(MAKE) model
 	$(MAKE) all unit
 	$(MAKE) test-unit
 	$(MAKE) asan

@@ -34,24 +34,13 @@ int engine_create(const EngineArgs *a, Engine **out, char *err, size_t errlen) {
     if (model_load(a->model_path, &e->model, err, errlen) || tokenizer_create(e->model->gguf, &e->tok, err, errlen))
         goto fail;
     const ModelConfig *c = &e->model->cfg;
-    GgufStr tmpl = {0};
-    char *src = gguf_get_str(e->model->gguf, "tokenizer.chat_template", &tmpl) == 0 ? gguf_str_dup(tmpl) : NULL;
-    e->has_chat = chat_template_init(&e->chat, src, a->chat_template, e->chat_err, sizeof e->chat_err) == 0;
-    free(src);
-    if (!e->has_chat && a->chat_template) {
+    int chat = chat_template_for_model(&e->chat, e->model->gguf, e->tok, a->chat_template, e->chat_err,
+                                       sizeof e->chat_err);
+    if (chat < 0) {
         snprintf(err, errlen, "%s", e->chat_err);
         goto fail;
     }
-    if (e->has_chat) {
-        char bos[64] = "", eos[64] = "";
-        size_t n;
-        const char *t;
-        if (tokenizer_bos(e->tok) >= 0 && (t = tokenizer_piece(e->tok, tokenizer_bos(e->tok), &n)) && n < sizeof bos)
-            memcpy(bos, t, n), bos[n] = 0;
-        if (tokenizer_eos(e->tok) >= 0 && (t = tokenizer_piece(e->tok, tokenizer_eos(e->tok), &n)) && n < sizeof eos)
-            memcpy(eos, t, n), eos[n] = 0;
-        chat_template_set_tokens(&e->chat, bos[0] ? bos : NULL, eos[0] ? eos : NULL);
-    }
+    e->has_chat = chat == 1;
     e->max_model_len = a->max_model_len > 0 ? a->max_model_len : c->context_len;
     if (e->max_model_len > c->context_len) {
         snprintf(err, errlen, "--max-model-len %d is longer than the model's context length %d", e->max_model_len,

@@ -26,24 +26,13 @@ int session_create(const char *model_path, const SessionOptions *o, Session **ou
                  tokenizer_n_vocab(s->tok), c->vocab_size);
         goto fail;
     }
-    GgufStr tmpl = {0};
-    char *tmpl_src = gguf_get_str(s->model->gguf, "tokenizer.chat_template", &tmpl) == 0 ? gguf_str_dup(tmpl) : NULL;
-    s->has_chat = chat_template_init(&s->chat, tmpl_src, o->chat_template, s->chat_err, sizeof s->chat_err) == 0;
-    free(tmpl_src);
-    if (s->has_chat) { /* the template writes the model's own BOS/EOS texts */
-        char bos[64] = "", eos[64] = "";
-        size_t n;
-        const char *t;
-        if (tokenizer_bos(s->tok) >= 0 && (t = tokenizer_piece(s->tok, tokenizer_bos(s->tok), &n)) && n < sizeof bos)
-            memcpy(bos, t, n), bos[n] = 0;
-        if (tokenizer_eos(s->tok) >= 0 && (t = tokenizer_piece(s->tok, tokenizer_eos(s->tok), &n)) && n < sizeof eos)
-            memcpy(eos, t, n), eos[n] = 0;
-        chat_template_set_tokens(&s->chat, bos[0] ? bos : NULL, eos[0] ? eos : NULL);
-    }
-    if (!s->has_chat && o->chat_template) { /* the user asked for one by name: that must work */
+    int chat = chat_template_for_model(&s->chat, s->model->gguf, s->tok, o->chat_template, s->chat_err,
+                                       sizeof s->chat_err);
+    if (chat < 0) {
         snprintf(err, errlen, "%s", s->chat_err);
         goto fail;
     }
+    s->has_chat = chat == 1;
 
     s->n_ctx = o->max_model_len > 0 ? o->max_model_len : c->context_len;
     if (s->n_ctx > c->context_len) {

@@ -25,7 +25,7 @@ double cli_now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int parse_int(const char *flag, const char *s, long lo, long hi, int *out) {
+int cli_parse_int(const char *flag, const char *s, long lo, long hi, int *out) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
@@ -73,19 +73,19 @@ int cli_parse(int argc, char **argv, CliArgs *a, const char *usage) {
             return -1;
         } else if (!strcmp(f, "-p") || !strcmp(f, "--prompt") || !strcmp(f, "--n-prompt")) {
             /* bench uses -p N (llama-bench); generate uses -p TEXT */
-            if (!strcmp(f, "--n-prompt")) rc = parse_int(f, v, 1, 1 << 20, &a->n_prompt_bench);
+            if (!strcmp(f, "--n-prompt")) rc = cli_parse_int(f, v, 1, 1 << 20, &a->n_prompt_bench);
             else a->prompt = v;
         } else if (!strcmp(f, "-n") || !strcmp(f, "--n-predict") || !strcmp(f, "--max-tokens")) {
-            rc = parse_int(f, v, 0, 1 << 24, &a->n_predict);
+            rc = cli_parse_int(f, v, 0, 1 << 24, &a->n_predict);
             a->n_gen_bench = a->n_predict;
         } else if (!strcmp(f, "-r") || !strcmp(f, "--repetitions")) {
-            rc = parse_int(f, v, 1, 1000, &a->reps);
+            rc = cli_parse_int(f, v, 1, 1000, &a->reps);
         } else if (!strcmp(f, "-t") || !strcmp(f, "--threads")) {
-            rc = parse_int(f, v, 1, 1024, &a->session.n_threads);
+            rc = cli_parse_int(f, v, 1, 1024, &a->session.n_threads);
         } else if (!strcmp(f, "-c") || !strcmp(f, "--max-model-len") || !strcmp(f, "--ctx-size")) {
-            rc = parse_int(f, v, 1, 1 << 24, &a->session.max_model_len);
+            rc = cli_parse_int(f, v, 1, 1 << 24, &a->session.max_model_len);
         } else if (!strcmp(f, "--max-num-batched-tokens") || !strcmp(f, "--batch-size")) {
-            rc = parse_int(f, v, 1, 1 << 20, &a->session.max_batch);
+            rc = cli_parse_int(f, v, 1, 1 << 20, &a->session.max_batch);
         } else if (!strcmp(f, "--precision")) {
             if (!strcmp(v, "q8")) a->session.precision = MATMUL_Q8;
             else if (!strcmp(v, "f32")) a->session.precision = MATMUL_F32;
@@ -95,7 +95,7 @@ int cli_parse(int argc, char **argv, CliArgs *a, const char *usage) {
         } else if (!strcmp(f, "--temperature") || !strcmp(f, "--temp")) {
             rc = parse_float(f, v, &a->sampling.temperature);
         } else if (!strcmp(f, "--top-k")) {
-            rc = parse_int(f, v, -1, 1 << 30, &a->sampling.top_k);
+            rc = cli_parse_int(f, v, -1, 1 << 30, &a->sampling.top_k);
         } else if (!strcmp(f, "--top-p")) {
             rc = parse_float(f, v, &a->sampling.top_p);
         } else if (!strcmp(f, "--min-p")) {

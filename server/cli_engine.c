@@ -21,18 +21,6 @@ int64_t cli_parse_bytes(const char *s) {
     return (int64_t)(v * mul);
 }
 
-static int int_flag(const char *flag, const char *v, long lo, long hi, int *out) {
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || *end || end == v || x < lo || x > hi) {
-        cli_error("%s expects an integer in [%ld, %ld], got '%s'", flag, lo, hi, v);
-        return -1;
-    }
-    *out = (int)x;
-    return 0;
-}
-
 int cli_engine_flag(int argc, char **argv, int *i, EngineArgs *a) {
     const char *f = argv[*i];
     if (!strcmp(f, "--enable-prefix-caching")) return a->enable_prefix_caching = 1, 1;
@@ -52,12 +40,12 @@ int cli_engine_flag(int argc, char **argv, int *i, EngineArgs *a) {
     }
     const char *v = argv[++*i];
     int rc = 0;
-    if (!strcmp(f, "--threads") || !strcmp(f, "-t")) rc = int_flag(f, v, 1, 1024, &a->n_threads);
-    else if (!strcmp(f, "--max-model-len")) rc = int_flag(f, v, 1, 1 << 24, &a->max_model_len);
-    else if (!strcmp(f, "--max-num-seqs")) rc = int_flag(f, v, 1, 1 << 16, &a->max_num_seqs);
-    else if (!strcmp(f, "--max-num-batched-tokens")) rc = int_flag(f, v, 1, 1 << 20, &a->max_num_batched_tokens);
-    else if (!strcmp(f, "--block-size")) rc = int_flag(f, v, 1, 1024, &a->block_size);
-    else if (!strcmp(f, "--num-gpu-blocks-override")) rc = int_flag(f, v, 2, 1 << 30, &a->num_gpu_blocks_override);
+    if (!strcmp(f, "--threads") || !strcmp(f, "-t")) rc = cli_parse_int(f, v, 1, 1024, &a->n_threads);
+    else if (!strcmp(f, "--max-model-len")) rc = cli_parse_int(f, v, 1, 1 << 24, &a->max_model_len);
+    else if (!strcmp(f, "--max-num-seqs")) rc = cli_parse_int(f, v, 1, 1 << 16, &a->max_num_seqs);
+    else if (!strcmp(f, "--max-num-batched-tokens")) rc = cli_parse_int(f, v, 1, 1 << 20, &a->max_num_batched_tokens);
+    else if (!strcmp(f, "--block-size")) rc = cli_parse_int(f, v, 1, 1024, &a->block_size);
+    else if (!strcmp(f, "--num-gpu-blocks-override")) rc = cli_parse_int(f, v, 2, 1 << 30, &a->num_gpu_blocks_override);
     else if (!strcmp(f, "--chat-template")) a->chat_template = v;
     else if (!strcmp(f, "--precision")) {
         if (!strcmp(v, "q8")) a->precision = MATMUL_Q8;

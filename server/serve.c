@@ -52,18 +52,6 @@ static const char usage[] =
     "  --shutdown-timeout S           grace period for in-flight requests at SIGTERM (default 30)\n"
     "  --disable-log-stats            no periodic throughput line\n";
 
-static int flag_int(const char *f, const char *v, long lo, long hi, int *out) {
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || *end || end == v || x < lo || x > hi) {
-        cli_error("%s expects an integer in [%ld, %ld], got '%s'", f, lo, hi, v);
-        return -1;
-    }
-    *out = (int)x;
-    return 0;
-}
-
 static int flag_double(const char *f, const char *v, double lo, double hi, double *out) {
     char *end;
     errno = 0;
@@ -106,10 +94,10 @@ static int parse_flags(int argc, char **argv, ServeOptions *o, CliArgs *ca) {
         if (!v) return cli_error("%s needs a value (see --help)", f), -1;
         i++;
         if (!strcmp(f, "--host")) o->host = v;
-        else if (!strcmp(f, "--port")) rc = flag_int(f, v, 0, 65535, &o->port);
+        else if (!strcmp(f, "--port")) rc = cli_parse_int(f, v, 0, 65535, &o->port);
         else if (!strcmp(f, "--served-model-name")) o->model_name = v;
         else if (!strcmp(f, "--api-key")) o->api_key = v;
-        else if (!strcmp(f, "--max-queued-requests")) rc = flag_int(f, v, 0, 1 << 24, &o->max_queued_requests);
+        else if (!strcmp(f, "--max-queued-requests")) rc = cli_parse_int(f, v, 0, 1 << 24, &o->max_queued_requests);
         else if (!strcmp(f, "--seed")) {
             char *end;
             errno = 0;
@@ -119,10 +107,10 @@ static int parse_flags(int argc, char **argv, ServeOptions *o, CliArgs *ca) {
             if (!(rc = flag_bytes(f, v, &bytes))) o->http.max_body = (size_t)bytes;
         } else if (!strcmp(f, "--max-header-size")) {
             if (!(rc = flag_bytes(f, v, &bytes))) o->http.max_header_bytes = (size_t)bytes;
-        } else if (!strcmp(f, "--max-headers")) rc = flag_int(f, v, 1, 100000, &o->http.max_headers);
+        } else if (!strcmp(f, "--max-headers")) rc = cli_parse_int(f, v, 1, 100000, &o->http.max_headers);
         else if (!strcmp(f, "--timeout-keep-alive")) rc = flag_double(f, v, 0.001, 1e6, &o->http.keep_alive_s);
         else if (!strcmp(f, "--request-timeout")) rc = flag_double(f, v, 0.001, 1e6, &o->http.read_timeout_s);
-        else if (!strcmp(f, "--max-connections")) rc = flag_int(f, v, 1, 1 << 20, &o->http.max_connections);
+        else if (!strcmp(f, "--max-connections")) rc = cli_parse_int(f, v, 1, 1 << 20, &o->http.max_connections);
         else if (!strcmp(f, "--shutdown-timeout")) rc = flag_double(f, v, 0, 1e6, &o->shutdown_grace_s);
         else rc = -1, cli_error("unknown flag %s (see --help)", f);
     }
