@@ -193,6 +193,16 @@ int32_t sampler_sample(Sampler *s, const float *logits, const int32_t *prompt, i
     const SamplingParams *p = &s->p;
     const int n = s->n_vocab;
     float *w = s->work;
+    int penalties = p->repetition_penalty != 1.0f || p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f;
+    if (p->temperature == 0.0f && !penalties) { /* plain greedy: no copy of the vocabulary */
+        int32_t id = argmax(logits, n);
+        if (res) {
+            memset(res, 0, sizeof *res);
+            res->id = id;
+            if (p->logprobs >= 0) fill_logprobs(s, logits, id, res);
+        }
+        return id;
+    }
     memcpy(w, logits, (size_t)n * sizeof *w);
     apply_penalties(s, prompt, n_prompt, output, n_output);
 

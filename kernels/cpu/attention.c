@@ -10,12 +10,19 @@
  * invariance). A task takes the query heads of one kv head together (up to ATTN_HEADS) so
  * that each K/V row is fetched once for all of them. Tiles also keep the score scratch a
  * small stack array (4.5 KiB), so attention needs no heap memory (CpuState.attn_scratch
- * stays unused) and has no failure path however long the context grows. */
+ * stays unused) and has no failure path however long the context grows.
+ *
+ * The AVX-512 path (the one that matters on servers) is its own task: scores for 16
+ * positions at once (16 FMA chains, one transpose-style reduction), exp16 over the tile, and
+ * the output rows held in registers across the tile's positions. It keeps the same tile
+ * edges, and a position's place in its 16-group is fixed by the position, so it stays batch
+ * invariant. Decode is bound by reading the f32 cache from DRAM; the rest is arithmetic. */
 #include <assert.h>
 #include <math.h>
 #include <string.h>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/simd_math.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -84,42 +91,36 @@ __attribute__((target("avx2,fma"))) static void axpy_avx2(float *o, float w, con
     for (; i < n; i++) o[i] += w * v[i];
 }
 
-/* AVX-512: a masked load finishes any head_dim without a scalar tail. Only the tail is
- * masked: a masked store does not forward to the next load on some cores (AMD Zen 4), and
- * axpy reloads o right after storing it. */
-__attribute__((target("avx512f"))) static float dot_avx512(const float *a, const float *b, int n) {
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0;
-    int i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
-    }
-    if (i + 16 <= n) {
-        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-        i += 16;
-    }
-    if (i < n) {
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s1);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+#endif
+
+/* exp of a tile's scores less the running max, in place; returns their sum. Lanes past n
+ * are computed on padding and dropped, so a score's weight does not depend on where the
+ * tile ends. */
+static float exp_tile_scalar(float *s, int n, float m) {
+    float l = 0.0f;
+    for (int j = 0; j < n; j++) l += (s[j] = expf(s[j] - m));
+    return l;
 }
 
-__attribute__((target("avx512f"))) static void axpy_avx512(float *o, float w, const float *v, int n) {
-    __m512 wv = _mm512_set1_ps(w);
-    int i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(o + i, _mm512_fmadd_ps(wv, _mm512_loadu_ps(v + i), _mm512_loadu_ps(o + i)));
-    if (i < n) {
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        __m512 r = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, v + i), _mm512_maskz_loadu_ps(m, o + i));
-        _mm512_mask_storeu_ps(o + i, m, r);
+#if ATTN_X86
+__attribute__((target("avx2,fma"))) static float exp_tile_avx2(float *s, int n, float m) {
+    const __m256 lane = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256 mb = _mm256_set1_ps(m), l = _mm256_setzero_ps();
+    for (int j = 0; j < n; j += 8) { /* s has room for whole vectors: ATTN_TILE % 16 == 0 */
+        __m256 keep = _mm256_cmp_ps(lane, _mm256_set1_ps((float)(n - j)), _CMP_LT_OQ);
+        __m256 p = _mm256_and_ps(keep, exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), mb)));
+        _mm256_storeu_ps(s + j, p);
+        l = _mm256_add_ps(l, p);
     }
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(l), _mm256_extractf128_ps(l, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
 }
 #endif
 
 typedef float (*DotFn)(const float *a, const float *b, int n);
 typedef void (*AxpyFn)(float *o, float w, const float *v, int n);
+typedef float (*ExpTileFn)(float *s, int n, float m);
 
 /* ---- one token, up to ATTN_HEADS query heads of one kv head ---- */
 
@@ -137,6 +138,16 @@ typedef struct AttnCtx {
     float *out; /* [T, n_heads, head_dim] */
 } AttnCtx;
 
+/* what one task computes: heads [h0, h0 + nh) of token t over positions [0, n_ctx) */
+typedef struct AttnJob {
+    int nh, hd;
+    int64_t n_ctx, kv_dim, bs;
+    const int32_t *table;       /* the sequence's block table */
+    const float *kbase, *vbase; /* a slot's head row at + slot * kv_dim */
+    const float *q;             /* [nh, head_dim] */
+    float *o;                   /* [nh, head_dim] */
+} AttnJob;
+
 /* the sequence that owns query row t: the last b with query_start[b] <= t (skips sequences
  * with no new tokens, whose start equals the next one's) */
 static int attn_seq_of(const AttnBatch *b, int t) {
@@ -149,10 +160,7 @@ static int attn_seq_of(const AttnBatch *b, int t) {
     return lo;
 }
 
-/* Inlined into one wrapper per instruction set with constant dot/axpy, so the calls
- * become direct (and inlined) in each. Each head's arithmetic is exactly what it would be
- * computed alone: heads only share the loads. */
-static inline __attribute__((always_inline)) void attn_one(const AttnCtx *c, int task, DotFn dot, AxpyFn axpy) {
+static inline __attribute__((always_inline)) AttnJob attn_job(const AttnCtx *c, int task) {
     const AttnBatch *b = c->b;
     int n_kv = c->n_heads / c->group, hd = c->head_dim;
     int t = task / (n_kv * c->chunks), kvh = task / c->chunks % n_kv, ci = task % c->chunks;
@@ -160,33 +168,42 @@ static inline __attribute__((always_inline)) void attn_one(const AttnCtx *c, int
     int nh = c->group - ci * ATTN_HEADS < ATTN_HEADS ? c->group - ci * ATTN_HEADS : ATTN_HEADS;
     int s = attn_seq_of(b, t);
     int q_len = b->query_start[s + 1] - b->query_start[s];
-    int64_t n_ctx = (int64_t)b->seq_lens[s] - q_len + (t - b->query_start[s]) + 1; /* positions [0, n_ctx) */
-    assert(n_ctx >= 1 && (n_ctx - 1) / c->kv->block_size < b->max_blocks_per_seq);
+    AttnJob j = {nh, hd, (int64_t)b->seq_lens[s] - q_len + (t - b->query_start[s]) + 1, c->kv->kv_dim,
+                 c->kv->block_size, b->block_tables + (int64_t)s * b->max_blocks_per_seq,
+                 c->kv->k[c->layer] + (int64_t)kvh * hd, c->kv->v[c->layer] + (int64_t)kvh * hd,
+                 c->q + ((int64_t)t * c->n_heads + h0) * hd, c->out + ((int64_t)t * c->n_heads + h0) * hd};
+    assert(j.n_ctx >= 1 && (j.n_ctx - 1) / j.bs < b->max_blocks_per_seq);
+    return j;
+}
 
-    const int32_t *table = b->block_tables + (int64_t)s * b->max_blocks_per_seq;
-    int64_t kv_dim = c->kv->kv_dim, bs = c->kv->block_size;
-    const float *kbase = c->kv->k[c->layer] + (int64_t)kvh * hd; /* slot's head row at + slot * kv_dim */
-    const float *vbase = c->kv->v[c->layer] + (int64_t)kvh * hd;
-    const float *qh = c->q + ((int64_t)t * c->n_heads + h0) * hd; /* [nh, head_dim] */
-    float *o = c->out + ((int64_t)t * c->n_heads + h0) * hd;      /* [nh, head_dim] */
+/* offsets (slot * kv_dim) of the tile's n positions, continuing from block *blk, offset *off */
+static inline __attribute__((always_inline)) void attn_tile_offsets(const AttnJob *jb, int n, int64_t *blk,
+                                                                    int64_t *off, int64_t *ofs) {
+    for (int j = 0; j < n; j++) {
+        ofs[j] = ((int64_t)jb->table[*blk] * jb->bs + *off) * jb->kv_dim;
+        if (++*off == jb->bs) *off = 0, ++*blk;
+    }
+}
 
+/* Inlined into one wrapper per instruction set with constant dot/axpy/exp, so the calls
+ * become direct (and inlined) in each. Each head's arithmetic is exactly what it would be
+ * computed alone: heads only share the loads. */
+static inline __attribute__((always_inline)) void attn_one(const AttnCtx *c, int task, DotFn dot, AxpyFn axpy,
+                                                           ExpTileFn exp_tile) {
+    AttnJob jb = attn_job(c, task);
+    int nh = jb.nh, hd = jb.hd;
+    float *o = jb.o;
     float sc[ATTN_HEADS][ATTN_TILE];
-    int64_t slot[ATTN_TILE];
+    int64_t ofs[ATTN_TILE];
     float m[ATTN_HEADS], l[ATTN_HEADS];
     for (int g = 0; g < nh; g++) m[g] = -INFINITY, l[g] = 0.0f;
     memset(o, 0, (size_t)nh * hd * sizeof(float));
-    int64_t blk = 0, off = 0; /* position j is in block table[blk] at offset off */
-    for (int64_t j0 = 0; j0 < n_ctx; j0 += ATTN_TILE) {
-        int n = n_ctx - j0 < ATTN_TILE ? (int)(n_ctx - j0) : ATTN_TILE;
-        for (int j = 0; j < n; j++) {
-            slot[j] = (int64_t)table[blk] * bs + off;
-            if (++off == bs) {
-                off = 0;
-                blk++;
-            }
-            const float *kr = kbase + slot[j] * kv_dim;
-            for (int g = 0; g < nh; g++) sc[g][j] = dot(qh + g * hd, kr, hd) * c->scale;
-        }
+    int64_t blk = 0, off = 0;
+    for (int64_t j0 = 0; j0 < jb.n_ctx; j0 += ATTN_TILE) {
+        int n = jb.n_ctx - j0 < ATTN_TILE ? (int)(jb.n_ctx - j0) : ATTN_TILE;
+        attn_tile_offsets(&jb, n, &blk, &off, ofs);
+        for (int j = 0; j < n; j++)
+            for (int g = 0; g < nh; g++) sc[g][j] = dot(jb.q + g * hd, jb.kbase + ofs[j], hd) * c->scale;
         for (int g = 0; g < nh; g++) {
             float mt = -INFINITY;
             for (int j = 0; j < n; j++) mt = sc[g][j] > mt ? sc[g][j] : mt;
@@ -198,27 +215,158 @@ static inline __attribute__((always_inline)) void attn_one(const AttnCtx *c, int
                 }
                 m[g] = mt;
             }
-            for (int j = 0; j < n; j++) {
-                sc[g][j] = expf(sc[g][j] - m[g]);
-                l[g] += sc[g][j];
-            }
+            l[g] += exp_tile(sc[g], n, m[g]);
         }
-        for (int j = 0; j < n; j++) {
-            const float *vr = vbase + slot[j] * kv_dim;
-            for (int g = 0; g < nh; g++) axpy(o + g * hd, sc[g][j], vr, hd);
-        }
+        for (int j = 0; j < n; j++)
+            for (int g = 0; g < nh; g++) axpy(o + g * hd, sc[g][j], jb.vbase + ofs[j], hd);
     }
     for (int g = 0; g < nh; g++)
         for (int d = 0; d < hd; d++) o[g * hd + d] /= l[g];
 }
 
-static void attn_task_scalar(void *ctx, int task, int thread) { attn_one(ctx, task, dot_scalar, axpy_scalar); }
+static void attn_task_scalar(void *ctx, int task, int thread) {
+    attn_one(ctx, task, dot_scalar, axpy_scalar, exp_tile_scalar);
+}
 #if ATTN_X86
 __attribute__((target("avx2,fma"))) static void attn_task_avx2(void *ctx, int task, int thread) {
-    attn_one(ctx, task, dot_avx2, axpy_avx2);
+    attn_one(ctx, task, dot_avx2, axpy_avx2, exp_tile_avx2);
 }
+
+/* ---- AVX-512: the same tiles and online softmax, restructured around registers ---- */
+
+/* a[i] holds 16 partial sums of position i's dot product; returns lane i = their total,
+ * by a transpose-style tree (8 + 4 + 2 + 1 adds instead of 16 separate reductions). */
+__attribute__((target("avx512f"))) static inline __m512 attn_hsum16(const __m512 *a) {
+    __m512 b[8], c[4], d[2];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) /* per 128-bit lane: a0+a2, b0+b2, a1+a3, b1+b3 */
+        b[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) { /* per 128-bit lane: positions 4i..4i+3 */
+        __m512d x = _mm512_castps_pd(b[2 * i]), y = _mm512_castps_pd(b[2 * i + 1]);
+        c[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)), _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+    }
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; i++) /* 128-bit lanes pairwise: c[2i] in the low half, c[2i+1] high */
+        d[i] = _mm512_add_ps(_mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], 0x88),
+                             _mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], 0xDD));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(d[0], d[1], 0x88), _mm512_shuffle_f32x4(d[0], d[1], 0xDD));
+}
+
+static inline __mmask16 attn_mask(int64_t left) { return left >= 16 ? 0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1); }
+
+static inline void attn_prefetch(const float *row, int hd) {
+    for (int d = 0; d < hd; d += 16) _mm_prefetch((const char *)(row + d), _MM_HINT_T0);
+}
+
+/* sc[i] = q . k(kr[i]) * scale for 16 rows: one FMA chain per row over head_dim, then one
+ * reduction for all 16 */
+__attribute__((target("avx512f"))) static inline void attn_scores16(const float *q, const float *const *kr,
+                                                                    int hd, float scale, float *sc) {
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
+    for (int d = 0; d < hd; d += 16) {
+        __mmask16 m = attn_mask(hd - d);
+        __m512 qv = _mm512_maskz_loadu_ps(m, q + d);
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) acc[i] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, kr[i] + d), acc[i]);
+    }
+    _mm512_storeu_ps(sc, _mm512_mul_ps(attn_hsum16(acc), _mm512_set1_ps(scale)));
+}
+
+/* o[g, :] += sum_j p[g][j] v_j for NH heads (a constant after inlining), 64 columns at a
+ * time: the 4 * NH output vectors stay in registers over the tile's positions, and each V
+ * row is loaded once for all NH heads. Every element still gets one FMA per position, in
+ * position order. */
+__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
+attn_pv(float *o, int hd, const float (*p)[ATTN_TILE], const float *vbase, const int64_t *ofs, int n, int NH) {
+    for (int d = 0; d < hd; d += 64) {
+        __mmask16 mk[4];
+        __m512 acc[4][4], v[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) mk[c] = attn_mask(hd - d - 16 * c);
+#pragma GCC unroll 4
+        for (int g = 0; g < NH; g++)
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) acc[g][c] = _mm512_maskz_loadu_ps(mk[c], o + g * hd + d + 16 * c);
+        for (int j = 0; j < n; j++) {
+            const float *vr = vbase + ofs[j] + d;
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) v[c] = _mm512_maskz_loadu_ps(mk[c], vr + 16 * c);
+#pragma GCC unroll 4
+            for (int g = 0; g < NH; g++) {
+                __m512 w = _mm512_set1_ps(p[g][j]);
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; c++) acc[g][c] = _mm512_fmadd_ps(w, v[c], acc[g][c]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int g = 0; g < NH; g++)
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) _mm512_mask_storeu_ps(o + g * hd + d + 16 * c, mk[c], acc[g][c]);
+    }
+}
+
 __attribute__((target("avx512f"))) static void attn_task_avx512(void *ctx, int task, int thread) {
-    attn_one(ctx, task, dot_avx512, axpy_avx512);
+    const AttnCtx *c = ctx;
+    AttnJob jb = attn_job(c, task);
+    int nh = jb.nh, hd = jb.hd;
+    float *o = jb.o;
+    float sc[ATTN_HEADS][ATTN_TILE];
+    int64_t ofs[ATTN_TILE];
+    float m[ATTN_HEADS];
+    __m512 l[ATTN_HEADS]; /* lane i: the weights of positions = i mod 16 */
+    for (int g = 0; g < nh; g++) m[g] = -INFINITY, l[g] = _mm512_setzero_ps();
+    memset(o, 0, (size_t)nh * hd * sizeof(float));
+    int64_t blk = 0, off = 0;
+    for (int64_t j0 = 0; j0 < jb.n_ctx; j0 += ATTN_TILE) {
+        int n = jb.n_ctx - j0 < ATTN_TILE ? (int)(jb.n_ctx - j0) : ATTN_TILE;
+        attn_tile_offsets(&jb, n, &blk, &off, ofs);
+        for (int j = 0; j < n; j += 16) {
+            const float *kr[16];
+            for (int i = 0; i < 16; i++) /* past n, repeat the last row: never read past the context */
+                kr[i] = jb.kbase + ofs[j + i < n ? j + i : n - 1];
+            /* the cache is far bigger than L2 and a task reads one kv head's slice of each row,
+             * scattered over blocks: ask for the next rows' K and this group's V (read after
+             * the softmax) ahead of use, or the loads wait on DRAM */
+            for (int i = j + 16; i < n && i < j + 32; i++) attn_prefetch(jb.kbase + ofs[i], hd);
+            for (int i = j; i < n && i < j + 16; i++) attn_prefetch(jb.vbase + ofs[i], hd);
+            for (int g = 0; g < nh; g++) attn_scores16(jb.q + g * hd, kr, hd, c->scale, sc[g] + j);
+        }
+        for (int g = 0; g < nh; g++) {
+            __m512 mx = _mm512_set1_ps(-INFINITY);
+            for (int j = 0; j < n; j += 16)
+                mx = _mm512_mask_max_ps(mx, attn_mask(n - j), mx, _mm512_loadu_ps(sc[g] + j));
+            float mt = _mm512_reduce_max_ps(mx);
+            if (mt > m[g]) {
+                if (m[g] != -INFINITY) { /* the running sum and output were in units of exp(-m) */
+                    float corr = expf(m[g] - mt);
+                    l[g] = _mm512_mul_ps(l[g], _mm512_set1_ps(corr));
+                    for (int d = 0; d < hd; d++) o[g * hd + d] *= corr;
+                }
+                m[g] = mt;
+            }
+            __m512 mb = _mm512_set1_ps(m[g]);
+            for (int j = 0; j < n; j += 16) {
+                __m512 p = _mm512_maskz_mov_ps(attn_mask(n - j), exp16(_mm512_sub_ps(_mm512_loadu_ps(sc[g] + j), mb)));
+                _mm512_storeu_ps(sc[g] + j, p);
+                l[g] = _mm512_add_ps(l[g], p);
+            }
+        }
+        int g = 0;
+        for (; g + 4 <= nh; g += 4) attn_pv(o + g * hd, hd, sc + g, jb.vbase, ofs, n, 4);
+        if (nh - g == 3) attn_pv(o + g * hd, hd, sc + g, jb.vbase, ofs, n, 3);
+        if (nh - g == 2) attn_pv(o + g * hd, hd, sc + g, jb.vbase, ofs, n, 2);
+        if (nh - g == 1) attn_pv(o + g * hd, hd, sc + g, jb.vbase, ofs, n, 1);
+    }
+    for (int g = 0; g < nh; g++) {
+        __m512 lv = _mm512_set1_ps(_mm512_reduce_add_ps(l[g]));
+        for (int d = 0; d < hd; d += 16) {
+            __mmask16 mk = attn_mask(hd - d);
+            _mm512_mask_storeu_ps(o + g * hd + d, mk, _mm512_div_ps(_mm512_maskz_loadu_ps(mk, o + g * hd + d), lv));
+        }
+    }
 }
 #endif
 

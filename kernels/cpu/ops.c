@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/simd_math.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -236,30 +237,6 @@ void cpu_rope(struct Backend *be, float *x, const int32_t *pos, int T, int n_hea
 /* ---- silu_mul ---- */
 
 #if OPS_X86
-/* exp(y) for 8 lanes: y = n ln2 + r with |r| <= ln2/2, exp(r) by its Taylor series to r^7
- * (truncation < 1e-8 relative, below float's half ulp), times 2^n built in the exponent bits.
- * y is clamped to [-87, 88] so that 2^n stays a normal float; silu needs no more range than
- * that (beyond it 1 + exp(-x) is 1 or the quotient is ~1e-37). max/min take y as the second
- * operand so that a NaN passes through, as it would through expf. */
-__attribute__((target("avx2,fma"))) static inline __m256 exp8(__m256 y) {
-    y = _mm256_min_ps(_mm256_set1_ps(88.0f), _mm256_max_ps(_mm256_set1_ps(-87.0f), y));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(y, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    /* ln2 split in two so that n * ln2_hi is exact (Cody-Waite) */
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), y);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-
 __attribute__((target("avx2,fma"))) static inline __m256 silu_mul8(__m256 g, __m256 u) {
     __m256 one = _mm256_set1_ps(1.0f);
     __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), g));

@@ -72,7 +72,7 @@ static void shuffle(unsigned long long *rng, int32_t *a, int n) {
 }
 
 static void run_case(Backend *be1, Backend *be2, unsigned long long *rng, int nh, int nkv, int hd, int bs,
-                     float qmag) {
+                     float qmag, int ctx_max) {
     int kv_dim = nkv * hd, B = 6;
     Seq seqs[MAX_B];
     /* decodes, prefill chunks after a cached prefix, whole prefills, a first token; some
@@ -80,8 +80,8 @@ static void run_case(Backend *be1, Backend *be2, unsigned long long *rng, int nh
     for (int b = 0; b < B; b++) {
         Seq *s = &seqs[b];
         int kind = b % 4;
-        if (kind == 0) s->q_len = 1, s->seq_len = 1 + (int)(test_rng_next(rng) % 300);
-        if (kind == 1) s->q_len = 2 + (int)(test_rng_next(rng) % 30), s->seq_len = s->q_len + 1 + (int)(test_rng_next(rng) % 280);
+        if (kind == 0) s->q_len = 1, s->seq_len = 1 + (int)(test_rng_next(rng) % ctx_max);
+        if (kind == 1) s->q_len = 2 + (int)(test_rng_next(rng) % 30), s->seq_len = s->q_len + 1 + (int)(test_rng_next(rng) % (ctx_max - 20));
         if (kind == 2) s->q_len = s->seq_len = 1 + (int)(test_rng_next(rng) % 40);
         if (kind == 3) s->q_len = s->seq_len = 1;
     }
@@ -216,11 +216,18 @@ int main(void) {
     const int bss[] = {1, 16, 32};
     for (int c = 0; c < 6; c++)
         for (int k = 0; k < 3; k++) {
-            run_case(be1, be2, &rng, heads[c][0], heads[c][1], heads[c][2], bss[k], 1.0f);
+            run_case(be1, be2, &rng, heads[c][0], heads[c][1], heads[c][2], bss[k], 1.0f, 300);
             /* sharp softmax: scores in the hundreds overflow expf unless the max is taken
              * out, and later tiles raise the running max */
-            if (k == 1) run_case(be1, be2, &rng, heads[c][0], heads[c][1], heads[c][2], bss[k], 30.0f);
+            if (k == 1) run_case(be1, be2, &rng, heads[c][0], heads[c][1], heads[c][2], bss[k], 30.0f, 300);
         }
+    /* head sizes the AVX-512 path walks in several 64-column passes (256) or with a partial
+     * pass (80), and contexts of many tiles (up to 1100 positions: 9 tiles of 128) */
+    const int wide[][3] = {{8, 2, 256}, {6, 2, 80}, {9, 3, 64}};
+    for (int c = 0; c < 3; c++) {
+        run_case(be1, be2, &rng, wide[c][0], wide[c][1], wide[c][2], 16, 1.0f, 1100);
+        run_case(be1, be2, &rng, wide[c][0], wide[c][1], wide[c][2], 32, 30.0f, 1100);
+    }
     test_kv_write_padding(be1);
     cpu_backend_destroy(be1);
     cpu_backend_destroy(be2);
