@@ -49,7 +49,8 @@ int engine_create(const EngineArgs *a, Engine **out, char *err, size_t errlen) {
     }
 
     /* KV cache: blocks of block_size tokens from the byte budget, plus the null block 0 */
-    int64_t per_block = model_kv_bytes_per_token(c) * a->block_size;
+    DType kv_dtype = kv_cache_dtype_resolve(a->kv_cache_dtype, a->precision);
+    int64_t per_block = model_kv_bytes_per_token(c, kv_dtype) * a->block_size;
     int64_t budget = a->kv_cache_memory > 0 ? a->kv_cache_memory : default_kv_memory();
     int64_t num_blocks = a->num_gpu_blocks_override > 0 ? a->num_gpu_blocks_override : budget / per_block;
     int64_t need = (e->max_model_len + a->block_size - 1) / a->block_size;
@@ -84,7 +85,7 @@ int engine_create(const EngineArgs *a, Engine **out, char *err, size_t errlen) {
     e->sampled = malloc((size_t)B * sizeof *e->sampled);
     e->stopped = malloc((size_t)B * sizeof *e->stopped);
     if (!e->be || !e->tokens || !e->positions || !e->slots || !e->query_start || !e->seq_lens || !e->block_tables ||
-        !e->logits || !e->sampled || !e->stopped || kv_cache_init(&e->kv, c, num_blocks, a->block_size) ||
+        !e->logits || !e->sampled || !e->stopped || kv_cache_init(&e->kv, c, num_blocks, a->block_size, kv_dtype) ||
         forward_scratch_init(&e->scratch, c, T, B)) {
         snprintf(err, errlen, "out of memory allocating the KV cache (%.2f GiB) and step buffers",
                  num_blocks * per_block / GiB);
@@ -97,10 +98,11 @@ int engine_create(const EngineArgs *a, Engine **out, char *err, size_t errlen) {
         int64_t tokens = (num_blocks - 1) * a->block_size;
         fprintf(stderr,
                 "piston: model %s (%s, %d layers, dim %d), %d threads, backend %s\n"
-                "piston: KV cache: %lld blocks of %d tokens = %lld tokens, %.2f GiB\n"
+                "piston: KV cache: %lld blocks of %d tokens = %lld tokens, %.2f GiB, %s\n"
                 "piston: Maximum concurrency for %d tokens per request: %.2fx\n",
                 c->name, c->arch, c->n_layers, c->dim, e->be->n_threads, e->be->name, (long long)(num_blocks - 1),
-                a->block_size, (long long)tokens, num_blocks * per_block / GiB, e->max_model_len,
+                a->block_size, (long long)tokens, num_blocks * per_block / GiB, kv_dtype == DT_F16 ? "f16" : "f32",
+                e->max_model_len,
                 (double)tokens / e->max_model_len);
     }
     *out = e;

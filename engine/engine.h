@@ -31,6 +31,7 @@ typedef struct EngineArgs {
     int block_size;                /* default 16 */
     int enable_prefix_caching;     /* default 1 */
     int64_t kv_cache_memory;       /* bytes for the KV cache on CPU; <= 0: default share of RAM */
+    int kv_cache_dtype;            /* DT_F32, DT_F16 or KV_CACHE_DTYPE_AUTO (the default; see model.h) */
     int num_gpu_blocks_override;   /* > 0: exactly this many KV blocks (vLLM's name; tests) */
     float gpu_memory_utilization;  /* parsed and validated (0, 1]; drives the CUDA backend */
     const char *chat_template;     /* --chat-template name or NULL */

@@ -18,6 +18,7 @@ double engine_now(void) {
 void engine_args_default(EngineArgs *a) {
     memset(a, 0, sizeof *a);
     a->precision = MATMUL_Q8;
+    a->kv_cache_dtype = KV_CACHE_DTYPE_AUTO;
     a->max_num_seqs = 256;
     a->max_num_batched_tokens = 2048;
     a->block_size = 16;

@@ -11,6 +11,7 @@
 void session_options_default(SessionOptions *o) {
     memset(o, 0, sizeof *o);
     o->precision = MATMUL_Q8;
+    o->kv_cache_dtype = KV_CACHE_DTYPE_AUTO;
     o->max_batch = 512;
 }
 
@@ -49,7 +50,7 @@ int session_create(const char *model_path, const SessionOptions *o, Session **ou
     s->slots = malloc((size_t)s->max_batch * sizeof *s->slots);
     s->logits = malloc((size_t)c->vocab_size * sizeof *s->logits);
     if (!s->be || !s->block_table || !s->positions || !s->slots || !s->logits ||
-        kv_cache_init(&s->kv, c, n_blocks, SESSION_BLOCK_SIZE) != 0 ||
+        kv_cache_init(&s->kv, c, n_blocks, SESSION_BLOCK_SIZE, kv_cache_dtype_resolve(o->kv_cache_dtype, o->precision)) != 0 ||
         forward_scratch_init(&s->scratch, c, s->max_batch, 1) != 0) {
         snprintf(err, errlen, "out of memory allocating the KV cache and buffers for %d tokens", s->n_ctx);
         goto fail;

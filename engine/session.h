@@ -13,6 +13,7 @@
 typedef struct SessionOptions {
     int n_threads;            /* <= 0: all cores */
     MatmulPrecision precision;
+    int kv_cache_dtype;       /* DT_F32, DT_F16 or KV_CACHE_DTYPE_AUTO (the default: f32 only with precision f32) */
     int max_model_len;        /* <= 0: the model's context length */
     int max_batch;            /* prefill chunk size, tokens per forward (default 512) */
     const char *chat_template; /* --chat-template name, or NULL for the model's own */

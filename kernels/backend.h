@@ -54,16 +54,19 @@ typedef struct Tensor {
     const char *name;
 } Tensor;
 
-/* Paged KV cache of one model: per layer, K and V are [num_blocks * block_size, kv_dim] f32,
- * and a slot s = block * block_size + offset holds one token's K (or V) row of kv_dim floats.
+/* Paged KV cache of one model: per layer, K and V are [num_blocks * block_size, kv_dim] of
+ * dtype (DT_F32, or DT_F16 to halve the bytes that decode attention streams from memory), and
+ * a slot s = block * block_size + offset holds one token's K (or V) row of kv_dim elements.
+ * Attention converts f16 rows to f32 as it reads them and computes in f32 either way.
  * int64 because num_blocks * block_size * kv_dim overflows int32 at realistic sizes. */
 typedef struct KvCache {
     int n_layers;
     int64_t num_blocks;
     int block_size;
     int kv_dim;   /* n_kv_heads * head_dim */
-    float **k;    /* [n_layers] -> [num_blocks * block_size, kv_dim] */
-    float **v;    /* [n_layers] -> [num_blocks * block_size, kv_dim] */
+    void **k;     /* [n_layers] -> [num_blocks * block_size, kv_dim] of dtype */
+    void **v;     /* [n_layers] -> [num_blocks * block_size, kv_dim] of dtype */
+    DType dtype;  /* DT_F32 or DT_F16 */
 } KvCache;
 
 /* One step's flat batch as attention sees it (vLLM v1 style): T new tokens from B sequences.

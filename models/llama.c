@@ -49,8 +49,15 @@ void forward_scratch_free(ForwardScratch *s) {
     memset(s, 0, sizeof *s);
 }
 
-int kv_cache_init(KvCache *kv, const ModelConfig *c, int64_t num_blocks, int block_size) {
+DType kv_cache_dtype_resolve(int requested, MatmulPrecision precision) {
+    if (requested == DT_F32 || requested == DT_F16) return (DType)requested;
+    return precision == MATMUL_F32 ? DT_F32 : DT_F16;
+}
+
+int kv_cache_init(KvCache *kv, const ModelConfig *c, int64_t num_blocks, int block_size, DType dtype) {
     memset(kv, 0, sizeof *kv);
+    if (dtype != DT_F32 && dtype != DT_F16) return -1;
+    kv->dtype = dtype;
     kv->n_layers = c->n_layers;
     kv->num_blocks = num_blocks;
     kv->block_size = block_size;
@@ -58,7 +65,7 @@ int kv_cache_init(KvCache *kv, const ModelConfig *c, int64_t num_blocks, int blo
     kv->k = calloc((size_t)c->n_layers, sizeof *kv->k);
     kv->v = calloc((size_t)c->n_layers, sizeof *kv->v);
     if (!kv->k || !kv->v) goto fail;
-    size_t bytes = (size_t)num_blocks * (size_t)block_size * (size_t)kv->kv_dim * sizeof(float);
+    size_t bytes = (size_t)num_blocks * (size_t)block_size * (size_t)kv->kv_dim * (dtype == DT_F16 ? 2 : sizeof(float));
     for (int l = 0; l < c->n_layers; l++) {
         /* malloc, not calloc: pages are touched only when slots are used */
         kv->k[l] = malloc(bytes);

@@ -204,6 +204,6 @@ void model_free(Model *m) {
     free(m);
 }
 
-int64_t model_kv_bytes_per_token(const ModelConfig *c) {
-    return (int64_t)2 * c->n_layers * c->n_kv_heads * c->head_dim * (int64_t)sizeof(float);
+int64_t model_kv_bytes_per_token(const ModelConfig *c, DType dtype) {
+    return (int64_t)2 * c->n_layers * c->n_kv_heads * c->head_dim * (dtype == DT_F16 ? 2 : (int64_t)sizeof(float));
 }

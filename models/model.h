@@ -49,8 +49,8 @@ typedef struct Model {
 int model_load(const char *path, Model **out, char *err, size_t errlen);
 void model_free(Model *m);
 
-/* Bytes of KV cache per token across all layers (K and V, f32). */
-int64_t model_kv_bytes_per_token(const ModelConfig *c);
+/* Bytes of KV cache per token across all layers (K and V of dtype DT_F32 or DT_F16). */
+int64_t model_kv_bytes_per_token(const ModelConfig *c, DType dtype);
 
 /* Scratch buffers for a forward pass of up to max_tokens tokens and max_seqs sequences. */
 typedef struct ForwardScratch {
@@ -70,8 +70,12 @@ typedef struct ForwardScratch {
 int forward_scratch_init(ForwardScratch *s, const ModelConfig *c, int max_tokens, int max_seqs);
 void forward_scratch_free(ForwardScratch *s);
 
-/* KV cache of num_blocks blocks of block_size tokens, per layer, f32. */
-int kv_cache_init(KvCache *kv, const ModelConfig *c, int64_t num_blocks, int block_size);
+/* KV cache of num_blocks blocks of block_size tokens, per layer, of dtype DT_F32 or DT_F16. */
+int kv_cache_init(KvCache *kv, const ModelConfig *c, int64_t num_blocks, int block_size, DType dtype);
+/* The cache element type for a --kv-cache-dtype request: KV_CACHE_DTYPE_AUTO picks f16 with
+ * the q8 matmuls (llama.cpp's default cache type) and f32 with the exact f32 path. */
+#define KV_CACHE_DTYPE_AUTO (-1)
+DType kv_cache_dtype_resolve(int requested, MatmulPrecision precision);
 void kv_cache_free(KvCache *kv);
 
 /* One flat batch (see AttnBatch in kernels/backend.h): T tokens from B sequences.

@@ -90,6 +90,8 @@ int cli_parse(int argc, char **argv, CliArgs *a, const char *usage) {
             if (!strcmp(v, "q8")) a->session.precision = MATMUL_Q8;
             else if (!strcmp(v, "f32")) a->session.precision = MATMUL_F32;
             else cli_error("--precision expects q8 or f32, got '%s'", v), rc = -1;
+        } else if (!strcmp(f, "--kv-cache-dtype")) {
+            rc = cli_parse_kv_cache_dtype(v, &a->session.kv_cache_dtype);
         } else if (!strcmp(f, "--chat-template")) {
             a->session.chat_template = v;
         } else if (!strcmp(f, "--temperature") || !strcmp(f, "--temp")) {

@@ -41,6 +41,8 @@ int cli_parse_int(const char *flag, const char *v, long lo, long hi, int *out);
 int cli_engine_flag(int argc, char **argv, int *i, EngineArgs *a);
 /* "4G", "4GiB", "512M", "1000000" -> bytes (binary multiples); -1 when malformed. */
 int64_t cli_parse_bytes(const char *s);
+/* --kv-cache-dtype auto|f16|f32 into KV_CACHE_DTYPE_AUTO, DT_F16 or DT_F32; 0 or -1 (reported) */
+int cli_parse_kv_cache_dtype(const char *v, int *out);
 
 int cmd_generate(int argc, char **argv);
 int cmd_run(int argc, char **argv);

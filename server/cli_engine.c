@@ -21,6 +21,14 @@ int64_t cli_parse_bytes(const char *s) {
     return (int64_t)(v * mul);
 }
 
+int cli_parse_kv_cache_dtype(const char *v, int *out) {
+    if (!strcmp(v, "auto")) *out = KV_CACHE_DTYPE_AUTO;
+    else if (!strcmp(v, "f16")) *out = DT_F16;
+    else if (!strcmp(v, "f32")) *out = DT_F32;
+    else return cli_error("--kv-cache-dtype expects auto, f16 or f32, got '%s'", v), -1;
+    return 0;
+}
+
 int cli_engine_flag(int argc, char **argv, int *i, EngineArgs *a) {
     const char *f = argv[*i];
     if (!strcmp(f, "--enable-prefix-caching")) return a->enable_prefix_caching = 1, 1;
@@ -28,7 +36,7 @@ int cli_engine_flag(int argc, char **argv, int *i, EngineArgs *a) {
     if (!strcmp(f, "--disable-log-stats")) return a->log_stats = 0, 1;
     static const char *const with_value[] = {"--threads", "-t", "--precision", "--max-model-len", "--max-num-seqs",
                                              "--max-num-batched-tokens", "--block-size", "--kv-cache-memory",
-                                             "--num-gpu-blocks-override", "--gpu-memory-utilization",
+                                             "--kv-cache-dtype",                                              "--num-gpu-blocks-override", "--gpu-memory-utilization",
                                              "--chat-template", "--device", "--dtype", "--load-format",
                                              "--tensor-parallel-size", "-tp"};
     int known = 0;
@@ -51,6 +59,8 @@ int cli_engine_flag(int argc, char **argv, int *i, EngineArgs *a) {
         if (!strcmp(v, "q8")) a->precision = MATMUL_Q8;
         else if (!strcmp(v, "f32")) a->precision = MATMUL_F32;
         else cli_error("--precision expects q8 or f32, got '%s'", v), rc = -1;
+    } else if (!strcmp(f, "--kv-cache-dtype")) {
+        rc = cli_parse_kv_cache_dtype(v, &a->kv_cache_dtype);
     } else if (!strcmp(f, "--kv-cache-memory")) {
         a->kv_cache_memory = cli_parse_bytes(v);
         if (a->kv_cache_memory <= 0) cli_error("--kv-cache-memory expects a size in bytes (e.g. 4G, 2000000000), got '%s'", v), rc = -1;

@@ -35,6 +35,7 @@ static const char usage[] =
     "  --block-size N                 tokens per KV block (default 16)\n"
     "  --enable-prefix-caching / --no-enable-prefix-caching   (default on)\n"
     "  --kv-cache-memory BYTES        KV cache size on CPU (suffixes K, M, G; default: a share of RAM)\n"
+    "  --kv-cache-dtype auto|f16|f32  KV cache element type (auto: f16, f32 with --precision f32)\n"
     "  --num-gpu-blocks-override N    exactly N KV blocks\n"
     "  --gpu-memory-utilization F     fraction of device memory for CUDA (default 0.9)\n"
     "  --max-queued-requests N        waiting sequences before new requests get 503/429 (default 512)\n"

@@ -16,12 +16,18 @@
  * positions at once (16 FMA chains, one transpose-style reduction), exp16 over the tile, and
  * the output rows held in registers across the tile's positions. It keeps the same tile
  * edges, and a position's place in its 16-group is fixed by the position, so it stays batch
- * invariant. Decode is bound by reading the f32 cache from DRAM; the rest is arithmetic. */
+ * invariant. Decode is bound by reading the cache from DRAM; the rest is arithmetic.
+ *
+ * An f16 cache (KvCache.dtype) halves those bytes. Every path converts each K/V element to
+ * f32 as it loads it (exactly: every half is a float) and then does the same f32 arithmetic
+ * in the same order, so batch invariance holds for both types. Rows are addressed by byte
+ * offsets; each path comes in an f32 and an f16 wrapper around one inlined body. */
 #include <assert.h>
 #include <math.h>
 #include <string.h>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/quant.h"
 #include "kernels/cpu/simd_math.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -34,61 +40,62 @@
 /* scores per tile: big enough that the per-tile rescale is noise, small enough for the stack */
 #define ATTN_TILE 128
 
-void cpu_kv_write(struct Backend *be, KvCache *kv, int layer, const float *k, const float *v, const AttnBatch *b) {
-    int64_t n_slots = kv->num_blocks * kv->block_size;
-    size_t row = (size_t)kv->kv_dim * sizeof(float);
-    for (int t = 0; t < b->T; t++) {
-        int64_t s = b->slot_mapping[t];
-        if (s < 0) continue; /* a padding token, as vLLM marks them: nothing to keep */
-        assert(s < n_slots);
-        memcpy(kv->k[layer] + s * kv->kv_dim, k + (int64_t)t * kv->kv_dim, row);
-        memcpy(kv->v[layer] + s * kv->kv_dim, v + (int64_t)t * kv->kv_dim, row);
-    }
+/* ---- dot product and o += w * v, per instruction set; each has a fixed order for a given n.
+ * The K/V row is f32 or f16 (f16 a constant after inlining), converted to f32 as loaded. ---- */
+
+static inline float kv_at(const void *r, int i, int f16) {
+    return f16 ? fp16_to_f32(((const uint16_t *)r)[i]) : ((const float *)r)[i];
 }
 
-/* ---- dot product and o += w * v, per instruction set; each has a fixed order for a given n ---- */
-
-static float dot_scalar(const float *a, const float *b, int n) {
+static inline __attribute__((always_inline)) float dot_scalar(const float *a, const void *b, int n, int f16) {
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     int i = 0;
     for (; i + 4 <= n; i += 4) {
-        s0 += a[i] * b[i];
-        s1 += a[i + 1] * b[i + 1];
-        s2 += a[i + 2] * b[i + 2];
-        s3 += a[i + 3] * b[i + 3];
+        s0 += a[i] * kv_at(b, i, f16);
+        s1 += a[i + 1] * kv_at(b, i + 1, f16);
+        s2 += a[i + 2] * kv_at(b, i + 2, f16);
+        s3 += a[i + 3] * kv_at(b, i + 3, f16);
     }
-    for (; i < n; i++) s0 += a[i] * b[i];
+    for (; i < n; i++) s0 += a[i] * kv_at(b, i, f16);
     return (s0 + s1) + (s2 + s3);
 }
 
-static void axpy_scalar(float *o, float w, const float *v, int n) {
-    for (int i = 0; i < n; i++) o[i] += w * v[i];
+static inline __attribute__((always_inline)) void axpy_scalar(float *o, float w, const void *v, int n, int f16) {
+    for (int i = 0; i < n; i++) o[i] += w * kv_at(v, i, f16);
 }
 
 #if ATTN_X86
-__attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const float *b, int n) {
+/* f16c: every AVX2 CPU has it (it came a generation earlier), and dispatch checks it */
+__attribute__((target("avx2,fma,f16c"))) static inline __m256 kv_load8(const void *r, int i, int f16) {
+    return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)r + i)))
+               : _mm256_loadu_ps((const float *)r + i);
+}
+
+__attribute__((target("avx2,fma,f16c"))) static inline __attribute__((always_inline)) float
+dot_avx2(const float *a, const void *b, int n, int f16) {
     __m256 s0 = _mm256_setzero_ps(), s1 = s0;
     int i = 0;
     for (; i + 16 <= n; i += 16) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), kv_load8(b, i, f16), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), kv_load8(b, i + 8, f16), s1);
     }
-    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), kv_load8(b, i, f16), s0);
     __m256 s = _mm256_add_ps(s0, s1);
     __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
     h = _mm_add_ps(h, _mm_movehl_ps(h, h));
     h = _mm_add_ss(h, _mm_movehdup_ps(h));
     float r = _mm_cvtss_f32(h);
-    for (; i < n; i++) r += a[i] * b[i];
+    for (; i < n; i++) r += a[i] * kv_at(b, i, f16);
     return r;
 }
 
-__attribute__((target("avx2,fma"))) static void axpy_avx2(float *o, float w, const float *v, int n) {
+__attribute__((target("avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
+axpy_avx2(float *o, float w, const void *v, int n, int f16) {
     __m256 wv = _mm256_set1_ps(w);
     int i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(o + i, _mm256_fmadd_ps(wv, _mm256_loadu_ps(v + i), _mm256_loadu_ps(o + i)));
-    for (; i < n; i++) o[i] += w * v[i];
+        _mm256_storeu_ps(o + i, _mm256_fmadd_ps(wv, kv_load8(v, i, f16), _mm256_loadu_ps(o + i)));
+    for (; i < n; i++) o[i] += w * kv_at(v, i, f16);
 }
 
 #endif
@@ -103,7 +110,7 @@ static float exp_tile_scalar(float *s, int n, float m) {
 }
 
 #if ATTN_X86
-__attribute__((target("avx2,fma"))) static float exp_tile_avx2(float *s, int n, float m) {
+__attribute__((target("avx2,fma,f16c"))) static float exp_tile_avx2(float *s, int n, float m) {
     const __m256 lane = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
     __m256 mb = _mm256_set1_ps(m), l = _mm256_setzero_ps();
     for (int j = 0; j < n; j += 8) { /* s has room for whole vectors: ATTN_TILE % 16 == 0 */
@@ -118,8 +125,8 @@ __attribute__((target("avx2,fma"))) static float exp_tile_avx2(float *s, int n, 
 }
 #endif
 
-typedef float (*DotFn)(const float *a, const float *b, int n);
-typedef void (*AxpyFn)(float *o, float w, const float *v, int n);
+typedef float (*DotFn)(const float *a, const void *b, int n, int f16);
+typedef void (*AxpyFn)(float *o, float w, const void *v, int n, int f16);
 typedef float (*ExpTileFn)(float *s, int n, float m);
 
 /* ---- one token, up to ATTN_HEADS query heads of one kv head ---- */
@@ -141,9 +148,9 @@ typedef struct AttnCtx {
 /* what one task computes: heads [h0, h0 + nh) of token t over positions [0, n_ctx) */
 typedef struct AttnJob {
     int nh, hd;
-    int64_t n_ctx, kv_dim, bs;
-    const int32_t *table;       /* the sequence's block table */
-    const float *kbase, *vbase; /* a slot's head row at + slot * kv_dim */
+    int64_t n_ctx, row_bytes, bs; /* row_bytes: one slot's K (or V) row, kv_dim elements */
+    const int32_t *table;         /* the sequence's block table */
+    const char *kbase, *vbase;    /* a slot's head row at + slot * row_bytes */
     const float *q;             /* [nh, head_dim] */
     float *o;                   /* [nh, head_dim] */
 } AttnJob;
@@ -168,19 +175,20 @@ static inline __attribute__((always_inline)) AttnJob attn_job(const AttnCtx *c, 
     int nh = c->group - ci * ATTN_HEADS < ATTN_HEADS ? c->group - ci * ATTN_HEADS : ATTN_HEADS;
     int s = attn_seq_of(b, t);
     int q_len = b->query_start[s + 1] - b->query_start[s];
-    AttnJob j = {nh, hd, (int64_t)b->seq_lens[s] - q_len + (t - b->query_start[s]) + 1, c->kv->kv_dim,
+    int64_t es = c->kv->dtype == DT_F16 ? 2 : (int64_t)sizeof(float);
+    AttnJob j = {nh, hd, (int64_t)b->seq_lens[s] - q_len + (t - b->query_start[s]) + 1, c->kv->kv_dim * es,
                  c->kv->block_size, b->block_tables + (int64_t)s * b->max_blocks_per_seq,
-                 c->kv->k[c->layer] + (int64_t)kvh * hd, c->kv->v[c->layer] + (int64_t)kvh * hd,
+                 (const char *)c->kv->k[c->layer] + kvh * hd * es, (const char *)c->kv->v[c->layer] + kvh * hd * es,
                  c->q + ((int64_t)t * c->n_heads + h0) * hd, c->out + ((int64_t)t * c->n_heads + h0) * hd};
     assert(j.n_ctx >= 1 && (j.n_ctx - 1) / j.bs < b->max_blocks_per_seq);
     return j;
 }
 
-/* offsets (slot * kv_dim) of the tile's n positions, continuing from block *blk, offset *off */
+/* byte offsets (slot * row_bytes) of the tile's n positions, continuing from block *blk, offset *off */
 static inline __attribute__((always_inline)) void attn_tile_offsets(const AttnJob *jb, int n, int64_t *blk,
                                                                     int64_t *off, int64_t *ofs) {
     for (int j = 0; j < n; j++) {
-        ofs[j] = ((int64_t)jb->table[*blk] * jb->bs + *off) * jb->kv_dim;
+        ofs[j] = ((int64_t)jb->table[*blk] * jb->bs + *off) * jb->row_bytes;
         if (++*off == jb->bs) *off = 0, ++*blk;
     }
 }
@@ -189,7 +197,7 @@ static inline __attribute__((always_inline)) void attn_tile_offsets(const AttnJo
  * become direct (and inlined) in each. Each head's arithmetic is exactly what it would be
  * computed alone: heads only share the loads. */
 static inline __attribute__((always_inline)) void attn_one(const AttnCtx *c, int task, DotFn dot, AxpyFn axpy,
-                                                           ExpTileFn exp_tile) {
+                                                           ExpTileFn exp_tile, int f16) {
     AttnJob jb = attn_job(c, task);
     int nh = jb.nh, hd = jb.hd;
     float *o = jb.o;
@@ -203,7 +211,7 @@ static inline __attribute__((always_inline)) void attn_one(const AttnCtx *c, int
         int n = jb.n_ctx - j0 < ATTN_TILE ? (int)(jb.n_ctx - j0) : ATTN_TILE;
         attn_tile_offsets(&jb, n, &blk, &off, ofs);
         for (int j = 0; j < n; j++)
-            for (int g = 0; g < nh; g++) sc[g][j] = dot(jb.q + g * hd, jb.kbase + ofs[j], hd) * c->scale;
+            for (int g = 0; g < nh; g++) sc[g][j] = dot(jb.q + g * hd, jb.kbase + ofs[j], hd, f16) * c->scale;
         for (int g = 0; g < nh; g++) {
             float mt = -INFINITY;
             for (int j = 0; j < n; j++) mt = sc[g][j] > mt ? sc[g][j] : mt;
@@ -218,18 +226,24 @@ static inline __attribute__((always_inline)) void attn_one(const AttnCtx *c, int
             l[g] += exp_tile(sc[g], n, m[g]);
         }
         for (int j = 0; j < n; j++)
-            for (int g = 0; g < nh; g++) axpy(o + g * hd, sc[g][j], jb.vbase + ofs[j], hd);
+            for (int g = 0; g < nh; g++) axpy(o + g * hd, sc[g][j], jb.vbase + ofs[j], hd, f16);
     }
     for (int g = 0; g < nh; g++)
         for (int d = 0; d < hd; d++) o[g * hd + d] /= l[g];
 }
 
 static void attn_task_scalar(void *ctx, int task, int thread) {
-    attn_one(ctx, task, dot_scalar, axpy_scalar, exp_tile_scalar);
+    attn_one(ctx, task, dot_scalar, axpy_scalar, exp_tile_scalar, 0);
+}
+static void attn_task_scalar_f16(void *ctx, int task, int thread) {
+    attn_one(ctx, task, dot_scalar, axpy_scalar, exp_tile_scalar, 1);
 }
 #if ATTN_X86
-__attribute__((target("avx2,fma"))) static void attn_task_avx2(void *ctx, int task, int thread) {
-    attn_one(ctx, task, dot_avx2, axpy_avx2, exp_tile_avx2);
+__attribute__((target("avx2,fma,f16c"))) static void attn_task_avx2(void *ctx, int task, int thread) {
+    attn_one(ctx, task, dot_avx2, axpy_avx2, exp_tile_avx2, 0);
+}
+__attribute__((target("avx2,fma,f16c"))) static void attn_task_avx2_f16(void *ctx, int task, int thread) {
+    attn_one(ctx, task, dot_avx2, axpy_avx2, exp_tile_avx2, 1);
 }
 
 /* ---- AVX-512: the same tiles and online softmax, restructured around registers ---- */
@@ -255,14 +269,26 @@ __attribute__((target("avx512f"))) static inline __m512 attn_hsum16(const __m512
 
 static inline __mmask16 attn_mask(int64_t left) { return left >= 16 ? 0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1); }
 
-static inline void attn_prefetch(const float *row, int hd) {
-    for (int d = 0; d < hd; d += 16) _mm_prefetch((const char *)(row + d), _MM_HINT_T0);
+static inline void attn_prefetch(const char *row, int64_t bytes) {
+    for (int64_t d = 0; d < bytes; d += 64) _mm_prefetch(row + d, _MM_HINT_T0);
+}
+
+/* elements [d, d + 16) of a K/V row as f32, lanes past hd - d zero (not read) */
+__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) __m512
+kv_load16(const char *row, int d, int hd, __mmask16 m, int f16) {
+    if (!f16) return _mm512_maskz_loadu_ps(m, (const float *)row + d);
+    const uint16_t *h = (const uint16_t *)row + d;
+    if (hd - d <= 0) return _mm512_setzero_ps(); /* a pass's columns past the row */
+    if (hd - d >= 16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
+    uint16_t t[16] = {0}; /* a head size that is not a multiple of 16: masked 16-bit loads need BW */
+    memcpy(t, h, (size_t)(hd - d) * sizeof *h);
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)t));
 }
 
 /* sc[i] = q . k(kr[i]) * scale for 16 rows: one FMA chain per row over head_dim, then one
  * reduction for all 16 */
-__attribute__((target("avx512f"))) static inline void attn_scores16(const float *q, const float *const *kr,
-                                                                    int hd, float scale, float *sc) {
+__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
+attn_scores16(const float *q, const char *const *kr, int hd, float scale, float *sc, int f16) {
     __m512 acc[16];
 #pragma GCC unroll 16
     for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
@@ -270,7 +296,7 @@ __attribute__((target("avx512f"))) static inline void attn_scores16(const float 
         __mmask16 m = attn_mask(hd - d);
         __m512 qv = _mm512_maskz_loadu_ps(m, q + d);
 #pragma GCC unroll 16
-        for (int i = 0; i < 16; i++) acc[i] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, kr[i] + d), acc[i]);
+        for (int i = 0; i < 16; i++) acc[i] = _mm512_fmadd_ps(qv, kv_load16(kr[i], d, hd, m, f16), acc[i]);
     }
     _mm512_storeu_ps(sc, _mm512_mul_ps(attn_hsum16(acc), _mm512_set1_ps(scale)));
 }
@@ -280,7 +306,7 @@ __attribute__((target("avx512f"))) static inline void attn_scores16(const float 
  * row is loaded once for all NH heads. Every element still gets one FMA per position, in
  * position order. */
 __attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
-attn_pv(float *o, int hd, const float (*p)[ATTN_TILE], const float *vbase, const int64_t *ofs, int n, int NH) {
+attn_pv(float *o, int hd, const float (*p)[ATTN_TILE], const char *vbase, const int64_t *ofs, int n, int NH, int f16) {
     for (int d = 0; d < hd; d += 64) {
         __mmask16 mk[4];
         __m512 acc[4][4], v[4];
@@ -291,9 +317,9 @@ attn_pv(float *o, int hd, const float (*p)[ATTN_TILE], const float *vbase, const
 #pragma GCC unroll 4
             for (int c = 0; c < 4; c++) acc[g][c] = _mm512_maskz_loadu_ps(mk[c], o + g * hd + d + 16 * c);
         for (int j = 0; j < n; j++) {
-            const float *vr = vbase + ofs[j] + d;
+            const char *vr = vbase + ofs[j];
 #pragma GCC unroll 4
-            for (int c = 0; c < 4; c++) v[c] = _mm512_maskz_loadu_ps(mk[c], vr + 16 * c);
+            for (int c = 0; c < 4; c++) v[c] = kv_load16(vr, d + 16 * c, hd, mk[c], f16);
 #pragma GCC unroll 4
             for (int g = 0; g < NH; g++) {
                 __m512 w = _mm512_set1_ps(p[g][j]);
@@ -308,8 +334,8 @@ attn_pv(float *o, int hd, const float (*p)[ATTN_TILE], const float *vbase, const
     }
 }
 
-__attribute__((target("avx512f"))) static void attn_task_avx512(void *ctx, int task, int thread) {
-    const AttnCtx *c = ctx;
+__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
+attn_avx512(const AttnCtx *c, int task, int f16) {
     AttnJob jb = attn_job(c, task);
     int nh = jb.nh, hd = jb.hd;
     float *o = jb.o;
@@ -324,15 +350,15 @@ __attribute__((target("avx512f"))) static void attn_task_avx512(void *ctx, int t
         int n = jb.n_ctx - j0 < ATTN_TILE ? (int)(jb.n_ctx - j0) : ATTN_TILE;
         attn_tile_offsets(&jb, n, &blk, &off, ofs);
         for (int j = 0; j < n; j += 16) {
-            const float *kr[16];
+            const char *kr[16];
             for (int i = 0; i < 16; i++) /* past n, repeat the last row: never read past the context */
                 kr[i] = jb.kbase + ofs[j + i < n ? j + i : n - 1];
             /* the cache is far bigger than L2 and a task reads one kv head's slice of each row,
              * scattered over blocks: ask for the next rows' K and this group's V (read after
              * the softmax) ahead of use, or the loads wait on DRAM */
-            for (int i = j + 16; i < n && i < j + 32; i++) attn_prefetch(jb.kbase + ofs[i], hd);
-            for (int i = j; i < n && i < j + 16; i++) attn_prefetch(jb.vbase + ofs[i], hd);
-            for (int g = 0; g < nh; g++) attn_scores16(jb.q + g * hd, kr, hd, c->scale, sc[g] + j);
+            for (int i = j + 16; i < n && i < j + 32; i++) attn_prefetch(jb.kbase + ofs[i], hd * (f16 ? 2 : 4));
+            for (int i = j; i < n && i < j + 16; i++) attn_prefetch(jb.vbase + ofs[i], hd * (f16 ? 2 : 4));
+            for (int g = 0; g < nh; g++) attn_scores16(jb.q + g * hd, kr, hd, c->scale, sc[g] + j, f16);
         }
         for (int g = 0; g < nh; g++) {
             __m512 mx = _mm512_set1_ps(-INFINITY);
@@ -355,10 +381,10 @@ __attribute__((target("avx512f"))) static void attn_task_avx512(void *ctx, int t
             }
         }
         int g = 0;
-        for (; g + 4 <= nh; g += 4) attn_pv(o + g * hd, hd, sc + g, jb.vbase, ofs, n, 4);
-        if (nh - g == 3) attn_pv(o + g * hd, hd, sc + g, jb.vbase, ofs, n, 3);
-        if (nh - g == 2) attn_pv(o + g * hd, hd, sc + g, jb.vbase, ofs, n, 2);
-        if (nh - g == 1) attn_pv(o + g * hd, hd, sc + g, jb.vbase, ofs, n, 1);
+        for (; g + 4 <= nh; g += 4) attn_pv(o + g * hd, hd, sc + g, jb.vbase, ofs, n, 4, f16);
+        if (nh - g == 3) attn_pv(o + g * hd, hd, sc + g, jb.vbase, ofs, n, 3, f16);
+        if (nh - g == 2) attn_pv(o + g * hd, hd, sc + g, jb.vbase, ofs, n, 2, f16);
+        if (nh - g == 1) attn_pv(o + g * hd, hd, sc + g, jb.vbase, ofs, n, 1, f16);
     }
     for (int g = 0; g < nh; g++) {
         __m512 lv = _mm512_set1_ps(_mm512_reduce_add_ps(l[g]));
@@ -368,6 +394,13 @@ __attribute__((target("avx512f"))) static void attn_task_avx512(void *ctx, int t
         }
     }
 }
+
+__attribute__((target("avx512f"))) static void attn_task_avx512(void *ctx, int task, int thread) {
+    attn_avx512(ctx, task, 0);
+}
+__attribute__((target("avx512f"))) static void attn_task_avx512_f16(void *ctx, int task, int thread) {
+    attn_avx512(ctx, task, 1);
+}
 #endif
 
 void cpu_attention(struct Backend *be, const KvCache *kv, int layer, const float *q, const AttnBatch *b,
@@ -376,10 +409,13 @@ void cpu_attention(struct Backend *be, const KvCache *kv, int layer, const float
     assert(b->query_start[0] == 0 && b->query_start[b->B] == b->T);
     int group = n_heads / n_kv_heads, chunks = (group + ATTN_HEADS - 1) / ATTN_HEADS;
     AttnCtx c = {kv, layer, q, b, n_heads, group, head_dim, chunks, scale, out};
-    ThreadTask fn = attn_task_scalar;
+    assert(kv->dtype == DT_F32 || kv->dtype == DT_F16);
+    int f16 = kv->dtype == DT_F16;
+    ThreadTask fn = f16 ? attn_task_scalar_f16 : attn_task_scalar;
 #if ATTN_X86
-    if (__builtin_cpu_supports("avx512f")) fn = attn_task_avx512;
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) fn = attn_task_avx2;
+    if (__builtin_cpu_supports("avx512f")) fn = f16 ? attn_task_avx512_f16 : attn_task_avx512;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        fn = f16 ? attn_task_avx2_f16 : attn_task_avx2;
 #endif
     int n_tasks = b->T * n_kv_heads * chunks;
     /* work ~ head_dim multiply-adds per (token, head, context position), twice: waking the

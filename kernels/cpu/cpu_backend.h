@@ -20,7 +20,7 @@ typedef struct CpuState {
 
 static inline CpuState *cpu_state(struct Backend *be) { return (CpuState *)be->impl; }
 
-/* Implemented in matmul.c / ops.c / attention.c; cpu_backend.c puts them in the op table. */
+/* Implemented in matmul.c / ops.c / attention.c / kv_copy.c; cpu_backend.c puts them in the op table. */
 void cpu_matmul(struct Backend *be, const Tensor *W, const float *x, float *y, int T);
 void cpu_embed(struct Backend *be, const Tensor *table, const int32_t *ids, int T, float *out);
 void cpu_rmsnorm(struct Backend *be, const float *x, const float *w, float *out, int T, int dim, float eps);

@@ -6,10 +6,13 @@
  * that no sequence owns holds NaN, as does every spare entry of the block tables (pointing at
  * a NaN block) and the other layer, so one out-of-range read shows up as NaN in the output.
  * Batch invariance: a sequence run alone gives the same bits as inside the batch, and 1
- * thread the same bits as 2. */
+ * thread the same bits as 2. Every case runs with an f32 and an f16 cache; for f16 the
+ * reference reads K/V rounded through f16 (what the cache holds), so the bounds are the same,
+ * and unused slots hold the f16 NaN 0x7E00. */
 #include <stdint.h>
 
 #include "kernels/backend.h"
+#include "kernels/cpu/quant.h"
 #include "tests/unit/test.h"
 
 #define MAX_B 8
@@ -71,8 +74,19 @@ static void shuffle(unsigned long long *rng, int32_t *a, int n) {
     }
 }
 
-static void run_case(Backend *be1, Backend *be2, unsigned long long *rng, int nh, int nkv, int hd, int bs,
-                     float qmag, int ctx_max) {
+/* cache row i of layer l (element size es) */
+static void *cache_row(void *base, int64_t i, int kv_dim, size_t es) { return (char *)base + i * kv_dim * es; }
+
+/* the row as the cache stores it: f32, or f16 bits */
+static void to_cache(void *dst, const float *src, int n, DType dt) {
+    if (dt == DT_F16)
+        for (int i = 0; i < n; i++) ((uint16_t *)dst)[i] = f32_to_fp16(src[i]);
+    else memcpy(dst, src, sizeof(float) * (size_t)n);
+}
+
+static void run_case_dt(Backend *be1, Backend *be2, unsigned long long *rng, int nh, int nkv, int hd, int bs,
+                        float qmag, int ctx_max, DType dt) {
+    size_t es = dt == DT_F16 ? 2 : sizeof(float);
     int kv_dim = nkv * hd, B = 6;
     Seq seqs[MAX_B];
     /* decodes, prefill chunks after a cached prefix, whole prefills, a first token; some
@@ -99,13 +113,16 @@ static void run_case(Backend *be1, Backend *be2, unsigned long long *rng, int nh
     shuffle(rng, ids, (int)num_blocks);
     int32_t spare = ids[num_blocks - 1];
 
-    KvCache kv = {.n_layers = 2, .num_blocks = num_blocks, .block_size = bs, .kv_dim = kv_dim};
-    float *kl[2], *vl[2];
+    KvCache kv = {.n_layers = 2, .num_blocks = num_blocks, .block_size = bs, .kv_dim = kv_dim, .dtype = dt};
+    void *kl[2], *vl[2];
     int64_t cache_n = num_blocks * bs * kv_dim;
     for (int l = 0; l < 2; l++) {
-        kl[l] = malloc(sizeof(float) * (size_t)cache_n);
-        vl[l] = malloc(sizeof(float) * (size_t)cache_n);
-        for (int64_t i = 0; i < cache_n; i++) kl[l][i] = vl[l][i] = NAN;
+        kl[l] = malloc(es * (size_t)cache_n);
+        vl[l] = malloc(es * (size_t)cache_n);
+        for (int64_t i = 0; i < cache_n; i++) {
+            if (dt == DT_F16) ((uint16_t *)kl[l])[i] = ((uint16_t *)vl[l])[i] = 0x7E00;
+            else ((float *)kl[l])[i] = ((float *)vl[l])[i] = NAN;
+        }
     }
     kv.k = kl, kv.v = vl;
     const int layer = 1;
@@ -126,11 +143,12 @@ static void run_case(Backend *be1, Backend *be2, unsigned long long *rng, int nh
         for (int64_t i = 0; i < (int64_t)s->seq_len * kv_dim; i++) {
             s->k[i] = test_rand_uniform(rng, -1, 1);
             s->v[i] = test_rand_uniform(rng, -1, 1);
+            if (dt == DT_F16) s->k[i] = fp16_round(s->k[i]), s->v[i] = fp16_round(s->v[i]);
         }
         int cached = s->seq_len - s->q_len;
         for (int j = 0; j < cached; j++) { /* written by earlier steps */
-            memcpy(kl[layer] + slot_of(tb, bs, j) * kv_dim, s->k + (int64_t)j * kv_dim, sizeof(float) * kv_dim);
-            memcpy(vl[layer] + slot_of(tb, bs, j) * kv_dim, s->v + (int64_t)j * kv_dim, sizeof(float) * kv_dim);
+            to_cache(cache_row(kl[layer], slot_of(tb, bs, j), kv_dim, es), s->k + (int64_t)j * kv_dim, kv_dim, dt);
+            to_cache(cache_row(vl[layer], slot_of(tb, bs, j), kv_dim, es), s->v + (int64_t)j * kv_dim, kv_dim, dt);
         }
         for (int i = 0; i < s->q_len; i++) {
             int t = qs[b] + i;
@@ -144,10 +162,15 @@ static void run_case(Backend *be1, Backend *be2, unsigned long long *rng, int nh
     AttnBatch batch = {T, B, qs, lens, tables, max_blocks, slots};
     be1->ops->kv_write(be1, &kv, layer, knew, vnew, &batch);
     int wrote = 1;
-    for (int t = 0; t < T; t++)
-        wrote &= !memcmp(kl[layer] + slots[t] * kv_dim, knew + (int64_t)t * kv_dim, sizeof(float) * kv_dim) &&
-                 !memcmp(vl[layer] + slots[t] * kv_dim, vnew + (int64_t)t * kv_dim, sizeof(float) * kv_dim);
-    CHECK(wrote, "kv_write rows land at slot_mapping");
+    void *row = malloc(es * (size_t)kv_dim);
+    for (int t = 0; t < T; t++) {
+        to_cache(row, knew + (int64_t)t * kv_dim, kv_dim, dt);
+        wrote &= !memcmp(cache_row(kl[layer], slots[t], kv_dim, es), row, es * kv_dim);
+        to_cache(row, vnew + (int64_t)t * kv_dim, kv_dim, dt);
+        wrote &= !memcmp(cache_row(vl[layer], slots[t], kv_dim, es), row, es * kv_dim);
+    }
+    free(row);
+    CHECK(wrote, "kv_write rows land at slot_mapping (%s)", dt == DT_F16 ? "f16" : "f32");
 
     float scale = qmag > 1 ? 1.0f : 1.0f / sqrtf((float)hd);
     int64_t qn = (int64_t)T * nh * hd;
@@ -169,9 +192,11 @@ static void run_case(Backend *be1, Backend *be2, unsigned long long *rng, int nh
             ok = 0;
         }
     }
-    CHECK(!nan, "no NaN: nothing read outside [0, pos] (nh %d nkv %d hd %d bs %d)", nh, nkv, hd, bs);
-    CHECK(ok, "attention vs reference nh %d nkv %d hd %d bs %d qmag %g", nh, nkv, hd, bs, qmag);
-    if (getenv("PISTON_TEST_VERBOSE")) fprintf(stderr, "nh %d nkv %d hd %d bs %d qmag %g: worst err/tol %.3g\n", nh, nkv, hd, bs, qmag, worst);
+    const char *dn = dt == DT_F16 ? "f16" : "f32";
+    CHECK(!nan, "no NaN: nothing read outside [0, pos] (nh %d nkv %d hd %d bs %d %s)", nh, nkv, hd, bs, dn);
+    CHECK(ok, "attention vs reference nh %d nkv %d hd %d bs %d qmag %g %s", nh, nkv, hd, bs, qmag, dn);
+    if (getenv("PISTON_TEST_VERBOSE"))
+        fprintf(stderr, "nh %d nkv %d hd %d bs %d qmag %g %s: worst err/tol %.3g\n", nh, nkv, hd, bs, qmag, dn, worst);
 
     be2->ops->attention(be2, &kv, layer, q, &batch, nh, nkv, hd, scale, out2);
     CHECK(!memcmp(out, out2, sizeof(float) * (size_t)qn), "1 thread == 2 threads, bit for bit");
@@ -190,11 +215,18 @@ static void run_case(Backend *be1, Backend *be2, unsigned long long *rng, int nh
     free(ids), free(tables), free(slots), free(knew), free(vnew), free(q), free(out), free(out2), free(ref), free(tol);
 }
 
+static void run_case(Backend *be1, Backend *be2, unsigned long long *rng, int nh, int nkv, int hd, int bs,
+                     float qmag, int ctx_max) {
+    run_case_dt(be1, be2, rng, nh, nkv, hd, bs, qmag, ctx_max, DT_F32);
+    run_case_dt(be1, be2, rng, nh, nkv, hd, bs, qmag, ctx_max, DT_F16);
+}
+
 /* A padding token (slot -1) is skipped by kv_write, and a one-slot cache works. */
 static void test_kv_write_padding(Backend *be) {
-    float kc[2 * 4], vc[2 * 4], *kp = kc, *vp = vc;
+    float kc[2 * 4], vc[2 * 4];
+    void *kp = kc, *vp = vc;
     for (int i = 0; i < 8; i++) kc[i] = vc[i] = -1.0f;
-    KvCache kv = {1, 2, 1, 4, &kp, &vp};
+    KvCache kv = {1, 2, 1, 4, &kp, &vp, DT_F32};
     float k[8] = {1, 2, 3, 4, 5, 6, 7, 8}, v[8] = {9, 10, 11, 12, 13, 14, 15, 16};
     int64_t slots[2] = {-1, 1};
     int32_t qs[2] = {0, 2}, lens[1] = {2}, tab[2] = {0, 1};
@@ -202,6 +234,27 @@ static void test_kv_write_padding(Backend *be) {
     be->ops->kv_write(be, &kv, 0, k, v, &b);
     CHECK(kc[0] == -1.0f && vc[3] == -1.0f && !memcmp(kc + 4, k + 4, 16) && !memcmp(vc + 4, v + 4, 16),
           "kv_write skips slot -1 and writes slot 1");
+}
+
+/* An f16 cache rounds to nearest even, ties included, on every path (F16C or scalar):
+ * kv_write's bits equal f32_to_fp16's for ties, subnormals, overflow and the largest half. */
+static void test_kv_write_f16_rounding(Backend *be) {
+    float k[24] = {1.0f + 0x1p-11f, 1.0f + 0x3p-11f, -1.0f - 0x1p-11f, 0x1p-25f, 0x3p-25f, 0x1p-24f, 1e-7f, -1e-8f,
+                   65504.0f, 65519.0f, 65520.0f, -70000.0f, 0.1f, -0.3f, 3.14159f, 1e-30f,
+                   2.0f + 0x1p-10f, 2.0f + 0x3p-10f, 0x1.ffep-15f, 0x1p-14f, 0.0f, -0.0f, 1234.5678f, 0.5f};
+    float v[24];
+    for (int i = 0; i < 24; i++) v[i] = -k[i] * 0.75f;
+    uint16_t kc[24], vc[24];
+    void *kp = kc, *vp = vc;
+    KvCache kv = {1, 1, 1, 24, &kp, &vp, DT_F16};
+    int64_t slot = 0;
+    int32_t qs[2] = {0, 1}, lens[1] = {1}, tab[1] = {0};
+    AttnBatch b = {1, 1, qs, lens, tab, 1, &slot};
+    be->ops->kv_write(be, &kv, 0, k, v, &b);
+    int ok = 1;
+    for (int i = 0; i < 24; i++) ok &= kc[i] == f32_to_fp16(k[i]) && vc[i] == f32_to_fp16(v[i]);
+    CHECK(ok, "kv_write to f16 rounds as f32_to_fp16 (nearest even)");
+    CHECK(kc[0] == 0x3c00 && kc[1] == 0x3c02 && kc[10] == 0x7c00 && kc[8] == 0x7bff, "f16 ties to even, overflow to inf");
 }
 
 int main(void) {
@@ -229,6 +282,7 @@ int main(void) {
         run_case(be1, be2, &rng, wide[c][0], wide[c][1], wide[c][2], 32, 30.0f, 1100);
     }
     test_kv_write_padding(be1);
+    test_kv_write_f16_rounding(be1);
     cpu_backend_destroy(be1);
     cpu_backend_destroy(be2);
     return TEST_SUMMARY();
