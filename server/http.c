@@ -76,6 +76,17 @@ static int on_url(http_parser *p, const char *at, size_t n) {
     return http_buf_append(&c->url, at, n);
 }
 
+/* http-parser may hand a header name or value over in several pieces: append to *dst */
+static int append_chunk(char **dst, const char *at, size_t n) {
+    size_t old = *dst ? strlen(*dst) : 0;
+    char *s = realloc(*dst, old + n + 1);
+    if (!s) return -1;
+    memcpy(s + old, at, n);
+    s[old + n] = 0;
+    *dst = s;
+    return 0;
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t n) {
     HttpConn *c = p->data;
     if (header_budget(c, n)) return -1;
@@ -90,28 +101,14 @@ static int on_header_field(http_parser *p, const char *at, size_t n) {
         r->n_headers++;
     }
     c->last_was_value = 0;
-    HttpHeader *h = &r->headers[r->n_headers - 1];
-    size_t old = h->name ? strlen(h->name) : 0;
-    char *s = realloc(h->name, old + n + 1);
-    if (!s) return -1;
-    memcpy(s + old, at, n);
-    s[old + n] = 0;
-    h->name = s;
-    return 0;
+    return append_chunk(&r->headers[r->n_headers - 1].name, at, n);
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t n) {
     HttpConn *c = p->data;
     if (header_budget(c, n)) return -1;
     c->last_was_value = 1;
-    HttpHeader *h = &c->req.headers[c->req.n_headers - 1];
-    size_t old = h->value ? strlen(h->value) : 0;
-    char *s = realloc(h->value, old + n + 1);
-    if (!s) return -1;
-    memcpy(s + old, at, n);
-    s[old + n] = 0;
-    h->value = s;
-    return 0;
+    return append_chunk(&c->req.headers[c->req.n_headers - 1].value, at, n);
 }
 
 static int on_headers_complete(http_parser *p) {
