@@ -28,14 +28,14 @@ static Stat stats(const double *x, int n) {
 /* tokens/s of one run: pp evaluates ids[0, n) at once; tg evaluates them one by one */
 static int run_once(Session *s, const int32_t *ids, int n, int one_by_one, double *tps, char *err, size_t errlen) {
     session_reset(s);
-    double t0 = cli_now();
+    double t0 = engine_now();
     if (!one_by_one) {
         if (session_eval(s, ids, n, err, errlen)) return -1;
     } else {
         for (int i = 0; i < n; i++)
             if (session_eval(s, ids + i, 1, err, errlen)) return -1;
     }
-    *tps = n / (cli_now() - t0);
+    *tps = n / (engine_now() - t0);
     return 0;
 }
 
@@ -66,7 +66,7 @@ static int bench_latency(int argc, char **argv) {
     uint64_t r = 0x9e3779b97f4a7c15ull;
     for (int i = 0; i < need; i++) {
         r ^= r << 13, r ^= r >> 7, r ^= r << 17;
-        ids[i] = (int32_t)(r % (uint64_t)s->model->cfg.vocab_size);
+        ids[i] = (int32_t)(r % (uint64_t)s->tm.model->cfg.vocab_size);
     }
     int rc = 1;
     if (np > 0 && run_once(s, ids, np, 0, &w, err, sizeof err)) goto out;
@@ -79,15 +79,15 @@ static int bench_latency(int argc, char **argv) {
     if (a.json) {
         printf("{\"model\": \"%s\", \"threads\": %d, \"precision\": \"%s\", \"reps\": %d, "
                "\"pp\": {\"n\": %d, \"mean\": %.3f, \"sd\": %.3f}, \"tg\": {\"n\": %d, \"mean\": %.3f, \"sd\": %.3f}}\n",
-               s->model->cfg.name, s->be->n_threads, a.session.precision == MATMUL_F32 ? "f32" : "q8", a.reps, np,
+               s->tm.model->cfg.name, s->be->n_threads, a.session.precision == MATMUL_F32 ? "f32" : "q8", a.reps, np,
                sp.mean, sp.sd, ng, sg.mean, sg.sd);
     } else {
         printf("| model | backend | threads | test | t/s |\n| --- | --- | ---: | ---: | ---: |\n");
         if (np > 0)
-            printf("| %s | %s | %d | pp%d | %.2f ± %.2f |\n", s->model->cfg.name, s->be->name, s->be->n_threads, np,
+            printf("| %s | %s | %d | pp%d | %.2f ± %.2f |\n", s->tm.model->cfg.name, s->be->name, s->be->n_threads, np,
                    sp.mean, sp.sd);
         if (ng > 0)
-            printf("| %s | %s | %d | tg%d | %.2f ± %.2f |\n", s->model->cfg.name, s->be->name, s->be->n_threads, ng,
+            printf("| %s | %s | %d | tg%d | %.2f ± %.2f |\n", s->tm.model->cfg.name, s->be->name, s->be->n_threads, ng,
                    sg.mean, sg.sd);
     }
     rc = 0;

@@ -114,14 +114,14 @@ int bench_throughput(int argc, char **argv) {
         }
         prompt_tokens += p.len[i];
     }
-    double t0 = cli_now();
+    double t0 = engine_now();
     while (engine_has_unfinished(e)) {
         const EngineOutput *o;
         int n;
         if (engine_step(e, &o, &n)) { cli_error("engine step failed"); goto out; }
         for (int i = 0; i < n; i++) output_tokens += o[i].n_new;
     }
-    double dt = cli_now() - t0;
+    double dt = engine_now() - t0;
     EngineStats st;
     engine_get_stats(e, &st);
     if (json)

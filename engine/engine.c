@@ -31,34 +31,20 @@ int engine_create(const EngineArgs *a, Engine **out, char *err, size_t errlen) {
         snprintf(err, errlen, "--block-size, --max-num-seqs and --max-num-batched-tokens must be positive");
         goto fail;
     }
-    if (model_load(a->model_path, &e->model, err, errlen) || tokenizer_create(e->model->gguf, &e->tok, err, errlen))
-        goto fail;
-    const ModelConfig *c = &e->model->cfg;
-    int chat = chat_template_for_model(&e->chat, e->model->gguf, e->tok, a->chat_template, e->chat_err,
-                                       sizeof e->chat_err);
-    if (chat < 0) {
-        snprintf(err, errlen, "%s", e->chat_err);
-        goto fail;
-    }
-    e->has_chat = chat == 1;
-    e->max_model_len = a->max_model_len > 0 ? a->max_model_len : c->context_len;
-    if (e->max_model_len > c->context_len) {
-        snprintf(err, errlen, "--max-model-len %d is longer than the model's context length %d", e->max_model_len,
-                 c->context_len);
-        goto fail;
-    }
+    if (text_model_load(&e->tm, a->model_path, a->chat_template, a->max_model_len, err, errlen)) goto fail;
+    const ModelConfig *c = &e->tm.model->cfg;
 
     /* KV cache: blocks of block_size tokens from the byte budget, plus the null block 0 */
     DType kv_dtype = kv_cache_dtype_resolve(a->kv_cache_dtype, a->precision);
     int64_t per_block = model_kv_bytes_per_token(c, kv_dtype) * a->block_size;
     int64_t budget = a->kv_cache_memory > 0 ? a->kv_cache_memory : default_kv_memory();
     int64_t num_blocks = a->num_gpu_blocks_override > 0 ? a->num_gpu_blocks_override : budget / per_block;
-    int64_t need = (e->max_model_len + a->block_size - 1) / a->block_size;
+    int64_t need = (e->tm.max_model_len + a->block_size - 1) / a->block_size;
     if (num_blocks - 1 < need) {
         snprintf(err, errlen,
                  "the KV cache (%lld blocks of %d tokens, %.2f GiB) cannot hold one request of --max-model-len %d "
                  "(%lld blocks): raise --kv-cache-memory or lower --max-model-len",
-                 (long long)num_blocks, a->block_size, num_blocks * per_block / GiB, e->max_model_len, (long long)need);
+                 (long long)num_blocks, a->block_size, num_blocks * per_block / GiB, e->tm.max_model_len, (long long)need);
         goto fail;
     }
     if (num_blocks > INT32_MAX / 2) num_blocks = INT32_MAX / 2;
@@ -68,7 +54,7 @@ int engine_create(const EngineArgs *a, Engine **out, char *err, size_t errlen) {
     sc.block_size = a->block_size;
     sc.max_num_seqs = a->max_num_seqs;
     sc.max_num_batched_tokens = a->max_num_batched_tokens;
-    sc.max_model_len = e->max_model_len;
+    sc.max_model_len = e->tm.max_model_len;
     sc.enable_prefix_caching = a->enable_prefix_caching;
     if (sched_create(&sc, &e->sched, err, errlen)) goto fail;
     e->max_blocks_per_seq = (int)need;
@@ -102,8 +88,8 @@ int engine_create(const EngineArgs *a, Engine **out, char *err, size_t errlen) {
                 "piston: Maximum concurrency for %d tokens per request: %.2fx\n",
                 c->name, c->arch, c->n_layers, c->dim, e->be->n_threads, e->be->name, (long long)(num_blocks - 1),
                 a->block_size, (long long)tokens, num_blocks * per_block / GiB, kv_dtype == DT_F16 ? "f16" : "f32",
-                e->max_model_len,
-                (double)tokens / e->max_model_len);
+                e->tm.max_model_len,
+                (double)tokens / e->tm.max_model_len);
     }
     *out = e;
     return 0;
@@ -126,9 +112,7 @@ void engine_destroy(Engine *e) {
     forward_scratch_free(&e->scratch);
     kv_cache_free(&e->kv);
     if (e->be) cpu_backend_destroy(e->be);
-    if (e->has_chat) chat_template_free(&e->chat);
-    tokenizer_destroy(e->tok);
-    model_free(e->model);
+    text_model_free(&e->tm);
     free(e->tokens);
     free(e->positions);
     free(e->slots);
@@ -143,26 +127,26 @@ void engine_destroy(Engine *e) {
     free(e);
 }
 
-const ModelConfig *engine_model_config(const Engine *e) { return &e->model->cfg; }
-const Tokenizer *engine_tokenizer(const Engine *e) { return e->tok; }
-int engine_max_model_len(const Engine *e) { return e->max_model_len; }
+const ModelConfig *engine_model_config(const Engine *e) { return &e->tm.model->cfg; }
+const Tokenizer *engine_tokenizer(const Engine *e) { return e->tm.tok; }
+int engine_max_model_len(const Engine *e) { return e->tm.max_model_len; }
 
 const ChatTemplate *engine_chat_template(const Engine *e, const char **err) {
-    if (err) *err = e->has_chat ? NULL : e->chat_err;
-    return e->has_chat ? &e->chat : NULL;
+    if (err) *err = e->tm.has_chat ? NULL : e->tm.chat_err;
+    return e->tm.has_chat ? &e->tm.chat : NULL;
 }
 
 int engine_add_request(Engine *e, const int32_t *prompt, int n_prompt, const RequestParams *p, int64_t *id,
                        char *err, size_t errlen) {
     if (n_prompt <= 0) return snprintf(err, errlen, "the prompt is empty"), -1;
-    if (n_prompt >= e->max_model_len)
+    if (n_prompt >= e->tm.max_model_len)
         return snprintf(err, errlen,
                         "the prompt has %d tokens, but the maximum context length is %d tokens (prompt plus output)",
-                        n_prompt, e->max_model_len),
+                        n_prompt, e->tm.max_model_len),
                -1;
     for (int i = 0; i < n_prompt; i++)
-        if (prompt[i] < 0 || prompt[i] >= e->model->cfg.vocab_size)
-            return snprintf(err, errlen, "token id %d is out of range [0, %d)", prompt[i], e->model->cfg.vocab_size),
+        if (prompt[i] < 0 || prompt[i] >= e->tm.model->cfg.vocab_size)
+            return snprintf(err, errlen, "token id %d is out of range [0, %d)", prompt[i], e->tm.model->cfg.vocab_size),
                    -1;
     if (sampling_params_validate(&p->sampling, err, errlen)) return -1;
     if (p->n < 1 || p->n > 128) return snprintf(err, errlen, "n must be in [1, 128], got %d", p->n), -1;
@@ -174,7 +158,7 @@ int engine_add_request(Engine *e, const int32_t *prompt, int n_prompt, const Req
                -1;
     if (p->min_tokens < 0 || (p->max_tokens > 0 && p->min_tokens > p->max_tokens))
         return snprintf(err, errlen, "min_tokens must be in [0, max_tokens]"), -1;
-    int64_t room = e->max_model_len - n_prompt;
+    int64_t room = e->tm.max_model_len - n_prompt;
     int64_t max_tokens = p->max_tokens > 0 ? (p->max_tokens < room ? p->max_tokens : room) : room;
     EngineSeq *s = engine_seq_new(e, p, 0, err, errlen);
     if (!s) return -1;

@@ -112,5 +112,7 @@ int engine_abort(Engine *e, int64_t id);
 int engine_step(Engine *e, const EngineOutput **outs, int *n_outs);
 int engine_has_unfinished(const Engine *e);
 void engine_get_stats(const Engine *e, EngineStats *st);
+/* CLOCK_MONOTONIC seconds: the clock of every engine timestamp */
+double engine_now(void);
 
 #endif

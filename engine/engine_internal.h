@@ -4,6 +4,7 @@
 #define PISTON_ENGINE_INTERNAL_H
 
 #include "engine/engine.h"
+#include "engine/text_model.h"
 
 /* One sequence: a scheduler request plus what the engine keeps for it. A request with
  * n > 1 samples is a parent (index 0) and n - 1 children forked after its first token. */
@@ -41,16 +42,12 @@ typedef struct SeqMap {
 
 struct Engine {
     EngineArgs args;
-    Model *model;
-    Tokenizer *tok;
+    TextModel tm;             /* model, tokenizer, chat template, max_model_len */
     Backend *be;
-    ChatTemplate chat;
-    int has_chat;
-    char chat_err[256];
     KvCache kv;
     ForwardScratch scratch;
     Scheduler *sched;
-    int max_model_len, max_blocks_per_seq;
+    int max_blocks_per_seq;
     /* flat batch */
     int32_t *tokens, *positions, *query_start, *seq_lens, *block_tables;
     int64_t *slots;
@@ -77,7 +74,6 @@ EngineSeq *seqmap_get(const SeqMap *m, int64_t key);
 void seqmap_del(SeqMap *m, int64_t key);
 void seqmap_free(SeqMap *m);
 
-double engine_now(void);
 /* New sequence state for a request (copies stop strings; seeds the sampler with seed + index). */
 EngineSeq *engine_seq_new(const Engine *e, const RequestParams *p, int index, char *err, size_t errlen);
 void engine_seq_free(EngineSeq *s);

@@ -104,7 +104,7 @@ EngineSeq *engine_seq_new(const Engine *e, const RequestParams *p, int index, ch
     }
     SamplingParams sp = p->sampling;
     if (sp.has_seed) sp.seed += (uint64_t)index; /* n samples of one seeded request: reproducible, distinct */
-    if (!s->stop_buf || sampler_init(&s->sampler, &sp, e->model->cfg.vocab_size)) {
+    if (!s->stop_buf || sampler_init(&s->sampler, &sp, e->tm.model->cfg.vocab_size)) {
         engine_seq_free(s);
         return snprintf(err, errlen, "out of memory"), NULL;
     }

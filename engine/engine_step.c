@@ -13,7 +13,7 @@
 
 /* Room for one more token's text (and a flush) at the end of s->text. */
 static int text_reserve(Engine *e, EngineSeq *s) {
-    size_t need = s->text_len + detok_max_bytes(e->tok) + 16;
+    size_t need = s->text_len + detok_max_bytes(e->tm.tok) + 16;
     if (need <= s->text_cap) return 0;
     size_t cap = s->text_cap ? s->text_cap : 256;
     while (cap < need) cap *= 2;
@@ -30,7 +30,7 @@ static int absorb_text(Engine *e, EngineSeq *s, int32_t id) {
     if (text_reserve(e, s)) return 0;
     size_t old = s->text_len;
     if (s->stop_token < 0) /* a stop token id is not part of the text */
-        s->text_len += detok_push(e->tok, &s->detok, id, s->text + s->text_len, s->text_cap - s->text_len - 1);
+        s->text_len += detok_push(e->tm.tok, &s->detok, id, s->text + s->text_len, s->text_cap - s->text_len - 1);
     if (s->finish) s->text_len += detok_flush(&s->detok, s->text + s->text_len, s->text_cap - s->text_len - 1);
     s->text[s->text_len] = 0;
     if (s->finish == FINISH_STOP || s->finish == FINISH_ABORT || s->params.n_stop == 0 ||
@@ -52,9 +52,9 @@ static int absorb_text(Engine *e, EngineSeq *s, int32_t id) {
 }
 
 static void mask_until_min_tokens(Engine *e, EngineSeq *s, float *row) {
-    int V = e->model->cfg.vocab_size;
+    int V = e->tm.model->cfg.vocab_size;
     for (int v = 0; v < V && !s->params.ignore_eos; v++)
-        if (tokenizer_is_eog(e->tok, v)) row[v] = -INFINITY;
+        if (tokenizer_is_eog(e->tm.tok, v)) row[v] = -INFINITY;
     for (int j = 0; j < s->params.n_stop_token_ids; j++) {
         int32_t v = s->params.stop_token_ids[j];
         if (v >= 0 && v < V) row[v] = -INFINITY;
@@ -67,7 +67,7 @@ static int is_stop(const Engine *e, EngineSeq *s, int32_t id) {
             s->stop_token = id;
             return 1;
         }
-    return !s->params.ignore_eos && tokenizer_is_eog(e->tok, id);
+    return !s->params.ignore_eos && tokenizer_is_eog(e->tm.tok, id);
 }
 
 /* Record a sampled token in s (not yet its text). Returns whether it stops the sequence. */
@@ -99,7 +99,7 @@ static void make_forks(Engine *e, EngineSeq *p, EngineSeq **kids, int n_kids) {
             const SchedRequest *r = sched_find_request(e->sched, p->sched_id);
             k->n_step = 0, k->n_out = 0;
             e->stats.generation_tokens_total--;
-            int64_t room = e->max_model_len - p->n_prompt, mt = p->params.max_tokens;
+            int64_t room = e->tm.max_model_len - p->n_prompt, mt = p->params.max_tokens;
             if (r && sched_add_request(e->sched, r->tokens, p->n_prompt, mt > 0 && mt < room ? mt : room, &cid, err,
                                        sizeof err) == 0) {
                 k->sched_id = cid;
@@ -176,11 +176,11 @@ int engine_step(Engine *e, const EngineOutput **outs, int *n_outs) {
                             .block_tables = e->block_tables,
                             .max_blocks_per_seq = e->max_blocks_per_seq,
                             .slot_mapping = e->slots}};
-        if (model_forward(e->model, e->be, &e->kv, &b, &e->scratch, e->logits)) return -1;
+        if (model_forward(e->tm.model, e->be, &e->kv, &b, &e->scratch, e->logits)) return -1;
         e->stats.steps++;
     }
     double now = engine_now();
-    const int V = e->model->cfg.vocab_size;
+    const int V = e->tm.model->cfg.vocab_size;
     EngineSeq *parents[64];
     EngineSeq **kids[64];
     int n_kids[64], n_parents = 0;

@@ -19,31 +19,11 @@ int session_create(const char *model_path, const SessionOptions *o, Session **ou
     *out = NULL;
     Session *s = calloc(1, sizeof *s);
     if (!s) return snprintf(err, errlen, "out of memory"), -1;
-    if (model_load(model_path, &s->model, err, errlen) != 0) goto fail;
-    if (tokenizer_create(s->model->gguf, &s->tok, err, errlen) != 0) goto fail;
-    const ModelConfig *c = &s->model->cfg;
-    if (tokenizer_n_vocab(s->tok) > c->vocab_size) {
-        snprintf(err, errlen, "%s: the tokenizer has %d tokens but the embedding only %d rows", model_path,
-                 tokenizer_n_vocab(s->tok), c->vocab_size);
-        goto fail;
-    }
-    int chat = chat_template_for_model(&s->chat, s->model->gguf, s->tok, o->chat_template, s->chat_err,
-                                       sizeof s->chat_err);
-    if (chat < 0) {
-        snprintf(err, errlen, "%s", s->chat_err);
-        goto fail;
-    }
-    s->has_chat = chat == 1;
-
-    s->n_ctx = o->max_model_len > 0 ? o->max_model_len : c->context_len;
-    if (s->n_ctx > c->context_len) {
-        snprintf(err, errlen, "--max-model-len %d is longer than the model's context length %d", s->n_ctx,
-                 c->context_len);
-        goto fail;
-    }
+    if (text_model_load(&s->tm, model_path, o->chat_template, o->max_model_len, err, errlen)) goto fail;
+    const ModelConfig *c = &s->tm.model->cfg;
     s->max_batch = o->max_batch > 0 ? o->max_batch : 512;
-    if (s->max_batch > s->n_ctx) s->max_batch = s->n_ctx;
-    int64_t n_blocks = (s->n_ctx + SESSION_BLOCK_SIZE - 1) / SESSION_BLOCK_SIZE;
+    if (s->max_batch > s->tm.max_model_len) s->max_batch = s->tm.max_model_len;
+    int64_t n_blocks = (s->tm.max_model_len + SESSION_BLOCK_SIZE - 1) / SESSION_BLOCK_SIZE;
     s->be = cpu_backend_create(o->n_threads, o->precision);
     s->block_table = malloc((size_t)n_blocks * sizeof *s->block_table);
     s->positions = malloc((size_t)s->max_batch * sizeof *s->positions);
@@ -52,7 +32,7 @@ int session_create(const char *model_path, const SessionOptions *o, Session **ou
     if (!s->be || !s->block_table || !s->positions || !s->slots || !s->logits ||
         kv_cache_init(&s->kv, c, n_blocks, SESSION_BLOCK_SIZE, kv_cache_dtype_resolve(o->kv_cache_dtype, o->precision)) != 0 ||
         forward_scratch_init(&s->scratch, c, s->max_batch, 1) != 0) {
-        snprintf(err, errlen, "out of memory allocating the KV cache and buffers for %d tokens", s->n_ctx);
+        snprintf(err, errlen, "out of memory allocating the KV cache and buffers for %d tokens", s->tm.max_model_len);
         goto fail;
     }
     for (int64_t i = 0; i < n_blocks; i++) s->block_table[i] = (int32_t)i;
@@ -68,9 +48,7 @@ void session_destroy(Session *s) {
     forward_scratch_free(&s->scratch);
     kv_cache_free(&s->kv);
     if (s->be) cpu_backend_destroy(s->be);
-    if (s->has_chat) chat_template_free(&s->chat);
-    tokenizer_destroy(s->tok);
-    model_free(s->model);
+    text_model_free(&s->tm);
     free(s->block_table);
     free(s->positions);
     free(s->slots);
@@ -80,13 +58,13 @@ void session_destroy(Session *s) {
 
 int session_eval(Session *s, const int32_t *ids, int n, char *err, size_t errlen) {
     if (n <= 0) return snprintf(err, errlen, "nothing to evaluate"), -1;
-    if ((int64_t)s->n_past + n > s->n_ctx)
+    if ((int64_t)s->n_past + n > s->tm.max_model_len)
         return snprintf(err, errlen, "the sequence needs %d tokens but the context holds %d (prompt too long?)",
-                        s->n_past + n, s->n_ctx),
+                        s->n_past + n, s->tm.max_model_len),
                -1;
     for (int i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= s->model->cfg.vocab_size)
-            return snprintf(err, errlen, "token id %d is out of range [0, %d)", ids[i], s->model->cfg.vocab_size), -1;
+        if (ids[i] < 0 || ids[i] >= s->tm.model->cfg.vocab_size)
+            return snprintf(err, errlen, "token id %d is out of range [0, %d)", ids[i], s->tm.model->cfg.vocab_size), -1;
     for (int done = 0; done < n;) {
         int T = n - done < s->max_batch ? n - done : s->max_batch;
         for (int i = 0; i < T; i++) {
@@ -103,7 +81,7 @@ int session_eval(Session *s, const int32_t *ids, int n, char *err, size_t errlen
                             .block_tables = s->block_table,
                             .max_blocks_per_seq = (int)s->kv.num_blocks,
                             .slot_mapping = s->slots}};
-        if (model_forward(s->model, s->be, &s->kv, &b, &s->scratch, s->logits) != 0)
+        if (model_forward(s->tm.model, s->be, &s->kv, &b, &s->scratch, s->logits) != 0)
             return snprintf(err, errlen, "forward pass failed"), -1;
         s->n_past += T;
         done += T;
@@ -123,7 +101,7 @@ int session_tokenize(const Session *s, const char *text, int add_special, int pa
     int cap = (int)(len + 16 < 1 << 30 ? len + 16 : 1 << 30); /* a token covers at least one byte */
     *ids = malloc((size_t)cap * sizeof **ids);
     if (!*ids) return snprintf(err, errlen, "out of memory"), -1;
-    int n = tokenizer_encode(s->tok, text, len, add_special, parse_special, *ids, cap);
+    int n = tokenizer_encode(s->tm.tok, text, len, add_special, parse_special, *ids, cap);
     if (n < 0 || n > cap) {
         free(*ids);
         *ids = NULL;

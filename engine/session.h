@@ -5,10 +5,8 @@
 #ifndef PISTON_SESSION_H
 #define PISTON_SESSION_H
 
-#include "engine/chat_template.h"
-#include "engine/tokenizer.h"
+#include "engine/text_model.h"
 #include "kernels/backend.h"
-#include "models/model.h"
 
 typedef struct SessionOptions {
     int n_threads;            /* <= 0: all cores */
@@ -22,15 +20,10 @@ typedef struct SessionOptions {
 void session_options_default(SessionOptions *o);
 
 typedef struct Session {
-    Model *model;
-    Tokenizer *tok;
+    TextModel tm;             /* model, tokenizer, chat template, max_model_len */
     Backend *be;
-    ChatTemplate chat;
-    int has_chat;             /* 0 when the template was not recognised (chat_err says why) */
-    char chat_err[256];
     KvCache kv;
     ForwardScratch scratch;
-    int n_ctx;                /* tokens the sequence may hold */
     int max_batch;
     int n_past;               /* tokens already in the cache */
     int32_t *block_table;     /* [n_ctx / block_size] identity: one sequence owns every block */

@@ -56,12 +56,6 @@ size_t detok_push(const Tokenizer *t, Detok *d, int32_t id, char *out, size_t ca
  * should be at least 3). */
 size_t detok_flush(Detok *d, char *out, size_t cap);
 
-struct ChatTemplate;
-/* The model's chat template (or the family `name` from --chat-template) with the model's
- * BOS/EOS texts (engine/chat_model.c). 1: ready; 0: the model's template is not recognised
- * (err says so and names --chat-template); -1: the named family failed or out of memory. */
-int chat_template_for_model(struct ChatTemplate *ct, const GgufFile *f, const Tokenizer *tok, const char *name,
-                            char *err, size_t errlen);
 /* The most bytes one detok_push can write for this vocabulary. */
 size_t detok_max_bytes(const Tokenizer *t);
 

@@ -32,7 +32,6 @@ int cli_parse(int argc, char **argv, CliArgs *a, const char *usage);
 /* "smollm2" -> $PISTON_HOME/SmolLM2-135M-Instruct.Q4_1.gguf (PISTON_HOME defaults to
  * ~/.cache/piston); anything else is a path. 0, or -1 after printing the error. */
 int cli_resolve_model(CliArgs *a);
-double cli_now(void); /* monotonic seconds */
 /* An integer flag value in [lo, hi]; 0, or -1 after printing the error. */
 int cli_parse_int(const char *flag, const char *v, long lo, long hi, int *out);
 /* The engine flags shared by `serve` and `bench throughput` (vLLM's names): when argv[*i] is

@@ -74,7 +74,7 @@ static cJSON *eval_one(Session *s, const cJSON *req, char *err, size_t errlen) {
     res = cJSON_CreateObject();
     cJSON *pids = cJSON_AddArrayToObject(res, "prompt_ids");
     for (int i = 0; i < n; i++) cJSON_AddItemToArray(pids, cJSON_CreateNumber(ids[i]));
-    int vocab = s->model->cfg.vocab_size;
+    int vocab = s->tm.model->cfg.vocab_size;
     cJSON_AddItemToObject(res, "top", top_pairs(s->logits, vocab, top_n));
     if (json_bool(req, "full_logits", 0)) {
         cJSON *l = cJSON_AddArrayToObject(res, "logits");

@@ -35,37 +35,37 @@ int cmd_generate(int argc, char **argv) {
         snprintf(err, sizeof err, "the prompt is empty");
         goto done;
     }
-    if (n_prompt >= s->n_ctx) {
+    if (n_prompt >= s->tm.max_model_len) {
         snprintf(err, sizeof err, "the prompt has %d tokens but the context holds %d (--max-model-len)", n_prompt,
-                 s->n_ctx);
+                 s->tm.max_model_len);
         goto done;
     }
-    if (!out || sampler_init(&smp, &a.sampling, s->model->cfg.vocab_size)) {
+    if (!out || sampler_init(&smp, &a.sampling, s->tm.model->cfg.vocab_size)) {
         snprintf(err, sizeof err, "out of memory");
         goto done;
     }
-    double t0 = cli_now();
+    double t0 = engine_now();
     if (session_eval(s, prompt, n_prompt, err, sizeof err)) goto done_sampler;
-    double t1 = cli_now();
+    double t1 = engine_now();
     Detok d;
     detok_init(&d);
     char buf[256];
     int n_out = 0;
-    while (n_out < a.n_predict && s->n_past < s->n_ctx) {
+    while (n_out < a.n_predict && s->n_past < s->tm.max_model_len) {
         int32_t id = sampler_sample(&smp, s->logits, prompt, n_prompt, out, n_out, NULL);
         out[n_out++] = id;
-        if (!a.ignore_eos && tokenizer_is_eog(s->tok, id)) break;
-        size_t nb = detok_push(s->tok, &d, id, buf, sizeof buf);
+        if (!a.ignore_eos && tokenizer_is_eog(s->tm.tok, id)) break;
+        size_t nb = detok_push(s->tm.tok, &d, id, buf, sizeof buf);
         fwrite(buf, 1, nb, stdout);
         fflush(stdout);
-        if (n_out == a.n_predict || s->n_past >= s->n_ctx) break;
+        if (n_out == a.n_predict || s->n_past >= s->tm.max_model_len) break;
         if (session_eval(s, &id, 1, err, sizeof err)) goto done_sampler;
     }
     size_t nb = detok_flush(&d, buf, sizeof buf);
     fwrite(buf, 1, nb, stdout);
     fputc('\n', stdout);
     fflush(stdout);
-    double t2 = cli_now();
+    double t2 = engine_now();
     int n_decoded = n_out > 0 ? n_out - 1 : 0; /* the first token comes from the prefill's logits */
     fprintf(stderr, "prefill: %d tokens in %.3f s (%.1f tok/s); decode: %d tokens in %.3f s (%.1f tok/s)\n",
             n_prompt, t1 - t0, n_prompt / (t1 - t0), n_decoded, t2 - t1, n_decoded > 0 ? n_decoded / (t2 - t1) : 0.0);

@@ -48,7 +48,7 @@ static int sync_cache(Session *s, Chat *c, const int32_t *ids, int n, char *err,
     if (p == n) p = n - 1;
     session_truncate(s, p);
     if (session_eval(s, ids + p, n - p, err, errlen)) return -1;
-    int32_t *nc = realloc(c->cached, (size_t)s->n_ctx * sizeof *nc);
+    int32_t *nc = realloc(c->cached, (size_t)s->tm.max_model_len * sizeof *nc);
     if (!nc) return -1;
     c->cached = nc;
     memcpy(c->cached, ids, (size_t)n * sizeof *ids);
@@ -58,10 +58,10 @@ static int sync_cache(Session *s, Chat *c, const int32_t *ids, int n, char *err,
 
 static int reply(Session *s, Chat *c, Sampler *smp, int n_predict, char *err, size_t errlen, char **text) {
     char *prompt;
-    if (chat_template_apply(&s->chat, c->msgs, c->n, 1, &prompt, err, errlen)) return -1;
+    if (chat_template_apply(&s->tm.chat, c->msgs, c->n, 1, &prompt, err, errlen)) return -1;
     int32_t *ids;
     /* a template that writes BOS itself must not get a second one from the tokenizer */
-    int n = session_tokenize(s, prompt, s->chat.bos_text == NULL, 1, &ids, err, errlen);
+    int n = session_tokenize(s, prompt, s->tm.chat.bos_text == NULL, 1, &ids, err, errlen);
     free(prompt);
     if (n < 0) return -1;
     int rc = -1;
@@ -69,9 +69,9 @@ static int reply(Session *s, Chat *c, Sampler *smp, int n_predict, char *err, si
     *text = malloc(tcap);
     int32_t *out = malloc(((size_t)n_predict + 1) * sizeof *out);
     if (!*text || !out) goto done;
-    if (n >= s->n_ctx) {
+    if (n >= s->tm.max_model_len) {
         snprintf(err, errlen, "the conversation (%d tokens) no longer fits the context (%d); /clear to start over", n,
-                 s->n_ctx);
+                 s->tm.max_model_len);
         goto done;
     }
     if (sync_cache(s, c, ids, n, err, errlen)) goto done;
@@ -79,11 +79,11 @@ static int reply(Session *s, Chat *c, Sampler *smp, int n_predict, char *err, si
     detok_init(&d);
     char buf[256];
     int n_out = 0;
-    while (n_out < n_predict && s->n_past < s->n_ctx) {
+    while (n_out < n_predict && s->n_past < s->tm.max_model_len) {
         int32_t id = sampler_sample(smp, s->logits, ids, n, out, n_out, NULL);
         out[n_out++] = id;
-        if (tokenizer_is_eog(s->tok, id)) break;
-        size_t nb = detok_push(s->tok, &d, id, buf, sizeof buf);
+        if (tokenizer_is_eog(s->tm.tok, id)) break;
+        size_t nb = detok_push(s->tm.tok, &d, id, buf, sizeof buf);
         fwrite(buf, 1, nb, stdout);
         fflush(stdout);
         if (tlen + nb + 1 > tcap) *text = realloc(*text, tcap = 2 * (tlen + nb + 1));
@@ -126,21 +126,21 @@ int cmd_run(int argc, char **argv) {
         cli_error("%s", err);
         return 1;
     }
-    if (!s->has_chat) {
-        cli_error("%s", s->chat_err);
+    if (!s->tm.has_chat) {
+        cli_error("%s", s->tm.chat_err);
         session_destroy(s);
         return 1;
     }
-    if (a.session.max_model_len > s->model->cfg.context_len) a.session.max_model_len = s->model->cfg.context_len;
+    if (a.session.max_model_len > s->tm.model->cfg.context_len) a.session.max_model_len = s->tm.model->cfg.context_len;
     Sampler smp;
-    if (sampler_init(&smp, &a.sampling, s->model->cfg.vocab_size)) {
+    if (sampler_init(&smp, &a.sampling, s->tm.model->cfg.vocab_size)) {
         cli_error("out of memory");
         session_destroy(s);
         return 1;
     }
     int tty = isatty(0);
-    if (tty) fprintf(stderr, "%s (%s) ready. /bye to quit, /clear to start over, /? for help.\n", s->model->cfg.name,
-                     chat_template_kind_name(s->chat.kind));
+    if (tty) fprintf(stderr, "%s (%s) ready. /bye to quit, /clear to start over, /? for help.\n", s->tm.model->cfg.name,
+                     chat_template_kind_name(s->tm.chat.kind));
     Chat c = {0};
     char *line = NULL;
     size_t cap = 0;
