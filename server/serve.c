@@ -131,6 +131,11 @@ static void finish(Server *s) {
     uv_close((uv_handle_t *)&s->grace, on_handle_closed);
     uv_close((uv_handle_t *)&s->sigint, on_handle_closed);
     uv_close((uv_handle_t *)&s->sigterm, on_handle_closed);
+    /* Closing the last uv_signal_t of a signal restores its default action, so a SIGTERM
+     * arriving while the engine thread is joined would kill a server that is already
+     * exiting cleanly: ignore further ones (SIGKILL still works for a hung shutdown). */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
     if (s->http) http_server_destroy(s->http, NULL), s->http = NULL;
     bridge_stop(s->bridge); /* joins the engine thread: the engine is destroyed there */
     s->bridge = NULL;
