@@ -14,13 +14,15 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -Wno-unused-pa
 LDLIBS  += -luv -lhttp_parser -lcjson -lpcre2-8 -lm -pthread
 BUILD   ?= build
 
-LIB_SRC  := $(sort $(wildcard engine/*.c kernels/cpu/*.c models/*.c scheduler/*.c))
-CLI_SRC  := $(sort $(wildcard server/*.c bench/*.c))
+LIB_SRC  := $(sort $(wildcard engine/*.c http/*.c kernels/*.c kernels/cpu/*.c models/*.c scheduler/*.c server/*.c))
+CLI_SRC  := $(sort $(wildcard cli/*.c bench/*.c))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
+OPS_SRC  := $(sort $(wildcard tests/unit/ops/*.c))
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+OPS_OBJ  := $(OPS_SRC:%.c=$(BUILD)/%.o)
 LIBA     := $(BUILD)/libpiston.a
 
 .PHONY: all test test-unit test-py asan deps model serve bench clean format
@@ -41,6 +43,11 @@ bin/piston: $(CLI_OBJ) $(LIBA)
 $(BUILD)/tests/%: tests/unit/%.c $(LIBA) tests/unit/test.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
+# the op harness: its suites in tests/unit/ops/
+$(BUILD)/tests/test_backend_ops: tests/unit/test_backend_ops.c $(OPS_OBJ) $(LIBA) tests/unit/test.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(OPS_OBJ) $(LIBA) $(LDLIBS)
 
 unit: $(TEST_BIN)
 
@@ -79,4 +86,4 @@ clean:
 format:
 	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(wildcard */*.h kernels/cpu/*.h)
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(OPS_OBJ:.o=.d)

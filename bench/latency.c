@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/cli.h"
+#include "base/hash.h"
+#include "bench/bench.h"
+#include "cli/cli.h"
 
 static const char usage[] =
     "usage: piston bench latency MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--precision q8|f32] [--json]\n";
@@ -25,21 +27,21 @@ static Stat stats(const double *x, int n) {
     return s;
 }
 
-/* tokens/s of one run: pp evaluates ids[0, n) at once; tg evaluates them one by one */
-static int run_once(Session *s, const int32_t *ids, int n, int one_by_one, double *tps, char *err, size_t errlen) {
-    session_reset(s);
+/* tokens/s of one run from an empty cache: pp evaluates ids[0, n) as one prompt (one step,
+ * one sampled token); tg is a one-token prompt that generates n tokens, one step each */
+static int run_once(Engine *e, const int32_t *ids, int n, int tg, double *tps, char *err, size_t errlen) {
+    RequestParams p;
+    request_params_default(&p);
+    p.sampling.temperature = 0;
+    p.ignore_eos = 1;
+    p.max_tokens = tg ? n : 1;
     double t0 = engine_now();
-    if (!one_by_one) {
-        if (session_eval(s, ids, n, err, errlen)) return -1;
-    } else {
-        for (int i = 0; i < n; i++)
-            if (session_eval(s, ids + i, 1, err, errlen)) return -1;
-    }
+    if (cli_engine_run(e, ids, tg ? 1 : n, &p, NULL, NULL, err, errlen)) return -1;
     *tps = n / (engine_now() - t0);
     return 0;
 }
 
-static int bench_latency(int argc, char **argv) {
+int bench_latency(int argc, char **argv) {
     CliArgs a;
     if (cli_parse(argc, argv, &a, usage)) return 1;
     if (a.prompt) { /* llama-bench spells the prompt length -p N */
@@ -52,21 +54,21 @@ static int bench_latency(int argc, char **argv) {
         a.n_prompt_bench = (int)v;
     }
     int np = a.n_prompt_bench, ng = a.n_gen_bench;
-    int need = np > ng ? np : ng;
-    if (a.session.max_model_len <= 0) a.session.max_model_len = need;
-    if (a.session.max_batch < np) a.session.max_batch = np; /* pp runs as one batch, as llama-bench's does */
+    int need = (np > ng ? np : ng) + 1;
+    if (a.engine.max_model_len <= 0) a.engine.max_model_len = need;
+    /* pp runs as one batch, as llama-bench's does */
+    if (a.engine.max_num_batched_tokens < np) a.engine.max_num_batched_tokens = np;
+    /* every repetition from an empty cache: the same prompt must not hit the prefix cache */
+    a.engine.enable_prefix_caching = 0;
+    Engine *s;
+    if (cli_engine_create(&a, &s)) return 1;
     char err[512];
-    Session *s;
-    if (session_create(a.model_path, &a.session, &s, err, sizeof err)) {
-        cli_error("%s", err);
-        return 1;
-    }
     int32_t *ids = malloc((size_t)need * sizeof *ids);
     double *pp = malloc((size_t)a.reps * sizeof *pp), *tg = malloc((size_t)a.reps * sizeof *tg), w;
-    uint64_t r = 0x9e3779b97f4a7c15ull;
+    uint64_t r = HASH_GOLDEN;
     for (int i = 0; i < need; i++) {
         r ^= r << 13, r ^= r >> 7, r ^= r << 17;
-        ids[i] = (int32_t)(r % (uint64_t)s->tm.model->cfg.vocab_size);
+        ids[i] = (int32_t)(r % (uint64_t)engine_model_config(s)->vocab_size);
     }
     int rc = 1;
     if (np > 0 && run_once(s, ids, np, 0, &w, err, sizeof err)) goto out;
@@ -76,19 +78,19 @@ static int bench_latency(int argc, char **argv) {
     for (int i = 0; ng > 0 && i < a.reps; i++)
         if (run_once(s, ids, ng, 1, &tg[i], err, sizeof err)) goto out;
     Stat sp = np > 0 ? stats(pp, a.reps) : (Stat){0, 0}, sg = ng > 0 ? stats(tg, a.reps) : (Stat){0, 0};
+    const Backend *be = engine_backend(s);
+    const char *name = engine_model_config(s)->name;
     if (a.json) {
-        printf("{\"model\": \"%s\", \"threads\": %d, \"precision\": \"%s\", \"reps\": %d, "
+        printf("{\"model\": \"%s\", \"backend\": \"%s\", \"threads\": %d, \"precision\": \"%s\", \"reps\": %d, "
                "\"pp\": {\"n\": %d, \"mean\": %.3f, \"sd\": %.3f}, \"tg\": {\"n\": %d, \"mean\": %.3f, \"sd\": %.3f}}\n",
-               s->tm.model->cfg.name, s->be->n_threads, a.session.precision == MATMUL_F32 ? "f32" : "q8", a.reps, np,
-               sp.mean, sp.sd, ng, sg.mean, sg.sd);
+               name, be->name, be->opt.n_threads, be->opt.precision == MATMUL_F32 ? "f32" : "q8", a.reps, np, sp.mean,
+               sp.sd, ng, sg.mean, sg.sd);
     } else {
         printf("| model | backend | threads | test | t/s |\n| --- | --- | ---: | ---: | ---: |\n");
         if (np > 0)
-            printf("| %s | %s | %d | pp%d | %.2f ± %.2f |\n", s->tm.model->cfg.name, s->be->name, s->be->n_threads, np,
-                   sp.mean, sp.sd);
+            printf("| %s | %s | %d | pp%d | %.2f ± %.2f |\n", name, be->name, be->opt.n_threads, np, sp.mean, sp.sd);
         if (ng > 0)
-            printf("| %s | %s | %d | tg%d | %.2f ± %.2f |\n", s->tm.model->cfg.name, s->be->name, s->be->n_threads, ng,
-                   sg.mean, sg.sd);
+            printf("| %s | %s | %d | tg%d | %.2f ± %.2f |\n", name, be->name, be->opt.n_threads, ng, sg.mean, sg.sd);
     }
     rc = 0;
 out:
@@ -96,7 +98,7 @@ out:
     free(ids);
     free(pp);
     free(tg);
-    session_destroy(s);
+    engine_destroy(s);
     return rc;
 }
 

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/cli.h"
+#include "base/hash.h"
+#include "bench/bench.h"
+#include "cli/cli.h"
 
 static const char usage[] =
     "usage: piston bench throughput MODEL [--num-prompts 32] [--input-len 128] [--output-len 128]\n"
@@ -38,9 +40,8 @@ static int load_dataset(const char *path, const Tokenizer *tok, int limit, Promp
             if (n > 1) { cli_error("%s: line %d has no \"prompt\" string", path, p->n + 1); rc = -1; break; }
             continue;
         }
-        size_t len = strlen(t->valuestring);
-        int32_t *ids = malloc((len + 8) * sizeof *ids);
-        int k = ids ? tokenizer_encode(tok, t->valuestring, len, 1, 0, ids, (int)len + 8) : -1;
+        int32_t *ids = NULL;
+        int k = tokenizer_encode_alloc(tok, t->valuestring, strlen(t->valuestring), 1, 0, &ids);
         cJSON_Delete(o);
         if (k <= 0) { free(ids); continue; }
         p->ids[p->n] = ids, p->len[p->n++] = k;
@@ -89,7 +90,7 @@ int bench_throughput(int argc, char **argv) {
     if (dataset) {
         if (load_dataset(dataset, engine_tokenizer(e), num_prompts, &p)) goto out;
     } else {
-        uint64_t r = seed * 0x9e3779b97f4a7c15ull + 1;
+        uint64_t r = seed * HASH_GOLDEN + 1;
         int V = engine_model_config(e)->vocab_size;
         for (; p.n < num_prompts; p.n++) {
             p.ids[p.n] = malloc((size_t)input_len * sizeof(int32_t));

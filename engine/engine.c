@@ -1,101 +1,85 @@
-/* Engine lifecycle and requests (see engine.h): loading the model, sizing the paged KV cache
- * like vLLM (--kv-cache-memory on CPU, --num-gpu-blocks-override), creating the scheduler,
- * queueing and aborting requests. engine_step.c runs the steps. */
+/* Engine lifecycle and requests (see engine.h): loading the model, creating the runner
+ * (backend, KV cache sized like vLLM: engine/runner_memory.c) and the scheduler, queueing and
+ * aborting requests. engine_step.c runs the steps. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "base/err.h"
 #include "engine/engine_internal.h"
 
 #define GiB (1024.0 * 1024.0 * 1024.0)
 
-/* The default CPU KV budget: 4 GiB (vLLM's CPU default), but at most a quarter of RAM. */
-static int64_t default_kv_memory(void) {
-    int64_t ram = (int64_t)sysconf(_SC_PHYS_PAGES) * (int64_t)sysconf(_SC_PAGESIZE);
-    int64_t cap = (int64_t)4 << 30;
-    return ram > 0 && ram / 4 < cap ? ram / 4 : cap;
+static int check_args(const EngineArgs *a, char *err, size_t errlen) {
+    if (!(a->gpu_memory_utilization > 0.0f && a->gpu_memory_utilization <= 1.0f))
+        return err_set(err, errlen, -EINVAL, "--gpu-memory-utilization must be in (0, 1], got %g",
+                       a->gpu_memory_utilization);
+    if (a->block_size <= 0 || a->block_size > 1024 || a->max_num_seqs <= 0 || a->max_num_batched_tokens <= 0)
+        return err_set(err, errlen, -EINVAL,
+                       "--block-size, --max-num-seqs and --max-num-batched-tokens must be positive");
+    return 0;
+}
+
+static void log_plan(const Engine *e) {
+    const ModelConfig *c = &e->tm.model->cfg;
+    const Runner *r = e->runner;
+    int64_t blocks = r->num_blocks - 1, tokens = blocks * e->args.block_size;
+    fprintf(stderr,
+            "piston: model %s (%s, %d layers, dim %d), backend %s (%s)\n"
+            "piston: KV cache: %lld blocks of %d tokens = %lld tokens, %.2f GiB, %s\n"
+            "piston: Maximum concurrency for %d tokens per request: %.2fx\n",
+            c->name, c->arch, c->n_layers, c->dim, r->be->name, r->be->device_name, (long long)blocks,
+            e->args.block_size, (long long)tokens, r->kv_bytes / GiB, r->kv_dtype == DT_F16 ? "f16" : "f32",
+            e->tm.max_model_len, (double)tokens / e->tm.max_model_len);
 }
 
 int engine_create(const EngineArgs *a, Engine **out, char *err, size_t errlen) {
     *out = NULL;
+    int rc = check_args(a, err, errlen);
+    if (rc) return rc;
     Engine *e = calloc(1, sizeof *e);
-    if (!e) return snprintf(err, errlen, "out of memory"), -1;
+    if (!e) return err_set(err, errlen, -ENOMEM, "out of memory");
     e->args = *a;
-    if (!(a->gpu_memory_utilization > 0.0f && a->gpu_memory_utilization <= 1.0f)) {
-        snprintf(err, errlen, "--gpu-memory-utilization must be in (0, 1], got %g", a->gpu_memory_utilization);
-        goto fail;
-    }
-    if (a->block_size <= 0 || a->block_size > 1024 || a->max_num_seqs <= 0 || a->max_num_batched_tokens <= 0) {
-        snprintf(err, errlen, "--block-size, --max-num-seqs and --max-num-batched-tokens must be positive");
-        goto fail;
-    }
-    if (text_model_load(&e->tm, a->model_path, a->chat_template, a->max_model_len, err, errlen)) goto fail;
-    const ModelConfig *c = &e->tm.model->cfg;
-
-    /* KV cache: blocks of block_size tokens from the byte budget, plus the null block 0 */
-    DType kv_dtype = kv_cache_dtype_resolve(a->kv_cache_dtype, a->precision);
-    int64_t per_block = model_kv_bytes_per_token(c, kv_dtype) * a->block_size;
-    int64_t budget = a->kv_cache_memory > 0 ? a->kv_cache_memory : default_kv_memory();
-    int64_t num_blocks = a->num_gpu_blocks_override > 0 ? a->num_gpu_blocks_override : budget / per_block;
-    int64_t need = (e->tm.max_model_len + a->block_size - 1) / a->block_size;
-    if (num_blocks - 1 < need) {
-        snprintf(err, errlen,
-                 "the KV cache (%lld blocks of %d tokens, %.2f GiB) cannot hold one request of --max-model-len %d "
-                 "(%lld blocks): raise --kv-cache-memory or lower --max-model-len",
-                 (long long)num_blocks, a->block_size, num_blocks * per_block / GiB, e->tm.max_model_len, (long long)need);
-        goto fail;
-    }
-    if (num_blocks > INT32_MAX / 2) num_blocks = INT32_MAX / 2;
+    if ((rc = text_model_load(&e->tm, a->model_path, a->chat_template, a->max_model_len, err, errlen))) goto fail;
+    RunnerArgs ra = {.backend = a->backend,
+                     .max_num_seqs = a->max_num_seqs,
+                     .max_num_batched_tokens = a->max_num_batched_tokens,
+                     .max_model_len = e->tm.max_model_len,
+                     .block_size = a->block_size,
+                     .kv_cache_dtype = a->kv_cache_dtype,
+                     .kv_cache_memory = a->kv_cache_memory,
+                     .gpu_memory_utilization = a->gpu_memory_utilization,
+                     .num_blocks_override = a->num_gpu_blocks_override,
+                     .log = a->log_stats};
+    if ((rc = runner_create(&ra, e->tm.model, &e->runner, err, errlen))) goto fail;
     SchedConfig sc;
     sched_config_default(&sc);
-    sc.num_blocks = (int32_t)num_blocks;
+    sc.num_blocks = (int32_t)e->runner->num_blocks;
     sc.block_size = a->block_size;
     sc.max_num_seqs = a->max_num_seqs;
     sc.max_num_batched_tokens = a->max_num_batched_tokens;
     sc.max_model_len = e->tm.max_model_len;
     sc.enable_prefix_caching = a->enable_prefix_caching;
-    if (sched_create(&sc, &e->sched, err, errlen)) goto fail;
-    e->max_blocks_per_seq = (int)need;
-
-    int T = a->max_num_batched_tokens, B = a->max_num_seqs;
-    e->be = cpu_backend_create(a->n_threads, a->precision);
-    e->tokens = malloc((size_t)T * sizeof *e->tokens);
-    e->positions = malloc((size_t)T * sizeof *e->positions);
-    e->slots = malloc((size_t)T * sizeof *e->slots);
-    e->query_start = malloc(((size_t)B + 1) * sizeof *e->query_start);
-    e->seq_lens = malloc((size_t)B * sizeof *e->seq_lens);
-    e->block_tables = malloc((size_t)B * e->max_blocks_per_seq * sizeof *e->block_tables);
-    e->logits = malloc((size_t)B * c->vocab_size * sizeof *e->logits);
-    e->sampled = malloc((size_t)B * sizeof *e->sampled);
-    e->stopped = malloc((size_t)B * sizeof *e->stopped);
-    if (!e->be || !e->tokens || !e->positions || !e->slots || !e->query_start || !e->seq_lens || !e->block_tables ||
-        !e->logits || !e->sampled || !e->stopped || kv_cache_init(&e->kv, c, num_blocks, a->block_size, kv_dtype) ||
-        forward_scratch_init(&e->scratch, c, T, B)) {
-        snprintf(err, errlen, "out of memory allocating the KV cache (%.2f GiB) and step buffers",
-                 num_blocks * per_block / GiB);
+    if ((rc = sched_create(&sc, &e->sched, err, errlen))) goto fail;
+    size_t B = (size_t)a->max_num_seqs;
+    e->sampled = malloc(B * sizeof *e->sampled);
+    e->stopped = malloc(B * sizeof *e->stopped);
+    e->forks = calloc(B, sizeof *e->forks);
+    if (!e->sampled || !e->stopped || !e->forks) {
+        rc = err_set(err, errlen, -ENOMEM, "out of memory");
         goto fail;
     }
-    e->stats.num_blocks = num_blocks - 1; /* usable: block 0 is the null block */
+    e->stats.num_blocks = e->runner->num_blocks - 1; /* usable: block 0 is the null block */
     e->stats.block_size = a->block_size;
     e->last_log_t = engine_now();
-    if (a->log_stats) {
-        int64_t tokens = (num_blocks - 1) * a->block_size;
-        fprintf(stderr,
-                "piston: model %s (%s, %d layers, dim %d), %d threads, backend %s\n"
-                "piston: KV cache: %lld blocks of %d tokens = %lld tokens, %.2f GiB, %s\n"
-                "piston: Maximum concurrency for %d tokens per request: %.2fx\n",
-                c->name, c->arch, c->n_layers, c->dim, e->be->n_threads, e->be->name, (long long)(num_blocks - 1),
-                a->block_size, (long long)tokens, num_blocks * per_block / GiB, kv_dtype == DT_F16 ? "f16" : "f32",
-                e->tm.max_model_len,
-                (double)tokens / e->tm.max_model_len);
-    }
+    if (a->log_stats) log_plan(e);
     *out = e;
     return 0;
 fail:
     engine_destroy(e);
-    return -1;
+    return rc;
 }
 
 void engine_destroy(Engine *e) {
@@ -109,24 +93,15 @@ void engine_destroy(Engine *e) {
     free(e->aborted);
     free(e->outs);
     sched_destroy(e->sched);
-    forward_scratch_free(&e->scratch);
-    kv_cache_free(&e->kv);
-    if (e->be) cpu_backend_destroy(e->be);
+    runner_destroy(e->runner); /* before the model: its weights may live on the backend */
     text_model_free(&e->tm);
-    free(e->tokens);
-    free(e->positions);
-    free(e->slots);
-    free(e->query_start);
-    free(e->seq_lens);
-    free(e->block_tables);
-    free(e->copy_src);
-    free(e->copy_dst);
-    free(e->logits);
     free(e->sampled);
     free(e->stopped);
+    free(e->forks);
     free(e);
 }
 
+const Backend *engine_backend(const Engine *e) { return e->runner->be; }
 const ModelConfig *engine_model_config(const Engine *e) { return &e->tm.model->cfg; }
 const Tokenizer *engine_tokenizer(const Engine *e) { return e->tm.tok; }
 int engine_max_model_len(const Engine *e) { return e->tm.max_model_len; }

@@ -17,14 +17,14 @@
 #include "engine/chat_template.h"
 #include "engine/sampler.h"
 #include "engine/tokenizer.h"
+#include "engine/runner.h"
 #include "kernels/backend.h"
 #include "models/model.h"
 #include "scheduler/scheduler.h"
 
 typedef struct EngineArgs {
     const char *model_path;
-    int n_threads;                 /* <= 0: all cores */
-    MatmulPrecision precision;
+    BackendOptions backend;        /* --device, --threads, --precision */
     int max_model_len;             /* <= 0: the model's context length */
     int max_num_seqs;              /* default 256 */
     int max_num_batched_tokens;    /* default 2048 (at least max_num_seqs) */
@@ -33,7 +33,7 @@ typedef struct EngineArgs {
     int64_t kv_cache_memory;       /* bytes for the KV cache on CPU; <= 0: default share of RAM */
     int kv_cache_dtype;            /* DT_F32, DT_F16 or KV_CACHE_DTYPE_AUTO (the default; see model.h) */
     int num_gpu_blocks_override;   /* > 0: exactly this many KV blocks (vLLM's name; tests) */
-    float gpu_memory_utilization;  /* parsed and validated (0, 1]; drives the CUDA backend */
+    float gpu_memory_utilization;  /* (0, 1]: the share of device memory a device backend may use */
     const char *chat_template;     /* --chat-template name or NULL */
     int log_stats;                 /* periodic throughput line on stderr while busy (default 1) */
     double log_interval_s;         /* default 5 */
@@ -54,6 +54,7 @@ typedef struct RequestParams {
     int32_t stop_token_ids[ENGINE_MAX_STOP];
     int n_stop_token_ids;
     int skip_special_tokens;   /* default 1: control tokens produce no text */
+    int return_logits;         /* report each step's raw logits row (EngineOutput.logits) */
 } RequestParams;
 
 void request_params_default(RequestParams *p);
@@ -75,6 +76,9 @@ typedef struct EngineOutput {
     int n_prompt_tokens;
     int n_output_tokens;        /* so far */
     int n_cached_tokens;        /* prompt tokens found in the prefix cache */
+    const float *logits;        /* [vocab] the raw logits the new token was sampled from, when
+                                 * return_logits was asked; else NULL */
+    const char *error;          /* FINISH_ABORT by a failed step: why; else NULL */
     /* t_first_scheduled: start of the first step that ran it; t_first_token: after the forward
      * pass that produced its first token; t_now: when this output was made */
     double t_arrival, t_first_scheduled, t_first_token, t_now;
@@ -112,7 +116,9 @@ int engine_abort(Engine *e, int64_t id);
 int engine_step(Engine *e, const EngineOutput **outs, int *n_outs);
 int engine_has_unfinished(const Engine *e);
 void engine_get_stats(const Engine *e, EngineStats *st);
-/* CLOCK_MONOTONIC seconds: the clock of every engine timestamp */
+/* The backend the engine runs on (its name and device for logs). */
+const Backend *engine_backend(const Engine *e);
+/* CLOCK_MONOTONIC seconds (base/clock.h): the clock of every engine timestamp */
 double engine_now(void);
 
 #endif

@@ -1,5 +1,5 @@
-/* The engine's private state, shared by engine.c (lifecycle, requests) and engine_step.c
- * (one step: schedule, run, sample, stop, detokenize). */
+/* The engine's private state, shared by engine.c (lifecycle, requests), engine_seq.c
+ * (sequences, outputs), engine_step.c (one step's phases) and engine_fork.c (n > 1). */
 #ifndef PISTON_ENGINE_INTERNAL_H
 #define PISTON_ENGINE_INTERNAL_H
 
@@ -25,12 +25,13 @@ typedef struct EngineSeq {
     const char *stop_reason;
     int32_t stop_token;
     int children_pending; /* parent: forks still to make after the first token */
-    int32_t *fork_tokens; /* [n - 1] the children's first tokens, sampled with the parent's */
     /* this step */
     int32_t step_tokens[2];
     SampleResult step_lps[2];
     int n_step;
     int reported;         /* final output already reported */
+    const float *step_logits; /* [vocab] this step's raw logits row, when return_logits */
+    const char *error;    /* FINISH_ABORT by a failed step */
 } EngineSeq;
 
 /* id -> EngineSeq, open addressing with linear probing; ids are never reused */
@@ -40,21 +41,25 @@ typedef struct SeqMap {
     size_t cap, n, used;
 } SeqMap;
 
+/* n > 1: a parent whose first token was sampled this step, with its children (their first
+ * tokens sampled from the same logits), to fork after the scheduler update. */
+typedef struct ForkPlan {
+    EngineSeq *parent;
+    EngineSeq **kids; /* [n_kids] malloc'd */
+    int n_kids;
+} ForkPlan;
+
 struct Engine {
     EngineArgs args;
     TextModel tm;             /* model, tokenizer, chat template, max_model_len */
-    Backend *be;
-    KvCache kv;
-    ForwardScratch scratch;
+    Runner *runner;           /* backend, KV cache, scratch, step buffers */
     Scheduler *sched;
-    int max_blocks_per_seq;
-    /* flat batch */
-    int32_t *tokens, *positions, *query_start, *seq_lens, *block_tables;
-    int64_t *slots;
-    int32_t *copy_src, *copy_dst;
-    float *logits;      /* [max_num_seqs, vocab] */
-    int32_t *sampled;   /* [max_num_seqs] */
-    uint8_t *stopped;   /* [max_num_seqs] */
+    /* per step, sized by max_num_seqs */
+    int32_t *sampled;         /* [max_num_seqs] */
+    uint8_t *stopped;         /* [max_num_seqs] */
+    ForkPlan *forks;          /* [max_num_seqs] */
+    int n_forks;
+    char step_error[512];     /* why the last failed step failed (EngineOutput.error) */
     SeqMap seqs;
     /* outputs of the last step and sequences to free before the next */
     EngineOutput *outs;
@@ -69,6 +74,7 @@ struct Engine {
     int64_t last_log_prompt, last_log_gen;
 };
 
+
 int seqmap_put(SeqMap *m, int64_t key, EngineSeq *v);
 EngineSeq *seqmap_get(const SeqMap *m, int64_t key);
 void seqmap_del(SeqMap *m, int64_t key);
@@ -80,5 +86,14 @@ void engine_seq_free(EngineSeq *s);
 /* Queue `s` for freeing before the next step (outputs may still point into it). */
 int engine_defer_free(Engine *e, EngineSeq *s);
 int engine_push_output(Engine *e, EngineSeq *s);
+
+/* engine_step.c's phases that live in engine_text.c and engine_fork.c */
+/* Record a sampled token in s (not yet its text). Returns whether it stops the sequence. */
+int engine_take_token(Engine *e, EngineSeq *s, int32_t id, double now);
+/* Decode s's step token into its text and look for stop strings; 1 when one ended it. */
+int engine_absorb_text(Engine *e, EngineSeq *s, int32_t id);
+/* The children of plan->parent: fork them in the scheduler (or re-admit), emit their first
+ * tokens. */
+void engine_make_forks(Engine *e, ForkPlan *plan);
 
 #endif

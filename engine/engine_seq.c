@@ -7,17 +7,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+#include "base/hash.h"
 #include "engine/engine_internal.h"
 
-double engine_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+double engine_now(void) { return base_now(); }
 
 void engine_args_default(EngineArgs *a) {
     memset(a, 0, sizeof *a);
-    a->precision = MATMUL_Q8;
+    backend_options_default(&a->backend);
     a->kv_cache_dtype = KV_CACHE_DTYPE_AUTO;
     a->max_num_seqs = 256;
     a->max_num_batched_tokens = 2048;
@@ -37,7 +35,7 @@ void request_params_default(RequestParams *p) {
 
 /* ---- id map ---- */
 
-static size_t seqmap_slot(int64_t key, size_t cap) { return (size_t)((uint64_t)key * 0x9e3779b97f4a7c15ull) & (cap - 1); }
+static size_t seqmap_slot(int64_t key, size_t cap) { return (size_t)hash_mix64((uint64_t)key) & (cap - 1); }
 
 int seqmap_put(SeqMap *m, int64_t key, EngineSeq *v) {
     if ((m->used + 1) * 2 > m->cap) { /* grow (or clean tombstones) at half load */
@@ -117,7 +115,6 @@ void engine_seq_free(EngineSeq *s) {
     sampler_free(&s->sampler);
     free(s->stop_buf);
     free(s->text);
-    free(s->fork_tokens);
     free(s);
 }
 
@@ -161,6 +158,8 @@ int engine_push_output(Engine *e, EngineSeq *s) {
                         .n_prompt_tokens = s->n_prompt,
                         .n_output_tokens = s->n_out,
                         .n_cached_tokens = s->n_cached,
+                        .logits = s->step_logits,
+                        .error = s->error,
                         .t_arrival = s->t_arrival,
                         .t_first_scheduled = s->t_first_sched,
                         .t_first_token = s->t_first_token,

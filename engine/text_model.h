@@ -1,6 +1,6 @@
 /* A model ready for text: the weights (models/), the tokenizer, the chat template with the
  * model's own BOS/EOS texts, and the context length to serve. The batched engine and the
- * single-sequence session both load through here, so they check and render the same way. */
+ * CLI commands both load through here, so they check and render the same way. */
 #ifndef PISTON_TEXT_MODEL_H
 #define PISTON_TEXT_MODEL_H
 

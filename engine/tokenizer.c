@@ -4,6 +4,7 @@
  * (longest token text first, anywhere in the text), then each remaining run of plain text
  * goes through the model's algorithm (tokenizer_bpe.c or tokenizer_spm.c) on its own.
  * After tokenizer_create the Tokenizer is read-only, so threads may share it. */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -324,6 +325,26 @@ int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int add_s
     if (rc != 0) return -1;
     if (add_special && t->add_eos && t->eos >= 0) tok_out_push(&out, t->eos);
     return out.n;
+}
+
+int tokenizer_encode_alloc(const Tokenizer *t, const char *text, size_t len, int add_special, int parse_special,
+                           int32_t **ids) {
+    /* a first guess of one id per 3 bytes fits most text; a second call gets the exact count */
+    int cap = (int)(len / 3 < (size_t)1 << 26 ? len / 3 : (size_t)1 << 26) + 8;
+    *ids = NULL;
+    for (int tries = 0; tries < 2; tries++) {
+        int32_t *buf = malloc((size_t)cap * sizeof *buf);
+        if (!buf) return -ENOMEM;
+        int n = tokenizer_encode(t, text, len, add_special, parse_special, buf, cap);
+        if (n >= 0 && n <= cap) {
+            *ids = buf;
+            return n;
+        }
+        free(buf);
+        if (n < 0) return -EINVAL;
+        cap = n;
+    }
+    return -EINVAL;
 }
 
 /* ---- accessors ---- */

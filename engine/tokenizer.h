@@ -23,6 +23,10 @@ void tokenizer_destroy(Tokenizer *t);
  * or a negative code on error. */
 int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int add_special, int parse_special,
                      int32_t *ids, int cap);
+/* The same into a malloc'd array that grows to fit (*ids, free it). Returns the count, or a
+ * negative code (*ids NULL). The one way the server, the CLI and the benchmarks tokenize. */
+int tokenizer_encode_alloc(const Tokenizer *t, const char *text, size_t len, int add_special, int parse_special,
+                           int32_t **ids);
 
 int tokenizer_n_vocab(const Tokenizer *t);
 int32_t tokenizer_bos(const Tokenizer *t); /* -1 when none */

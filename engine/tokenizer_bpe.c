@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "engine/tokenizer_internal.h"
 
 /* GPT-2 keeps printable Latin-1 bytes as themselves and moves the other 68 bytes (controls,
@@ -70,14 +71,9 @@ size_t tok_bpe_decode_text(const char *s, size_t len, char *out) {
     return o;
 }
 
-static uint64_t mix64(uint64_t x) {
-    x ^= x >> 33; x *= 0xff51afd7ed558ccdULL; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ULL; x ^= x >> 33;
-    return x;
-}
-
 static int merges_insert(TokMerges *m, int32_t a, int32_t b, int32_t rank, int32_t result) {
     uint64_t k = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
-    for (uint32_t i = (uint32_t)mix64(k) & m->mask;; i = (i + 1) & m->mask) {
+    for (uint32_t i = (uint32_t)hash_mix64(k) & m->mask;; i = (i + 1) & m->mask) {
         if (m->key[i] == UINT64_MAX) { m->key[i] = k; m->rank[i] = rank; m->result[i] = result; return 1; }
         if (m->key[i] == k) return 0; /* a duplicate merge keeps its first (lowest) rank */
     }
@@ -86,7 +82,7 @@ static int merges_insert(TokMerges *m, int32_t a, int32_t b, int32_t rank, int32
 /* Rank of merging tokens a and b (and the merged id in *result), or -1. */
 static int32_t merges_find(const TokMerges *m, int32_t a, int32_t b, int32_t *result) {
     uint64_t k = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
-    for (uint32_t i = (uint32_t)mix64(k) & m->mask;; i = (i + 1) & m->mask) {
+    for (uint32_t i = (uint32_t)hash_mix64(k) & m->mask;; i = (i + 1) & m->mask) {
         if (m->key[i] == UINT64_MAX) return -1;
         if (m->key[i] == k) { *result = m->result[i]; return m->rank[i]; }
     }

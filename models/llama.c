@@ -4,126 +4,120 @@
  *   per layer: x += Wo · attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x))   (paged KV cache)
  *              x += Wdown · (silu(Wgate·n(x)) * Wup·n(x))
  *   logits = Wout · n(x[last token of each sequence])
- * Only the last token of each sequence reaches the output head: with a 49k vocabulary the
- * head costs as much as several layers, and the other rows' logits are never used. */
+ * Each residual add is fused with the norm that follows it (add_rmsnorm), and the last
+ * layer's add happens after the last-token gather, on B rows instead of T. Only the last
+ * token of each sequence reaches the output head: with a 49k vocabulary the head costs as
+ * much as several layers, and the other rows' logits are never used. Every array the ops
+ * read is backend memory; nothing here touches the batch on the host. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "models/model.h"
 
-int forward_scratch_init(ForwardScratch *s, const ModelConfig *c, int max_tokens, int max_seqs) {
+/* 256 bytes: keeps every piece aligned for vector loads on any backend */
+#define SCRATCH_ALIGN 256
+
+typedef struct ScratchPlan {
+    int64_t off[10]; /* x, xn, q, k, v, attn, gate, up, last, last_b */
+    int64_t total;
+} ScratchPlan;
+
+static ScratchPlan scratch_plan(const ModelConfig *c, int max_tokens, int max_seqs) {
+    int64_t T = max_tokens, B = max_seqs;
+    int64_t qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim;
+    int64_t elems[10] = {T * c->dim, T * c->dim, T * qd, T * kvd, T * kvd, T * qd, T * c->ffn_dim, T * c->ffn_dim,
+                         B * c->dim, B * c->dim};
+    ScratchPlan p = {{0}, 0};
+    for (int i = 0; i < 10; i++) {
+        p.off[i] = p.total;
+        p.total += (elems[i] * (int64_t)sizeof(float) + SCRATCH_ALIGN - 1) / SCRATCH_ALIGN * SCRATCH_ALIGN;
+    }
+    return p;
+}
+
+int64_t forward_scratch_bytes(const ModelConfig *c, int max_tokens, int max_seqs) {
+    return scratch_plan(c, max_tokens, max_seqs).total;
+}
+
+int forward_scratch_init(ForwardScratch *s, Backend *be, const ModelConfig *c, int max_tokens, int max_seqs,
+                         char *err, size_t errlen) {
     memset(s, 0, sizeof *s);
+    ScratchPlan p = scratch_plan(c, max_tokens, max_seqs);
+    s->buf = backend_alloc(be, (size_t)p.total, err, errlen);
+    if (!s->buf) return -ENOMEM;
     s->max_tokens = max_tokens;
     s->max_seqs = max_seqs;
-    size_t T = (size_t)max_tokens;
-    size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
-    s->x = malloc(T * c->dim * sizeof(float));
-    s->xn = malloc(T * c->dim * sizeof(float));
-    s->q = malloc(T * qd * sizeof(float));
-    s->k = malloc(T * kvd * sizeof(float));
-    s->v = malloc(T * kvd * sizeof(float));
-    s->attn = malloc(T * qd * sizeof(float));
-    s->gate = malloc(T * c->ffn_dim * sizeof(float));
-    s->up = malloc(T * c->ffn_dim * sizeof(float));
-    s->last = malloc((size_t)max_seqs * c->dim * sizeof(float));
-    s->rows = malloc((size_t)max_seqs * sizeof(int32_t));
-    if (!s->x || !s->xn || !s->q || !s->k || !s->v || !s->attn || !s->gate || !s->up || !s->last || !s->rows) {
-        forward_scratch_free(s);
-        return -1;
-    }
+    float **piece[10] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->attn, &s->gate, &s->up, &s->last, &s->last_b};
+    for (int i = 0; i < 10; i++) *piece[i] = (float *)((char *)s->buf + p.off[i]);
     return 0;
 }
 
-void forward_scratch_free(ForwardScratch *s) {
-    free(s->x);
-    free(s->xn);
-    free(s->q);
-    free(s->k);
-    free(s->v);
-    free(s->attn);
-    free(s->gate);
-    free(s->up);
-    free(s->last);
-    free(s->rows);
+void forward_scratch_free(ForwardScratch *s, Backend *be) {
+    if (be) backend_free(be, s->buf);
     memset(s, 0, sizeof *s);
 }
 
-DType kv_cache_dtype_resolve(int requested, MatmulPrecision precision) {
-    if (requested == DT_F32 || requested == DT_F16) return (DType)requested;
-    return precision == MATMUL_F32 ? DT_F32 : DT_F16;
-}
+/* one op: a failure ends the forward with the backend's message */
+#define OP(call)                                                                           \
+    do {                                                                                   \
+        int rc_ = (call);                                                                  \
+        if (rc_) return err_set(err, errlen, rc_, "forward, layer %d: %s", layer, be->err); \
+    } while (0)
 
-int kv_cache_init(KvCache *kv, const ModelConfig *c, int64_t num_blocks, int block_size, DType dtype) {
-    memset(kv, 0, sizeof *kv);
-    if (dtype != DT_F32 && dtype != DT_F16) return -1;
-    kv->dtype = dtype;
-    kv->n_layers = c->n_layers;
-    kv->num_blocks = num_blocks;
-    kv->block_size = block_size;
-    kv->kv_dim = c->n_kv_heads * c->head_dim;
-    kv->k = calloc((size_t)c->n_layers, sizeof *kv->k);
-    kv->v = calloc((size_t)c->n_layers, sizeof *kv->v);
-    if (!kv->k || !kv->v) goto fail;
-    size_t bytes = (size_t)num_blocks * (size_t)block_size * (size_t)kv->kv_dim * (dtype == DT_F16 ? 2 : sizeof(float));
-    for (int l = 0; l < c->n_layers; l++) {
-        /* malloc, not calloc: pages are touched only when slots are used */
-        kv->k[l] = malloc(bytes);
-        kv->v[l] = malloc(bytes);
-        if (!kv->k[l] || !kv->v[l]) goto fail;
-    }
-    return 0;
-fail:
-    kv_cache_free(kv);
-    return -1;
-}
-
-void kv_cache_free(KvCache *kv) {
-    for (int l = 0; kv->k && l < kv->n_layers; l++) free(kv->k[l]);
-    for (int l = 0; kv->v && l < kv->n_layers; l++) free(kv->v[l]);
-    free(kv->k);
-    free(kv->v);
-    memset(kv, 0, sizeof *kv);
-}
-
-int model_forward(const Model *m, Backend *be, KvCache *kv, const Batch *b, ForwardScratch *s, float *logits) {
+static int attention_block(const Model *m, Backend *be, KvCache *kv, const Batch *b, ForwardScratch *s, int layer,
+                           char *err, size_t errlen) {
     const ModelConfig *c = &m->cfg;
     const BackendOps *op = be->ops;
-    const int T = b->attn.T, B = b->attn.B;
-    if (T <= 0 || T > s->max_tokens || B <= 0 || B > s->max_seqs) return -1;
-    const int dim = c->dim, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
-    const float scale = 1.0f / sqrtf((float)c->head_dim);
-
-    op->embed(be, &m->tok_embd, b->tokens, T, s->x); /* x [T, dim] */
-    for (int l = 0; l < c->n_layers; l++) {
-        const LayerWeights *L = &m->layers[l];
-        op->rmsnorm(be, s->x, L->attn_norm.data, s->xn, T, dim, c->norm_eps);
-        op->matmul(be, &L->wq, s->xn, s->q, T); /* q [T, qd] */
-        op->matmul(be, &L->wk, s->xn, s->k, T); /* k [T, kvd] */
-        op->matmul(be, &L->wv, s->xn, s->v, T); /* v [T, kvd] */
-        if (L->bq.data) {
-            op->add_bias(be, s->q, L->bq.data, T, qd);
-            op->add_bias(be, s->k, L->bk.data, T, kvd);
-            op->add_bias(be, s->v, L->bv.data, T, kvd);
-        }
-        op->rope(be, s->q, b->positions, T, c->n_heads, c->head_dim, c->rot_dim, c->rope_theta, c->rope_style);
-        op->rope(be, s->k, b->positions, T, c->n_kv_heads, c->head_dim, c->rot_dim, c->rope_theta, c->rope_style);
-        op->kv_write(be, kv, l, s->k, s->v, &b->attn);
-        op->attention(be, kv, l, s->q, &b->attn, c->n_heads, c->n_kv_heads, c->head_dim, scale, s->attn);
-        op->matmul(be, &L->wo, s->attn, s->xn, T); /* xn [T, dim] reused as the branch output */
-        op->add(be, s->x, s->xn, (int64_t)T * dim);
-
-        op->rmsnorm(be, s->x, L->ffn_norm.data, s->xn, T, dim, c->norm_eps);
-        op->matmul(be, &L->w_gate, s->xn, s->gate, T); /* gate [T, ffn] */
-        op->matmul(be, &L->w_up, s->xn, s->up, T);     /* up [T, ffn] */
-        op->silu_mul(be, s->gate, s->up, (int64_t)T * c->ffn_dim);
-        op->matmul(be, &L->w_down, s->gate, s->xn, T);
-        op->add(be, s->x, s->xn, (int64_t)T * dim);
+    const LayerWeights *L = &m->layers[layer];
+    const int T = b->attn.T, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    OP(op->matmul(be, &L->wq, s->xn, s->q, T)); /* q [T, qd] */
+    OP(op->matmul(be, &L->wk, s->xn, s->k, T)); /* k [T, kvd] */
+    OP(op->matmul(be, &L->wv, s->xn, s->v, T)); /* v [T, kvd] */
+    if (L->bq.data) {
+        OP(op->add_bias(be, s->q, L->bq.data, T, qd));
+        OP(op->add_bias(be, s->k, L->bk.data, T, kvd));
+        OP(op->add_bias(be, s->v, L->bv.data, T, kvd));
     }
-    /* last [B, dim]: the final row of each sequence's query range */
-    for (int i = 0; i < B; i++) s->rows[i] = b->attn.query_start[i + 1] - 1;
-    op->gather_rows(be, s->x, s->rows, B, dim, s->last);
-    op->rmsnorm(be, s->last, m->out_norm.data, s->last, B, dim, c->norm_eps);
-    op->matmul(be, &m->output, s->last, logits, B); /* logits [B, vocab] */
+    OP(op->rope(be, s->q, b->positions, T, c->n_heads, c->head_dim, c->rot_dim, c->rope_theta, c->rope_style));
+    OP(op->rope(be, s->k, b->positions, T, c->n_kv_heads, c->head_dim, c->rot_dim, c->rope_theta, c->rope_style));
+    OP(op->kv_write(be, kv, layer, s->k, s->v, &b->attn));
+    OP(op->attention(be, kv, layer, s->q, &b->attn, c->n_heads, c->n_kv_heads, c->head_dim,
+                     1.0f / sqrtf((float)c->head_dim), s->attn));
+    OP(op->matmul(be, &L->wo, s->attn, s->xn, T)); /* xn [T, dim]: the branch output */
+    return 0;
+}
+
+int model_forward(const Model *m, Backend *be, KvCache *kv, const Batch *b, ForwardScratch *s, float *logits,
+                  char *err, size_t errlen) {
+    const ModelConfig *c = &m->cfg;
+    const BackendOps *op = be->ops;
+    const int T = b->attn.T, B = b->attn.B, dim = c->dim;
+    int layer = -1;
+    if (T <= 0 || T > s->max_tokens || B <= 0 || B > s->max_seqs)
+        return err_set(err, errlen, -EINVAL, "forward: %d tokens of %d sequences do not fit the scratch (%d, %d)", T,
+                       B, s->max_tokens, s->max_seqs);
+
+    OP(op->embed(be, &m->tok_embd, b->tokens, T, s->x)); /* x [T, dim] */
+    OP(op->rmsnorm(be, s->x, m->layers[0].attn_norm.data, s->xn, T, dim, c->norm_eps));
+    for (layer = 0; layer < c->n_layers; layer++) {
+        const LayerWeights *L = &m->layers[layer];
+        int rc = attention_block(m, be, kv, b, s, layer, err, errlen);
+        if (rc) return rc;
+        OP(op->add_rmsnorm(be, s->x, s->xn, L->ffn_norm.data, s->xn, T, dim, c->norm_eps)); /* x += attn out */
+        OP(op->matmul(be, &L->w_gate, s->xn, s->gate, T)); /* gate [T, ffn] */
+        OP(op->matmul(be, &L->w_up, s->xn, s->up, T));     /* up [T, ffn] */
+        OP(op->silu_mul(be, s->gate, s->up, (int64_t)T * c->ffn_dim));
+        OP(op->matmul(be, &L->w_down, s->gate, s->xn, T)); /* xn [T, dim]: the FFN output */
+        if (layer + 1 < c->n_layers)
+            OP(op->add_rmsnorm(be, s->x, s->xn, m->layers[layer + 1].attn_norm.data, s->xn, T, dim, c->norm_eps));
+    }
+    /* last [B, dim] = x + ffn out at the final row of each sequence, normed: the same
+     * arithmetic per row as adding over all T rows first */
+    OP(op->gather_last(be, s->x, b->attn.query_start, B, dim, s->last));
+    OP(op->gather_last(be, s->xn, b->attn.query_start, B, dim, s->last_b));
+    OP(op->add_rmsnorm(be, s->last, s->last_b, m->out_norm.data, s->last, B, dim, c->norm_eps));
+    OP(op->matmul(be, &m->output, s->last, logits, B)); /* logits [B, vocab] */
     return 0;
 }

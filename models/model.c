@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+
 /* The architectures whose GGUF files this forward pass runs, and what differs among them. */
 typedef struct ArchInfo {
     const char *name;
@@ -199,11 +200,8 @@ fail:
 
 void model_free(Model *m) {
     if (!m) return;
+    if (m->uploaded && m->weights_buf) backend_free(m->uploaded, m->weights_buf);
     free(m->layers);
     gguf_close(m->gguf);
     free(m);
-}
-
-int64_t model_kv_bytes_per_token(const ModelConfig *c, DType dtype) {
-    return (int64_t)2 * c->n_layers * c->n_kv_heads * c->head_dim * (dtype == DT_F16 ? 2 : (int64_t)sizeof(float));
 }

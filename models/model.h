@@ -1,5 +1,6 @@
-/* A loaded model: its config from the GGUF metadata, its weights as Tensors pointing into the
- * mapped file, and its forward pass written against kernels/backend.h. One architecture
+/* A loaded model: its config from the GGUF metadata, its weights as Tensors (in the mapped
+ * file, then where the backend computes), and its forward pass written against
+ * kernels/backend.h. One architecture
  * family for now: Llama and its GGUF cousins (llama, mistral, qwen2): RMSNorm, RoPE, GQA,
  * SwiGLU, optional QKV bias, tied or separate output embedding. */
 #ifndef PISTON_MODEL_H
@@ -10,6 +11,7 @@
 
 #include "kernels/backend.h"
 #include "models/gguf.h"
+#include "models/kv_cache.h"
 
 typedef struct ModelConfig {
     char arch[32];      /* general.architecture */
@@ -39,24 +41,31 @@ typedef struct LayerWeights {
 typedef struct Model {
     ModelConfig cfg;
     GgufFile *gguf;
+    Backend *uploaded;   /* the backend model_upload put the weights on, or NULL */
+    void *weights_buf;   /* on a device backend: the buffer holding every tensor */
     Tensor tok_embd; /* [vocab, dim] */
     Tensor out_norm; /* [dim] f32 */
     Tensor output;   /* [vocab, dim]: tok_embd when tied */
     LayerWeights *layers;
 } Model;
 
-/* Load a GGUF model. Weights stay in the mapping (the CPU backend reads them in place). */
+/* Load a GGUF model. The tensors point into the mapping until model_upload. */
 int model_load(const char *path, Model **out, char *err, size_t errlen);
+/* Put the weights where `be` computes: the CPU backend reads them in place from the mapping
+ * (no copy); a device backend gets one buffer holding every tensor, copied tensor by tensor
+ * with a progress line on stderr, and the Tensors then point there. Once per model. */
+int model_upload(Model *m, Backend *be, char *err, size_t errlen);
+/* Bytes of weights (what model_upload puts on a device). */
+int64_t model_weight_bytes(const Model *m);
 void model_free(Model *m);
 
-/* Bytes of KV cache per token across all layers (K and V of dtype DT_F32 or DT_F16). */
-int64_t model_kv_bytes_per_token(const ModelConfig *c, DType dtype);
-
-/* Scratch buffers for a forward pass of up to max_tokens tokens and max_seqs sequences. */
+/* Scratch buffers for a forward pass of up to max_tokens tokens and max_seqs sequences: one
+ * backend buffer carved into the pieces below (all backend memory). */
 typedef struct ForwardScratch {
     int max_tokens, max_seqs;
+    void *buf;     /* the one allocation */
     float *x;      /* [T, dim] residual stream */
-    float *xn;     /* [T, dim] normed */
+    float *xn;     /* [T, dim] normed, and each branch's output */
     float *q;      /* [T, n_heads * head_dim] */
     float *k;      /* [T, kv_dim] */
     float *v;      /* [T, kv_dim] */
@@ -64,29 +73,27 @@ typedef struct ForwardScratch {
     float *gate;   /* [T, ffn_dim] */
     float *up;     /* [T, ffn_dim] */
     float *last;   /* [B, dim] the last token of each sequence */
-    int32_t *rows; /* [B] the row of each sequence's last token */
+    float *last_b; /* [B, dim] the last layer's branch output at those tokens */
 } ForwardScratch;
 
-int forward_scratch_init(ForwardScratch *s, const ModelConfig *c, int max_tokens, int max_seqs);
-void forward_scratch_free(ForwardScratch *s);
+/* Bytes forward_scratch_init allocates (for memory planning). */
+int64_t forward_scratch_bytes(const ModelConfig *c, int max_tokens, int max_seqs);
+int forward_scratch_init(ForwardScratch *s, Backend *be, const ModelConfig *c, int max_tokens, int max_seqs,
+                         char *err, size_t errlen);
+void forward_scratch_free(ForwardScratch *s, Backend *be);
 
-/* KV cache of num_blocks blocks of block_size tokens, per layer, of dtype DT_F32 or DT_F16. */
-int kv_cache_init(KvCache *kv, const ModelConfig *c, int64_t num_blocks, int block_size, DType dtype);
-/* The cache element type for a --kv-cache-dtype request: KV_CACHE_DTYPE_AUTO picks f16 with
- * the q8 matmuls (llama.cpp's default cache type) and f32 with the exact f32 path. */
-#define KV_CACHE_DTYPE_AUTO (-1)
-DType kv_cache_dtype_resolve(int requested, MatmulPrecision precision);
-void kv_cache_free(KvCache *kv);
-
-/* One flat batch (see AttnBatch in kernels/backend.h): T tokens from B sequences.
- * Writes the new tokens' K/V into the cache and the logits of the last token of every
- * sequence into logits [B, vocab]. Returns 0 or a negative code. */
+/* One flat batch (see AttnBatch in kernels/backend.h): T tokens from B sequences, every
+ * array in backend memory (the runner's step buffers). */
 typedef struct Batch {
     const int32_t *tokens;    /* [T] */
     const int32_t *positions; /* [T] */
     AttnBatch attn;
 } Batch;
 
-int model_forward(const Model *m, Backend *be, KvCache *kv, const Batch *b, ForwardScratch *s, float *logits);
+/* Writes the new tokens' K/V into the cache and the logits of the last token of every
+ * sequence into logits [B, vocab] (backend memory). Never reads a batch array on the host.
+ * 0, or negative with err set (a failed op: the step fails, the model stays usable). */
+int model_forward(const Model *m, Backend *be, KvCache *kv, const Batch *b, ForwardScratch *s, float *logits,
+                  char *err, size_t errlen);
 
 #endif

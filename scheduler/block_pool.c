@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
+
 struct BlockPool {
     int32_t num_blocks;
     int block_size;
@@ -45,21 +47,13 @@ static void queue_insert_after(BlockPool *p, int32_t at, int32_t b) {
 
 /* ---- key table ---- */
 
-static uint64_t mix64(uint64_t z) { /* splitmix64's finalizer: every input bit reaches every output bit */
-    z ^= z >> 30;
-    z *= 0xbf58476d1ce4e5b9ull;
-    z ^= z >> 27;
-    z *= 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 uint64_t block_pool_hash_block(uint64_t parent, const int32_t *tokens, int n) {
-    uint64_t h = mix64(parent ^ 0x9e3779b97f4a7c15ull);
-    for (int i = 0; i < n; i++) h = mix64(h ^ ((uint64_t)(uint32_t)tokens[i] + 0x632be59bd9b4e019ull));
-    return mix64(h ^ (uint64_t)n);
+    uint64_t h = hash_mix64(parent ^ HASH_GOLDEN);
+    for (int i = 0; i < n; i++) h = hash_mix64(h ^ ((uint64_t)(uint32_t)tokens[i] + 0x632be59bd9b4e019ull));
+    return hash_mix64(h ^ (uint64_t)n);
 }
 
-static uint64_t table_home(const BlockPool *p, uint64_t key) { return mix64(key) & p->table_mask; }
+static uint64_t table_home(const BlockPool *p, uint64_t key) { return hash_mix64(key) & p->table_mask; }
 
 static int32_t table_find(const BlockPool *p, uint64_t key) {
     for (uint64_t i = table_home(p, key);; i = (i + 1) & p->table_mask) {

@@ -7,13 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/hash.h"
 #include "server/api_common.h"
-
-double api_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 void api_iso_time(char *out, size_t n) {
     struct timespec ts;
@@ -25,22 +20,15 @@ void api_iso_time(char *out, size_t n) {
     snprintf(out, n, "%s.%09ldZ", b, ts.tv_nsec);
 }
 
-static uint64_t splitmix(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 void api_make_id(Server *s, const char *prefix, char *out, size_t n) {
-    uint64_t a = splitmix(&s->rng), b = splitmix(&s->rng);
+    uint64_t a = hash_splitmix64(&s->rng), b = hash_splitmix64(&s->rng);
     snprintf(out, n, "%s%016llx%016llx", prefix, (unsigned long long)a, (unsigned long long)b);
 }
 
 void api_default_seed(Server *s, InMsg *m) {
     if (m->params.sampling.has_seed || !s->opt.has_seed) return;
     uint64_t x = s->opt.seed ^ (s->next_id++ * 0x2545f4914f6cdd1dULL);
-    m->params.sampling.seed = splitmix(&x);
+    m->params.sampling.seed = hash_splitmix64(&x);
     m->params.sampling.has_seed = 1;
 }
 
@@ -235,31 +223,18 @@ InMsg *in_msg_new(int n_prompts) {
         return NULL;
     }
     request_params_default(&m->params);
-    m->t_arrival = api_now();
+    m->t_arrival = engine_now();
     return m;
 }
 
 int api_add_text_prompt(Server *s, InMsg *m, int i, const char *text, int add_special, int parse_special) {
-    size_t len = strlen(text);
-    int cap = (int)(len < (size_t)1 << 28 ? len : (size_t)1 << 28) + 8;
-    for (int tries = 0; tries < 2; tries++) {
-        int32_t *ids = malloc((size_t)cap * sizeof *ids);
-        if (!ids) return -1;
-        int n = tokenizer_encode(s->model.tok, text, len, add_special, parse_special, ids, cap);
-        if (n < 0) {
-            free(ids);
-            return -1;
-        }
-        if (n <= cap) {
-            free(m->prompts[i]);
-            m->prompts[i] = ids;
-            m->n_prompt[i] = n;
-            return 0;
-        }
-        free(ids);
-        cap = n;
-    }
-    return -1;
+    int32_t *ids;
+    int n = tokenizer_encode_alloc(s->model.tok, text, strlen(text), add_special, parse_special, &ids);
+    if (n < 0) return -1;
+    free(m->prompts[i]);
+    m->prompts[i] = ids;
+    m->n_prompt[i] = n;
+    return 0;
 }
 
 int api_render_chat(Server *s, const cJSON *messages, const char *system, char **out, char *err, size_t n) {

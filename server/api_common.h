@@ -4,7 +4,7 @@
  * the helpers every dialect uses (JSON field parsing, prompt checks, errors in each dialect's
  * shape, submission).
  *
- * Threads: everything here runs on the loop thread except what api_engine.c says it runs on
+ * Threads: everything here runs on the loop thread except what bridge.c says it runs on
  * the engine thread. A Job is created and freed by the loop thread; the engine thread only
  * carries its pointer as a cookie and never dereferences it. Every submitted job gets
  * exactly one MSG_RELEASE, after which the engine holds no reference; only then is it freed. */
@@ -16,24 +16,12 @@
 #include <time.h>
 
 #include "engine/engine.h"
-#include "server/http.h"
+#include "http/http.h"
 #include "server/metrics.h"
+#include "server/server.h"
 
 typedef enum Dialect { DIALECT_OPENAI = 0, DIALECT_TGI, DIALECT_OLLAMA } Dialect;
 
-typedef struct ServeOptions {
-    const char *host;
-    int port;
-    const char *model_arg;   /* as given on the command line */
-    const char *model_name;  /* served name (--served-model-name, else model_arg) */
-    const char *api_key;     /* NULL: no authentication */
-    int max_queued_requests; /* waiting sequences beyond which new requests are refused */
-    double shutdown_grace_s;
-    uint64_t seed;           /* --seed: requests without a seed get one derived from it */
-    int has_seed;
-    HttpLimits http;
-    EngineArgs engine;
-} ServeOptions;
 
 typedef struct Job Job;
 typedef struct Bridge Bridge;
@@ -106,7 +94,7 @@ typedef struct OutMsg {
     ModelFacts *facts;        /* MSG_READY */
 } OutMsg;
 
-/* api_engine.c: the engine thread and the two queues. */
+/* bridge.c: the engine thread and the two queues. */
 int bridge_start(Server *srv, Bridge **out, char *err, size_t errlen);
 void bridge_submit(Bridge *b, InMsg *m);
 void bridge_abort(Bridge *b, Job *j);
@@ -249,7 +237,6 @@ void api_make_id(Server *s, const char *prefix, char *out, size_t n);
 /* The token's text for logprobs / details: invalid UTF-8 (a piece that splits a character)
  * becomes U+FFFD so that the JSON stays valid. Returns a malloc'd string. */
 char *api_token_text(const Server *s, int32_t id);
-double api_now(void);
 /* ISO 8601 UTC with nanoseconds, as Ollama writes created_at. */
 void api_iso_time(char *out, size_t n);
 

@@ -28,7 +28,7 @@ Job *job_new(Server *s, HttpConn *c, const JobOps *ops, Dialect d, int n_prompts
         return NULL;
     }
     j->created = (int64_t)time(NULL);
-    j->t_arrival = api_now();
+    j->t_arrival = engine_now();
     return j;
 }
 

@@ -51,7 +51,7 @@ static void on_output(Job *j, int idx, Choice *ch, const OutMsg *m) {
 }
 
 static void add_done(Job *j, cJSON *o, const Choice *ch) {
-    double now = api_now();
+    double now = engine_now();
     cJSON_AddBoolToObject(o, "done", 1);
     cJSON_AddStringToObject(o, "done_reason", ch->finish == FINISH_LENGTH ? "length" : "stop");
     if (j->kind == OLL_GENERATE && j->prompt_ids) { /* the conversation so far, for the next call's context */

@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "server/api_common.h"
-#include "server/cli.h"
+#include "base/version.h"
 
 static void tagged_name(const Server *s, char *out, size_t n) {
     snprintf(out, n, strchr(s->opt.model_name, ':') ? "%s" : "%s:latest", s->opt.model_name);

@@ -9,7 +9,7 @@
 #include <http_parser.h>
 
 #include "server/api_common.h"
-#include "server/cli.h"
+#include "base/version.h"
 
 typedef void (*Handler)(Server *s, HttpConn *c, HttpRequest *r);
 

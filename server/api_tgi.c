@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "server/api_common.h"
-#include "server/cli.h"
+#include "base/version.h"
 
 enum { OPT_DETAILS = 0, OPT_FULL_TEXT, OPT_TOP_N, OPT_COMPAT, OPT_PREFILL, OPT_INDEX };
 

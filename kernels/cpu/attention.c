@@ -9,8 +9,8 @@
  * sequence: never on the other tokens in the batch, nor on which thread runs it (batch
  * invariance). A task takes the query heads of one kv head together (up to ATTN_HEADS) so
  * that each K/V row is fetched once for all of them. Tiles also keep the score scratch a
- * small stack array (4.5 KiB), so attention needs no heap memory (CpuState.attn_scratch
- * stays unused) and has no failure path however long the context grows.
+ * small stack array (4.5 KiB), so attention needs no heap memory and has no failure path
+ * however long the context grows.
  *
  * The AVX-512 path (the one that matters on servers) is its own task, in attention_avx512.c: scores for 16
  * positions at once (16 FMA chains, one transpose-style reduction), exp16 over the tile, and
@@ -23,6 +23,7 @@
  * in the same order, so batch invariance holds for both types. Rows are addressed by byte
  * offsets; each path comes in an f32 and an f16 wrapper around one inlined body. */
 #include <assert.h>
+#include <errno.h>
 #include <math.h>
 #include <string.h>
 
@@ -174,10 +175,13 @@ __attribute__((target("avx2,fma,f16c"))) static void attn_task_avx2_f16(void *ct
 
 #endif
 
-void cpu_attention(struct Backend *be, const KvCache *kv, int layer, const float *q, const AttnBatch *b,
-                   int n_heads, int n_kv_heads, int head_dim, float scale, float *out) {
-    assert(n_kv_heads > 0 && n_heads % n_kv_heads == 0 && n_kv_heads * head_dim == kv->kv_dim);
-    assert(b->query_start[0] == 0 && b->query_start[b->B] == b->T);
+int cpu_attention(Backend *be, const KvCache *kv, int layer, const float *q, const AttnBatch *b, int n_heads,
+                  int n_kv_heads, int head_dim, float scale, float *out) {
+    if (!(n_kv_heads > 0 && n_heads % n_kv_heads == 0 && n_kv_heads * head_dim == kv->kv_dim))
+        return backend_fail(be, -EINVAL, "attention: %d heads over %d kv heads of %d does not match the cache (%d)",
+                            n_heads, n_kv_heads, head_dim, kv->kv_dim);
+    if (!(b->query_start[0] == 0 && b->query_start[b->B] == b->T))
+        return backend_fail(be, -EINVAL, "attention: query_start does not cover the batch's %d tokens", b->T);
     int group = n_heads / n_kv_heads, chunks = (group + ATTN_HEADS - 1) / ATTN_HEADS;
     AttnCtx c = {kv, layer, q, b, n_heads, group, head_dim, chunks, scale, out};
     assert(kv->dtype == DT_F32 || kv->dtype == DT_F16);
@@ -203,4 +207,5 @@ void cpu_attention(struct Backend *be, const KvCache *kv, int layer, const float
     } else {
         for (int i = 0; i < n_tasks; i++) fn(&c, i, 0);
     }
+    return 0;
 }

@@ -15,6 +15,7 @@
  * MATMUL_F32, and float weights under either precision: a task dequantizes a few rows to
  * f32 scratch (never the whole matrix) and runs an FMA micro-kernel over them. */
 #include <assert.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,18 +165,20 @@ static int clamp_rows(int64_t rows) {
     return (int)(rows & ~3);
 }
 
-void cpu_matmul(Backend *be, const Tensor *W, const float *x, float *y, int T) {
+int cpu_matmul(Backend *be, const Tensor *W, const float *x, float *y, int T) {
     CpuState *st = cpu_state(be);
     ThreadPool *pool = st->pool;
     int nth = threadpool_size(pool);
     MmJob j = {.k = mm_pick(st->matmul_isa), .type = W->type, .kind = mm_kind(W->type),
                .act256 = mm_act256(W->type), .w = W->data, .n_in = W->ne[0], .n_out = W->ne[1],
                .x = x, .y = y, .T = T};
-    if (T <= 0 || j.n_out <= 0) return;
+    if (T <= 0 || j.n_out <= 0) return 0;
     j.row_bytes = dtype_row_bytes(W->type, j.n_in);
-    assert(j.row_bytes > 0 && "cpu_matmul: unsupported type or n_in not a whole number of blocks");
+    if (j.row_bytes <= 0)
+        return backend_fail(be, -EINVAL, "matmul %s: type %s with rows of %lld elements is not supported",
+                            W->name ? W->name : "?", dtype_name(W->type), (long long)j.n_in);
     size_t total;
-    if (be->precision == MATMUL_Q8 && j.kind != MM_KIND_NONE) {
+    if (be->opt.precision == MATMUL_Q8 && j.kind != MM_KIND_NONE) {
         int nb = (int)(j.n_in / 32);
         j.direct = T <= MM_DIRECT_MAX_T && (j.k->direct_types >> W->type & 1);
         /* direct: ~8 tasks a thread; unpacked: 68 bytes a block of rows in L1, and a task's
@@ -208,9 +211,8 @@ void cpu_matmul(Backend *be, const Tensor *W, const float *x, float *y, int T) {
         }
         threadpool_run(pool, j.n_row_tasks * (int)ceil_div(T, j.toks), f32_task, &j);
     }
-    return;
+    return 0;
 oom:
-    /* cpu_matmul has no error return: make the failure loud rather than silent garbage */
-    fprintf(stderr, "piston: matmul %s: out of memory for %zu bytes of scratch\n", W->name ? W->name : "?", total);
-    for (int64_t i = 0; i < (int64_t)T * j.n_out; i++) y[i] = __builtin_nanf("");
+    return backend_fail(be, -ENOMEM, "matmul %s: out of memory for %zu bytes of scratch", W->name ? W->name : "?",
+                        total);
 }

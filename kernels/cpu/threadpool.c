@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "kernels/cpu/threadpool.h"
 
 /* How long an idle worker spins before sleeping. Long enough to bridge the gaps between
@@ -57,11 +58,6 @@ static void cpu_relax(void) {
 #endif
 }
 
-static long long now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static void futex_wait(atomic_uint *addr, unsigned val) {
     syscall(SYS_futex, (unsigned *)addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
@@ -91,7 +87,7 @@ static unsigned wait_for_run(ThreadPool *p, unsigned seen) {
         if (g != seen) return g;
         cpu_relax();
         if ((spins & 1023) == 1023) {
-            long long t = now_ns();
+            long long t = base_now_ns();
             if (!deadline) deadline = t + SPIN_NS;
             else if (t > deadline) break;
             sched_yield(); /* if the machine is oversubscribed, let the caller's thread run */

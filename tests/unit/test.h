@@ -1,5 +1,6 @@
-/* Minimal test harness shared by the C unit tests: CHECK counts and reports,
- * TEST_MAIN prints the "N passed, N failed" line that tests/run-unit.sh adds up. */
+/* Minimal test harness shared by the C unit tests: CHECK counts and reports, SKIP records a
+ * check that could not run (never counted as passed), TEST_SUMMARY prints the
+ * "N passed, N failed, N skipped" line that tests/run-unit.sh adds up. */
 #ifndef PISTON_TEST_H
 #define PISTON_TEST_H
 #include <stdio.h>
@@ -7,7 +8,15 @@
 #include <string.h>
 #include <math.h>
 
-static int test_passed_, test_failed_;
+/* One counter set per test binary: a test of several files defines TEST_EXTERN_COUNTERS in
+ * all but its main file, which defines TEST_DEFINE_COUNTERS. */
+#if defined(TEST_EXTERN_COUNTERS)
+extern int test_passed_, test_failed_, test_skipped_;
+#elif defined(TEST_DEFINE_COUNTERS)
+int test_passed_, test_failed_, test_skipped_;
+#else
+static int test_passed_, test_failed_, test_skipped_ __attribute__((unused));
+#endif
 
 #define CHECK(cond, ...)                                                    \
     do {                                                                    \
@@ -20,8 +29,18 @@ static int test_passed_, test_failed_;
         }                                                                   \
     } while (0)
 
+/* A check that did not run, and why: reported, not counted as passed. */
+#define SKIP(...)                                                           \
+    do {                                                                    \
+        test_skipped_++;                                                    \
+        printf("SKIP %s:%d: ", __FILE__, __LINE__);                         \
+        printf(__VA_ARGS__);                                                \
+        printf("\n");                                                       \
+    } while (0)
+
 #define TEST_SUMMARY()                                                      \
-    (printf("%d passed, %d failed\n", test_passed_, test_failed_),          \
+    (printf("%d passed, %d failed, %d skipped\n", test_passed_, test_failed_, \
+            test_skipped_),                                                 \
      test_failed_ ? 1 : 0)
 
 /* Deterministic xorshift for random inputs: tests must be reproducible. */

@@ -449,7 +449,7 @@ static void test_real_model(void) {
     else snprintf(path, sizeof path, "%s/.cache/piston/SmolLM2-135M-Instruct.Q4_1.gguf",
                   getenv("HOME") ? getenv("HOME") : "");
     if (access(path, R_OK) != 0) {
-        printf("note: %s not found; skipping the real-model checks (run `make model`)\n", path);
+        SKIP("%s not found: the real-model checks need it (run `make model`)", path);
         return;
     }
     GgufFile *f = NULL;

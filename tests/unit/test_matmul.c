@@ -1,4 +1,6 @@
-/* cpu_matmul for every weight type, both precisions and every instruction set the CPU has:
+/* The CPU's matmul kernels for every weight type, both precisions and every instruction set
+ * the CPU has (the cross-backend harness, test_backend_ops, checks matmul through the
+ * interface; this checks the CPU's integer kernels themselves):
  *  - MATMUL_F32 against a float64 dot product of the dequantized weights (~1e-5);
  *  - MATMUL_Q8 against the same reference within the error of 8-bit activations, and, much
  *    tighter, against a float64 emulation of the quantized arithmetic written here from the
@@ -12,22 +14,24 @@
 #include "tests/unit/quant_rand.h"
 #include "tests/unit/test.h"
 
+/* a CPU backend whose matmul kernels are forced to one instruction set */
 static Backend *backend_new(int n_threads, MatmulPrecision p, int isa) {
-    Backend *be = calloc(1, sizeof *be);
-    CpuState *st = calloc(1, sizeof *st);
-    st->pool = threadpool_create(n_threads);
-    st->matmul_isa = isa;
-    *be = (Backend){.name = "cpu-test", .n_threads = n_threads, .precision = p, .impl = st};
+    BackendOptions o;
+    backend_options_default(&o);
+    o.device = "cpu";
+    o.n_threads = n_threads;
+    o.precision = p;
+    Backend *be = NULL;
+    char err[256];
+    if (cpu_backend_create(&o, &be, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        exit(1);
+    }
+    cpu_state(be)->matmul_isa = isa;
     return be;
 }
 
-static void backend_free(Backend *be) {
-    CpuState *st = cpu_state(be);
-    threadpool_destroy(st->pool);
-    free(st->scratch);
-    free(st);
-    free(be);
-}
+
 
 typedef struct Mat {
     DType t;
@@ -186,7 +190,7 @@ static void test_accuracy(void) {
     CHECK(n_bad_f32 == 0, "%d MATMUL_F32 results off the float64 reference", n_bad_f32);
     CHECK(n_bad_q8 == 0, "%d MATMUL_Q8 results outside the activation-quantization bound", n_bad_q8);
     CHECK(n_bad_emul == 0, "%d MATMUL_Q8 results off the float64 emulation of the integer path", n_bad_emul);
-    backend_free(be[0]), backend_free(be[1]);
+    backend_destroy(be[0]), backend_destroy(be[1]);
 }
 
 /* every ISA this CPU has, and 1 vs 2 threads, give the same bits */
@@ -202,11 +206,11 @@ static void test_isa_agree(void) {
             for (int Tk = 1; Tk <= T; Tk += T - 1) { /* T = 1 (direct kernels) and T = 9 */
                 Backend *ref = backend_new(1, (MatmulPrecision)p, MM_ISA_SCALAR);
                 run_mm(ref, &m, x, y0, Tk);
-                backend_free(ref);
+                backend_destroy(ref);
                 for (int k = 0; k < 3; k++) {
                     Backend *be = backend_new(2, (MatmulPrecision)p, isas[k]);
                     run_mm(be, &m, x, y1, Tk);
-                    backend_free(be);
+                    backend_destroy(be);
                     CHECK(memcmp(y0, y1, (size_t)(Tk * n_out) * 4) == 0, "%s %s T=%d: ISA %d differs from scalar",
                           dtype_name(m.t), p ? "f32" : "q8", Tk, isas[k]);
                 }
@@ -238,7 +242,7 @@ static void test_batch_invariance(void) {
                         bad += memcmp(y1, yb + (int64_t)t * n_out, (size_t)n_out * 4) != 0;
                     }
                 }
-                backend_free(be);
+                backend_destroy(be);
             }
             CHECK(bad == 0, "%s %s: %d rows of a batch differ from the same row alone", dtype_name(m.t),
                   p ? "f32" : "q8", bad);

@@ -280,7 +280,7 @@ int main(void) {
     if (!fx) return TEST_SUMMARY();
     test_spm(fx);
     if (access(path, R_OK) != 0) {
-        printf("note: %s not found; skipping the real-model checks (run `make model`)\n", path);
+        SKIP("%s not found: the real-model checks need it (run `make model`)", path);
     } else {
         GgufFile *f = NULL;
         CHECK(gguf_open(path, &f, err, sizeof err) == 0, "%s", err);

@@ -2,7 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "server/cli.h"
+#include "bench/bench.h"
+#include "cli/cli.h"
 
 static const char usage[] =
     "piston " PISTON_VERSION " — an LLM serving engine\n"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/cli.h"
+#include "cli/cli.h"
 
 /* Memory sizes in binary multiples, as memory is sized: 64K, 512M, 2G, 2GiB, 2GB. */
 int64_t cli_parse_bytes(const char *s) {
@@ -36,7 +36,7 @@ int cli_engine_flag(int argc, char **argv, int *i, EngineArgs *a) {
     if (!strcmp(f, "--disable-log-stats")) return a->log_stats = 0, 1;
     static const char *const with_value[] = {"--threads", "-t", "--precision", "--max-model-len", "--max-num-seqs",
                                              "--max-num-batched-tokens", "--block-size", "--kv-cache-memory",
-                                             "--kv-cache-dtype",                                              "--num-gpu-blocks-override", "--gpu-memory-utilization",
+                                             "--kv-cache-dtype", "--num-gpu-blocks-override", "--gpu-memory-utilization",
                                              "--chat-template", "--device", "--dtype", "--load-format",
                                              "--tensor-parallel-size", "-tp"};
     int known = 0;
@@ -48,7 +48,7 @@ int cli_engine_flag(int argc, char **argv, int *i, EngineArgs *a) {
     }
     const char *v = argv[++*i];
     int rc = 0;
-    if (!strcmp(f, "--threads") || !strcmp(f, "-t")) rc = cli_parse_int(f, v, 1, 1024, &a->n_threads);
+    if (!strcmp(f, "--threads") || !strcmp(f, "-t")) rc = cli_parse_int(f, v, 1, 1024, &a->backend.n_threads);
     else if (!strcmp(f, "--max-model-len")) rc = cli_parse_int(f, v, 1, 1 << 24, &a->max_model_len);
     else if (!strcmp(f, "--max-num-seqs")) rc = cli_parse_int(f, v, 1, 1 << 16, &a->max_num_seqs);
     else if (!strcmp(f, "--max-num-batched-tokens")) rc = cli_parse_int(f, v, 1, 1 << 20, &a->max_num_batched_tokens);
@@ -56,8 +56,8 @@ int cli_engine_flag(int argc, char **argv, int *i, EngineArgs *a) {
     else if (!strcmp(f, "--num-gpu-blocks-override")) rc = cli_parse_int(f, v, 2, 1 << 30, &a->num_gpu_blocks_override);
     else if (!strcmp(f, "--chat-template")) a->chat_template = v;
     else if (!strcmp(f, "--precision")) {
-        if (!strcmp(v, "q8")) a->precision = MATMUL_Q8;
-        else if (!strcmp(v, "f32")) a->precision = MATMUL_F32;
+        if (!strcmp(v, "q8")) a->backend.precision = MATMUL_Q8;
+        else if (!strcmp(v, "f32")) a->backend.precision = MATMUL_F32;
         else cli_error("--precision expects q8 or f32, got '%s'", v), rc = -1;
     } else if (!strcmp(f, "--kv-cache-dtype")) {
         rc = cli_parse_kv_cache_dtype(v, &a->kv_cache_dtype);
@@ -70,10 +70,12 @@ int cli_engine_flag(int argc, char **argv, int *i, EngineArgs *a) {
         if (*end || end == v || !(a->gpu_memory_utilization > 0 && a->gpu_memory_utilization <= 1))
             cli_error("--gpu-memory-utilization expects a fraction in (0, 1], got '%s'", v), rc = -1;
     } else if (!strcmp(f, "--device")) {
-        if (!strcmp(v, "cuda"))
-            cli_error("--device cuda: this build of Piston has no CUDA backend yet; use --device cpu"), rc = -1;
-        else if (strcmp(v, "cpu") && strcmp(v, "auto"))
+        if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto"))
             cli_error("--device expects cpu, cuda or auto, got '%s'", v), rc = -1;
+        else if (!strcmp(v, "cuda") && !backend_have_cuda())
+            cli_error("--device cuda: this build of Piston has no CUDA backend (nvcc was not found when it was "
+                      "built); use --device cpu"), rc = -1;
+        a->backend.device = v;
     } else if (!strcmp(f, "--dtype")) {
         if (strcmp(v, "auto") && strcmp(v, "float32"))
             cli_error("--dtype %s: the CPU backend computes in float32 from the file's own types (use auto)", v), rc = -1;

@@ -1,11 +1,11 @@
 /* What http.c (connections, parsing) and http_response.c (writing) share: the connection
- * and server records. Nothing outside server/http*.c includes this. */
+ * and server records. Nothing outside http/ includes this. */
 #ifndef PISTON_HTTP_INTERNAL_H
 #define PISTON_HTTP_INTERNAL_H
 
 #include <http_parser.h>
 
-#include "server/http.h"
+#include "http/http.h"
 
 /* A connection's life:
  *

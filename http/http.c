@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "server/http_internal.h"
+#include "http/http_internal.h"
 
 int http_buf_append(HttpBuf *b, const char *p, size_t n) {
     if (b->len + n + 1 > b->cap) {

@@ -1,6 +1,6 @@
 /* Flag parsing shared by the subcommands. Flag names follow vLLM and llama.cpp where they
  * exist (--max-model-len, --temperature, --top-k, -n, -p, --seed, --threads). */
-#include "server/cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -44,7 +44,11 @@ static int parse_float(const char *flag, const char *s, float *out) {
 
 int cli_parse(int argc, char **argv, CliArgs *a, const char *usage) {
     memset(a, 0, sizeof *a);
-    session_options_default(&a->session);
+    engine_args_default(&a->engine);
+    /* one user, one sequence at a time; prefill in chunks of 512 as llama.cpp's default batch */
+    a->engine.max_num_seqs = 1;
+    a->engine.max_num_batched_tokens = 512;
+    a->engine.log_stats = 0;
     sampling_params_default(&a->sampling);
     a->n_predict = 128;
     a->n_prompt_bench = 512;
@@ -64,6 +68,10 @@ int cli_parse(int argc, char **argv, CliArgs *a, const char *usage) {
         } else if (f[0] == '-' && f[1] != 0 && !v) {
             cli_error("%s needs a value", f);
             return -1;
+        } else if (!strcmp(f, "-c") || !strcmp(f, "--ctx-size")) {
+            rc = cli_parse_int(f, v, 1, 1 << 24, &a->engine.max_model_len);
+        } else if (!strcmp(f, "--batch-size")) {
+            rc = cli_parse_int(f, v, 1, 1 << 20, &a->engine.max_num_batched_tokens);
         } else if (!strcmp(f, "-p") || !strcmp(f, "--prompt") || !strcmp(f, "--n-prompt")) {
             /* bench uses -p N (llama-bench); generate uses -p TEXT */
             if (!strcmp(f, "--n-prompt")) rc = cli_parse_int(f, v, 1, 1 << 20, &a->n_prompt_bench);
@@ -73,20 +81,6 @@ int cli_parse(int argc, char **argv, CliArgs *a, const char *usage) {
             a->n_gen_bench = a->n_predict;
         } else if (!strcmp(f, "-r") || !strcmp(f, "--repetitions")) {
             rc = cli_parse_int(f, v, 1, 1000, &a->reps);
-        } else if (!strcmp(f, "-t") || !strcmp(f, "--threads")) {
-            rc = cli_parse_int(f, v, 1, 1024, &a->session.n_threads);
-        } else if (!strcmp(f, "-c") || !strcmp(f, "--max-model-len") || !strcmp(f, "--ctx-size")) {
-            rc = cli_parse_int(f, v, 1, 1 << 24, &a->session.max_model_len);
-        } else if (!strcmp(f, "--max-num-batched-tokens") || !strcmp(f, "--batch-size")) {
-            rc = cli_parse_int(f, v, 1, 1 << 20, &a->session.max_batch);
-        } else if (!strcmp(f, "--precision")) {
-            if (!strcmp(v, "q8")) a->session.precision = MATMUL_Q8;
-            else if (!strcmp(v, "f32")) a->session.precision = MATMUL_F32;
-            else cli_error("--precision expects q8 or f32, got '%s'", v), rc = -1;
-        } else if (!strcmp(f, "--kv-cache-dtype")) {
-            rc = cli_parse_kv_cache_dtype(v, &a->session.kv_cache_dtype);
-        } else if (!strcmp(f, "--chat-template")) {
-            a->session.chat_template = v;
         } else if (!strcmp(f, "--temperature") || !strcmp(f, "--temp")) {
             rc = parse_float(f, v, &a->sampling.temperature);
         } else if (!strcmp(f, "--top-k")) {
@@ -108,8 +102,13 @@ int cli_parse(int argc, char **argv, CliArgs *a, const char *usage) {
             a->sampling.has_seed = 1;
             if (errno || *end || end == v) cli_error("--seed expects a non-negative integer, got '%s'", v), rc = -1;
         } else if (f[0] == '-' && f[1] != 0) {
-            cli_error("unknown flag %s (see --help)", f);
-            return -1;
+            int taken = cli_engine_flag(argc, argv, &i, &a->engine); /* --threads, --device, ... */
+            if (taken < 0) return -1;
+            if (taken == 0) {
+                cli_error("unknown flag %s (see --help)", f);
+                return -1;
+            }
+            takes = 0;
         } else if (!a->model) {
             a->model = f, takes = 0;
         } else {

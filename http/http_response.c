@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/http_internal.h"
+#include "http/http_internal.h"
 
 typedef struct WriteReq {
     uv_write_t req;

@@ -1,14 +1,14 @@
 /* `piston run MODEL`: an interactive chat in the terminal, like `ollama run`. Each turn the
- * whole conversation is rendered with the chat template and tokenized; only the tokens past
- * the longest prefix already in the KV cache are evaluated, so a long conversation is not
- * recomputed every turn. Commands: /bye (or Ctrl-D) quits, /clear forgets the conversation,
+ * whole conversation is rendered with the chat template, tokenized and sent to the Engine as
+ * one request; the prefix cache finds the blocks of the turns before, so a long conversation
+ * is not recomputed every turn. Commands: /bye (or Ctrl-D) quits, /clear forgets the conversation,
  * /? helps. Sampling defaults are Ollama's (temperature 0.8, top-k 40, top-p 0.9). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "server/cli.h"
+#include "cli/cli.h"
 
 static const char usage[] =
     "usage: piston run MODEL [--temperature T] [--top-k K] [--top-p P] [--min-p M] [--seed S]\n"
@@ -19,8 +19,7 @@ static const char usage[] =
 typedef struct Chat {
     ChatMessage *msgs;
     int n, cap;
-    int32_t *cached; /* tokens in the KV cache, in order */
-    int n_cached;
+    int turns;
 } Chat;
 
 static int chat_push(Chat *c, const char *role, const char *content) {
@@ -40,67 +39,58 @@ static void chat_clear(Chat *c) {
     c->n = 0;
 }
 
-/* Bring the cache to `ids`: keep the common prefix, evaluate the rest (at least one token,
- * so that s->logits belong to the last id). */
-static int sync_cache(Session *s, Chat *c, const int32_t *ids, int n, char *err, size_t errlen) {
-    int p = 0;
-    while (p < n && p < c->n_cached && p < s->n_past && ids[p] == c->cached[p]) p++;
-    if (p == n) p = n - 1;
-    session_truncate(s, p);
-    if (session_eval(s, ids + p, n - p, err, errlen)) return -1;
-    int32_t *nc = realloc(c->cached, (size_t)s->tm.max_model_len * sizeof *nc);
-    if (!nc) return -1;
-    c->cached = nc;
-    memcpy(c->cached, ids, (size_t)n * sizeof *ids);
-    c->n_cached = n;
+typedef struct Reply {
+    char *text;
+    size_t len, cap;
+} Reply;
+
+static int on_output(void *ctx, const EngineOutput *o) {
+    Reply *r = ctx;
+    fwrite(o->text, 1, o->text_len, stdout);
+    fflush(stdout);
+    if (r->len + o->text_len + 1 > r->cap) {
+        size_t cap = 2 * (r->len + o->text_len + 1);
+        char *t = realloc(r->text, cap);
+        if (!t) return -1;
+        r->text = t, r->cap = cap;
+    }
+    memcpy(r->text + r->len, o->text, o->text_len);
+    r->len += o->text_len;
+    r->text[r->len] = 0;
     return 0;
 }
 
-static int reply(Session *s, Chat *c, Sampler *smp, int n_predict, char *err, size_t errlen, char **text) {
+static int reply(Engine *e, Chat *c, const SamplingParams *sp, int n_predict, char *err, size_t errlen, char **text) {
+    const ChatTemplate *tpl = engine_chat_template(e, NULL);
     char *prompt;
-    if (chat_template_apply(&s->tm.chat, c->msgs, c->n, 1, &prompt, err, errlen)) return -1;
+    if (chat_template_apply(tpl, c->msgs, c->n, 1, &prompt, err, errlen)) return -1;
     int32_t *ids;
     /* a template that writes BOS itself must not get a second one from the tokenizer */
-    int n = session_tokenize(s, prompt, s->tm.chat.bos_text == NULL, 1, &ids, err, errlen);
+    int n = tokenizer_encode_alloc(engine_tokenizer(e), prompt, strlen(prompt), tpl->bos_text == NULL, 1, &ids);
     free(prompt);
-    if (n < 0) return -1;
+    if (n < 0) return snprintf(err, errlen, "could not tokenize the conversation"), -1;
     int rc = -1;
-    size_t tcap = 1024, tlen = 0;
-    *text = malloc(tcap);
-    int32_t *out = malloc(((size_t)n_predict + 1) * sizeof *out);
-    if (!*text || !out) goto done;
-    if (n >= s->tm.max_model_len) {
+    Reply r = {malloc(256), 0, 256};
+    if (!r.text) goto done;
+    r.text[0] = 0;
+    if (n >= engine_max_model_len(e)) {
         snprintf(err, errlen, "the conversation (%d tokens) no longer fits the context (%d); /clear to start over", n,
-                 s->tm.max_model_len);
+                 engine_max_model_len(e));
         goto done;
     }
-    if (sync_cache(s, c, ids, n, err, errlen)) goto done;
-    Detok d;
-    detok_init(&d);
-    char buf[256];
-    int n_out = 0;
-    while (n_out < n_predict && s->n_past < s->tm.max_model_len) {
-        int32_t id = sampler_sample(smp, s->logits, ids, n, out, n_out, NULL);
-        out[n_out++] = id;
-        if (tokenizer_is_eog(s->tm.tok, id)) break;
-        size_t nb = detok_push(s->tm.tok, &d, id, buf, sizeof buf);
-        fwrite(buf, 1, nb, stdout);
-        fflush(stdout);
-        if (tlen + nb + 1 > tcap) *text = realloc(*text, tcap = 2 * (tlen + nb + 1));
-        memcpy(*text + tlen, buf, nb);
-        tlen += nb;
-        if (session_eval(s, &id, 1, err, errlen)) goto done;
-        c->cached[c->n_cached++] = id;
-    }
-    size_t nb = detok_flush(&d, buf, sizeof buf);
-    fwrite(buf, 1, nb, stdout);
-    if (tlen + nb + 1 > tcap) *text = realloc(*text, tcap = tlen + nb + 1);
-    memcpy(*text + tlen, buf, nb);
-    (*text)[tlen + nb] = 0;
+    RequestParams p;
+    request_params_default(&p);
+    p.sampling = *sp;
+    if (p.sampling.has_seed) p.sampling.seed += (uint64_t)c->turns; /* reproducible, yet not the same each turn */
+    p.max_tokens = n_predict;
+    if (cli_engine_run(e, ids, n, &p, on_output, &r, err, errlen)) goto done;
+    c->turns++;
+    *text = r.text;
+    r.text = NULL;
     rc = 0;
 done:
+    free(r.text);
     free(ids);
-    free(out);
     return rc;
 }
 
@@ -119,28 +109,19 @@ int cmd_run(int argc, char **argv) {
     if (!has_k) a.sampling.top_k = 40;
     if (!has_p) a.sampling.top_p = 0.9f;
     if (!has_n) a.n_predict = 2048;
-    if (a.session.max_model_len <= 0) a.session.max_model_len = 4096;
     char err[512];
-    Session *s;
-    if (session_create(a.model_path, &a.session, &s, err, sizeof err)) {
-        cli_error("%s", err);
-        return 1;
-    }
-    if (!s->tm.has_chat) {
-        cli_error("%s", s->tm.chat_err);
-        session_destroy(s);
-        return 1;
-    }
-    if (a.session.max_model_len > s->tm.model->cfg.context_len) a.session.max_model_len = s->tm.model->cfg.context_len;
-    Sampler smp;
-    if (sampler_init(&smp, &a.sampling, s->tm.model->cfg.vocab_size)) {
-        cli_error("out of memory");
-        session_destroy(s);
+    Engine *s;
+    if (cli_engine_create(&a, &s)) return 1;
+    const char *why = NULL;
+    const ChatTemplate *tpl = engine_chat_template(s, &why);
+    if (!tpl) {
+        cli_error("%s", why);
+        engine_destroy(s);
         return 1;
     }
     int tty = isatty(0);
-    if (tty) fprintf(stderr, "%s (%s) ready. /bye to quit, /clear to start over, /? for help.\n", s->tm.model->cfg.name,
-                     chat_template_kind_name(s->tm.chat.kind));
+    if (tty) fprintf(stderr, "%s (%s) ready. /bye to quit, /clear to start over, /? for help.\n",
+                     engine_model_config(s)->name, chat_template_kind_name(tpl->kind));
     Chat c = {0};
     char *line = NULL;
     size_t cap = 0;
@@ -162,8 +143,7 @@ int cmd_run(int argc, char **argv) {
             continue;
         }
         char *text = NULL;
-        if (chat_push(&c, "user", line) || reply(s, &c, &smp, a.n_predict, err,
-                                                 sizeof err, &text)) {
+        if (chat_push(&c, "user", line) || reply(s, &c, &a.sampling, a.n_predict, err, sizeof err, &text)) {
             cli_error("%s", err);
             free(text);
             c.n > 0 ? (free((char *)c.msgs[--c.n].content), 0) : 0;
@@ -181,8 +161,6 @@ int cmd_run(int argc, char **argv) {
     free(line);
     chat_clear(&c);
     free(c.msgs);
-    free(c.cached);
-    sampler_free(&smp);
-    session_destroy(s);
+    engine_destroy(s);
     return rc;
 }

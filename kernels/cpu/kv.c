@@ -1,8 +1,8 @@
-/* Data movement ops of the CPU backend: writing the step's new K/V rows into the paged cache
- * (converted to f16 when the cache is f16), copying whole KV blocks (forks of n > 1 samples
- * each get their own copy of a shared partial block) and gathering rows (the last token of
- * each sequence, before the output head). Tiny next to the matmuls. */
-#include <assert.h>
+/* KV-cache data movement of the CPU backend: writing the step's new K/V rows into their
+ * slots of the paged cache (converted to f16 when the cache is f16) and copying whole KV
+ * blocks (forks of n > 1 samples each get their own copy of a shared partial block). Tiny
+ * next to the matmuls. */
+#include <errno.h>
 #include <string.h>
 
 #include "kernels/cpu/cpu_backend.h"
@@ -32,7 +32,7 @@ __attribute__((target("avx,f16c"))) static void kv_row_to_f16_f16c(uint16_t *dst
 }
 #endif
 
-void cpu_kv_write(struct Backend *be, KvCache *kv, int layer, const float *k, const float *v, const AttnBatch *b) {
+int cpu_kv_write(Backend *be, KvCache *kv, int layer, const float *k, const float *v, const AttnBatch *b) {
     int64_t n_slots = kv->num_blocks * kv->block_size, kd = kv->kv_dim;
     void (*to_f16)(uint16_t *, const float *, int) = kv_row_to_f16_scalar;
 #if KV_X86
@@ -41,7 +41,9 @@ void cpu_kv_write(struct Backend *be, KvCache *kv, int layer, const float *k, co
     for (int t = 0; t < b->T; t++) {
         int64_t s = b->slot_mapping[t];
         if (s < 0) continue; /* a padding token, as vLLM marks them: nothing to keep */
-        assert(s < n_slots);
+        if (s >= n_slots)
+            return backend_fail(be, -EINVAL, "kv_write: slot %lld is outside the cache (%lld slots)", (long long)s,
+                                (long long)n_slots);
         if (kv->dtype == DT_F16) {
             to_f16((uint16_t *)kv->k[layer] + s * kd, k + t * kd, (int)kd);
             to_f16((uint16_t *)kv->v[layer] + s * kd, v + t * kd, (int)kd);
@@ -50,18 +52,20 @@ void cpu_kv_write(struct Backend *be, KvCache *kv, int layer, const float *k, co
             memcpy((float *)kv->v[layer] + s * kd, v + t * kd, (size_t)kd * sizeof(float));
         }
     }
+    return 0;
 }
 
-void cpu_kv_copy_blocks(struct Backend *be, KvCache *kv, const int32_t *src, const int32_t *dst, int n) {
+int cpu_kv_copy_blocks(Backend *be, KvCache *kv, const int32_t *src, const int32_t *dst, int n) {
     const size_t block_bytes = (size_t)kv->block_size * (size_t)kv->kv_dim * kv_elem_bytes(kv);
+    for (int i = 0; i < n; i++)
+        if (src[i] < 0 || src[i] >= kv->num_blocks || dst[i] < 0 || dst[i] >= kv->num_blocks)
+            return backend_fail(be, -EINVAL, "kv_copy_blocks: block %d -> %d is outside the cache (%lld blocks)",
+                                src[i], dst[i], (long long)kv->num_blocks);
     for (int l = 0; l < kv->n_layers; l++)
         for (int i = 0; i < n; i++) {
             char *k = kv->k[l], *v = kv->v[l];
             memcpy(k + (size_t)dst[i] * block_bytes, k + (size_t)src[i] * block_bytes, block_bytes);
             memcpy(v + (size_t)dst[i] * block_bytes, v + (size_t)src[i] * block_bytes, block_bytes);
         }
-}
-
-void cpu_gather_rows(struct Backend *be, const float *x, const int32_t *rows, int n, int dim, float *out) {
-    for (int i = 0; i < n; i++) memcpy(out + (size_t)i * dim, x + (size_t)rows[i] * dim, (size_t)dim * sizeof(float));
+    return 0;
 }

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/http_internal.h"
+#include "http/http_internal.h"
 
 int http_server_port(const HttpServer *s) { return s->port; }
 int http_server_num_conns(const HttpServer *s) { return s->n_conns; }

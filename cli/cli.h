@@ -1,21 +1,21 @@
-/* The `piston` command line: shared flag parsing and model-name resolution for the
- * subcommands (generate, run, eval, bench). Each subcommand lives in its own file. */
+/* The `piston` command line: flag parsing shared by the subcommands, model-name resolution,
+ * and the small driver that runs one request on the Engine for generate, run, eval and
+ * bench latency. Each subcommand lives in its own file (cmd_*.c, bench/). */
 #ifndef PISTON_CLI_H
 #define PISTON_CLI_H
 
 #include <stddef.h>
 
+#include "base/version.h"
 #include "engine/engine.h"
 #include "engine/sampler.h"
-#include "engine/session.h"
 
-#define PISTON_VERSION "0.1.0"
 #define PISTON_DEFAULT_MODEL_FILE "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 typedef struct CliArgs {
     const char *model;       /* as given: a path or a short name */
     char model_path[4096];   /* resolved */
-    SessionOptions session;
+    EngineArgs engine;       /* --threads, --precision, --max-model-len, --kv-cache-dtype, ... */
     SamplingParams sampling;
     const char *prompt;
     int n_predict;
@@ -43,11 +43,18 @@ int64_t cli_parse_bytes(const char *s);
 /* --kv-cache-dtype auto|f16|f32 into KV_CACHE_DTYPE_AUTO, DT_F16 or DT_F32; 0 or -1 (reported) */
 int cli_parse_kv_cache_dtype(const char *v, int *out);
 
+/* An Engine for one interactive user (generate, run, eval, bench latency): a.engine with
+ * one sequence at a time, quiet logs. 0, or -1 after printing the error. */
+int cli_engine_create(CliArgs *a, Engine **out);
+/* Run one request to its end on e, calling on_output (if any) for each step's output.
+ * 0, or -1 with err set. */
+typedef int (*CliOutputFn)(void *ctx, const EngineOutput *o);
+int cli_engine_run(Engine *e, const int32_t *prompt, int n_prompt, const RequestParams *p, CliOutputFn on_output,
+                   void *ctx, char *err, size_t errlen);
+
 int cmd_generate(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
-int cmd_bench(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
-int bench_throughput(int argc, char **argv);
 
 #endif

@@ -2,13 +2,14 @@
  * stdin line ({"prompt": str | "ids": [int], "n_predict", "top_n", "full_logits",
  * "parse_special", "add_special"}), one JSON response per stdout line: the prompt's ids,
  * the first step's top-N logits, n_predict greedy tokens (EOS ignored, so both engines make
- * the same number) and the top two (id, logit) at every step. */
+ * the same number) and the top two (id, logit) at every step. Each request is one greedy
+ * request on the Engine that reports its raw logits (RequestParams.return_logits). */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/cli.h"
+#include "cli/cli.h"
 
 static const char usage[] =
     "usage: piston eval MODEL [--precision q8|f32] [--threads N] [--max-model-len N] < requests.jsonl\n";
@@ -44,16 +45,36 @@ static cJSON *top_pairs(const float *x, int n, int k) {
     return arr;
 }
 
-static cJSON *eval_one(Session *s, const cJSON *req, char *err, size_t errlen) {
+typedef struct EvalRun {
+    cJSON *res, *toks, *steps;
+    int vocab, top_n, full_logits;
+} EvalRun;
+
+static int on_output(void *ctx, const EngineOutput *o) {
+    EvalRun *r = ctx;
+    if (o->n_new == 0 || !o->logits) return 0;
+    if (o->n_output_tokens == 1) { /* the prefill's logits */
+        cJSON_AddItemToObject(r->res, "top", top_pairs(o->logits, r->vocab, r->top_n));
+        if (r->full_logits) {
+            cJSON *l = cJSON_AddArrayToObject(r->res, "logits");
+            for (int i = 0; i < r->vocab; i++) cJSON_AddItemToArray(l, cJSON_CreateNumber(o->logits[i]));
+        }
+    }
+    cJSON_AddItemToArray(r->steps, top_pairs(o->logits, r->vocab, 2));
+    cJSON_AddItemToArray(r->toks, cJSON_CreateNumber(o->new_tokens[0]));
+    return 0;
+}
+
+static cJSON *eval_one(Engine *e, const cJSON *req, char *err, size_t errlen) {
     int n_predict = json_int(req, "n_predict", 64), top_n = json_int(req, "top_n", 10);
     const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(req, "prompt");
     const cJSON *ids_in = cJSON_GetObjectItemCaseSensitive(req, "ids");
     int32_t *ids = NULL;
     int n = 0;
     if (cJSON_IsString(prompt)) {
-        n = session_tokenize(s, prompt->valuestring, json_bool(req, "add_special", 1),
-                             json_bool(req, "parse_special", 1), &ids, err, errlen);
-        if (n < 0) return NULL;
+        n = tokenizer_encode_alloc(engine_tokenizer(e), prompt->valuestring, strlen(prompt->valuestring),
+                                   json_bool(req, "add_special", 1), json_bool(req, "parse_special", 1), &ids);
+        if (n < 0) return snprintf(err, errlen, "could not tokenize the prompt"), NULL;
     } else if (cJSON_IsArray(ids_in)) {
         n = cJSON_GetArraySize(ids_in);
         ids = malloc(((size_t)n + 1) * sizeof *ids);
@@ -64,48 +85,40 @@ static cJSON *eval_one(Session *s, const cJSON *req, char *err, size_t errlen) {
         snprintf(err, errlen, "a request needs \"prompt\" (string) or \"ids\" (array)");
         return NULL;
     }
-    session_reset(s);
-    cJSON *res = NULL;
-    if (n == 0) {
-        snprintf(err, errlen, "the prompt is empty");
-        goto out;
-    }
-    if (session_eval(s, ids, n, err, errlen)) goto out;
-    res = cJSON_CreateObject();
-    cJSON *pids = cJSON_AddArrayToObject(res, "prompt_ids");
+    EvalRun r = {cJSON_CreateObject(), NULL, NULL, engine_model_config(e)->vocab_size, top_n,
+                 json_bool(req, "full_logits", 0)};
+    cJSON *pids = cJSON_AddArrayToObject(r.res, "prompt_ids");
     for (int i = 0; i < n; i++) cJSON_AddItemToArray(pids, cJSON_CreateNumber(ids[i]));
-    int vocab = s->tm.model->cfg.vocab_size;
-    cJSON_AddItemToObject(res, "top", top_pairs(s->logits, vocab, top_n));
-    if (json_bool(req, "full_logits", 0)) {
-        cJSON *l = cJSON_AddArrayToObject(res, "logits");
-        for (int i = 0; i < vocab; i++) cJSON_AddItemToArray(l, cJSON_CreateNumber(s->logits[i]));
-    }
-    cJSON *toks = cJSON_AddArrayToObject(res, "tokens"), *steps = cJSON_AddArrayToObject(res, "steps");
-    for (int i = 0; i < n_predict; i++) {
-        cJSON *top2 = top_pairs(s->logits, vocab, 2);
-        int32_t id = (int32_t)cJSON_GetArrayItem(cJSON_GetArrayItem(top2, 0), 0)->valuedouble;
-        cJSON_AddItemToArray(steps, top2);
-        cJSON_AddItemToArray(toks, cJSON_CreateNumber(id));
-        if (i + 1 < n_predict && session_eval(s, &id, 1, err, errlen)) {
-            cJSON_Delete(res);
-            res = NULL;
-            goto out;
-        }
-    }
-out:
+    r.toks = cJSON_CreateArray();
+    r.steps = cJSON_CreateArray();
+    RequestParams p;
+    request_params_default(&p);
+    p.sampling.temperature = 0; /* greedy, as the reference decodes */
+    p.ignore_eos = 1;
+    p.max_tokens = n_predict > 0 ? n_predict : 1;
+    p.return_logits = 1;
+    int rc = cli_engine_run(e, ids, n, &p, on_output, &r, err, errlen);
     free(ids);
-    return res;
+    if (rc || n_predict < 0) {
+        cJSON_Delete(r.toks), cJSON_Delete(r.steps), cJSON_Delete(r.res);
+        if (!rc) snprintf(err, errlen, "n_predict must be >= 0");
+        return NULL;
+    }
+    if (n_predict == 0) { /* only the prompt's logits were asked for */
+        cJSON_Delete(r.toks), cJSON_Delete(r.steps);
+        r.toks = cJSON_CreateArray(), r.steps = cJSON_CreateArray();
+    }
+    cJSON_AddItemToObject(r.res, "tokens", r.toks);
+    cJSON_AddItemToObject(r.res, "steps", r.steps);
+    return r.res;
 }
 
 int cmd_eval(int argc, char **argv) {
     CliArgs a;
     if (cli_parse(argc, argv, &a, usage)) return 1;
     char err[512];
-    Session *s;
-    if (session_create(a.model_path, &a.session, &s, err, sizeof err)) {
-        cli_error("%s", err);
-        return 1;
-    }
+    Engine *s;
+    if (cli_engine_create(&a, &s)) return 1;
     int rc = 0;
     char *line = NULL;
     size_t cap = 0;
@@ -133,6 +146,6 @@ int cmd_eval(int argc, char **argv) {
         cJSON_Delete(res);
     }
     free(line);
-    session_destroy(s);
+    engine_destroy(s);
     return rc;
 }

@@ -1,0 +1,34 @@
+/* The HTTP server as a whole, what `piston serve` runs: the options (vLLM's flags mapped by
+ * cli/cmd_serve.c) and server_run, which binds the port, starts the engine thread, serves
+ * until SIGINT/SIGTERM and shuts down gracefully. Everything else in server/ is private to it
+ * (api_common.h). */
+#ifndef PISTON_SERVER_H
+#define PISTON_SERVER_H
+
+#include <stdint.h>
+
+#include "engine/engine.h"
+#include "http/http.h"
+
+typedef struct ServeOptions {
+    const char *host;
+    int port;
+    const char *model_arg;   /* as given on the command line */
+    const char *model_name;  /* served name (--served-model-name, else model_arg) */
+    const char *api_key;     /* NULL: no authentication */
+    int max_queued_requests; /* waiting sequences beyond which new requests are refused */
+    double shutdown_grace_s;
+    uint64_t seed;           /* --seed: requests without a seed get one derived from it */
+    int has_seed;
+    HttpLimits http;
+    EngineArgs engine;
+} ServeOptions;
+
+/* Defaults: 127.0.0.1:8000, no API key, 512 queued requests, 30 s grace, HTTP limits of
+ * 8 MiB bodies, 16 KiB of headers, 100 headers, 30 s keep-alive and read timeouts, 1024
+ * connections; the engine's own defaults. */
+void server_options_default(ServeOptions *o);
+/* Serve until shut down; returns the process exit code (0 after a clean shutdown). */
+int server_run(ServeOptions *o);
+
+#endif

@@ -1,0 +1,55 @@
+/* The cross-backend op harness (tests/unit/ops/): every op of kernels/backend.h through the
+ * backend interface against a double-precision reference. The backend under test is named
+ * by PISTON_TEST_BACKEND (default cpu; cuda for the emulated CUDA build of this test and for
+ * a real GPU); PISTON_TEST_SMALL=1 (set for sanitizer and emulator builds) runs fewer and
+ * smaller shapes. On the CPU every op runs under both matmul precisions and the batch
+ * invariance the CPU promises is checked against a second, two-thread backend. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TEST_DEFINE_COUNTERS
+#include "tests/unit/ops/ops_harness.h"
+
+static Backend *make(const char *device, int threads, MatmulPrecision p) {
+    BackendOptions o;
+    backend_options_default(&o);
+    o.device = device;
+    o.n_threads = threads;
+    o.precision = p;
+    char err[256];
+    Backend *be = NULL;
+    if (backend_create(&o, &be, err, sizeof err)) fprintf(stderr, "backend %s: %s\n", device, err);
+    return be;
+}
+
+int main(void) {
+    const char *name = getenv("PISTON_TEST_BACKEND");
+    name = name && *name ? name : "cpu";
+    const char *small = getenv("PISTON_TEST_SMALL");
+    int is_small = small && *small && strcmp(small, "0");
+#if defined(__SANITIZE_ADDRESS__)
+    is_small = 1; /* ~10x slower under the sanitizers: the same checks on smaller shapes */
+#endif
+    int cpu = !strcmp(name, "cpu");
+    for (int p = 0; p < (cpu ? 2 : 1); p++) {
+        Backend *be = make(name, 1, (MatmulPrecision)p);
+        CHECK(be != NULL, "backend %s could not be created", name);
+        if (!be) break;
+        CHECK(strcmp(be->name, name) == 0, "asked for %s, got %s", name, be->name);
+        printf("backend %s (%s), precision %s%s\n", be->name, be->device_name, p ? "f32" : "q8",
+               is_small ? ", small shapes" : "");
+        OpsCtx c = {be, be->name, is_small, 0x5eed + (unsigned long long)p, 1.0};
+        if (p == 0) { /* precision changes only the matmul */
+            ops_test_rows(&c);
+            ops_test_kv(&c);
+            ops_test_attention(&c);
+            Backend *two = cpu ? make("cpu", 2, MATMUL_Q8) : NULL;
+            ops_test_batch_invariance(&c, two);
+            backend_destroy(two);
+        }
+        ops_test_matmul(&c);
+        backend_destroy(be);
+    }
+    return TEST_SUMMARY();
+}
