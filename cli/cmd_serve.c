@@ -31,7 +31,7 @@ static const char usage[] =
     "  --precision q8|f32             matmul precision (default q8)\n"
     "  --chat-template NAME           chatml, llama3, llama2, mistral or zephyr (default: the model's)\n"
     "  --seed N                       requests without a seed get one derived from N\n"
-    "  --device cpu|cuda              (default cpu)\n"
+    "  --device auto|cpu|cuda         (default auto: CUDA where a usable GPU exists)\n"
     "  --max-request-body BYTES       request body limit (default 8M): 413 beyond\n"
     "  --max-header-size BYTES        request line and headers (default 16K): 431 beyond\n"
     "  --max-headers N                header count (default 100): 431 beyond\n"

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/err.h"
+
 static const char *const k_kind_names[CHAT_TEMPLATE_COUNT] = {"chatml", "llama3", "llama2", "mistral", "zephyr"};
 
 const char *chat_template_kind_name(ChatTemplateKind k) {
@@ -112,9 +114,8 @@ int chat_template_init(ChatTemplate *ct, const char *jinja_src, const char *name
         for (int k = 0; k < CHAT_TEMPLATE_COUNT; k++)
             if (strcmp(name, k_kind_names[k]) == 0) kind = k;
         if (kind < 0) {
-            snprintf(err, errlen, "--chat-template %s: unknown template name (known: chatml, llama3, llama2, mistral, "
+            return err_set(err, errlen, -EINVAL, "--chat-template %s: unknown template name (known: chatml, llama3, llama2, mistral, "
                      "zephyr)", name);
-            return -1;
         }
     } else if (!jinja_src || !*jinja_src) {
         snprintf(err, errlen, "the model has no chat template (tokenizer.chat_template); choose one with "
@@ -144,8 +145,7 @@ int chat_template_init(ChatTemplate *ct, const char *jinja_src, const char *name
     return 0;
 oom:
     chat_template_free(ct);
-    snprintf(err, errlen, "out of memory");
-    return -1;
+    return err_set(err, errlen, -ENOMEM, "out of memory");
 }
 
 void chat_template_free(ChatTemplate *ct) {
@@ -267,8 +267,7 @@ static int render_llama3(const ChatTemplate *ct, const ChatMessage *m, int n, in
 static int check_alternation(const ChatMessage *m, int n, char *err, size_t errlen) {
     for (int i = 0; i < n; i++) {
         if (is_role(&m[i], "user") != (i % 2 == 0)) {
-            snprintf(err, errlen, "Conversation roles must alternate user/assistant/user/assistant/...");
-            return -1;
+            return err_set(err, errlen, -EINVAL, "Conversation roles must alternate user/assistant/user/assistant/...");
         }
     }
     return 0;
@@ -321,8 +320,7 @@ static int render_mistral(const ChatTemplate *ct, const ChatMessage *m, int n, B
             put(b, m[i].content);
             put(b, ct->eos_text);
         } else {
-            snprintf(err, errlen, "Only user and assistant roles are supported!");
-            return -1;
+            return err_set(err, errlen, -EINVAL, "Only user and assistant roles are supported!");
         }
     }
     return 0;
@@ -348,8 +346,7 @@ int chat_template_apply(const ChatTemplate *ct, const ChatMessage *msgs, int n, 
     *out = NULL;
     for (int i = 0; i < n; i++) {
         if (!msgs[i].role) {
-            snprintf(err, errlen, "message %d has no role", i);
-            return -1;
+            return err_set(err, errlen, -EINVAL, "message %d has no role", i);
         }
     }
     Buf b = {0};

@@ -113,26 +113,23 @@ const ChatTemplate *engine_chat_template(const Engine *e, const char **err) {
 
 int engine_add_request(Engine *e, const int32_t *prompt, int n_prompt, const RequestParams *p, int64_t *id,
                        char *err, size_t errlen) {
-    if (n_prompt <= 0) return snprintf(err, errlen, "the prompt is empty"), -1;
+    if (n_prompt <= 0) return err_set(err, errlen, -EINVAL, "the prompt is empty");
     if (n_prompt >= e->tm.max_model_len)
-        return snprintf(err, errlen,
+        return err_set(err, errlen, -EINVAL,
                         "the prompt has %d tokens, but the maximum context length is %d tokens (prompt plus output)",
-                        n_prompt, e->tm.max_model_len),
-               -1;
+                        n_prompt, e->tm.max_model_len);
     for (int i = 0; i < n_prompt; i++)
         if (prompt[i] < 0 || prompt[i] >= e->tm.model->cfg.vocab_size)
-            return snprintf(err, errlen, "token id %d is out of range [0, %d)", prompt[i], e->tm.model->cfg.vocab_size),
-                   -1;
+            return err_set(err, errlen, -EINVAL, "token id %d is out of range [0, %d)", prompt[i], e->tm.model->cfg.vocab_size);
     if (sampling_params_validate(&p->sampling, err, errlen)) return -1;
-    if (p->n < 1 || p->n > 128) return snprintf(err, errlen, "n must be in [1, 128], got %d", p->n), -1;
+    if (p->n < 1 || p->n > 128) return err_set(err, errlen, -EINVAL, "n must be in [1, 128], got %d", p->n);
     if (p->n > e->args.max_num_seqs)
-        return snprintf(err, errlen, "n = %d is more than --max-num-seqs %d", p->n, e->args.max_num_seqs), -1;
+        return err_set(err, errlen, -EINVAL, "n = %d is more than --max-num-seqs %d", p->n, e->args.max_num_seqs);
     if (p->n_stop < 0 || p->n_stop > ENGINE_MAX_STOP || p->n_stop_token_ids < 0 ||
         p->n_stop_token_ids > ENGINE_MAX_STOP)
-        return snprintf(err, errlen, "at most %d stop strings and %d stop token ids", ENGINE_MAX_STOP, ENGINE_MAX_STOP),
-               -1;
+        return err_set(err, errlen, -EINVAL, "at most %d stop strings and %d stop token ids", ENGINE_MAX_STOP, ENGINE_MAX_STOP);
     if (p->min_tokens < 0 || (p->max_tokens > 0 && p->min_tokens > p->max_tokens))
-        return snprintf(err, errlen, "min_tokens must be in [0, max_tokens]"), -1;
+        return err_set(err, errlen, -EINVAL, "min_tokens must be in [0, max_tokens]");
     int64_t room = e->tm.max_model_len - n_prompt;
     int64_t max_tokens = p->max_tokens > 0 ? (p->max_tokens < room ? p->max_tokens : room) : room;
     EngineSeq *s = engine_seq_new(e, p, 0, err, errlen);

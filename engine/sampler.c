@@ -3,6 +3,7 @@
  * candidates, sorting everything only when they do not reach the requested mass. */
 #include "engine/sampler.h"
 
+#include "base/err.h"
 #include "base/hash.h"
 
 #include <float.h>
@@ -39,7 +40,7 @@ void sampling_params_default(SamplingParams *p) {
 }
 
 int sampling_params_validate(const SamplingParams *p, char *err, size_t errlen) {
-#define BAD(...) return snprintf(err, errlen, __VA_ARGS__), -1
+#define BAD(...) return err_set(err, errlen, -EINVAL, __VA_ARGS__)
     if (!(p->temperature >= 0.0f) || !isfinite(p->temperature)) BAD("temperature must be >= 0, got %g", p->temperature);
     if (!(p->top_p > 0.0f && p->top_p <= 1.0f)) BAD("top_p must be in (0, 1], got %g", p->top_p);
     if (!(p->min_p >= 0.0f && p->min_p <= 1.0f)) BAD("min_p must be in [0, 1], got %g", p->min_p);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "engine/text_model.h"
 
 /* The text of token id into buf (empty when there is none or it does not fit). */
@@ -29,8 +30,7 @@ static int chat_template_for_model(ChatTemplate *ct, const GgufFile *f, const To
     if (chat_template_set_tokens(ct, token_text(tok, tokenizer_bos(tok), bos, sizeof bos),
                                  token_text(tok, tokenizer_eos(tok), eos, sizeof eos))) {
         chat_template_free(ct);
-        snprintf(err, errlen, "out of memory");
-        return -1;
+        return err_set(err, errlen, -ENOMEM, "out of memory");
     }
     return 1;
 }

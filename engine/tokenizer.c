@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "engine/tokenizer_internal.h"
 
 void *tok_scratch_get(TokScratch *s, size_t bytes) {
@@ -82,8 +83,7 @@ static int load_vocab(Tokenizer *t, const GgufFile *f, char *err, size_t errlen)
     GgufArr toks, types, scores;
     if (gguf_get_arr(f, "tokenizer.ggml.tokens", &toks) != 0 || toks.elem_type != GGUF_TYPE_STRING ||
         toks.n == 0 || toks.n > (1u << 24)) {
-        snprintf(err, errlen, "%s: tokenizer.ggml.tokens is missing or not a string array", gguf_path(f));
-        return -1;
+        return err_set(err, errlen, -EINVAL, "%s: tokenizer.ggml.tokens is missing or not a string array", gguf_path(f));
     }
     int n = t->n_vocab = (int)toks.n;
     int have_types = gguf_get_arr(f, "tokenizer.ggml.token_type", &types) == 0 && types.n == toks.n &&
@@ -93,8 +93,7 @@ static int load_vocab(Tokenizer *t, const GgufFile *f, char *err, size_t errlen)
     size_t total = 0;
     for (int i = 0; i < n; i++) total += gguf_arr_str(&toks, (uint64_t)i).len + 1;
     if (total > UINT32_MAX) {
-        snprintf(err, errlen, "%s: token texts too large", gguf_path(f));
-        return -1;
+        return err_set(err, errlen, -EINVAL, "%s: token texts too large", gguf_path(f));
     }
     t->text = malloc(total);
     t->piece = malloc(total);
@@ -111,8 +110,7 @@ static int load_vocab(Tokenizer *t, const GgufFile *f, char *err, size_t errlen)
     t->vocab.mask = cap - 1;
     if (!t->text || !t->piece || !t->text_off || !t->text_len || !t->piece_off || !t->piece_len || !t->type ||
         !t->eog || (have_scores && !t->score) || !t->vocab.slot) {
-        snprintf(err, errlen, "out of memory loading a vocabulary of %d tokens", n);
-        return -1;
+        return err_set(err, errlen, -ENOMEM, "out of memory loading a vocabulary of %d tokens", n);
     }
     memset(t->vocab.slot, 0xFF, cap * sizeof(int32_t));
     size_t off = 0;

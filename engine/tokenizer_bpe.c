@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "base/hash.h"
 #include "engine/tokenizer_internal.h"
 
@@ -96,9 +97,8 @@ int tok_bpe_load(Tokenizer *t, const GgufFile *f, char *err, size_t errlen) {
     }
     GgufArr ma;
     if (gguf_get_arr(f, "tokenizer.ggml.merges", &ma) != 0 || ma.elem_type != GGUF_TYPE_STRING) {
-        snprintf(err, errlen, "%s: tokenizer.ggml.merges is missing or not an array of strings (a gpt2 "
+        return err_set(err, errlen, -EINVAL, "%s: tokenizer.ggml.merges is missing or not an array of strings (a gpt2 "
                  "tokenizer needs it)", gguf_path(f));
-        return -1;
     }
     uint32_t cap = 1024;
     while (cap < ma.n * 2 + 2) cap <<= 1;
@@ -136,8 +136,7 @@ int tok_bpe_load(Tokenizer *t, const GgufFile *f, char *err, size_t errlen) {
     return 0;
 oom:
     free(cat);
-    snprintf(err, errlen, "out of memory loading %" PRIu64 " BPE merges", ma.n);
-    return -1;
+    return err_set(err, errlen, -ENOMEM, "out of memory loading %" PRIu64 " BPE merges", ma.n);
 }
 
 /* ---- the merge loop ---- */

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
+
 
 /* The architectures whose GGUF files this forward pass runs, and what differs among them. */
 typedef struct ArchInfo {
@@ -30,9 +32,8 @@ static int get_u32_key(const GgufFile *f, const char *arch, const char *suffix, 
     int rc = gguf_get_u32(f, key, out);
     if (rc == 0) return 0;
     if (rc == -1 && !required) return 1;
-    snprintf(err, errlen, "%s: metadata key %s is %s", gguf_path(f), key,
+    return err_set(err, errlen, -EINVAL, "%s: metadata key %s is %s", gguf_path(f), key,
              rc == -1 ? "missing" : "not an unsigned integer");
-    return -1;
 }
 
 static int get_f32_key(const GgufFile *f, const char *arch, const char *suffix, float *out, float dflt) {
@@ -45,8 +46,7 @@ static int get_f32_key(const GgufFile *f, const char *arch, const char *suffix, 
 static int read_config(const GgufFile *f, ModelConfig *c, char *err, size_t errlen) {
     GgufStr s;
     if (gguf_get_str(f, "general.architecture", &s) != 0) {
-        snprintf(err, errlen, "%s: metadata key general.architecture is missing", gguf_path(f));
-        return -1;
+        return err_set(err, errlen, -EINVAL, "%s: metadata key general.architecture is missing", gguf_path(f));
     }
     if (s.len >= sizeof c->arch) s.len = sizeof c->arch - 1;
     memcpy(c->arch, s.ptr, s.len);
@@ -55,9 +55,8 @@ static int read_config(const GgufFile *f, ModelConfig *c, char *err, size_t errl
     for (size_t i = 0; i < sizeof arch_table / sizeof arch_table[0]; i++)
         if (strcmp(arch_table[i].name, c->arch) == 0) ai = &arch_table[i];
     if (!ai) {
-        snprintf(err, errlen, "%s: architecture '%s' is not supported (supported: llama, mistral, qwen2)",
+        return err_set(err, errlen, -EINVAL, "%s: architecture '%s' is not supported (supported: llama, mistral, qwen2)",
                  gguf_path(f), c->arch);
-        return -1;
     }
     c->rope_style = ai->rope_style;
     c->qkv_bias = ai->qkv_bias;
@@ -84,9 +83,8 @@ static int read_config(const GgufFile *f, ModelConfig *c, char *err, size_t errl
     if (c->n_layers <= 0 || c->n_layers > 1024 || c->dim <= 0 || c->dim > 1 << 16 || c->ffn_dim <= 0 ||
         c->ffn_dim > 1 << 18 || c->n_heads <= 0 || c->n_heads > c->dim || c->n_kv_heads <= 0 ||
         c->n_heads % c->n_kv_heads || c->context_len <= 0) {
-        snprintf(err, errlen, "%s: implausible model shape (layers %d, dim %d, ffn %d, heads %d/%d, ctx %d)",
+        return err_set(err, errlen, -EINVAL, "%s: implausible model shape (layers %d, dim %d, ffn %d, heads %d/%d, ctx %d)",
                  gguf_path(f), c->n_layers, c->dim, c->ffn_dim, c->n_heads, c->n_kv_heads, c->context_len);
-        return -1;
     }
     rc = get_u32_key(f, c->arch, "attention.key_length", &v, 0, err, errlen);
     if (rc < 0) return -1;
@@ -96,9 +94,8 @@ static int read_config(const GgufFile *f, ModelConfig *c, char *err, size_t errl
     c->rot_dim = rc == 0 ? (int)v : c->head_dim;
     if (c->head_dim <= 0 || c->head_dim > 1024 || c->head_dim % 2 || c->rot_dim <= 0 || c->rot_dim > c->head_dim ||
         c->rot_dim % 2) {
-        snprintf(err, errlen, "%s: unsupported head_dim %d / rope dimension %d", gguf_path(f), c->head_dim,
+        return err_set(err, errlen, -EINVAL, "%s: unsupported head_dim %d / rope dimension %d", gguf_path(f), c->head_dim,
                  c->rot_dim);
-        return -1;
     }
     get_f32_key(f, c->arch, "rope.freq_base", &c->rope_theta, 10000.0f);
     get_f32_key(f, c->arch, "attention.layer_norm_rms_epsilon", &c->norm_eps, 1e-5f);
@@ -113,20 +110,17 @@ static int bind(const Model *m, Tensor *t, const char *name, int64_t ne0, int64_
     memset(t, 0, sizeof *t);
     if (!g) {
         if (optional) return 0;
-        snprintf(err, errlen, "%s: tensor %s is missing", gguf_path(m->gguf), name);
-        return -1;
+        return err_set(err, errlen, -EINVAL, "%s: tensor %s is missing", gguf_path(m->gguf), name);
     }
     int ndim_want = ne1 ? 2 : 1;
     if (g->ndim != ndim_want || g->ne[0] != ne0 || (ne1 && g->ne[1] != ne1)) {
-        snprintf(err, errlen, "%s: tensor %s has shape [%lld, %lld], expected [%lld, %lld]", gguf_path(m->gguf), name,
+        return err_set(err, errlen, -EINVAL, "%s: tensor %s has shape [%lld, %lld], expected [%lld, %lld]", gguf_path(m->gguf), name,
                  (long long)g->ne[0], (long long)(g->ndim > 1 ? g->ne[1] : 1), (long long)ne0,
                  (long long)(ne1 ? ne1 : 1));
-        return -1;
     }
     if (want_f32 && g->type != DT_F32) {
-        snprintf(err, errlen, "%s: tensor %s has type %s, expected F32", gguf_path(m->gguf), name,
+        return err_set(err, errlen, -EINVAL, "%s: tensor %s has type %s, expected F32", gguf_path(m->gguf), name,
                  dtype_name(g->type));
-        return -1;
     }
     t->type = g->type;
     t->ndim = g->ndim;
@@ -167,8 +161,7 @@ int model_load(const char *path, Model **out, char *err, size_t errlen) {
     *out = NULL;
     Model *m = calloc(1, sizeof *m);
     if (!m) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
+        return err_set(err, errlen, -ENOMEM, "out of memory");
     }
     if (gguf_open(path, &m->gguf, err, errlen) != 0 || read_config(m->gguf, &m->cfg, err, errlen) != 0) goto fail;
     ModelConfig *c = &m->cfg;
