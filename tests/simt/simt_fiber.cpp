@@ -116,6 +116,14 @@ void simt_stacks_release(SimtThreadState *ts) {
 void simt_fiber_prepare(SimtContext *ctx, const SimtStack *stack, void (*entry)(void)) {
     ctx->stack_bottom = stack->base;
     ctx->stack_size = stack->size;
+#if SIMT_ASAN
+    /* The previous fiber on this stack exited through a switch that never returned, so
+     * the redzones of its entry frames are still poisoned; uninstrumented code (libc, the
+     * ASan runtime itself) landing there would report them. The kernel's own frames
+     * re-poison exactly what they use. */
+    size_t dirty = stack->size < (16u << 10) ? stack->size : (16u << 10);
+    __asan_unpoison_memory_region(stack->base + stack->size - dirty, dirty);
+#endif
 #if SIMT_ASM_SWITCH
     /* Initial frame, popped by simt_ctx_swap: MXCSR/FPU word, r15..r12, rbx, rbp, return
      * address. The return lands in simt_ctx_start with rsp 16-byte aligned for its call. */
