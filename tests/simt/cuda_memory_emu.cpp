@@ -205,3 +205,24 @@ cudaError_t cudaMemsetAsync(void *ptr, int value, size_t count, cudaStream_t str
     if (count && !check_side("cudaMemsetAsync", "ptr", ptr, count, true)) return simt_emu_error(cudaErrorInvalidValue);
     return simt_emu_submit(stream, [=]() { return do_memset("cudaMemsetAsync", ptr, value, count); });
 }
+
+/* The symbol side is checked against the variable's size; the other side by the kind. */
+cudaError_t simt_emu_symbol_copy(void *dst, const void *src, size_t count, size_t offset, size_t symbol_bytes,
+                                 cudaMemcpyKind kind, bool to_symbol) {
+    if (simt_emu_check_device()) return cudaErrorNoDevice;
+    if (cudaError_t e = simt_emu_capture_forbids("cudaMemcpyToSymbol/FromSymbol")) return e;
+    const char *call = to_symbol ? "cudaMemcpyToSymbol" : "cudaMemcpyFromSymbol";
+    if (offset > symbol_bytes || count > symbol_bytes - offset) {
+        fprintf(stderr, "simt: %s: [%zu, %zu) is outside the %zu-byte symbol\n", call, offset, offset + count,
+                symbol_bytes);
+        return simt_emu_error(cudaErrorInvalidValue);
+    }
+    bool other_dev = kind == cudaMemcpyDeviceToDevice || (kind == cudaMemcpyDefault && is_device_ptr(to_symbol ? src : dst));
+    if (count && !check_side(call, to_symbol ? "src" : "dst", to_symbol ? src : dst, count, other_dev))
+        return simt_emu_error(cudaErrorInvalidValue);
+    if (count) {
+        if (to_symbol) memcpy((char *)dst + offset, src, count);
+        else memcpy(dst, (const char *)src + offset, count);
+    }
+    return cudaSuccess;
+}

@@ -49,6 +49,20 @@ template <class T> static inline cudaError_t cudaMallocHost(T **ptr, size_t size
     return cudaMallocHost((void **)ptr, size);
 }
 
+/* __constant__ and __device__ variables are plain host globals under the emulator. */
+cudaError_t simt_emu_symbol_copy(void *dst, const void *src, size_t count, size_t offset, size_t symbol_bytes,
+                                 cudaMemcpyKind kind, bool to_symbol);
+template <class T>
+static inline cudaError_t cudaMemcpyToSymbol(const T &symbol, const void *src, size_t count, size_t offset = 0,
+                                             cudaMemcpyKind kind = cudaMemcpyHostToDevice) {
+    return simt_emu_symbol_copy((void *)&symbol, src, count, offset, sizeof(T), kind, true);
+}
+template <class T>
+static inline cudaError_t cudaMemcpyFromSymbol(void *dst, const T &symbol, size_t count, size_t offset = 0,
+                                               cudaMemcpyKind kind = cudaMemcpyDeviceToHost) {
+    return simt_emu_symbol_copy(dst, (const void *)&symbol, count, offset, sizeof(T), kind, false);
+}
+
 cudaError_t cudaStreamCreate(cudaStream_t *stream);
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *stream, unsigned int flags);
 cudaError_t cudaStreamDestroy(cudaStream_t stream);

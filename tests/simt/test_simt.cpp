@@ -59,7 +59,15 @@ static void test_port_check(void) {
     CHECK(rc == 0, "port_check_run: %d %s", rc, msg);
 }
 
-/* Child side: with SIMT_NO_DEVICE=1 there is no device and everything says so. */
+/* Child sides, run with their environment: no device at all, then a 1 MiB device. */
+static int small_device_child(void) {
+    size_t free_b = 0, total = 0;
+    void *p = nullptr, *q = nullptr;
+    bool ok = cudaMemGetInfo(&free_b, &total) == cudaSuccess && total == (1u << 20) && free_b == total &&
+              cudaMalloc(&p, 600 << 10) == cudaSuccess && cudaMalloc(&q, 600 << 10) == cudaErrorMemoryAllocation &&
+              cudaFree(p) == cudaSuccess && cudaMalloc(&q, 600 << 10) == cudaSuccess;
+    return ok ? 0 : 1;
+}
 static int no_device_child(void) {
     int count = -1;
     void *p = nullptr;
@@ -69,22 +77,28 @@ static int no_device_child(void) {
     return ok ? 0 : 1;
 }
 
-static void test_no_device(void) {
+static void run_child(const char *flag, const char *env, const char *value) {
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
     if (pid == 0) {
-        setenv("SIMT_NO_DEVICE", "1", 1);
-        execl("/proc/self/exe", "test_simt", "--no-device-child", (char *)nullptr);
+        setenv(env, value, 1);
+        execl("/proc/self/exe", "test_simt", flag, (char *)nullptr);
         _exit(3);
     }
     int status = 0;
     waitpid(pid, &status, 0);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "no-device child status %d", status);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s=%s child: status %d", env, value, status);
+}
+
+static void test_no_device(void) {
+    run_child("--no-device-child", "SIMT_NO_DEVICE", "1");
+    run_child("--small-device-child", "SIMT_MEM_BYTES", "1M");
 }
 
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "--no-device-child")) return no_device_child();
+    if (argc > 1 && !strcmp(argv[1], "--small-device-child")) return small_device_child();
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     test_device();

@@ -30,6 +30,13 @@ __global__ void mixed_collective_kernel(int *out) {
     else v = (int)__ballot_sync(0xffffffffu, 1);
     out[threadIdx.x] = v;
 }
+/* Half the warp shuffles (waiting for the other half), the other half waits at a barrier. */
+__global__ void shuffle_vs_barrier_kernel(int *out) {
+    int v = 1;
+    if (threadIdx.x < 16) v = __shfl_xor_sync(0xffffffffu, v, 1);
+    __syncthreads();
+    out[threadIdx.x] = v;
+}
 __global__ void not_in_mask_kernel(int *out) { out[threadIdx.x] = __shfl_sync(0x1u, 5, 0); }
 __global__ void missing_lanes_kernel(int *out) { out[threadIdx.x] = __shfl_sync(0xffffffffu, 5, 0); }
 __global__ void trap_kernel(int *out) {
@@ -78,6 +85,9 @@ void test_warp_errors(void) {
     CHECK_CUDA(cudaMalloc(&d, 128 * sizeof(int)));
     expect_failure("shuffle lane exited", shuffle_exit_kernel, dim3(1), dim3(64), (float *)d, d,
                    "__shfl_xor_sync(mask 0xffffffff)", "exited");
+    expect_failure("shuffle against barrier", shuffle_vs_barrier_kernel, dim3(1), dim3(32), d, d,
+                   "threads 0-15 (warp 0) wait at __shfl_xor_sync(mask 0xffffffff)",
+                   "threads 16-31 wait at __syncthreads()");
     expect_failure("mixed collectives", mixed_collective_kernel, dim3(1), dim3(32), d, d, "different collectives",
                    "__ballot_sync");
     expect_failure("caller not in mask", not_in_mask_kernel, dim3(1), dim3(32), d, d, "leaves out its own lane",

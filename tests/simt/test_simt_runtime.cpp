@@ -17,6 +17,8 @@ __device__ void big_smem_body(float *out, int n) {
 __global__ void big_smem_kernel(float *out, int n) { big_smem_body(out, n); }
 __global__ void big_smem_kernel2(float *out, int n) { big_smem_body(out, n); }
 __global__ void noop_kernel(int *out) { (void)out; }
+__constant__ float const_table[4];
+__global__ void const_kernel(float *out) { out[threadIdx.x] = const_table[threadIdx.x] * 2.0f; }
 
 /* A call expected to fail with `want`, printing a diagnostic. */
 #define CHECK_FAILS(want, expr)                                                                            \
@@ -89,6 +91,21 @@ static void test_memory(void) {
     CHECK_CUDA(cudaFreeHost(pinned));
 }
 
+static void test_symbols(void) {
+    const float table[4] = {1, 2, 3, 4};
+    float out[4], back[4], *d;
+    CHECK_CUDA(cudaMemcpyToSymbol(const_table, table, sizeof table));
+    CHECK_CUDA(cudaMalloc(&d, sizeof out));
+    CHECK_CUDA(piston_launch(const_kernel, dim3(1), dim3(4), 0, 0, d));
+    CHECK_CUDA(cudaMemcpy(out, d, sizeof out, cudaMemcpyDeviceToHost));
+    CHECK(out[0] == 2 && out[3] == 8);
+    CHECK_CUDA(cudaMemcpyFromSymbol(back, const_table, 2 * sizeof(float), 2 * sizeof(float)));
+    CHECK(back[0] == 3 && back[1] == 4);
+    CHECK_FAILS(cudaErrorInvalidValue, cudaMemcpyToSymbol(const_table, table, sizeof table, 4));
+    CHECK_FAILS(cudaErrorInvalidValue, cudaMemcpyToSymbol(const_table, table, 4, 0, cudaMemcpyDeviceToDevice));
+    cudaFree(d);
+}
+
 static void test_launch_config(void) {
     int *d;
     CHECK_CUDA(cudaMalloc(&d, 4));
@@ -149,6 +166,7 @@ static void test_streams_events(void) {
 void test_runtime(void) {
     cudaGetLastError();
     test_memory();
+    test_symbols();
     test_launch_config();
     test_streams_events();
 }
