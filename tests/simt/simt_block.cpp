@@ -26,7 +26,9 @@ static uint64_t rng_next(uint64_t *s) {
 static void order_pass(SimtThreadState *ts, std::vector<SimtFiber *> &v) {
     if (ts->order == SIMT_ORDER_FORWARD || v.size() < 2) return;
     if (ts->order == SIMT_ORDER_REVERSE) { std::reverse(v.begin(), v.end()); return; }
-    for (size_t i = v.size() - 1; i > 0; i--) std::swap(v[i], v[rng_next(&ts->rng) % (i + 1)]);
+    /* Fisher-Yates; the index is a multiply-high of 32 random bits (no division). */
+    for (size_t i = v.size() - 1; i > 0; i--)
+        std::swap(v[i], v[(size_t)(((rng_next(&ts->rng) >> 32) * (uint64_t)(i + 1)) >> 32)]);
 }
 
 static void fiber_entry(void) {
@@ -51,6 +53,7 @@ int simt_block_run(SimtThreadState *ts, SimtBlockRun *run) {
         run->ready.push_back(f);
     }
     run->at_barrier = 0;
+    run->warps.assign((run->n + 31) / 32, SimtWarpState{0, 0});
     run->live = run->n;
     run->failed = false;
     simt_cur_block = &run->regs;

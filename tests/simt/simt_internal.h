@@ -63,12 +63,19 @@ struct SimtFiber {
     void *gather_dst;
 };
 
+/* Per-warp bitmasks that let arrivals skip scanning the warp in the common case. */
+struct SimtWarpState {
+    unsigned at_collective;      /* lanes waiting at a warp collective */
+    unsigned activemask_waiting; /* lanes waiting in __activemask */
+};
+
 struct SimtBlockRun {
     const SimtLaunch *launch;
     SimtBlockRegs regs;
     SimtFiber *fibers; /* [n] */
     unsigned n, at_barrier, live;
     SimtFiber *current;
+    std::vector<SimtWarpState> warps;
     std::vector<SimtFiber *> ready, next; /* this pass, and woken for the next */
     SimtContext sched;
     bool failed;

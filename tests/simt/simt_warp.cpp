@@ -100,6 +100,7 @@ static void resolve(SimtBlockRun *run, SimtFiber *const *lanes, unsigned mask, c
     }
     for (unsigned l = 0; l < 32; l++)
         if (mask >> l & 1) lanes[l]->result = f->op == SIMT_OP_ALLGATHER ? 0 : lane_result(f->op, lanes, mask, l, ballot);
+    run->warps[f->regs.warp].at_collective &= ~mask;
     for (unsigned l = 0; l < 32; l++)
         if (mask >> l & 1) simt_wake(run, lanes[l]);
 }
@@ -120,6 +121,12 @@ static uint64_t collective(SimtBlockRun *run, SimtFiber *f, unsigned mask) {
                   "[1, 32]", f->regs.linear, simt_op_name(f->op), f->width, f->file, f->line);
     f->mask = mask;
     f->state = SIMT_AT_WARP;
+    SimtWarpState *ws = &run->warps[warp];
+    ws->at_collective |= 1u << lane;
+    if ((ws->at_collective & mask) != mask) { /* someone has not arrived yet */
+        simt_wait(run, f);
+        return f->result;
+    }
     SimtFiber *lanes[32] = {};
     bool complete = true;
     for (unsigned l = 0; l < 32 && complete; l++) {
@@ -162,6 +169,7 @@ void simt_warp_allgather(unsigned mask, const void *mine, void *all, size_t byte
 }
 
 void simt_warp_settle(SimtBlockRun *run, unsigned warp) {
+    if (!run->warps[warp].activemask_waiting) return;
     SimtFiber *lanes = &run->fibers[warp * 32];
     unsigned n = run->n - warp * 32 < 32 ? run->n - warp * 32 : 32, pending = 0;
     for (unsigned l = 0; l < n; l++) {
@@ -180,6 +188,7 @@ void simt_warp_settle(SimtBlockRun *run, unsigned warp) {
                 simt_wake(run, &lanes[l]);
             }
         pending &= ~group;
+        run->warps[warp].activemask_waiting &= ~group;
     }
 }
 
@@ -191,6 +200,7 @@ unsigned __activemask(const char *file, int line) {
     f->file = file;
     f->line = line;
     f->state = SIMT_AT_WARP;
+    run->warps[f->regs.warp].activemask_waiting |= 1u << f->regs.lane;
     simt_wait(run, f);
     return (unsigned)f->result;
 }
