@@ -4,10 +4,13 @@
  * cublas_v2.h. Products are exact in double and sums accumulate in double (int64 for
  * 8-bit integers), then round once to C's type: results are at least as accurate as the
  * GPU's, so tests compare with a tolerance. Calls run on the handle's stream and are
- * recorded like kernels while it captures. */
+ * recorded like kernels while it captures. Valid C, with C linkage, like cublas_v2.h. */
 #ifndef PISTON_CUBLAS_EMU_H
 #define PISTON_CUBLAS_EMU_H
 #include "cuda_runtime_emu.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef enum {
     CUBLAS_STATUS_SUCCESS = 0,
@@ -80,4 +83,7 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation
                                           long long int strideB, const void *beta, void *C, cudaDataType Ctype,
                                           int ldc, long long int strideC, int batchCount,
                                           cublasComputeType_t computeType, cublasGemmAlgo_t algo);
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -5,12 +5,19 @@
  * allocation. All work runs at once on the calling thread, so synchronisation calls only
  * return the status. Stream capture records launches and async copies into graphs that
  * replay them in order. Environment: SIMT_MEM_BYTES (device size, default 8 GiB; K/M/G
- * suffixes), SIMT_NO_DEVICE=1 (no device at all). */
+ * suffixes), SIMT_NO_DEVICE=1 (no device at all). The C API has C linkage and is valid
+ * C; the template overloads and emulator hooks are C++ only, as in the toolkit. */
 #ifndef PISTON_CUDA_RUNTIME_EMU_H
 #define PISTON_CUDA_RUNTIME_EMU_H
-#include <functional>
 #include "cuda_types_emu.h"
+#ifdef __cplusplus
+#include <functional>
 #include "simt_types.h"
+#define SIMT_DEFAULT(v) = v
+extern "C" {
+#else
+#define SIMT_DEFAULT(v)
+#endif
 
 const char *cudaGetErrorString(cudaError_t error);
 const char *cudaGetErrorName(cudaError_t error);
@@ -35,20 +42,50 @@ cudaError_t cudaHostAlloc(void **ptr, size_t size, unsigned int flags);
 cudaError_t cudaFreeHost(void *ptr);
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t count, cudaMemcpyKind kind);
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t count, cudaMemcpyKind kind,
-                            cudaStream_t stream = 0);
+                            cudaStream_t stream SIMT_DEFAULT(0));
 cudaError_t cudaMemcpy2D(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
                          size_t height, cudaMemcpyKind kind);
 cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
-                              size_t height, cudaMemcpyKind kind, cudaStream_t stream = 0);
+                              size_t height, cudaMemcpyKind kind, cudaStream_t stream SIMT_DEFAULT(0));
 cudaError_t cudaMemset(void *ptr, int value, size_t count);
-cudaError_t cudaMemsetAsync(void *ptr, int value, size_t count, cudaStream_t stream = 0);
+cudaError_t cudaMemsetAsync(void *ptr, int value, size_t count, cudaStream_t stream SIMT_DEFAULT(0));
+
+cudaError_t cudaStreamCreate(cudaStream_t *stream);
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *stream, unsigned int flags);
+cudaError_t cudaStreamDestroy(cudaStream_t stream);
+cudaError_t cudaStreamSynchronize(cudaStream_t stream);
+cudaError_t cudaStreamQuery(cudaStream_t stream);
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags SIMT_DEFAULT(0));
+cudaError_t cudaEventCreate(cudaEvent_t *event);
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *event, unsigned int flags);
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream SIMT_DEFAULT(0));
+cudaError_t cudaEventQuery(cudaEvent_t event);
+cudaError_t cudaEventSynchronize(cudaEvent_t event);
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end);
+cudaError_t cudaEventDestroy(cudaEvent_t event);
+
+cudaError_t cudaFuncSetAttribute(const void *func, cudaFuncAttribute attr, int value);
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *graph);
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus *status);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph, unsigned long long flags SIMT_DEFAULT(0));
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+
+#ifdef __cplusplus
+} /* extern "C" */
+
 template <class T> static inline cudaError_t cudaMalloc(T **ptr, size_t size) {
     return cudaMalloc((void **)ptr, size);
 }
 template <class T> static inline cudaError_t cudaMallocHost(T **ptr, size_t size) {
     return cudaMallocHost((void **)ptr, size);
 }
-
+template <class T> static inline cudaError_t cudaFuncSetAttribute(T *entry, cudaFuncAttribute attr, int value) {
+    return cudaFuncSetAttribute((const void *)entry, attr, value);
+}
 /* __constant__ and __device__ variables are plain host globals under the emulator. */
 cudaError_t simt_emu_symbol_copy(void *dst, const void *src, size_t count, size_t offset, size_t symbol_bytes,
                                  cudaMemcpyKind kind, bool to_symbol);
@@ -63,33 +100,6 @@ static inline cudaError_t cudaMemcpyFromSymbol(void *dst, const T &symbol, size_
     return simt_emu_symbol_copy(dst, (const void *)&symbol, count, offset, sizeof(T), kind, false);
 }
 
-cudaError_t cudaStreamCreate(cudaStream_t *stream);
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t *stream, unsigned int flags);
-cudaError_t cudaStreamDestroy(cudaStream_t stream);
-cudaError_t cudaStreamSynchronize(cudaStream_t stream);
-cudaError_t cudaStreamQuery(cudaStream_t stream);
-cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags = 0);
-cudaError_t cudaEventCreate(cudaEvent_t *event);
-cudaError_t cudaEventCreateWithFlags(cudaEvent_t *event, unsigned int flags);
-cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = 0);
-cudaError_t cudaEventQuery(cudaEvent_t event);
-cudaError_t cudaEventSynchronize(cudaEvent_t event);
-cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end);
-cudaError_t cudaEventDestroy(cudaEvent_t event);
-
-cudaError_t cudaFuncSetAttribute(const void *func, cudaFuncAttribute attr, int value);
-template <class T> static inline cudaError_t cudaFuncSetAttribute(T *entry, cudaFuncAttribute attr, int value) {
-    return cudaFuncSetAttribute((const void *)entry, attr, value);
-}
-
-cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
-cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *graph);
-cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus *status);
-cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph, unsigned long long flags = 0);
-cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
-cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
-cudaError_t cudaGraphDestroy(cudaGraph_t graph);
-
 /* Emulator hooks (not CUDA API). piston_launch (kernels/cuda/cuda_port.h) hands kernel
  * launches to simt_emu_launch: it checks the configuration as the driver would, then
  * runs the kernel, or records it when the stream is capturing. */
@@ -102,4 +112,5 @@ cudaError_t simt_emu_submit(cudaStream_t stream, std::function<cudaError_t()> wo
 bool simt_emu_is_device_range(const void *ptr, size_t bytes);
 /* Records a failure as the thread's last error and returns it. */
 cudaError_t simt_emu_error(cudaError_t error);
+#endif
 #endif

@@ -2,7 +2,8 @@
  * 13 headers' public documentation) of the error codes, enums and structs that Piston's
  * host code uses, so that code compiles unchanged against this header or the toolkit's.
  * cudaDeviceProp holds the commonly read fields only; CUDA 13 removed clockRate and
- * memoryClockRate from it, so they are absent here too (use cudaDeviceGetAttribute). */
+ * memoryClockRate from it, so they are absent here too (use cudaDeviceGetAttribute).
+ * Valid C and C++, like the toolkit's headers, so C host code can include it too. */
 #ifndef PISTON_CUDA_TYPES_EMU_H
 #define PISTON_CUDA_TYPES_EMU_H
 #include <stddef.h>
@@ -37,6 +38,7 @@ enum cudaError {
     cudaErrorUnknown = 999
 };
 typedef enum cudaError cudaError_t;
+typedef enum cudaError cudaError;
 
 enum cudaMemcpyKind {
     cudaMemcpyHostToHost = 0,
@@ -45,22 +47,26 @@ enum cudaMemcpyKind {
     cudaMemcpyDeviceToDevice = 3,
     cudaMemcpyDefault = 4
 };
+typedef enum cudaMemcpyKind cudaMemcpyKind;
 
 enum cudaStreamCaptureMode {
     cudaStreamCaptureModeGlobal = 0,
     cudaStreamCaptureModeThreadLocal = 1,
     cudaStreamCaptureModeRelaxed = 2
 };
+typedef enum cudaStreamCaptureMode cudaStreamCaptureMode;
 enum cudaStreamCaptureStatus {
     cudaStreamCaptureStatusNone = 0,
     cudaStreamCaptureStatusActive = 1,
     cudaStreamCaptureStatusInvalidated = 2
 };
+typedef enum cudaStreamCaptureStatus cudaStreamCaptureStatus;
 
 enum cudaFuncAttribute {
     cudaFuncAttributeMaxDynamicSharedMemorySize = 8,
     cudaFuncAttributePreferredSharedMemoryCarveout = 9
 };
+typedef enum cudaFuncAttribute cudaFuncAttribute;
 
 enum cudaDeviceAttr {
     cudaDevAttrMaxThreadsPerBlock = 1,
@@ -97,9 +103,11 @@ enum cudaDeviceAttr {
     cudaDevAttrMemoryPoolsSupported = 115,
     cudaDevAttrClusterLaunch = 120
 };
+typedef enum cudaDeviceAttr cudaDeviceAttr;
 
-struct cudaUUID_t { char bytes[16]; };
+typedef struct CUuuid_st { char bytes[16]; } cudaUUID_t;
 
+typedef struct cudaDeviceProp cudaDeviceProp;
 struct cudaDeviceProp {
     char name[256];
     cudaUUID_t uuid;

@@ -7,8 +7,10 @@
 # them with $(SIMT_LIB).
 BUILD           ?= build
 SIMT_CXX        ?= $(CXX)
+SIMT_CC         ?= $(CC)
 SIMT_CXXFLAGS   ?= -std=c++17 -DPISTON_SIMT_EMU -Itests/simt -I. -O1 -g -Wall -Wextra -Werror \
                    -Wno-unknown-pragmas -Wno-unused-parameter -MMD -MP
+SIMT_CFLAGS     ?= -std=c11 -DPISTON_SIMT_EMU -Itests/simt -I. -O1 -g -Wall -Wextra -Werror -MMD -MP
 SIMT_SAN        ?=
 SIMT_ASAN_FLAGS ?= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 # -rdynamic lets deadlock reports name non-static kernels through dladdr.
@@ -22,8 +24,8 @@ SIMT_CUARCH     ?= sm_90a
 
 SIMT_SRC      := $(filter-out tests/simt/test_%.cpp,$(sort $(wildcard tests/simt/*.cpp)))
 SIMT_OBJ      := $(SIMT_SRC:%.cpp=$(SIMT_DIR)/%.o)
-SIMT_TEST_SRC := $(sort $(wildcard tests/simt/test_*.cpp)) tests/simt/port_check.cu
-SIMT_TEST_OBJ := $(patsubst %.cu,$(SIMT_DIR)/%.o,$(SIMT_TEST_SRC:%.cpp=$(SIMT_DIR)/%.o))
+SIMT_TEST_SRC := $(sort $(wildcard tests/simt/test_*.cpp)) tests/simt/port_check.cu tests/simt/c_api_check.c
+SIMT_TEST_OBJ := $(addprefix $(SIMT_DIR)/,$(addsuffix .o,$(basename $(SIMT_TEST_SRC))))
 
 $(SIMT_DIR)/%.o: %.cpp
 	@mkdir -p $(dir $@)
@@ -32,6 +34,10 @@ $(SIMT_DIR)/%.o: %.cpp
 $(SIMT_DIR)/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(SIMT_CXX) $(SIMT_CXXFLAGS) $(SIMT_SAN) -x c++ -c $< -o $@
+
+$(SIMT_DIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(SIMT_CC) $(SIMT_CFLAGS) $(SIMT_SAN) -c $< -o $@
 
 $(SIMT_LIB): $(SIMT_OBJ)
 	@mkdir -p $(dir $@)

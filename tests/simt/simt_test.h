@@ -51,6 +51,9 @@ static inline float test_rand_uniform(unsigned long long *s, float lo, float hi)
 }
 static inline bool contains(const std::string &s, const char *what) { return s.find(what) != std::string::npos; }
 
+/* c_api_check.c: the runtime and cuBLAS headers used from C; 0 when all calls behave. */
+extern "C" int c_api_check(void);
+
 /* One function per test file, called from main. */
 void test_block(void);
 void test_block_errors(void);

@@ -113,6 +113,7 @@ int main(int argc, char **argv) {
     test_fp16();
     test_intrinsics();
     test_port_check();
+    CHECK(c_api_check() == 0, "the C API check failed");
     clock_gettime(CLOCK_MONOTONIC, &t1);
     fprintf(stderr, "test_simt: %.2f s\n", (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
     printf("%d passed, %d failed\n", simt_test_passed, simt_test_failed);
