@@ -19,6 +19,15 @@ static inline double simt_fma_round_odd(double a, double b, double c) {
     return nextafter(s, lo > 0 ? INFINITY : -INFINITY);
 }
 
+/* __hmax/__hmin as CUDA documents them: a NaN operand yields the other one (both NaN:
+ * the canonical 0x7FFF), and +0 counts as larger than -0. */
+static inline unsigned short simt_minmax16(unsigned short a, unsigned short b, float fa, float fb, bool max) {
+    if (fa != fa) return fb != fb ? (unsigned short)0x7fff : b;
+    if (fb != fb) return a;
+    if (fa == 0 && fb == 0) return (unsigned short)(max ? (a & b) : (a | b)); /* sign bits only */
+    return (max ? fa > fb : fa < fb) ? a : b;
+}
+
 #define SIMT_DEFINE_16BIT_OPS(T, T2, MAKE, FROM64)                                          \
     static inline T __hadd(T a, T b) { return MAKE(FROM64((double)(float)a + (float)b)); }   \
     static inline T __hsub(T a, T b) { return MAKE(FROM64((double)(float)a - (float)b)); }   \
@@ -34,9 +43,8 @@ static inline double simt_fma_round_odd(double a, double b, double c) {
         float f = a;                                                                        \
         return isinf(f) ? (f < 0 ? -1 : 1) : 0;                                             \
     }                                                                                       \
-    /* max/min return the non-NaN operand, as fmaxf does and the hardware's max.f16 */      \
-    static inline T __hmax(T a, T b) { return MAKE(FROM64(fmaxf(a, b))); }                  \
-    static inline T __hmin(T a, T b) { return MAKE(FROM64(fminf(a, b))); }                  \
+    static inline T __hmax(T a, T b) { return MAKE(simt_minmax16(a.__x, b.__x, a, b, true)); } \
+    static inline T __hmin(T a, T b) { return MAKE(simt_minmax16(a.__x, b.__x, a, b, false)); } \
     static inline bool __heq(T a, T b) { return (float)a == (float)b; }                     \
     static inline bool __hne(T a, T b) { return (float)a < (float)b || (float)a > (float)b; } \
     static inline bool __hneu(T a, T b) { return !((float)a == (float)b); }                 \

@@ -49,6 +49,10 @@ void test_intrinsics(void) {
     CHECK(buf[0] == 5.0f);
     long long t0 = clock64(), t1 = clock64();
     CHECK(t1 >= t0);
+    __half hn = __ushort_as_half(0x7e00), hz = __ushort_as_half(0x8000), h1 = __float2half(1.0f);
+    CHECK(__half_as_ushort(__hmax(hn, h1)) == 0x3c00 && __half_as_ushort(__hmin(h1, hn)) == 0x3c00 &&
+          __half_as_ushort(__hmax(hn, hn)) == 0x7fff && __half_as_ushort(__hmax(hz, __float2half(0.0f))) == 0 &&
+          __half_as_ushort(__hmin(hz, __float2half(0.0f))) == 0x8000 && __half2float(__hmax(h1, __float2half(2.0f))) == 2.0f);
     float4 v4 = make_float4(1, 2, 3, 4);
     int4 i4 = make_int4(1, 2, 3, 4);
     uint2 u2 = make_uint2(7, 8);
