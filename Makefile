@@ -87,3 +87,10 @@ format:
 	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(wildcard */*.h kernels/cpu/*.h)
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(OPS_OBJ:.o=.d)
+
+include tests/simt/simt.mk
+# The emulator's tests (plain and ASan) run with the unit tests, once: not again inside
+# `make asan`, whose OPT carries the sanitizer.
+ifeq ($(findstring -fsanitize,$(OPT)),)
+test-unit: test-simt
+endif
