@@ -1,7 +1,12 @@
 # Piston build. One Makefile: pattern rules, -MMD -MP dependencies, -Werror on our code.
-#   make            bin/piston
-#   make test       deps, build, C unit tests (plain and ASan/UBSan), pytest end to end
+#   make            bin/piston (with the CUDA backend when nvcc is found; CUDA=0 leaves it out)
+#   make test       deps, build, C unit tests (plain and ASan/UBSan), the CUDA kernels on the
+#                   SIMT emulator (test-cuda-emu), pytest end to end
 #   make asan       C unit tests built with AddressSanitizer + UBSan
+#   make test-cuda-emu  the CUDA backend built against tests/simt and run on the CPU: the op
+#                   harness against the CPU reference, a whole forward, plain and under ASan
+#   make test-gpu   the op harness and the end-to-end comparison on a real GPU (skipped without)
+#   make gpu-check  scripts/gpu-check.sh: build here, run everything on a lent GPU machine
 #   make serve      deps, build, fetch the default model, serve it on 127.0.0.1:8000 (SERVE_ARGS=...)
 #   make bench      pp512/tg128 side by side with llama.cpp (needs llama-cpp-python)
 # SIMD kernels use per-function target attributes and runtime dispatch, so the
@@ -14,6 +19,27 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -Wno-unused-pa
 LDLIBS  += -luv -lhttp_parser -lcjson -lpcre2-8 -lm -pthread
 BUILD   ?= build
 
+# CUDA: nvcc for the product (CUDA=1, the default where nvcc exists), the host C++ compiler
+# against the SIMT emulator for tests (CUDA=emu, used by test-cuda-emu), or none (CUDA=0).
+NVCC      ?= $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
+CUDA      ?= $(if $(NVCC),1,0)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+# sm_90a (Hopper's full instruction set), sm_90, and PTX that newer GPUs compile at load
+CUARCH    ?= -gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_90,code=[sm_90,compute_90]
+NVFLAGS   ?= -std=c++17 -O3 -I. -Xcompiler -Wall,-Wextra,-Werror,-Wno-unused-parameter -Werror all-warnings \
+             -Xptxas -v
+CUDA_SRC  := $(sort $(wildcard kernels/cuda/*.cu))
+ifeq ($(CUDA),1)
+CUDA_OBJ  := $(CUDA_SRC:%.cu=$(BUILD)/%.cu.o)
+CFLAGS    += -DPISTON_HAVE_CUDA
+# cudart static: bin/piston starts where there is no driver; cuBLAS is dlopen'ed at run time
+LDLIBS    += -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lstdc++
+else ifeq ($(CUDA),emu)
+CUDA_OBJ  := $(CUDA_SRC:%.cu=$(BUILD)/simt/%.o)
+CFLAGS    += -DPISTON_HAVE_CUDA
+LDLIBS    += $(BUILD)/libsimt.a -rdynamic -ldl -lstdc++
+endif
+
 LIB_SRC  := $(sort $(wildcard engine/*.c http/*.c kernels/*.c kernels/cpu/*.c models/*.c scheduler/*.c server/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c bench/*.c))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -25,16 +51,30 @@ TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 OPS_OBJ  := $(OPS_SRC:%.c=$(BUILD)/%.o)
 LIBA     := $(BUILD)/libpiston.a
 
-.PHONY: all test test-unit test-py asan deps model serve bench clean format
+.PHONY: all test test-unit test-py asan deps model serve bench clean format test-cuda-emu emu-run test-gpu gpu-check
 all: bin/piston
 
-$(BUILD)/%.o: %.c
+# objects depend on a stamp named by their flags: changing CUDA=, OPT= or CFLAGS rebuilds
+FLAGS_STAMP := $(BUILD)/flags-$(shell echo '$(CC) $(CFLAGS) $(CUDA) $(NVFLAGS) $(CUARCH)' | cksum | cut -d' ' -f1)
+$(FLAGS_STAMP):
+	@mkdir -p $(BUILD)
+	@rm -f $(BUILD)/flags-*
+	@touch $@
+
+$(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(LIBA): $(LIB_OBJ)
+# nvcc's -Xptxas -v report (registers, spills, shared memory per kernel) goes to
+# $(BUILD)/kernels/cuda/*.ptxas; kernels that spill are named in the build log.
+$(BUILD)/%.cu.o: %.cu $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) $(CUARCH) -MMD -MP -MF $(@:.o=.d) -c $< -o $@ 2> $(@:.o=.ptxas) || { cat $(@:.o=.ptxas); exit 1; }
+	@grep -B2 -E "[1-9][0-9]* bytes spill stores" $(@:.o=.ptxas) | grep -o "properties for [^ ]*" | sort -u | sed "s|^|ptxas: spills in |" || true
+
+$(LIBA): $(LIB_OBJ) $(CUDA_OBJ) $(if $(filter emu,$(CUDA)),$(BUILD)/libsimt.a)
 	@rm -f $@
-	ar rcs $@ $^
+	ar rcs $@ $(LIB_OBJ) $(CUDA_OBJ)
 
 bin/piston: $(CLI_OBJ) $(LIBA)
 	@mkdir -p bin
@@ -54,8 +94,9 @@ unit: $(TEST_BIN)
 test-unit: $(TEST_BIN)
 	@tests/run-unit.sh $(TEST_BIN)
 
+# the sanitizers do not see device code: the CPU build here, the emulated kernels in test-cuda-emu
 asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	$(MAKE) BUILD=build-asan CUDA=0 OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  LDLIBS="-luv -lhttp_parser -lcjson -lpcre2-8 -lm -pthread -fsanitize=address,undefined" test-unit
 
 test-py: bin/piston model
@@ -66,7 +107,28 @@ test: deps
 	$(MAKE) all unit
 	$(MAKE) test-unit
 	$(MAKE) asan
+	$(MAKE) test-cuda-emu
 	$(MAKE) test-py
+
+# The CUDA backend on the SIMT emulator: built as C++ against tests/simt (BUILD=build-emu),
+# then the same again under ASan/UBSan (fewer shapes, no whole forward: ~20x slower).
+EMU_TESTS := $(BUILD)/tests/test_backend_ops $(BUILD)/tests/test_cuda_forward
+test-cuda-emu:
+	$(MAKE) --no-print-directory BUILD=build-emu CUDA=emu emu-run
+	$(MAKE) --no-print-directory BUILD=build-emu-asan CUDA=emu \
+	  OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  SIMT_SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  LDLIBS="-luv -lhttp_parser -lcjson -lpcre2-8 -lm -pthread -fsanitize=address,undefined build-emu-asan/libsimt.a -rdynamic -ldl -lstdc++" \
+	  emu-run
+
+emu-run: $(EMU_TESTS)
+	@tests/run-cuda-emu.sh $(EMU_TESTS)
+
+test-gpu: all unit
+	@scripts/test-gpu.sh
+
+gpu-check:
+	@scripts/gpu-check.sh
 
 deps:
 	@scripts/deps.sh
@@ -81,16 +143,18 @@ bench: all model
 	python3 bench/compare-llamacpp.py
 
 clean:
-	rm -rf build build-asan bin
+	rm -rf build build-asan build-emu build-emu-asan bin
 
 format:
 	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(wildcard */*.h kernels/cpu/*.h)
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(OPS_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(OPS_OBJ:.o=.d) $(CUDA_OBJ:.o=.d)
 
 include tests/simt/simt.mk
 # The emulator's tests (plain and ASan) run with the unit tests, once: not again inside
 # `make asan`, whose OPT carries the sanitizer.
 ifeq ($(findstring -fsanitize,$(OPT)),)
+ifneq ($(CUDA),emu)
 test-unit: test-simt
+endif
 endif

@@ -24,6 +24,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" { /* the CUDA backend is C++ */
+#endif
+
 /* Element types, numbered as GGML/GGUF number them so that a GGUF tensor type id is a DType. */
 typedef enum DType {
     DT_F32 = 0,
@@ -201,5 +205,9 @@ int backend_download(Backend *be, void *dst, const void *src, size_t bytes, char
 int backend_synchronize(Backend *be, char *err, size_t errlen);
 /* A backend op failed: set be->err and return code (for the implementations). */
 int backend_fail(Backend *be, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

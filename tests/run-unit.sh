@@ -5,7 +5,7 @@ set -u
 passed=0; failed=0; skipped=0; crashed=0
 for t in "$@"; do
   out=$("$t" 2>&1); rc=$?
-  printf '%s\n' "$out" | grep -E 'FAIL|SKIP|passed,' | sed "s|^|$(basename "$t"): |"
+  printf '%s\n' "$out" | grep -E 'FAIL|SKIP|passed,|^ops covered' | sed "s|^|$(basename "$t"): |"
   line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
   if [ -z "$line" ] || [ $rc -ne 0 ]; then
     [ -z "$line" ] && { printf '%s\n' "$out" | tail -n 20; echo "$(basename "$t"): exited $rc without a summary"; }
