@@ -34,6 +34,7 @@ int cli_engine_flag(int argc, char **argv, int *i, EngineArgs *a) {
     if (!strcmp(f, "--enable-prefix-caching")) return a->enable_prefix_caching = 1, 1;
     if (!strcmp(f, "--no-enable-prefix-caching")) return a->enable_prefix_caching = 0, 1;
     if (!strcmp(f, "--disable-log-stats")) return a->log_stats = 0, 1;
+    if (!strcmp(f, "--enforce-eager")) return a->enforce_eager = 1, 1;
     static const char *const with_value[] = {"--threads", "-t", "--precision", "--max-model-len", "--max-num-seqs",
                                              "--max-num-batched-tokens", "--block-size", "--kv-cache-memory",
                                              "--kv-cache-dtype", "--num-gpu-blocks-override", "--gpu-memory-utilization",

@@ -52,6 +52,7 @@ int engine_create(const EngineArgs *a, Engine **out, char *err, size_t errlen) {
                      .kv_cache_memory = a->kv_cache_memory,
                      .gpu_memory_utilization = a->gpu_memory_utilization,
                      .num_blocks_override = a->num_gpu_blocks_override,
+                     .enforce_eager = a->enforce_eager,
                      .log = a->log_stats};
     if ((rc = runner_create(&ra, e->tm.model, &e->runner, err, errlen))) goto fail;
     SchedConfig sc;
@@ -190,4 +191,5 @@ void engine_get_stats(const Engine *e, EngineStats *st) {
     st->num_preemptions = ss.num_preemptions;
     st->prefix_cache_queries = ss.prefix_cache_queries;
     st->prefix_cache_hits = ss.prefix_cache_hits;
+    st->graph_steps = e->runner->graph_replays;
 }

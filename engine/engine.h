@@ -33,6 +33,7 @@ typedef struct EngineArgs {
     int64_t kv_cache_memory;       /* bytes for the KV cache on CPU; <= 0: default share of RAM */
     int kv_cache_dtype;            /* DT_F32, DT_F16 or KV_CACHE_DTYPE_AUTO (the default; see model.h) */
     int num_gpu_blocks_override;   /* > 0: exactly this many KV blocks (vLLM's name; tests) */
+    int enforce_eager;             /* no CUDA graphs for decode steps */
     float gpu_memory_utilization;  /* (0, 1]: the share of device memory a device backend may use */
     const char *chat_template;     /* --chat-template name or NULL */
     int log_stats;                 /* periodic throughput line on stderr while busy (default 1) */
@@ -92,6 +93,7 @@ typedef struct EngineStats {
     int64_t prefix_cache_queries, prefix_cache_hits;
     int64_t num_blocks, block_size; /* usable KV blocks (the null block not counted) */
     int64_t steps;
+    int64_t graph_steps;          /* decode steps replayed from a CUDA graph */
 } EngineStats;
 
 typedef struct Engine Engine;

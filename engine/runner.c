@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "engine/runner_graph.h"
 #include "engine/runner_memory.h"
 
 #define ARENA_ALIGN 64
@@ -55,7 +56,11 @@ int runner_create(const RunnerArgs *a, Model *m, Runner **out, char *err, size_t
     r->max_seqs = a->max_num_seqs;
     r->max_blocks_per_seq = (a->max_model_len + a->block_size - 1) / a->block_size;
     r->kv_dtype = kv_cache_dtype_resolve(a->kv_cache_dtype, r->be->opt.precision);
-    if ((rc = model_upload(m, r->be, err, errlen))) goto fail;
+    if (!r->be->host_visible && (rc = r->be->ops->mem_info(r->be, &r->free_at_start, &r->total_memory))) {
+        err_set(err, errlen, rc, "%s", r->be->err);
+        goto fail;
+    }
+    if ((rc = runner_check_budget(r, a, err, errlen)) || (rc = model_upload(m, r->be, err, errlen))) goto fail;
     r->weight_bytes = r->be->host_visible ? 0 : model_weight_bytes(m);
     r->scratch_bytes = forward_scratch_bytes(c, r->max_tokens, r->max_seqs);
     if ((rc = forward_scratch_init(&r->scratch, r->be, c, r->max_tokens, r->max_seqs, err, errlen)) ||
@@ -66,6 +71,10 @@ int runner_create(const RunnerArgs *a, Model *m, Runner **out, char *err, size_t
     r->logits_host = r->be->host_visible ? r->logits_dev : r->be->ops->host_alloc(r->be, logits_bytes);
     if (!r->logits_dev || !r->logits_host) {
         rc = err_set(err, errlen, -ENOMEM, "out of memory for the logits (%zu bytes)", logits_bytes);
+        goto fail;
+    }
+    if ((rc = runner_graphs_init(r, a->enforce_eager))) {
+        err_set(err, errlen, rc, "out of memory");
         goto fail;
     }
     if ((rc = runner_plan_kv_blocks(r, a, &r->num_blocks, err, errlen)) ||
@@ -83,6 +92,7 @@ void runner_destroy(Runner *r) {
     if (!r) return;
     Backend *be = r->be;
     if (be) {
+        runner_graphs_free(r);
         kv_cache_free(&r->kv, be);
         forward_scratch_free(&r->scratch, be);
         backend_free(be, r->dev_arena);
@@ -135,13 +145,19 @@ int runner_execute(Runner *r, const SchedOutput *so, float **logits, char *err, 
     Batch b;
     int rc = flatten(r, so, &b, err, errlen);
     if (rc) return rc;
+    /* a pure decode step replays its bucket's graph over padded step buffers */
+    int bucket = b.attn.max_query_len == 1 ? runner_graph_bucket(r, b.attn.B) : -1;
+    int rows = bucket >= 0 ? r->buckets[bucket] : so->n_seqs;
+    if (bucket >= 0) runner_graph_pad(r, so->n_seqs, rows);
     /* upload: everything up to the used rows of the block tables, in one transfer */
-    size_t bytes = r->off_block_tables + (size_t)so->n_seqs * r->max_blocks_per_seq * sizeof(int32_t);
+    size_t bytes = r->off_block_tables + (size_t)rows * r->max_blocks_per_seq * sizeof(int32_t);
     if ((rc = backend_upload(r->be, r->dev_arena, r->host_arena, bytes, err, errlen))) return rc;
     if (so->n_copies > 0 &&
         (rc = r->be->ops->kv_copy_blocks(r->be, &r->kv, r->d.copy_src, r->d.copy_dst, so->n_copies)))
         return err_set(err, errlen, rc, "block copy: %s", r->be->err);
-    if ((rc = model_forward(r->model, r->be, &r->kv, &b, &r->scratch, r->logits_dev, err, errlen))) return rc;
+    rc = bucket >= 0 ? runner_graph_run(r, bucket, err, errlen) : 1;
+    if (rc < 0) return rc;
+    if (rc > 0 && (rc = model_forward(r->model, r->be, &r->kv, &b, &r->scratch, r->logits_dev, err, errlen))) return rc;
     if (r->logits_host != r->logits_dev) {
         size_t lb = (size_t)so->n_seqs * r->model->cfg.vocab_size * sizeof(float);
         if ((rc = backend_download(r->be, r->logits_host, r->logits_dev, lb, err, errlen))) return rc;

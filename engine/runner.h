@@ -28,6 +28,7 @@ typedef struct RunnerArgs {
     int64_t kv_cache_memory;      /* host-memory backends: KV bytes; <= 0: 4 GiB or a quarter of RAM */
     float gpu_memory_utilization; /* device backends: the fraction of device memory Piston may use */
     int num_blocks_override;      /* > 0: exactly this many blocks (the null block included) */
+    int enforce_eager;            /* no graphs: every step's ops launched one by one */
     int log;                      /* the memory plan on stderr */
 } RunnerArgs;
 
@@ -56,8 +57,14 @@ typedef struct Runner {
     size_t off_block_tables;
     float *logits_dev;     /* [max_seqs, vocab] backend memory */
     float *logits_host;    /* [max_seqs, vocab]: logits_dev itself on a host-memory backend */
+    /* decode graphs (runner_graph.c): buckets of batch sizes, a graph each once captured */
+    int graphs_on, n_buckets;
+    int64_t graph_replays;   /* decode steps run from a graph */
+    int *buckets;
+    void **graphs;
     /* the plan, for the start-up log and /metrics */
-    int64_t weight_bytes, scratch_bytes, kv_bytes;
+    int64_t weight_bytes, scratch_bytes, kv_bytes, graph_reserve;
+    int64_t free_at_start, total_memory, budget, activation_peak; /* device backends */
 } Runner;
 
 /* Create the backend, upload the model, size and allocate the KV cache, the scratch and the

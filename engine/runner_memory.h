@@ -10,5 +10,8 @@
  * fraction; what Piston already holds and the measured activation peak come off it). Fails
  * when not even one --max-model-len sequence fits. */
 int runner_plan_kv_blocks(Runner *r, const RunnerArgs *a, int64_t *num_blocks, char *err, size_t errlen);
+/* At start on a device: the budget (total x --gpu-memory-utilization) must be free now, as
+ * vLLM checks, or the KV cache would be planned on memory others hold. */
+int runner_check_budget(Runner *r, const RunnerArgs *a, char *err, size_t errlen);
 
 #endif

@@ -133,7 +133,18 @@ typedef struct BackendOps {
      * runner's staging of step inputs and logits. NULL (be->err set) when out of memory. */
     void *(*host_alloc)(struct Backend *be, size_t bytes);
     void (*host_free)(struct Backend *be, void *p);
+    /* backend -> backend, in order with the ops (bench bandwidth measures it) */
+    int (*copy)(struct Backend *be, void *dst, const void *src, size_t bytes);
     void (*destroy)(struct Backend *be);
+
+    /* ---- graphs (NULL where the backend has none, as the CPU has not) ----
+     * graph_begin: the ops queued until graph_end are captured, not run; graph_end gives the
+     * replayable graph; graph_launch replays it over the same buffers, whose contents may
+     * have changed (that is the point: the runner's step buffers have fixed addresses). */
+    int (*graph_begin)(struct Backend *be);
+    int (*graph_end)(struct Backend *be, void **graph);
+    int (*graph_launch)(struct Backend *be, void *graph);
+    void (*graph_destroy)(struct Backend *be, void *graph);
 
     /* ---- ops ---- */
     /* out[t, :] = dequantized row ids[t] of table [n_rows, dim] */
@@ -167,6 +178,10 @@ typedef struct BackendOps {
     /* out[b, :] = x[query_start[b + 1] - 1, :] for b in [0, B): each sequence's last token,
      * the only rows that reach the output head. x [T, dim], out [B, dim]. */
     int (*gather_last)(struct Backend *be, const float *x, const int32_t *query_start, int B, int dim, float *out);
+    /* dst[i] = offset + scale * (2 u_i - 1) in type dt (F32, F16 or BF16, rounded to nearest
+     * even), u_i = (hash_mix64(seed + i) >> 40) / 2^24: the same bits on every backend, so that
+     * dummy weights made on a device equal the CPU's (--load-format dummy) */
+    int (*fill_random)(struct Backend *be, void *dst, int64_t n, DType dt, uint64_t seed, float offset, float scale);
 } BackendOps;
 
 /* What backend_create is asked for. Fields a backend does not use are ignored by it. */

@@ -57,6 +57,7 @@ static const BackendOps cpu_ops = {
     .mem_info = cpu_mem_info,
     .host_alloc = cpu_alloc,
     .host_free = cpu_free,
+    .copy = cpu_copy,
     .destroy = cpu_destroy,
     .embed = cpu_embed,
     .rmsnorm = cpu_rmsnorm,
@@ -70,6 +71,7 @@ static const BackendOps cpu_ops = {
     .attention = cpu_attention,
     .kv_copy_blocks = cpu_kv_copy_blocks,
     .gather_last = cpu_gather_last,
+    .fill_random = cpu_fill_random,
 };
 
 /* "AMD EPYC 9454P 48-Core Processor" from /proc/cpuinfo, or "unknown CPU" */

@@ -21,7 +21,7 @@ static inline CpuState *cpu_state(struct Backend *be) { return (CpuState *)be->i
 int cpu_backend_create(const BackendOptions *o, Backend **out, char *err, size_t errlen);
 
 /* The ops, one family per file (embed.c, norm.c, elementwise.c, rope.c, kv.c, attention.c,
- * matmul.c), named as their CUDA twins in kernels/cuda/; cpu_backend.c puts them in the table. */
+ * matmul.c, fill.c), named as their CUDA twins in kernels/cuda/; cpu_backend.c puts them in the table. */
 int cpu_embed(Backend *be, const Tensor *table, const int32_t *ids, int T, float *out);
 int cpu_gather_last(Backend *be, const float *x, const int32_t *query_start, int B, int dim, float *out);
 int cpu_rmsnorm(Backend *be, const float *x, const float *w, float *out, int T, int dim, float eps);
@@ -36,5 +36,6 @@ int cpu_kv_write(Backend *be, KvCache *kv, int layer, const float *k, const floa
 int cpu_attention(Backend *be, const KvCache *kv, int layer, const float *q, const AttnBatch *b, int n_heads,
                   int n_kv_heads, int head_dim, float scale, float *out);
 int cpu_kv_copy_blocks(Backend *be, KvCache *kv, const int32_t *src, const int32_t *dst, int n);
+int cpu_fill_random(Backend *be, void *dst, int64_t n, DType dt, uint64_t seed, float offset, float scale);
 
 #endif

@@ -85,6 +85,11 @@ static int cu_download(Backend *be, void *dst, const void *src, size_t bytes) {
     return 0;
 }
 
+static int cu_copy(Backend *be, void *dst, const void *src, size_t bytes) {
+    if (bytes) CUDA_CHECK(be, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cuda_state(be)->stream));
+    return 0;
+}
+
 static int cu_synchronize(Backend *be) {
     CUDA_CHECK(be, cudaStreamSynchronize(cuda_state(be)->stream));
     return 0;
@@ -113,10 +118,12 @@ static void cu_destroy(Backend *be) {
     free(be);
 }
 
+/* in BackendOps order (C++17 has no out-of-order designated initializers) */
 static const BackendOps cuda_ops = {
-    cu_alloc, cu_free, cu_upload, cu_download, cu_synchronize, cu_mem_info, cu_host_alloc, cu_host_free, cu_destroy,
+    cu_alloc, cu_free, cu_upload, cu_download, cu_synchronize, cu_mem_info, cu_host_alloc, cu_host_free, cu_copy,
+    cu_destroy, cuda_graph_begin, cuda_graph_end, cuda_graph_launch, cuda_graph_destroy,
     cuda_embed, cuda_rmsnorm, cuda_add_rmsnorm, cuda_matmul, cuda_add_bias, cuda_add, cuda_rope, cuda_silu_mul,
-    cuda_kv_write, cuda_attention, cuda_kv_copy_blocks, cuda_gather_last,
+    cuda_kv_write, cuda_attention, cuda_kv_copy_blocks, cuda_gather_last, cuda_fill_random,
 };
 
 /* Which device, and whether it can run these kernels: one line for the log or the error. */

@@ -59,7 +59,7 @@ int cuda_scratch(Backend *be, void **buf, size_t *have, size_t bytes, const char
 /* threads of a 1-D launch over n items, and its blocks */
 static inline unsigned cuda_blocks(int64_t n, unsigned threads) { return (unsigned)((n + threads - 1) / threads); }
 
-/* The ops (embed.cu, norm.cu, elementwise.cu, rope.cu, kv.cu, attention.cu, matmul.cu). */
+/* The ops (embed.cu, norm.cu, elementwise.cu, rope.cu, kv.cu, attention.cu, matmul.cu, fill.cu). */
 int cuda_embed(Backend *be, const Tensor *table, const int32_t *ids, int T, float *out);
 int cuda_gather_last(Backend *be, const float *x, const int32_t *query_start, int B, int dim, float *out);
 int cuda_rmsnorm(Backend *be, const float *x, const float *w, float *out, int T, int dim, float eps);
@@ -74,5 +74,11 @@ int cuda_kv_write(Backend *be, KvCache *kv, int layer, const float *k, const flo
 int cuda_attention(Backend *be, const KvCache *kv, int layer, const float *q, const AttnBatch *b, int n_heads,
                    int n_kv_heads, int head_dim, float scale, float *out);
 int cuda_kv_copy_blocks(Backend *be, KvCache *kv, const int32_t *src, const int32_t *dst, int n);
+int cuda_fill_random(Backend *be, void *dst, int64_t n, DType dt, uint64_t seed, float offset, float scale);
+/* graph.cu */
+int cuda_graph_begin(Backend *be);
+int cuda_graph_end(Backend *be, void **graph);
+int cuda_graph_launch(Backend *be, void *graph);
+void cuda_graph_destroy(Backend *be, void *graph);
 
 #endif

@@ -227,7 +227,43 @@ static void test_rope(OpsCtx *c) {
     }
 }
 
+/* ---- fill_random: the formula of kernels/backend.h, bit for bit ---- */
+
+static uint64_t mix64(uint64_t z) {
+    z ^= z >> 30;
+    z *= 0xbf58476d1ce4e5b9ull;
+    z ^= z >> 27;
+    z *= 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void test_fill(OpsCtx *c) {
+    const DType types[] = {DT_F32, DT_F16, DT_BF16};
+    int n = 3001;
+    for (int ti = 0; ti < 3; ti++) {
+        DType dt = types[ti];
+        size_t es = dt == DT_F32 ? 4 : 2;
+        void *d = ops_poisoned(c, (size_t)n * es);
+        CHECK(c->be->ops->fill_random(c->be, d, n, dt, 1234567, 1.0f, 0.02f) == 0, "fill_random: %s", c->be->err);
+        unsigned char *got = ops_download(c, d, (size_t)n * es), *want = malloc((size_t)n * es);
+        for (int i = 0; i < n; i++) {
+            volatile float u = (float)(mix64(1234567 + (uint64_t)i) >> 40) * (1.0f / 16777216.0f);
+            volatile float x = 2.0f * u - 1.0f, y = 0.02f * x, v = 1.0f + y; /* two roundings, not a fused one */
+            uint32_t bits;
+            memcpy(&bits, (const void *)&v, 4);
+            uint16_t h = dt == DT_F16 ? ops_double_to_half(v) : (uint16_t)((bits + 0x7fff + ((bits >> 16) & 1)) >> 16);
+            if (dt == DT_F32) memcpy(want + 4 * i, &bits, 4);
+            else memcpy(want + 2 * i, &h, 2);
+        }
+        ops_same(dt == DT_F32 ? "fill_random f32" : dt == DT_F16 ? "fill_random f16" : "fill_random bf16", got, want,
+                 (size_t)n * es);
+        ops_free(c, d);
+        free(got), free(want);
+    }
+}
+
 void ops_test_rows(OpsCtx *c) {
+    test_fill(c);
     test_embed(c);
     test_gather_last(c);
     test_norms(c);
