@@ -7,5 +7,6 @@
 int cmd_bench(int argc, char **argv);
 int bench_latency(int argc, char **argv);
 int bench_throughput(int argc, char **argv);
+int bench_bandwidth(int argc, char **argv);
 
 #endif

@@ -80,17 +80,24 @@ int bench_latency(int argc, char **argv) {
     Stat sp = np > 0 ? stats(pp, a.reps) : (Stat){0, 0}, sg = ng > 0 ? stats(tg, a.reps) : (Stat){0, 0};
     const Backend *be = engine_backend(s);
     const char *name = engine_model_config(s)->name;
+    /* a tg step reads every weight and the KV of its context: on average (ng + 1) / 2 tokens */
+    int64_t wb = engine_weight_bytes(s), kvt = engine_kv_bytes_per_token(s);
+    double step_bytes = (double)wb + kvt * (ng + 1) / 2.0, tg_gbs = step_bytes * sg.mean / 1e9;
     if (a.json) {
-        printf("{\"model\": \"%s\", \"backend\": \"%s\", \"threads\": %d, \"precision\": \"%s\", \"reps\": %d, "
-               "\"pp\": {\"n\": %d, \"mean\": %.3f, \"sd\": %.3f}, \"tg\": {\"n\": %d, \"mean\": %.3f, \"sd\": %.3f}}\n",
-               name, be->name, be->opt.n_threads, be->opt.precision == MATMUL_F32 ? "f32" : "q8", a.reps, np, sp.mean,
-               sp.sd, ng, sg.mean, sg.sd);
+        printf("{\"model\": \"%s\", \"backend\": \"%s\", \"device\": \"%s\", \"threads\": %d, \"precision\": \"%s\", "
+               "\"reps\": %d, \"pp\": {\"n\": %d, \"mean\": %.3f, \"sd\": %.3f}, \"tg\": {\"n\": %d, \"mean\": %.3f, "
+               "\"sd\": %.3f}, \"weight_bytes\": %lld, \"kv_bytes_per_token\": %lld, \"tg_gbs\": %.2f}\n",
+               name, be->name, be->device_name, be->opt.n_threads, be->opt.precision == MATMUL_F32 ? "f32" : "q8",
+               a.reps, np, sp.mean, sp.sd, ng, sg.mean, sg.sd, (long long)wb, (long long)kvt, tg_gbs);
     } else {
         printf("| model | backend | threads | test | t/s |\n| --- | --- | ---: | ---: | ---: |\n");
         if (np > 0)
             printf("| %s | %s | %d | pp%d | %.2f ± %.2f |\n", name, be->name, be->opt.n_threads, np, sp.mean, sp.sd);
         if (ng > 0)
             printf("| %s | %s | %d | tg%d | %.2f ± %.2f |\n", name, be->name, be->opt.n_threads, ng, sg.mean, sg.sd);
+        if (ng > 0)
+            printf("tg%d reads %.2f GB per token (weights %.2f GiB, KV %.1f KiB per token of context): %.1f GB/s\n", ng,
+                   step_bytes / 1e9, wb / 1073741824.0, kvt / 1024.0, tg_gbs);
     }
     rc = 0;
 out:
@@ -105,6 +112,7 @@ out:
 int cmd_bench(int argc, char **argv) {
     if (argc >= 1 && !strcmp(argv[0], "latency")) return bench_latency(argc - 1, argv + 1);
     if (argc >= 1 && !strcmp(argv[0], "throughput")) return bench_throughput(argc - 1, argv + 1);
-    cli_error("bench: unknown benchmark '%s' (benchmarks: latency, throughput)", argc >= 1 ? argv[0] : "");
+    if (argc >= 1 && !strcmp(argv[0], "bandwidth")) return bench_bandwidth(argc - 1, argv + 1);
+    cli_error("bench: unknown benchmark '%s' (benchmarks: latency, throughput, bandwidth)", argc >= 1 ? argv[0] : "");
     return 1;
 }

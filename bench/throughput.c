@@ -80,6 +80,8 @@ int bench_throughput(int argc, char **argv) {
         return cli_error("--num-prompts, --input-len and --output-len must be positive"), 1;
     if (!model) return cli_error("no model given (see --help)"), 1;
     CliArgs a = {.model = model};
+    a.engine.load_dummy = ea.load_dummy, a.engine.dtype = ea.dtype;
+    ea.dummy_seed = seed;
     if (cli_resolve_model(&a)) return 1;
     ea.model_path = a.model_path;
     char err[512];

@@ -100,6 +100,7 @@ int cli_parse(int argc, char **argv, CliArgs *a, const char *usage) {
             errno = 0;
             a->sampling.seed = strtoull(v, &end, 10);
             a->sampling.has_seed = 1;
+            a->engine.dummy_seed = a->sampling.seed;
             if (errno || *end || end == v) cli_error("--seed expects a non-negative integer, got '%s'", v), rc = -1;
         } else if (f[0] == '-' && f[1] != 0) {
             int taken = cli_engine_flag(argc, argv, &i, &a->engine); /* --threads, --device, ... */
@@ -131,6 +132,20 @@ int cli_parse(int argc, char **argv, CliArgs *a, const char *usage) {
 }
 
 int cli_resolve_model(CliArgs *a) {
+    if (a->engine.load_dummy) { /* a built-in config name, not a file */
+        if (!model_is_dummy_name(a->model)) {
+            cli_error("--load-format dummy needs a built-in config, got '%s' (built-in: %s)", a->model,
+                      model_dummy_names());
+            return -1;
+        }
+        snprintf(a->model_path, sizeof a->model_path, "%s", a->model);
+        return 0;
+    }
+    if (a->engine.dtype != DT_COUNT) {
+        cli_error("--dtype: a GGUF model's matrices compute in the types they are stored in (quantized, F16 or BF16); "
+                  "--dtype applies to --load-format dummy");
+        return -1;
+    }
     if (strcmp(a->model, "smollm2") != 0) {
         snprintf(a->model_path, sizeof a->model_path, "%s", a->model);
         return 0;

@@ -78,11 +78,15 @@ int cli_engine_flag(int argc, char **argv, int *i, EngineArgs *a) {
                       "built); use --device cpu"), rc = -1;
         a->backend.device = v;
     } else if (!strcmp(f, "--dtype")) {
-        if (strcmp(v, "auto") && strcmp(v, "float32"))
-            cli_error("--dtype %s: the CPU backend computes in float32 from the file's own types (use auto)", v), rc = -1;
+        if (!strcmp(v, "auto")) a->dtype = DT_COUNT;
+        else if (!strcmp(v, "bfloat16")) a->dtype = DT_BF16;
+        else if (!strcmp(v, "float16") || !strcmp(v, "half")) a->dtype = DT_F16;
+        else if (!strcmp(v, "float32") || !strcmp(v, "float")) a->dtype = DT_F32;
+        else cli_error("--dtype expects auto, bfloat16, float16 (half) or float32 (float), got '%s'", v), rc = -1;
     } else if (!strcmp(f, "--load-format")) {
-        if (strcmp(v, "auto") && strcmp(v, "gguf"))
-            cli_error("--load-format %s is not supported yet (supported: auto, gguf)", v), rc = -1;
+        if (!strcmp(v, "dummy")) a->load_dummy = 1;
+        else if (strcmp(v, "auto") && strcmp(v, "gguf"))
+            cli_error("--load-format %s is not supported (supported: auto, gguf, dummy)", v), rc = -1;
     } else if (!strcmp(f, "--tensor-parallel-size") || !strcmp(f, "-tp")) {
         if (strcmp(v, "1")) cli_error("%s %s: tensor parallelism needs the CUDA backend; only 1 is supported", f, v), rc = -1;
     }

@@ -114,7 +114,14 @@ int cmd_serve(int argc, char **argv) {
     o.api_key = getenv("PISTON_API_KEY");
     CliArgs ca;
     memset(&ca, 0, sizeof ca);
-    if (parse_flags(argc, argv, &o, &ca) || cli_resolve_model(&ca)) return 2;
+    if (parse_flags(argc, argv, &o, &ca)) return 2;
+    if (o.engine.load_dummy) {
+        cli_error("--load-format dummy: the built-in configs have no tokenizer, so they cannot serve text; "
+                  "benchmark them with `piston bench latency|throughput`");
+        return 2;
+    }
+    ca.engine.dtype = o.engine.dtype;
+    if (cli_resolve_model(&ca)) return 2;
     if (access(ca.model_path, R_OK) != 0) {
         cli_error("%s: cannot read the model file (%s)", ca.model_path, strerror(errno));
         return 1;

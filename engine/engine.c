@@ -42,7 +42,10 @@ int engine_create(const EngineArgs *a, Engine **out, char *err, size_t errlen) {
     Engine *e = calloc(1, sizeof *e);
     if (!e) return err_set(err, errlen, -ENOMEM, "out of memory");
     e->args = *a;
-    if ((rc = text_model_load(&e->tm, a->model_path, a->chat_template, a->max_model_len, err, errlen))) goto fail;
+    DType dummy_dtype = a->dtype == DT_COUNT ? DT_BF16 : (DType)a->dtype;
+    rc = a->load_dummy ? text_model_dummy(&e->tm, a->model_path, dummy_dtype, a->dummy_seed, a->max_model_len, err, errlen)
+                       : text_model_load(&e->tm, a->model_path, a->chat_template, a->max_model_len, err, errlen);
+    if (rc) goto fail;
     RunnerArgs ra = {.backend = a->backend,
                      .max_num_seqs = a->max_num_seqs,
                      .max_num_batched_tokens = a->max_num_batched_tokens,
@@ -103,6 +106,10 @@ void engine_destroy(Engine *e) {
 }
 
 const Backend *engine_backend(const Engine *e) { return e->runner->be; }
+int64_t engine_weight_bytes(const Engine *e) { return model_weight_bytes(e->tm.model); }
+int64_t engine_kv_bytes_per_token(const Engine *e) {
+    return kv_cache_bytes_per_token(&e->tm.model->cfg, e->runner->kv_dtype);
+}
 const ModelConfig *engine_model_config(const Engine *e) { return &e->tm.model->cfg; }
 const Tokenizer *engine_tokenizer(const Engine *e) { return e->tm.tok; }
 int engine_max_model_len(const Engine *e) { return e->tm.max_model_len; }

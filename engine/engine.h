@@ -34,6 +34,9 @@ typedef struct EngineArgs {
     int kv_cache_dtype;            /* DT_F32, DT_F16 or KV_CACHE_DTYPE_AUTO (the default; see model.h) */
     int num_gpu_blocks_override;   /* > 0: exactly this many KV blocks (vLLM's name; tests) */
     int enforce_eager;             /* no CUDA graphs for decode steps */
+    int load_dummy;                /* --load-format dummy: model_path is a built-in config name */
+    int dtype;                     /* --dtype: DT_BF16, DT_F16, DT_F32, or DT_COUNT for auto */
+    uint64_t dummy_seed;           /* the seed of dummy weights (--seed) */
     float gpu_memory_utilization;  /* (0, 1]: the share of device memory a device backend may use */
     const char *chat_template;     /* --chat-template name or NULL */
     int log_stats;                 /* periodic throughput line on stderr while busy (default 1) */
@@ -120,6 +123,9 @@ int engine_has_unfinished(const Engine *e);
 void engine_get_stats(const Engine *e, EngineStats *st);
 /* The backend the engine runs on (its name and device for logs). */
 const Backend *engine_backend(const Engine *e);
+/* What a decode step reads: the weights, and the KV cache bytes of one token of context. */
+int64_t engine_weight_bytes(const Engine *e);
+int64_t engine_kv_bytes_per_token(const Engine *e);
 /* CLOCK_MONOTONIC seconds (base/clock.h): the clock of every engine timestamp */
 double engine_now(void);
 

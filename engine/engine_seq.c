@@ -24,6 +24,7 @@ void engine_args_default(EngineArgs *a) {
     a->gpu_memory_utilization = 0.9f;
     a->log_stats = 1;
     a->log_interval_s = 5.0;
+    a->dtype = DT_COUNT;
 }
 
 void request_params_default(RequestParams *p) {

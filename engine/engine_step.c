@@ -47,7 +47,7 @@ static void step_fail(Engine *e, SchedOutput *so) {
 
 static void mask_until_min_tokens(Engine *e, EngineSeq *s, float *row) {
     int V = e->tm.model->cfg.vocab_size;
-    for (int v = 0; v < V && !s->params.ignore_eos; v++)
+    for (int v = 0; e->tm.tok && v < V && !s->params.ignore_eos; v++)
         if (tokenizer_is_eog(e->tm.tok, v)) row[v] = -INFINITY;
     for (int j = 0; j < s->params.n_stop_token_ids; j++) {
         int32_t v = s->params.stop_token_ids[j];

@@ -19,6 +19,7 @@ static int text_reserve(Engine *e, EngineSeq *s) {
 }
 
 int engine_absorb_text(Engine *e, EngineSeq *s, int32_t id) {
+    if (!e->tm.tok) return 0; /* a dummy model: token ids only */
     if (text_reserve(e, s)) return 0;
     size_t old = s->text_len;
     if (s->stop_token < 0) /* a stop token id is not part of the text */
@@ -50,7 +51,7 @@ static int is_stop(const Engine *e, EngineSeq *s, int32_t id) {
             s->stop_token = id;
             return 1;
         }
-    return !s->params.ignore_eos && tokenizer_is_eog(e->tm.tok, id);
+    return !s->params.ignore_eos && e->tm.tok && tokenizer_is_eog(e->tm.tok, id);
 }
 
 int engine_take_token(Engine *e, EngineSeq *s, int32_t id, double now) {

@@ -64,9 +64,26 @@ fail:
     return -1;
 }
 
+int text_model_dummy(TextModel *m, const char *name, DType dtype, uint64_t seed, int max_model_len, char *err,
+                     size_t errlen) {
+    memset(m, 0, sizeof *m);
+    int rc = model_dummy_create(name, dtype, seed, &m->model, err, errlen);
+    if (rc) return rc;
+    snprintf(m->chat_err, sizeof m->chat_err, "a dummy model has no chat template");
+    const ModelConfig *c = &m->model->cfg;
+    m->max_model_len = max_model_len > 0 ? max_model_len : c->context_len;
+    if (m->max_model_len > c->context_len) {
+        int n = m->max_model_len;
+        text_model_free(m);
+        return err_set(err, errlen, -EINVAL, "--max-model-len %d is longer than %s's context length %d", n, name,
+                       c->context_len);
+    }
+    return 0;
+}
+
 void text_model_free(TextModel *m) {
     if (m->has_chat) chat_template_free(&m->chat);
-    tokenizer_destroy(m->tok);
+    if (m->tok) tokenizer_destroy(m->tok);
     model_free(m->model);
     memset(m, 0, sizeof *m);
 }

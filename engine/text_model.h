@@ -24,6 +24,10 @@ typedef struct TextModel {
  * 0, or -1 with err set (and nothing left to free). */
 int text_model_load(TextModel *m, const char *path, const char *chat_template, int max_model_len, char *err,
                     size_t errlen);
+/* A dummy model of a built-in config (--load-format dummy): no tokenizer (tok NULL), no chat
+ * template; token ids only. */
+int text_model_dummy(TextModel *m, const char *name, DType dtype, uint64_t seed, int max_model_len, char *err,
+                     size_t errlen);
 void text_model_free(TextModel *m);
 
 #endif

@@ -195,6 +195,6 @@ void model_free(Model *m) {
     if (!m) return;
     if (m->uploaded && m->weights_buf) backend_free(m->uploaded, m->weights_buf);
     free(m->layers);
-    gguf_close(m->gguf);
+    if (m->gguf) gguf_close(m->gguf);
     free(m);
 }

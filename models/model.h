@@ -42,6 +42,8 @@ typedef struct Model {
     ModelConfig cfg;
     GgufFile *gguf;
     Backend *uploaded;   /* the backend model_upload put the weights on, or NULL */
+    int dummy;           /* --load-format dummy: no file, weights made by model_upload */
+    uint64_t dummy_seed;
     void *weights_buf;   /* on a device backend: the buffer holding every tensor */
     Tensor tok_embd; /* [vocab, dim] */
     Tensor out_norm; /* [dim] f32 */
@@ -55,6 +57,13 @@ int model_load(const char *path, Model **out, char *err, size_t errlen);
  * (no copy); a device backend gets one buffer holding every tensor, copied tensor by tensor
  * with a progress line on stderr, and the Tensors then point there. Once per model. */
 int model_upload(Model *m, Backend *be, char *err, size_t errlen);
+/* A dummy model of a built-in config ("llama-3-8b", ... model_dummy_names()): shapes only,
+ * matrices of dtype (DT_BF16, DT_F16 or DT_F32); model_upload makes the weights from seed. */
+int model_dummy_create(const char *name, DType dtype, uint64_t seed, Model **out, char *err, size_t errlen);
+int model_is_dummy_name(const char *name);
+const char *model_dummy_names(void);
+/* model_upload's half for dummies: fill each listed tensor (their data already placed). */
+int model_dummy_fill(Model *m, Backend *be, Tensor **list, int n, char *err, size_t errlen);
 /* Bytes of weights (what model_upload puts on a device). */
 int64_t model_weight_bytes(const Model *m);
 void model_free(Model *m);

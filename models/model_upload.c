@@ -24,7 +24,7 @@ static int model_tensors(Model *m, Tensor ***out) {
         Tensor *t[] = {&L->attn_norm, &L->wq, &L->wk, &L->wv, &L->wo, &L->bq, &L->bk, &L->bv, &L->ffn_norm,
                        &L->w_gate, &L->w_up, &L->w_down};
         for (size_t i = 0; i < sizeof t / sizeof *t; i++)
-            if (t[i]->data) list[n++] = t[i];
+            if (t[i]->ndim > 0) list[n++] = t[i]; /* absent (optional) tensors have no shape */
     }
     return n;
 }
@@ -54,7 +54,7 @@ int64_t model_weight_bytes(const Model *m) {
 int model_upload(Model *m, Backend *be, char *err, size_t errlen) {
     if (m->uploaded) return m->uploaded == be ? 0 : err_set(err, errlen, -EINVAL, "the model is on another backend");
     m->uploaded = be;
-    if (be->host_visible) return 0; /* the CPU computes from the mapping as it is */
+    if (be->host_visible && !m->dummy) return 0; /* the CPU computes from the mapping as it is */
     Tensor **list;
     int n = model_tensors(m, &list);
     if (n < 0) return err_set(err, errlen, -ENOMEM, "out of memory");
@@ -64,6 +64,19 @@ int model_upload(Model *m, Backend *be, char *err, size_t errlen) {
     if (!m->weights_buf)
         rc = err_set(err, errlen, -ENOMEM, "not enough %s memory for the weights (%.2f GiB): %s", be->name,
                      total / 1073741824.0, be->err);
+    if (!rc && m->dummy) { /* place every tensor, then let the backend make their values */
+        for (int i = 0; i < n; i++) {
+            list[i]->data = (char *)m->weights_buf + done;
+            done += aligned_bytes(list[i]);
+        }
+        if (m->cfg.tied_output) m->output = m->tok_embd;
+        rc = model_dummy_fill(m, be, list, n, err, errlen);
+        if (!rc) rc = backend_synchronize(be, err, errlen);
+        if (!rc) fprintf(stderr, "piston: dummy weights on %s: %.2f GiB in %d tensors (%lld bytes)\n", be->name,
+                         total / 1073741824.0, n, (long long)total);
+        free(list);
+        return rc;
+    }
     int tty = isatty(2), last_pct = -1;
     for (int i = 0; !rc && i < n; i++) {
         char *dst = (char *)m->weights_buf + done;
