@@ -18,6 +18,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -Wno-unused-pa
            -fno-strict-aliasing -I. -MMD -MP -pthread
 LDLIBS  += -luv -lhttp_parser -lcjson -lpcre2-8 -lm -pthread
 BUILD   ?= build
+BIN     ?= bin
 
 # CUDA: nvcc for the product (CUDA=1, the default where nvcc exists), the host C++ compiler
 # against the SIMT emulator for tests (CUDA=emu, used by test-cuda-emu), or none (CUDA=0).
@@ -52,7 +53,7 @@ OPS_OBJ  := $(OPS_SRC:%.c=$(BUILD)/%.o)
 LIBA     := $(BUILD)/libpiston.a
 
 .PHONY: all test test-unit test-py asan deps model serve bench clean format test-cuda-emu emu-run test-gpu gpu-check
-all: bin/piston
+all: $(BIN)/piston
 
 # objects depend on a stamp named by their flags: changing CUDA=, OPT= or CFLAGS rebuilds
 FLAGS_STAMP := $(BUILD)/flags-$(shell echo '$(CC) $(CFLAGS) $(CUDA) $(NVFLAGS) $(CUARCH)' | cksum | cut -d' ' -f1)
@@ -76,8 +77,8 @@ $(LIBA): $(LIB_OBJ) $(CUDA_OBJ) $(if $(filter emu,$(CUDA)),$(BUILD)/libsimt.a)
 	@rm -f $@
 	ar rcs $@ $(LIB_OBJ) $(CUDA_OBJ)
 
-bin/piston: $(CLI_OBJ) $(LIBA)
-	@mkdir -p bin
+$(BIN)/piston: $(CLI_OBJ) $(LIBA)
+	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(LIBA) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBA) tests/unit/test.h
@@ -143,7 +144,7 @@ bench: all model
 	python3 bench/compare-llamacpp.py
 
 clean:
-	rm -rf build build-asan build-emu build-emu-asan bin
+	rm -rf build build-asan build-emu build-emu-asan build-gpu bin
 
 format:
 	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(wildcard */*.h kernels/cpu/*.h)
