@@ -23,9 +23,10 @@ int64_t cli_parse_bytes(const char *s) {
 
 int cli_parse_kv_cache_dtype(const char *v, int *out) {
     if (!strcmp(v, "auto")) *out = KV_CACHE_DTYPE_AUTO;
-    else if (!strcmp(v, "f16")) *out = DT_F16;
-    else if (!strcmp(v, "f32")) *out = DT_F32;
-    else return cli_error("--kv-cache-dtype expects auto, f16 or f32, got '%s'", v), -1;
+    else if (!strcmp(v, "f16") || !strcmp(v, "float16") || !strcmp(v, "half")) *out = DT_F16;
+    else if (!strcmp(v, "bf16") || !strcmp(v, "bfloat16")) *out = DT_BF16;
+    else if (!strcmp(v, "f32") || !strcmp(v, "float32")) *out = DT_F32;
+    else return cli_error("--kv-cache-dtype expects auto, f16, bf16 or f32, got '%s'", v), -1;
     return 0;
 }
 

@@ -31,7 +31,7 @@ static void log_plan(const Engine *e) {
             "piston: KV cache: %lld blocks of %d tokens = %lld tokens, %.2f GiB, %s\n"
             "piston: Maximum concurrency for %d tokens per request: %.2fx\n",
             c->name, c->arch, c->n_layers, c->dim, r->be->name, r->be->device_name, (long long)blocks,
-            e->args.block_size, (long long)tokens, r->kv_bytes / GiB, r->kv_dtype == DT_F16 ? "f16" : "f32",
+            e->args.block_size, (long long)tokens, r->kv_bytes / GiB, r->kv_dtype == DT_F16 ? "f16" : r->kv_dtype == DT_BF16 ? "bf16" : "f32",
             e->tm.max_model_len, (double)tokens / e->tm.max_model_len);
 }
 

@@ -31,7 +31,7 @@ typedef struct EngineArgs {
     int block_size;                /* default 16 */
     int enable_prefix_caching;     /* default 1 */
     int64_t kv_cache_memory;       /* bytes for the KV cache on CPU; <= 0: default share of RAM */
-    int kv_cache_dtype;            /* DT_F32, DT_F16 or KV_CACHE_DTYPE_AUTO (the default; see model.h) */
+    int kv_cache_dtype;            /* DT_F32, DT_F16, DT_BF16 or KV_CACHE_DTYPE_AUTO (the default; kv_cache.h) */
     int num_gpu_blocks_override;   /* > 0: exactly this many KV blocks (vLLM's name; tests) */
     int enforce_eager;             /* no CUDA graphs for decode steps */
     int load_dummy;                /* --load-format dummy: model_path is a built-in config name */

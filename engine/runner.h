@@ -24,7 +24,7 @@ typedef struct RunnerArgs {
     int max_num_batched_tokens;
     int max_model_len;
     int block_size;
-    int kv_cache_dtype;           /* DT_F32, DT_F16 or KV_CACHE_DTYPE_AUTO */
+    int kv_cache_dtype;           /* DT_F32, DT_F16, DT_BF16 or KV_CACHE_DTYPE_AUTO */
     int64_t kv_cache_memory;      /* host-memory backends: KV bytes; <= 0: 4 GiB or a quarter of RAM */
     float gpu_memory_utilization; /* device backends: the fraction of device memory Piston may use */
     int num_blocks_override;      /* > 0: exactly this many blocks (the null block included) */

@@ -70,9 +70,9 @@ typedef struct Tensor {
 } Tensor;
 
 /* Paged KV cache of one model: per layer, K and V are [num_blocks * block_size, kv_dim] of
- * dtype (DT_F32, or DT_F16 to halve the bytes that decode attention streams from memory), and
+ * dtype (DT_F32, or DT_F16 / DT_BF16 to halve the bytes decode attention streams), and
  * a slot s = block * block_size + offset holds one token's K (or V) row of kv_dim elements.
- * Attention converts f16 rows to f32 as it reads them and computes in f32 either way.
+ * Attention converts 16-bit rows to f32 as it reads them and computes in f32 either way.
  * int64 because num_blocks * block_size * kv_dim overflows int32 at realistic sizes. The
  * per-layer pointer arrays are host memory holding backend pointers into two buffers. */
 typedef struct KvCache {
@@ -82,7 +82,7 @@ typedef struct KvCache {
     int kv_dim;   /* n_kv_heads * head_dim */
     void **k;     /* [n_layers] host array -> backend [num_blocks * block_size, kv_dim] of dtype */
     void **v;     /* [n_layers] host array -> backend [num_blocks * block_size, kv_dim] of dtype */
-    DType dtype;  /* DT_F32 or DT_F16 */
+    DType dtype;  /* DT_F32, DT_F16 or DT_BF16 */
     void *k_buf, *v_buf; /* the two backend buffers the layers point into */
 } KvCache;
 

@@ -10,19 +10,19 @@
 #include "models/model.h"
 
 int64_t kv_cache_bytes_per_token(const ModelConfig *c, DType dtype) {
-    return (int64_t)2 * c->n_layers * c->n_kv_heads * c->head_dim * (dtype == DT_F16 ? 2 : (int64_t)sizeof(float));
+    return (int64_t)2 * c->n_layers * c->n_kv_heads * c->head_dim * (dtype == DT_F32 ? (int64_t)sizeof(float) : 2);
 }
 
 DType kv_cache_dtype_resolve(int requested, MatmulPrecision precision) {
-    if (requested == DT_F32 || requested == DT_F16) return (DType)requested;
+    if (requested == DT_F32 || requested == DT_F16 || requested == DT_BF16) return (DType)requested;
     return precision == MATMUL_F32 ? DT_F32 : DT_F16;
 }
 
 int kv_cache_init(KvCache *kv, Backend *be, const ModelConfig *c, int64_t num_blocks, int block_size, DType dtype,
                   char *err, size_t errlen) {
     memset(kv, 0, sizeof *kv);
-    if (dtype != DT_F32 && dtype != DT_F16)
-        return err_set(err, errlen, -EINVAL, "KV cache type %s is not supported (f16, f32)", dtype_name(dtype));
+    if (dtype != DT_F32 && dtype != DT_F16 && dtype != DT_BF16)
+        return err_set(err, errlen, -EINVAL, "KV cache type %s is not supported (f16, bf16, f32)", dtype_name(dtype));
     if (num_blocks <= 0 || block_size <= 0)
         return err_set(err, errlen, -EINVAL, "KV cache of %lld blocks of %d tokens", (long long)num_blocks,
                        block_size);
@@ -32,7 +32,7 @@ int kv_cache_init(KvCache *kv, Backend *be, const ModelConfig *c, int64_t num_bl
     kv->block_size = block_size;
     kv->kv_dim = c->n_kv_heads * c->head_dim;
     /* int64: blocks x block size x kv_dim x layers overflows 32 bits at realistic sizes */
-    int64_t layer_bytes = num_blocks * block_size * (int64_t)kv->kv_dim * (dtype == DT_F16 ? 2 : 4);
+    int64_t layer_bytes = num_blocks * block_size * (int64_t)kv->kv_dim * (dtype == DT_F32 ? 4 : 2);
     kv->k = calloc((size_t)c->n_layers, sizeof *kv->k);
     kv->v = calloc((size_t)c->n_layers, sizeof *kv->v);
     if (!kv->k || !kv->v) {

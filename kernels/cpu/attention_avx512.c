@@ -38,20 +38,21 @@ static inline void attn_prefetch(const char *row, int64_t bytes) {
 
 /* elements [d, d + 16) of a K/V row as f32, lanes past hd - d zero (not read) */
 __attribute__((target("avx512f"))) static inline __attribute__((always_inline)) __m512
-kv_load16(const char *row, int d, int hd, __mmask16 m, int f16) {
-    if (!f16) return _mm512_maskz_loadu_ps(m, (const float *)row + d);
+kv_load16(const char *row, int d, int hd, __mmask16 m, int kind) {
+    if (!kind) return _mm512_maskz_loadu_ps(m, (const float *)row + d);
     const uint16_t *h = (const uint16_t *)row + d;
     if (hd - d <= 0) return _mm512_setzero_ps(); /* a pass's columns past the row */
-    if (hd - d >= 16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
     uint16_t t[16] = {0}; /* a head size that is not a multiple of 16: masked 16-bit loads need BW */
-    memcpy(t, h, (size_t)(hd - d) * sizeof *h);
-    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)t));
+    if (hd - d < 16) memcpy(t, h, (size_t)(hd - d) * sizeof *h), h = t;
+    __m256i raw = _mm256_loadu_si256((const __m256i *)h);
+    if (kind == 2) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16)); /* bf16 */
+    return _mm512_cvtph_ps(raw);
 }
 
 /* sc[i] = q . k(kr[i]) * scale for 16 rows: one FMA chain per row over head_dim, then one
  * reduction for all 16 */
 __attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
-attn_scores16(const float *q, const char *const *kr, int hd, float scale, float *sc, int f16) {
+attn_scores16(const float *q, const char *const *kr, int hd, float scale, float *sc, int kind) {
     __m512 acc[16];
 #pragma GCC unroll 16
     for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
@@ -59,7 +60,7 @@ attn_scores16(const float *q, const char *const *kr, int hd, float scale, float 
         __mmask16 m = attn_mask(hd - d);
         __m512 qv = _mm512_maskz_loadu_ps(m, q + d);
 #pragma GCC unroll 16
-        for (int i = 0; i < 16; i++) acc[i] = _mm512_fmadd_ps(qv, kv_load16(kr[i], d, hd, m, f16), acc[i]);
+        for (int i = 0; i < 16; i++) acc[i] = _mm512_fmadd_ps(qv, kv_load16(kr[i], d, hd, m, kind), acc[i]);
     }
     _mm512_storeu_ps(sc, _mm512_mul_ps(attn_hsum16(acc), _mm512_set1_ps(scale)));
 }
@@ -69,7 +70,7 @@ attn_scores16(const float *q, const char *const *kr, int hd, float scale, float 
  * row is loaded once for all NH heads. Every element still gets one FMA per position, in
  * position order. */
 __attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
-attn_pv(float *o, int hd, const float (*p)[ATTN_TILE], const char *vbase, const int64_t *ofs, int n, int NH, int f16) {
+attn_pv(float *o, int hd, const float (*p)[ATTN_TILE], const char *vbase, const int64_t *ofs, int n, int NH, int kind) {
     for (int d = 0; d < hd; d += 64) {
         __mmask16 mk[4];
         __m512 acc[4][4], v[4];
@@ -82,7 +83,7 @@ attn_pv(float *o, int hd, const float (*p)[ATTN_TILE], const char *vbase, const 
         for (int j = 0; j < n; j++) {
             const char *vr = vbase + ofs[j];
 #pragma GCC unroll 4
-            for (int c = 0; c < 4; c++) v[c] = kv_load16(vr, d + 16 * c, hd, mk[c], f16);
+            for (int c = 0; c < 4; c++) v[c] = kv_load16(vr, d + 16 * c, hd, mk[c], kind);
 #pragma GCC unroll 4
             for (int g = 0; g < NH; g++) {
                 __m512 w = _mm512_set1_ps(p[g][j]);
@@ -98,7 +99,7 @@ attn_pv(float *o, int hd, const float (*p)[ATTN_TILE], const char *vbase, const 
 }
 
 __attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
-attn_avx512(const AttnCtx *c, int task, int f16) {
+attn_avx512(const AttnCtx *c, int task, int kind) {
     AttnJob jb = attn_job(c, task);
     int nh = jb.nh, hd = jb.hd;
     float *o = jb.o;
@@ -119,9 +120,9 @@ attn_avx512(const AttnCtx *c, int task, int f16) {
             /* the cache is far bigger than L2 and a task reads one kv head's slice of each row,
              * scattered over blocks: ask for the next rows' K and this group's V (read after
              * the softmax) ahead of use, or the loads wait on DRAM */
-            for (int i = j + 16; i < n && i < j + 32; i++) attn_prefetch(jb.kbase + ofs[i], hd * (f16 ? 2 : 4));
-            for (int i = j; i < n && i < j + 16; i++) attn_prefetch(jb.vbase + ofs[i], hd * (f16 ? 2 : 4));
-            for (int g = 0; g < nh; g++) attn_scores16(jb.q + g * hd, kr, hd, c->scale, sc[g] + j, f16);
+            for (int i = j + 16; i < n && i < j + 32; i++) attn_prefetch(jb.kbase + ofs[i], hd * (kind ? 2 : 4));
+            for (int i = j; i < n && i < j + 16; i++) attn_prefetch(jb.vbase + ofs[i], hd * (kind ? 2 : 4));
+            for (int g = 0; g < nh; g++) attn_scores16(jb.q + g * hd, kr, hd, c->scale, sc[g] + j, kind);
         }
         for (int g = 0; g < nh; g++) {
             __m512 mx = _mm512_set1_ps(-INFINITY);
@@ -144,10 +145,10 @@ attn_avx512(const AttnCtx *c, int task, int f16) {
             }
         }
         int g = 0;
-        for (; g + 4 <= nh; g += 4) attn_pv(o + g * hd, hd, sc + g, jb.vbase, ofs, n, 4, f16);
-        if (nh - g == 3) attn_pv(o + g * hd, hd, sc + g, jb.vbase, ofs, n, 3, f16);
-        if (nh - g == 2) attn_pv(o + g * hd, hd, sc + g, jb.vbase, ofs, n, 2, f16);
-        if (nh - g == 1) attn_pv(o + g * hd, hd, sc + g, jb.vbase, ofs, n, 1, f16);
+        for (; g + 4 <= nh; g += 4) attn_pv(o + g * hd, hd, sc + g, jb.vbase, ofs, n, 4, kind);
+        if (nh - g == 3) attn_pv(o + g * hd, hd, sc + g, jb.vbase, ofs, n, 3, kind);
+        if (nh - g == 2) attn_pv(o + g * hd, hd, sc + g, jb.vbase, ofs, n, 2, kind);
+        if (nh - g == 1) attn_pv(o + g * hd, hd, sc + g, jb.vbase, ofs, n, 1, kind);
     }
     for (int g = 0; g < nh; g++) {
         __m512 lv = _mm512_set1_ps(_mm512_reduce_add_ps(l[g]));
@@ -163,5 +164,8 @@ __attribute__((target("avx512f"))) void attn_task_avx512(void *ctx, int task, in
 }
 __attribute__((target("avx512f"))) void attn_task_avx512_f16(void *ctx, int task, int thread) {
     attn_avx512(ctx, task, 1);
+}
+__attribute__((target("avx512f"))) void attn_task_avx512_bf16(void *ctx, int task, int thread) {
+    attn_avx512(ctx, task, 2);
 }
 #endif

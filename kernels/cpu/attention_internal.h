@@ -66,7 +66,7 @@ static inline __attribute__((always_inline)) AttnJob attn_job(const AttnCtx *c, 
     int nh = c->group - ci * ATTN_HEADS < ATTN_HEADS ? c->group - ci * ATTN_HEADS : ATTN_HEADS;
     int s = attn_seq_of(b, t);
     int q_len = b->query_start[s + 1] - b->query_start[s];
-    int64_t es = c->kv->dtype == DT_F16 ? 2 : (int64_t)sizeof(float);
+    int64_t es = c->kv->dtype == DT_F32 ? (int64_t)sizeof(float) : 2;
     AttnJob j = {nh, hd, (int64_t)b->seq_lens[s] - q_len + (t - b->query_start[s]) + 1, c->kv->kv_dim * es,
                  c->kv->block_size, b->block_tables + (int64_t)s * b->max_blocks_per_seq,
                  (const char *)c->kv->k[c->layer] + kvh * hd * es, (const char *)c->kv->v[c->layer] + kvh * hd * es,
@@ -86,9 +86,10 @@ static inline __attribute__((always_inline)) void attn_tile_offsets(const AttnJo
 
 
 #if ATTN_X86
-/* attention_avx512.c: the AVX-512 tasks over an f32 or an f16 cache */
+/* attention_avx512.c: the AVX-512 tasks over an f32, f16 or bf16 cache */
 void attn_task_avx512(void *ctx, int task, int thread);
 void attn_task_avx512_f16(void *ctx, int task, int thread);
+void attn_task_avx512_bf16(void *ctx, int task, int thread);
 #endif
 
 #endif

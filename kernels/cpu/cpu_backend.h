@@ -13,6 +13,8 @@ typedef struct CpuState {
     size_t scratch_bytes;
     /* matmul kernels: 0 = the best this CPU supports; tests force others (MM_ISA_* in matmul.h) */
     int matmul_isa;
+    /* attention tasks likewise: 0 the best, 1 scalar, 2 AVX2 (tests) */
+    int attn_isa;
 } CpuState;
 
 static inline CpuState *cpu_state(struct Backend *be) { return (CpuState *)be->impl; }

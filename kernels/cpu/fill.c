@@ -15,13 +15,6 @@ typedef struct FillCtx {
     float offset, scale;
 } FillCtx;
 
-/* f32 to bf16, round to nearest even (NaN stays a quiet NaN), as __float2bfloat16_rn */
-static uint16_t f32_to_bf16_rne(float f) {
-    uint32_t u = f32_bits(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
-}
-
 static void fill_range(void *c, int64_t i0, int64_t i1) {
     const FillCtx *f = c;
     for (int64_t i = i0; i < i1; i++) {
@@ -30,7 +23,7 @@ static void fill_range(void *c, int64_t i0, int64_t i1) {
         float v = f->offset + f->scale * (2.0f * u - 1.0f);
         if (f->dt == DT_F32) ((float *)f->dst)[i] = v;
         else if (f->dt == DT_F16) ((uint16_t *)f->dst)[i] = f32_to_fp16(v);
-        else ((uint16_t *)f->dst)[i] = f32_to_bf16_rne(v);
+        else ((uint16_t *)f->dst)[i] = f32_to_bf16(v);
     }
 }
 

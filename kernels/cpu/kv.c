@@ -15,7 +15,7 @@
 #define KV_X86 0
 #endif
 
-static size_t kv_elem_bytes(const KvCache *kv) { return kv->dtype == DT_F16 ? 2 : sizeof(float); }
+static size_t kv_elem_bytes(const KvCache *kv) { return kv->dtype == DT_F32 ? sizeof(float) : 2; }
 
 /* f32 to f16 rounding to nearest even; the F16C path gives the same bits as f32_to_fp16 */
 static void kv_row_to_f16_scalar(uint16_t *dst, const float *src, int n) {
@@ -47,6 +47,9 @@ int cpu_kv_write(Backend *be, KvCache *kv, int layer, const float *k, const floa
         if (kv->dtype == DT_F16) {
             to_f16((uint16_t *)kv->k[layer] + s * kd, k + t * kd, (int)kd);
             to_f16((uint16_t *)kv->v[layer] + s * kd, v + t * kd, (int)kd);
+        } else if (kv->dtype == DT_BF16) {
+            uint16_t *kr = (uint16_t *)kv->k[layer] + s * kd, *vr = (uint16_t *)kv->v[layer] + s * kd;
+            for (int64_t i = 0; i < kd; i++) kr[i] = f32_to_bf16(k[t * kd + i]), vr[i] = f32_to_bf16(v[t * kd + i]);
         } else {
             memcpy((float *)kv->k[layer] + s * kd, k + t * kd, (size_t)kd * sizeof(float));
             memcpy((float *)kv->v[layer] + s * kd, v + t * kd, (size_t)kd * sizeof(float));

@@ -65,6 +65,13 @@ static inline float fp16_round(float f) { return fp16_to_f32(f32_to_fp16(f)); }
 
 static inline float bf16_to_f32(uint16_t h) { return f32_from_bits((uint32_t)h << 16); }
 
+/* f32 to bf16, round to nearest even (a NaN stays a quiet NaN), as __float2bfloat16_rn */
+static inline uint16_t f32_to_bf16(float f) {
+    uint32_t u = f32_bits(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+}
+
 static inline uint32_t load_u32_le(const uint8_t *p) { uint32_t u; memcpy(&u, p, 4); return u; }
 
 /* The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K super-block. Bytes 0-3 hold

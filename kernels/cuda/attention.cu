@@ -1,5 +1,5 @@
 /* Paged attention on the GPU over the flat batch (AttnBatch in kernels/backend.h), grouped
- * query heads, an f16 or f32 cache, head dims 64, 128 and 256. Two kernels and a reduction:
+ * query heads, an f16, bf16 or f32 cache, head dims 64, 128 and 256. Two kernels and a reduction:
  *
  *  decode  (rows of sequences with one new token): a block per (row, kv head, split) takes
  *          the row's query heads that share the kv head (up to ATTN_GMAX of them) and a slice
@@ -14,7 +14,7 @@
  *
  * Element d of a head is held by lane d % 32 (register d / 32): global loads of a K/V row are
  * coalesced and shared-memory reads are free of bank conflicts. Scores, softmax and sums are
- * f32; the cache's f16 is converted as it is loaded. */
+ * f32; a 16-bit cache is converted as it is loaded. */
 #include <math.h>
 
 #include "kernels/cuda/attention_kernels.cuh"
@@ -62,8 +62,10 @@ template <int HD>
 static int by_cache(Backend *be, const KvCache *kv, int layer, const float *q, const AttnBatch *b, int n_heads,
                     int n_kv, float scale, float *out) {
     if (kv->dtype == DT_F16) return AttnLaunch<HD, __half>::run(be, kv, layer, q, b, n_heads, n_kv, scale, out);
+    if (kv->dtype == DT_BF16) return AttnLaunch<HD, __nv_bfloat16>::run(be, kv, layer, q, b, n_heads, n_kv, scale, out);
     if (kv->dtype == DT_F32) return AttnLaunch<HD, float>::run(be, kv, layer, q, b, n_heads, n_kv, scale, out);
-    return backend_fail(be, -EINVAL, "attention: cache type %s is not supported (f16, f32)", dtype_name(kv->dtype));
+    return backend_fail(be, -EINVAL, "attention: cache type %s is not supported (f16, bf16, f32)",
+                        dtype_name(kv->dtype));
 }
 
 int cuda_attention(Backend *be, const KvCache *kv, int layer, const float *q, const AttnBatch *b, int n_heads,

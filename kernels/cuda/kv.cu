@@ -1,4 +1,4 @@
-/* KV-cache data movement on the GPU: the step's K/V rows into their slots (as f16 or f32)
+/* KV-cache data movement on the GPU: the step's K/V rows into their slots (f16, bf16, f32)
  * and whole-block copies for forks. A slot the scheduler could not have made (negative is
  * padding; past the cache is a bug above) is skipped rather than trapping the context: the
  * CPU backend, the reference, reports it. */
@@ -26,6 +26,10 @@ int cuda_kv_write(Backend *be, KvCache *kv, int layer, const float *k, const flo
     if (kv->dtype == DT_F16)
         CUDA_CHECK(be, piston_launch(kv_write_kernel<__half>, dim3(b->T), dim3(KV_THREADS), 0, s, (__half *)kv->k[layer],
                                      (__half *)kv->v[layer], k, v, b->slot_mapping, kv->kv_dim, n_slots));
+    else if (kv->dtype == DT_BF16)
+        CUDA_CHECK(be, piston_launch(kv_write_kernel<__nv_bfloat16>, dim3(b->T), dim3(KV_THREADS), 0, s,
+                                     (__nv_bfloat16 *)kv->k[layer], (__nv_bfloat16 *)kv->v[layer], k, v,
+                                     b->slot_mapping, kv->kv_dim, n_slots));
     else if (kv->dtype == DT_F32)
         CUDA_CHECK(be, piston_launch(kv_write_kernel<float>, dim3(b->T), dim3(KV_THREADS), 0, s, (float *)kv->k[layer],
                                      (float *)kv->v[layer], k, v, b->slot_mapping, kv->kv_dim, n_slots));
@@ -49,7 +53,7 @@ __global__ void kv_copy_kernel(char *kbuf, char *vbuf, const int32_t *src, const
 
 int cuda_kv_copy_blocks(Backend *be, KvCache *kv, const int32_t *src, const int32_t *dst, int n) {
     if (n <= 0) return 0;
-    int64_t es = kv->dtype == DT_F16 ? 2 : 4, block_bytes = (int64_t)kv->block_size * kv->kv_dim * es;
+    int64_t es = kv->dtype == DT_F32 ? 4 : 2, block_bytes = (int64_t)kv->block_size * kv->kv_dim * es;
     if (block_bytes % 4) return backend_fail(be, -EINVAL, "kv_copy_blocks: blocks of %lld bytes", (long long)block_bytes);
     CUDA_CHECK(be, piston_launch(kv_copy_kernel, dim3(n, kv->n_layers, 2), dim3(256), 0, cuda_state(be)->stream,
                                  (char *)kv->k_buf, (char *)kv->v_buf, src, dst, block_bytes * kv->num_blocks,

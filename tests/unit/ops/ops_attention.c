@@ -20,7 +20,7 @@ typedef struct Case {
     int L[8], q[8]; /* context lengths and query counts per sequence */
 } Case;
 
-static double held(float v, DType dt) { return dt == DT_F16 ? ops_half_to_double(ops_double_to_half(v)) : v; }
+static double held(float v, DType dt) { return dt == DT_F32 ? v : ops_from16(ops_to16(v, dt), dt); }
 
 /* out[t, h, :] and scale[t, h, :] (sum of p * |v|, the magnitude the tolerance is relative to) */
 static void attn_ref(const Case *k, const int32_t *qs, const float *q, const float *K, const float *V,
@@ -98,7 +98,7 @@ static void run_case(OpsCtx *c, const Case *k) {
     attn_ref(k, qs, q, K, V, ctx0, ref, scale);
     char what[160];
     snprintf(what, sizeof what, "attention %s heads %d/%d head_dim %d block %d, %d seqs (L0 %d q0 %d)",
-             k->dt == DT_F16 ? "f16" : "f32", k->nh, k->nkv, k->hd, k->bs, k->B, k->L[0], k->q[0]);
+             dtype_name(k->dt), k->nh, k->nkv, k->hd, k->bs, k->B, k->L[0], k->q[0]);
     ops_close(what, got, ref, scale, (int64_t)T * qd, 1e-6, 2e-6 * c->tol_scale);
     ops_free(c, d_K), ops_free(c, d_V), ops_free(c, d_ws), ops_free(c, d_qslots), ops_free(c, d_qs);
     ops_free(c, d_lens), ops_free(c, d_tables), ops_free(c, d_q), ops_free(c, d_out);
@@ -110,8 +110,8 @@ void ops_test_attention(OpsCtx *c) {
     /* heads / kv heads / head_dim: GQA 1, 4 and 8 at head dims 64 and 128 */
     const int heads[][3] = {{4, 4, 64}, {8, 2, 64}, {8, 1, 128}, {4, 4, 128}};
     for (int hi = 0; hi < 4; hi++)
-        for (int di = 0; di < 2; di++) {
-            DType dt = di ? DT_F16 : DT_F32;
+        for (int di = 0; di < 3; di++) {
+            DType dt = di == 0 ? DT_F32 : di == 1 ? DT_F16 : DT_BF16;
             int big = c->small ? 1 : 3; /* long contexts cross many tiles and split-K partitions */
             Case cs[] = {
                 /* decode: one query each, lengths 1, a block edge, partial blocks, a long one */

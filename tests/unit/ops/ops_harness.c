@@ -106,3 +106,12 @@ uint16_t ops_double_to_half(double x) {
     if (m < 1024) return sign | (uint16_t)m; /* subnormal (exp is -14) */
     return sign | (uint16_t)(((exp + 15) << 10) | (m - 1024));
 }
+
+uint16_t ops_to16(float x, DType dt) {
+    if (dt == DT_F16) return ops_double_to_half(x);
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16); /* finite inputs only here */
+}
+
+double ops_from16(uint16_t h, DType dt) { return dt == DT_F16 ? ops_half_to_double(h) : ops_bf16_to_double(h); }

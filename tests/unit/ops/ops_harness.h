@@ -49,6 +49,9 @@ int ops_same(const char *what, const void *got, const void *want, size_t n);
 double ops_half_to_double(uint16_t h);
 double ops_bf16_to_double(uint16_t b);
 uint16_t ops_double_to_half(double x); /* round to nearest even */
+/* f32 to the 16-bit cache type dt (DT_F16 or DT_BF16), round to nearest even, and back */
+uint16_t ops_to16(float x, DType dt);
+double ops_from16(uint16_t h, DType dt);
 
 /* A KV cache of n_layers x num_blocks x bs slots in backend memory, every byte NaN
  * (ops_kv.c); its element size. */

@@ -4,13 +4,14 @@
  * partial last blocks, grouped-query ratios 1, 4 and 8, head dims 64 and 128, and NaN in
  * every slot no token owns, against a double-precision reference. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tests/unit/ops/ops_harness.h"
 #include "tests/unit/test.h"
 
-size_t ops_elem_bytes(DType dt) { return dt == DT_F16 ? 2 : 4; }
+size_t ops_elem_bytes(DType dt) { return dt == DT_F32 ? 4 : 2; }
 
 KvCache ops_cache_new(OpsCtx *c, int n_layers, int num_blocks, int bs, int kv_dim, DType dt) {
     KvCache kv = {n_layers, num_blocks, bs, kv_dim, calloc((size_t)n_layers, sizeof(void *)),
@@ -50,16 +51,19 @@ static void test_kv_write(OpsCtx *c, DType dt) {
         if (slots[t] < 0) continue;
         for (int i = 0; i < kvd; i++) {
             size_t at = ((size_t)slots[t] * kvd + i) * ops_elem_bytes(dt);
-            if (dt == DT_F16) {
-                uint16_t hk = ops_double_to_half(k[t * kvd + i]), hv = ops_double_to_half(v[t * kvd + i]);
+            if (dt != DT_F32) {
+                uint16_t hk = ops_to16(k[t * kvd + i], dt), hv = ops_to16(v[t * kvd + i], dt);
                 memcpy(wk + at, &hk, 2), memcpy(wv + at, &hv, 2);
             } else {
                 memcpy(wk + at, &k[t * kvd + i], 4), memcpy(wv + at, &v[t * kvd + i], 4);
             }
         }
     }
-    ops_same(dt == DT_F16 ? "kv_write f16: K" : "kv_write f32: K", gk, wk, layer);
-    ops_same(dt == DT_F16 ? "kv_write f16: V" : "kv_write f32: V", gv, wv, layer);
+    char what[64];
+    snprintf(what, sizeof what, "kv_write %s: K", dtype_name(dt));
+    ops_same(what, gk, wk, layer);
+    snprintf(what, sizeof what, "kv_write %s: V", dtype_name(dt));
+    ops_same(what, gv, wv, layer);
     unsigned char *g0 = ops_download(c, kv.k[0], layer);
     int untouched = 1;
     for (size_t i = 0; i < layer; i++) untouched &= g0[i] == 0xFF;
@@ -98,8 +102,6 @@ static void test_kv_copy(OpsCtx *c, DType dt) {
 }
 
 void ops_test_kv(OpsCtx *c) {
-    test_kv_write(c, DT_F32);
-    test_kv_write(c, DT_F16);
-    test_kv_copy(c, DT_F32);
-    test_kv_copy(c, DT_F16);
+    const DType dts[] = {DT_F32, DT_F16, DT_BF16};
+    for (int i = 0; i < 3; i++) test_kv_write(c, dts[i]), test_kv_copy(c, dts[i]);
 }
