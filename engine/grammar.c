@@ -1,0 +1,266 @@
+/* The grammar builder (see grammar.h): expressions in one growable array, byte sets in
+ * another, rules by id, a memory count checked against the grammar's limit, and code point
+ * classes turned into UTF-8 byte sequences the way RE2 and Rust's utf8-ranges do it: split
+ * a range until every byte position of it ranges independently. */
+#include "engine/grammar.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void grammar_init(Grammar *g, size_t max_bytes) {
+    memset(g, 0, sizeof *g);
+    g->max_bytes = max_bytes;
+}
+
+void grammar_free(Grammar *g) {
+    for (int i = 0; i < g->n_rules; i++) free(g->rules[i].name);
+    free(g->x);
+    free(g->kids);
+    free(g->sets);
+    free(g->rules);
+    memset(g, 0, sizeof *g);
+}
+
+int grammar_fail(Grammar *g, int code, const char *fmt, ...) {
+    if (g->err) return -1;
+    g->err = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g->msg, sizeof g->msg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Room for one more element in a growable array, counted against the memory limit. */
+static int reserve(Grammar *g, void **arr, int *cap, int n, size_t elem) {
+    if (g->err) return -1;
+    if (n < *cap) return 0;
+    int c = *cap ? *cap * 2 : 64;
+    if (g->max_bytes && g->bytes + (size_t)(c - *cap) * elem > g->max_bytes)
+        return grammar_fail(g, -E2BIG, "the grammar needs more than its memory limit of %zu MiB",
+                            g->max_bytes >> 20);
+    void *p = realloc(*arr, (size_t)c * elem);
+    if (!p) return grammar_fail(g, -ENOMEM, "out of memory building the grammar");
+    g->bytes += (size_t)(c - *cap) * elem;
+    *arr = p, *cap = c;
+    return 0;
+}
+
+static int expr(Grammar *g, int kind, int32_t a, int32_t b, int32_t min, int32_t max) {
+    if (reserve(g, (void **)&g->x, &g->cap_x, g->n_x, sizeof *g->x)) return -1;
+    g->x[g->n_x] = (GExpr){(uint8_t)kind, a, b, min, max};
+    return g->n_x++;
+}
+
+int grammar_empty(Grammar *g) { return expr(g, GX_EMPTY, 0, 0, 0, 0); }
+int grammar_none(Grammar *g) { return expr(g, GX_NONE, 0, 0, 0, 0); }
+
+int grammar_byteset(Grammar *g, const ByteSet *s) {
+    if (reserve(g, (void **)&g->sets, &g->cap_sets, g->n_sets, sizeof *g->sets)) return -1;
+    g->sets[g->n_sets] = *s;
+    return expr(g, GX_BYTES, g->n_sets++, 0, 0, 0);
+}
+
+int grammar_byte_range(Grammar *g, uint8_t lo, uint8_t hi) {
+    ByteSet s = {{0}};
+    for (unsigned b = lo; b <= hi; b++) byteset_add(&s, b);
+    return grammar_byteset(g, &s);
+}
+
+static int list(Grammar *g, int kind, const int *kids, int n) {
+    for (int i = 0; i < n; i++)
+        if (kids[i] < 0) return -1;
+    if (n == 1) return kids[0];
+    if (n == 0) return kind == GX_SEQ ? grammar_empty(g) : grammar_none(g);
+    int at = g->n_kids;
+    for (int i = 0; i < n; i++) {
+        if (reserve(g, (void **)&g->kids, &g->cap_kids, g->n_kids, sizeof *g->kids)) return -1;
+        g->kids[g->n_kids++] = kids[i];
+    }
+    return expr(g, kind, at, n, 0, 0);
+}
+
+int grammar_seq(Grammar *g, const int *kids, int n) { return list(g, GX_SEQ, kids, n); }
+int grammar_alt(Grammar *g, const int *kids, int n) { return list(g, GX_ALT, kids, n); }
+int grammar_seq2(Grammar *g, int a, int b) { return grammar_seq(g, (int[]){a, b}, 2); }
+int grammar_seq3(Grammar *g, int a, int b, int c) { return grammar_seq(g, (int[]){a, b, c}, 3); }
+int grammar_alt2(Grammar *g, int a, int b) { return grammar_alt(g, (int[]){a, b}, 2); }
+
+int grammar_literal(Grammar *g, const char *s, size_t n) {
+    if (n == 0) return grammar_empty(g);
+    int first = -1;
+    for (size_t i = 0; i < n; i++) {
+        int k = grammar_byte_range(g, (uint8_t)s[i], (uint8_t)s[i]);
+        if (k < 0) return -1;
+        if (i == 0) first = k;
+    }
+    /* the byte expressions are consecutive: a sequence over them */
+    int at = g->n_kids;
+    for (size_t i = 0; i < n; i++) {
+        if (reserve(g, (void **)&g->kids, &g->cap_kids, g->n_kids, sizeof *g->kids)) return -1;
+        g->kids[g->n_kids++] = first + (int)i;
+    }
+    return n == 1 ? first : expr(g, GX_SEQ, at, (int32_t)n, 0, 0);
+}
+
+int grammar_str(Grammar *g, const char *s) { return grammar_literal(g, s, strlen(s)); }
+
+int grammar_repeat(Grammar *g, int kid, int min, int max) {
+    if (kid < 0) return -1;
+    if (min < 0 || (max >= 0 && max < min)) return grammar_fail(g, -EINVAL, "repetition {%d,%d} is empty", min, max);
+    if (min == 1 && max == 1) return kid;
+    return expr(g, GX_REPEAT, kid, 0, min, max);
+}
+
+int grammar_opt(Grammar *g, int kid) { return grammar_repeat(g, kid, 0, 1); }
+
+int grammar_rule_new(Grammar *g, const char *name) {
+    if (reserve(g, (void **)&g->rules, &g->cap_rules, g->n_rules, sizeof *g->rules)) return -1;
+    char *copy = strdup(name ? name : "");
+    if (!copy) return grammar_fail(g, -ENOMEM, "out of memory building the grammar");
+    g->bytes += strlen(copy) + 1;
+    g->rules[g->n_rules] = (GRule){copy, -1};
+    return g->n_rules++;
+}
+
+void grammar_rule_set(Grammar *g, int rule, int body) {
+    if (rule >= 0 && rule < g->n_rules && body >= 0) g->rules[rule].body = body;
+}
+
+int grammar_ref(Grammar *g, int rule) {
+    if (rule < 0) return -1;
+    return expr(g, GX_RULE, rule, 0, 0, 0);
+}
+
+/* ---- UTF-8 ---- */
+
+int utf8_encode(uint32_t cp, char *o) {
+    if (cp < 0x80) return o[0] = (char)cp, 1;
+    if (cp < 0x800) return o[0] = (char)(0xC0 | cp >> 6), o[1] = (char)(0x80 | (cp & 0x3F)), 2;
+    if (cp >= 0xD800 && cp <= 0xDFFF) return 0;
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | cp >> 12), o[1] = (char)(0x80 | ((cp >> 6) & 0x3F)), o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    if (cp > CP_MAX) return 0;
+    o[0] = (char)(0xF0 | cp >> 18), o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F)), o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+int32_t utf8_decode(const char *str, size_t n, int *len) {
+    const unsigned char *s = (const unsigned char *)str;
+    *len = 1;
+    if (n == 0) return -1;
+    unsigned c = s[0];
+    int l = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (l == 0 || (size_t)l > n) return -1;
+    uint32_t v = l == 1 ? c : l == 2 ? (c & 0x1F) : l == 3 ? (c & 0x0F) : (c & 0x07);
+    for (int k = 1; k < l; k++) {
+        if ((s[k] & 0xC0) != 0x80) return -1;
+        v = (v << 6) | (s[k] & 0x3F);
+    }
+    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000}; /* overlong forms are invalid */
+    if (v < least[l] || v > CP_MAX || (v >= 0xD800 && v <= 0xDFFF)) return -1;
+    *len = l;
+    return (int32_t)v;
+}
+
+/* Alternatives of byte-range sequences for [lo, hi], all code points of one encoded length
+ * whose byte positions range independently, appended to alts. */
+static void utf8_split(Grammar *g, uint32_t lo, uint32_t hi, int **alts, int *n, int *cap) {
+    if (lo > hi || g->err) return;
+    static const uint32_t bounds[3] = {0x7F, 0x7FF, 0xFFFF};
+    for (int i = 0; i < 3; i++)
+        if (lo <= bounds[i] && hi > bounds[i]) {
+            utf8_split(g, lo, bounds[i], alts, n, cap);
+            utf8_split(g, bounds[i] + 1, hi, alts, n, cap);
+            return;
+        }
+    char a[4], b[4];
+    int len = utf8_encode(lo, a);
+    utf8_encode(hi, b);
+    for (int i = 1; i < len; i++) {
+        uint32_t m = (1u << (6 * i)) - 1;
+        if ((lo & ~m) != (hi & ~m)) {
+            if ((lo & m) != 0) {
+                utf8_split(g, lo, lo | m, alts, n, cap);
+                utf8_split(g, (lo | m) + 1, hi, alts, n, cap);
+                return;
+            }
+            if ((hi & m) != m) {
+                utf8_split(g, lo, (hi & ~m) - 1, alts, n, cap);
+                utf8_split(g, hi & ~m, hi, alts, n, cap);
+                return;
+            }
+        }
+    }
+    int seq[4];
+    for (int i = 0; i < len; i++) seq[i] = grammar_byte_range(g, (uint8_t)a[i], (uint8_t)b[i]);
+    if (*n == *cap) {
+        int c = *cap ? *cap * 2 : 16;
+        int *p = realloc(*alts, (size_t)c * sizeof *p);
+        if (!p) {
+            grammar_fail(g, -ENOMEM, "out of memory building the grammar");
+            return;
+        }
+        *alts = p, *cap = c;
+    }
+    (*alts)[(*n)++] = grammar_seq(g, seq, len);
+}
+
+static int cmp_range(const void *a, const void *b) {
+    const CpRange *x = a, *y = b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+int grammar_class(Grammar *g, const CpRange *ranges, int n, int negate) {
+    if (g->err) return -1;
+    /* sorted, merged, surrogates cut out, complemented when negated: at most n + 2 pieces */
+    CpRange *r = malloc(((size_t)n + 3) * 2 * sizeof *r);
+    if (!r) return grammar_fail(g, -ENOMEM, "out of memory building the grammar");
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (ranges[i].lo <= ranges[i].hi && ranges[i].lo <= CP_MAX)
+            r[m++] = (CpRange){ranges[i].lo, ranges[i].hi > CP_MAX ? CP_MAX : ranges[i].hi};
+    qsort(r, (size_t)m, sizeof *r, cmp_range);
+    int k = 0;
+    for (int i = 0; i < m; i++) {
+        if (k && r[i].lo <= r[k - 1].hi + 1) {
+            if (r[i].hi > r[k - 1].hi) r[k - 1].hi = r[i].hi;
+        } else r[k++] = r[i];
+    }
+    if (negate) {
+        CpRange *c = r + n + 3;
+        int nc = 0;
+        uint32_t next = 0;
+        for (int i = 0; i < k; i++) {
+            if (r[i].lo > next) c[nc++] = (CpRange){next, r[i].lo - 1};
+            next = r[i].hi + 1;
+        }
+        if (next <= CP_MAX) c[nc++] = (CpRange){next, CP_MAX};
+        memmove(r, c, (size_t)nc * sizeof *r);
+        k = nc;
+    }
+    int *alts = NULL, na = 0, cap = 0;
+    for (int i = 0; i < k; i++) {
+        uint32_t lo = r[i].lo, hi = r[i].hi;
+        if (lo < 0xD800 && hi >= 0xD800) utf8_split(g, lo, 0xD7FF, &alts, &na, &cap), lo = 0xE000;
+        else if (lo >= 0xD800 && lo <= 0xDFFF) lo = 0xE000;
+        if (lo <= hi) utf8_split(g, lo, hi, &alts, &na, &cap);
+    }
+    free(r);
+    int out = g->err ? -1 : grammar_alt(g, alts, na);
+    free(alts);
+    return out;
+}
+
+int grammar_char(Grammar *g, uint32_t cp) {
+    char b[4];
+    int n = utf8_encode(cp, b);
+    if (n == 0) return grammar_fail(g, -EINVAL, "U+%04X is not a character that UTF-8 can encode", (unsigned)cp);
+    return grammar_literal(g, b, (size_t)n);
+}
