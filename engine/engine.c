@@ -58,6 +58,7 @@ int engine_create(const EngineArgs *a, Engine **out, char *err, size_t errlen) {
                      .enforce_eager = a->enforce_eager,
                      .log = a->log_stats};
     if ((rc = runner_create(&ra, e->tm.model, &e->runner, err, errlen))) goto fail;
+    if (e->tm.tok && (rc = constraint_vocab_create(e->tm.tok, &e->vocab, err, errlen))) goto fail;
     SchedConfig sc;
     sched_config_default(&sc);
     sc.num_blocks = (int32_t)e->runner->num_blocks;
@@ -98,6 +99,7 @@ void engine_destroy(Engine *e) {
     free(e->outs);
     sched_destroy(e->sched);
     runner_destroy(e->runner); /* before the model: its weights may live on the backend */
+    constraint_vocab_destroy(e->vocab);
     text_model_free(&e->tm);
     free(e->sampled);
     free(e->stopped);
@@ -112,6 +114,7 @@ int64_t engine_kv_bytes_per_token(const Engine *e) {
 }
 const ModelConfig *engine_model_config(const Engine *e) { return &e->tm.model->cfg; }
 const Tokenizer *engine_tokenizer(const Engine *e) { return e->tm.tok; }
+const ConstraintVocab *engine_constraint_vocab(const Engine *e) { return e->vocab; }
 int engine_max_model_len(const Engine *e) { return e->tm.max_model_len; }
 
 const ChatTemplate *engine_chat_template(const Engine *e, const char **err) {
@@ -138,6 +141,16 @@ int engine_add_request(Engine *e, const int32_t *prompt, int n_prompt, const Req
         return err_set(err, errlen, -EINVAL, "at most %d stop strings and %d stop token ids", ENGINE_MAX_STOP, ENGINE_MAX_STOP);
     if (p->min_tokens < 0 || (p->max_tokens > 0 && p->min_tokens > p->max_tokens))
         return err_set(err, errlen, -EINVAL, "min_tokens must be in [0, max_tokens]");
+    int V = e->tm.model->cfg.vocab_size;
+    if (p->n_logit_bias < 0 || p->n_logit_bias > V) return err_set(err, errlen, -EINVAL, "too many logit_bias entries");
+    for (int i = 0; i < p->n_logit_bias; i++)
+        if (p->logit_bias[i].id < 0 || p->logit_bias[i].id >= V || !(p->logit_bias[i].bias >= -100 && p->logit_bias[i].bias <= 100))
+            return err_set(err, errlen, -EINVAL, "logit_bias: token %d must be in [0, %d) with a bias in [-100, 100]",
+                           p->logit_bias[i].id, V);
+    if (p->constraint && !e->vocab)
+        return err_set(err, errlen, -EINVAL, "structured outputs need the model's tokenizer (this model has none)");
+    if (p->prompt_logprobs > SAMPLER_MAX_LOGPROBS)
+        return err_set(err, errlen, -EINVAL, "prompt_logprobs must be at most %d", SAMPLER_MAX_LOGPROBS);
     int64_t room = e->tm.max_model_len - n_prompt;
     int64_t max_tokens = p->max_tokens > 0 ? (p->max_tokens < room ? p->max_tokens : room) : room;
     EngineSeq *s = engine_seq_new(e, p, 0, err, errlen);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "engine/chat_template.h"
+#include "engine/constraint.h"
 #include "engine/sampler.h"
 #include "engine/tokenizer.h"
 #include "engine/runner.h"
@@ -59,6 +60,11 @@ typedef struct RequestParams {
     int n_stop_token_ids;
     int skip_special_tokens;   /* default 1: control tokens produce no text */
     int return_logits;         /* report each step's raw logits row (EngineOutput.logits) */
+    Constraint *constraint;    /* structured output, or NULL; the engine takes its own reference */
+    const LogitBias *logit_bias; /* [n_logit_bias], copied at add */
+    int n_logit_bias;
+    int prompt_logprobs;       /* -1: none; else the logprob of every prompt token after the
+                                * first and the top-N (0..20) at each position */
 } RequestParams;
 
 void request_params_default(RequestParams *p);
@@ -82,6 +88,9 @@ typedef struct EngineOutput {
     int n_cached_tokens;        /* prompt tokens found in the prefix cache */
     const float *logits;        /* [vocab] the raw logits the new token was sampled from, when
                                  * return_logits was asked; else NULL */
+    const SampleResult *prompt_logprobs; /* [n_prompt_tokens] with the first output when
+                                 * prompt_logprobs was asked (entry 0, the first token, has no
+                                 * logprob: n_top 0, logprob NaN); else NULL */
     const char *error;          /* FINISH_ABORT by a failed step: why; else NULL */
     /* t_first_scheduled: start of the first step that ran it; t_first_token: after the forward
      * pass that produced its first token; t_now: when this output was made */
@@ -106,6 +115,9 @@ void engine_destroy(Engine *e);
 
 const ModelConfig *engine_model_config(const Engine *e);
 const Tokenizer *engine_tokenizer(const Engine *e);
+/* The vocabulary constraints are compiled for (NULL without a tokenizer). Read-only: any
+ * thread may compile against it while the engine lives. */
+const ConstraintVocab *engine_constraint_vocab(const Engine *e);
 /* NULL when the model's template is unknown and none was named (err says why). */
 const ChatTemplate *engine_chat_template(const Engine *e, const char **err);
 int engine_max_model_len(const Engine *e);

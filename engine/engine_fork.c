@@ -14,6 +14,7 @@ static int readmit(Engine *e, EngineSeq *p, EngineSeq *k) {
     const SchedRequest *r = sched_find_request(e->sched, p->sched_id);
     int64_t cid = 0, room = e->tm.max_model_len - p->n_prompt, mt = p->params.max_tokens;
     k->n_step = 0, k->n_out = 0;
+    if (k->matcher) constraint_matcher_reset(k->matcher); /* it samples its first token again */
     e->stats.generation_tokens_total--;
     if (r && sched_add_request(e->sched, r->tokens, p->n_prompt, mt > 0 && mt < room ? mt : room, &cid, err,
                                sizeof err) == 0) {

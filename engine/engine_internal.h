@@ -32,6 +32,11 @@ typedef struct EngineSeq {
     int reported;         /* final output already reported */
     const float *step_logits; /* [vocab] this step's raw logits row, when return_logits */
     const char *error;    /* FINISH_ABORT by a failed step */
+    ConstraintMatcher *matcher; /* structured output, or NULL */
+    LogitBias *bias;      /* the request's logit_bias copy (params.logit_bias points here) */
+    SampleResult *prompt_lps; /* [n_prompt] when prompt_logprobs was asked */
+    int prompt_lps_sent;  /* reported with the first output */
+    char seq_error[200];  /* why this sequence was aborted (error points here) */
 } EngineSeq;
 
 /* id -> EngineSeq, open addressing with linear probing; ids are never reused */
@@ -52,6 +57,7 @@ typedef struct ForkPlan {
 struct Engine {
     EngineArgs args;
     TextModel tm;             /* model, tokenizer, chat template, max_model_len */
+    ConstraintVocab *vocab;   /* the tokenizer's vocabulary for constraints (NULL without one) */
     Runner *runner;           /* backend, KV cache, scratch, step buffers */
     Scheduler *sched;
     /* per step, sized by max_num_seqs */
@@ -80,7 +86,8 @@ EngineSeq *seqmap_get(const SeqMap *m, int64_t key);
 void seqmap_del(SeqMap *m, int64_t key);
 void seqmap_free(SeqMap *m);
 
-/* New sequence state for a request (copies stop strings; seeds the sampler with seed + index). */
+/* New sequence state for a request (copies stop strings and the logit bias; seeds the
+ * sampler with seed + index; a matcher at the constraint's start). */
 EngineSeq *engine_seq_new(const Engine *e, const RequestParams *p, int index, char *err, size_t errlen);
 void engine_seq_free(EngineSeq *s);
 /* Queue `s` for freeing before the next step (outputs may still point into it). */
@@ -90,6 +97,14 @@ int engine_push_output(Engine *e, EngineSeq *s);
 /* engine_step.c's phases that live in engine_text.c and engine_fork.c */
 /* Record a sampled token in s (not yet its text). Returns whether it stops the sequence. */
 int engine_take_token(Engine *e, EngineSeq *s, int32_t id, double now);
+/* engine_constrain.c: the mask of a constrained sequence into its sampling mods (NULL
+ * mods->allow when unconstrained); -1 when the matcher failed (the sequence is aborted).
+ * After the draw, engine_constrain_take advances the matcher; 1 when the constrained text
+ * is complete and cannot go on (the sequence ends), -1 on a failure. */
+int engine_constrain_mask(Engine *e, EngineSeq *s, SampleMods *mods);
+int engine_constrain_take(Engine *e, EngineSeq *s, int32_t id);
+/* Give child the parent's matcher state (n > 1 forks, before the parent takes its token). */
+int engine_constrain_fork(EngineSeq *child, const EngineSeq *parent);
 /* Decode s's step token into its text and look for stop strings; 1 when one ended it. */
 int engine_absorb_text(Engine *e, EngineSeq *s, int32_t id);
 /* The children of plan->parent: fork them in the scheduler (or re-admit), emit their first

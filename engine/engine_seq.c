@@ -103,7 +103,15 @@ EngineSeq *engine_seq_new(const Engine *e, const RequestParams *p, int index, ch
     }
     SamplingParams sp = p->sampling;
     if (sp.has_seed) sp.seed += (uint64_t)index; /* n samples of one seeded request: reproducible, distinct */
-    if (!s->stop_buf || sampler_init(&s->sampler, &sp, e->tm.model->cfg.vocab_size)) {
+    if (p->n_logit_bias > 0) {
+        s->bias = malloc((size_t)p->n_logit_bias * sizeof *s->bias);
+        if (s->bias) memcpy(s->bias, p->logit_bias, (size_t)p->n_logit_bias * sizeof *s->bias);
+        s->params.logit_bias = s->bias;
+    }
+    s->params.constraint = NULL; /* the matcher holds the reference */
+    int bad = !s->stop_buf || (p->n_logit_bias > 0 && !s->bias);
+    if (!bad && p->constraint && constraint_matcher_create(p->constraint, e->vocab, &s->matcher)) bad = 1;
+    if (bad || sampler_init(&s->sampler, &sp, e->tm.model->cfg.vocab_size)) {
         engine_seq_free(s);
         return snprintf(err, errlen, "out of memory"), NULL;
     }
@@ -114,6 +122,9 @@ EngineSeq *engine_seq_new(const Engine *e, const RequestParams *p, int index, ch
 void engine_seq_free(EngineSeq *s) {
     if (!s) return;
     sampler_free(&s->sampler);
+    constraint_matcher_destroy(s->matcher);
+    free(s->bias);
+    free(s->prompt_lps);
     free(s->stop_buf);
     free(s->text);
     free(s);

@@ -57,7 +57,8 @@ static void mask_until_min_tokens(Engine *e, EngineSeq *s, float *row) {
 
 /* The children of s (n > 1) draw their first tokens from s's first logits, each with its
  * own sampler; they are forked after the update (engine_fork.c). */
-static void plan_children(Engine *e, EngineSeq *s, const SchedSeq *q, const float *row, double now) {
+static void plan_children(Engine *e, EngineSeq *s, const SchedSeq *q, const float *row, const SampleMods *mods,
+                          double now) {
     int nk = s->children_pending;
     EngineSeq **ks = calloc((size_t)nk, sizeof *ks);
     char err[128];
@@ -68,10 +69,17 @@ static void plan_children(Engine *e, EngineSeq *s, const SchedSeq *q, const floa
             break;
         }
         SampleResult *klp = s->params.sampling.logprobs >= 0 ? &ks[c]->step_lps[0] : NULL;
-        int32_t kid = sampler_sample(&ks[c]->sampler, row, q->tokens, s->n_prompt, NULL, 0, klp);
+        /* the parent's mask (the same state), the parent's matcher state before its token */
+        int32_t kid = -1;
+        if (engine_constrain_fork(ks[c], s) == 0) kid = sampler_sample_mods(&ks[c]->sampler, row, mods, q->tokens, s->n_prompt, NULL, 0, klp);
         ks[c]->n_prompt = s->n_prompt;
         if (s->params.return_logits) ks[c]->step_logits = row;
-        if (engine_take_token(e, ks[c], kid, now)) ks[c]->finish = FINISH_STOP;
+        int done = engine_constrain_take(e, ks[c], kid);
+        if (done < 0) {
+            ks[c]->finish = FINISH_ABORT;
+            continue;
+        }
+        if (engine_take_token(e, ks[c], kid, now) || done) ks[c]->finish = FINISH_STOP;
     }
     s->children_pending = 0;
     e->forks[e->n_forks++] = (ForkPlan){s, ks, ks ? nk : 0};
@@ -97,12 +105,21 @@ static void step_sample(Engine *e, const SchedOutput *so, float *logits, double 
         float *row = logits + (size_t)i * V;
         if (s->n_out < s->params.min_tokens) mask_until_min_tokens(e, s, row);
         SampleResult *lp = s->params.sampling.logprobs >= 0 ? &s->step_lps[0] : NULL;
-        int32_t id = sampler_sample(&s->sampler, row, q->tokens, s->n_prompt, q->tokens + s->n_prompt, s->n_out, lp);
-        int forking = s->children_pending > 0 && s->n_out == 0 && e->n_forks < e->args.max_num_seqs;
-        if (forking) plan_children(e, s, q, row, now);
+        SampleMods mods;
+        int32_t id = -1;
+        if (engine_constrain_mask(e, s, &mods) == 0)
+            id = sampler_sample_mods(&s->sampler, row, &mods, q->tokens, s->n_prompt, q->tokens + s->n_prompt, s->n_out, lp);
+        int forking = s->children_pending > 0 && s->n_out == 0 && e->n_forks < e->args.max_num_seqs && !s->error;
+        if (forking) plan_children(e, s, q, row, &mods, now);
         if (s->params.return_logits) s->step_logits = row;
+        int done = s->error ? -1 : engine_constrain_take(e, s, id);
+        if (done < 0) { /* the matcher failed: this sequence ends with the reason */
+            s->finish = FINISH_ABORT;
+            e->sampled[i] = 0, e->stopped[i] = 1;
+            continue;
+        }
         e->sampled[i] = id;
-        int stop = engine_take_token(e, s, id, now);
+        int stop = engine_take_token(e, s, id, now) || done;
         if (stop) s->finish = FINISH_STOP;
         /* a parent with forks still to make must stay alive through the update */
         e->stopped[i] = (uint8_t)(stop && !forking);

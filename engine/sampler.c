@@ -1,7 +1,9 @@
-/* The sampler (see sampler.h). Candidate selection avoids sorting the whole vocabulary on
+/* The sampler (see sampler.h); penalties, logit bias and masks are in sampler_logits.c.
+ * Candidate selection avoids sorting the whole vocabulary on
  * every token: top-k takes a partial selection, and top-p first tries the best 256
  * candidates, sorting everything only when they do not reach the requested mass. */
 #include "engine/sampler.h"
+#include "engine/sampler_internal.h"
 
 #include "base/err.h"
 #include "base/hash.h"
@@ -86,51 +88,6 @@ void sampler_free(Sampler *s) {
     memset(s, 0, sizeof *s);
 }
 
-/* Bump the stamp so that every count reads as 0 without clearing n_vocab entries. */
-static void counts_reset(Sampler *s) {
-    if (++s->cur_stamp == 0) {
-        memset(s->stamp, 0, (size_t)s->n_vocab * sizeof *s->stamp);
-        s->cur_stamp = 1;
-    }
-}
-
-static uint32_t counts_add(Sampler *s, int32_t id) {
-    if (s->stamp[id] != s->cur_stamp) {
-        s->stamp[id] = s->cur_stamp;
-        s->count[id] = 0;
-    }
-    return ++s->count[id];
-}
-
-static void apply_penalties(Sampler *s, const int32_t *prompt, int n_prompt, const int32_t *output, int n_output) {
-    const SamplingParams *p = &s->p;
-    float *w = s->work;
-    if (p->repetition_penalty != 1.0f) {
-        /* each distinct token of prompt + output once: divide positive logits, multiply negative */
-        counts_reset(s);
-        for (int pass = 0; pass < 2; pass++) {
-            const int32_t *ids = pass ? output : prompt;
-            int n = pass ? n_output : n_prompt;
-            for (int i = 0; i < n; i++) {
-                int32_t id = ids[i];
-                if (id < 0 || id >= s->n_vocab || counts_add(s, id) != 1) continue;
-                w[id] = w[id] > 0 ? w[id] / p->repetition_penalty : w[id] * p->repetition_penalty;
-            }
-        }
-    }
-    if (p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f) {
-        counts_reset(s);
-        for (int i = 0; i < n_output; i++)
-            if (output[i] >= 0 && output[i] < s->n_vocab) counts_add(s, output[i]);
-        for (int i = 0; i < n_output; i++) {
-            int32_t id = output[i];
-            if (id < 0 || id >= s->n_vocab || s->stamp[id] != s->cur_stamp || s->count[id] == 0) continue;
-            w[id] -= p->frequency_penalty * (float)s->count[id] + p->presence_penalty;
-            s->count[id] = 0; /* applied once per distinct token */
-        }
-    }
-}
-
 static int32_t argmax(const float *x, int n) {
     int32_t best = 0;
     for (int i = 1; i < n; i++)
@@ -186,11 +143,17 @@ static void fill_logprobs(Sampler *s, const float *logits, int32_t chosen, Sampl
 
 int32_t sampler_sample(Sampler *s, const float *logits, const int32_t *prompt, int n_prompt, const int32_t *output,
                        int n_output, SampleResult *res) {
+    return sampler_sample_mods(s, logits, NULL, prompt, n_prompt, output, n_output, res);
+}
+
+int32_t sampler_sample_mods(Sampler *s, const float *logits, const SampleMods *mods, const int32_t *prompt, int n_prompt,
+                            const int32_t *output, int n_output, SampleResult *res) {
     const SamplingParams *p = &s->p;
     const int n = s->n_vocab;
     float *w = s->work;
     int penalties = p->repetition_penalty != 1.0f || p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f;
-    if (p->temperature == 0.0f && !penalties) { /* plain greedy: no copy of the vocabulary */
+    int modded = mods && (mods->allow || mods->n_bias > 0);
+    if (p->temperature == 0.0f && !penalties && !modded) { /* plain greedy: no copy of the vocabulary */
         int32_t id = argmax(logits, n);
         if (res) {
             memset(res, 0, sizeof *res);
@@ -200,7 +163,8 @@ int32_t sampler_sample(Sampler *s, const float *logits, const int32_t *prompt, i
         return id;
     }
     memcpy(w, logits, (size_t)n * sizeof *w);
-    apply_penalties(s, prompt, n_prompt, output, n_output);
+    sampler_apply_penalties(s, prompt, n_prompt, output, n_output);
+    if (modded && sampler_apply_mods(s, mods) == 0) return -1;
 
     int32_t chosen;
     if (p->temperature == 0.0f) {
@@ -243,14 +207,13 @@ int32_t sampler_sample(Sampler *s, const float *logits, const int32_t *prompt, i
             m = k, sum = acc;
         }
         double r = rng_uniform(s->rng) * sum, acc = 0;
-        chosen = idx[m - 1];
+        chosen = -1;
         for (int i = 0; i < m; i++) {
             acc += w[idx[i]];
-            if (r < acc) {
-                chosen = idx[i];
-                break;
-            }
+            if (w[idx[i]] > 0) chosen = idx[i]; /* rounding may leave r at the end: the last real one */
+            if (r < acc && w[idx[i]] > 0) break;
         }
+        if (chosen < 0) chosen = idx[m - 1];
     }
     if (res) {
         memset(res, 0, sizeof *res);

@@ -51,11 +51,28 @@ typedef struct Sampler {
     uint32_t cur_stamp;
 } Sampler;
 
+/* What a request adds to the model's logits before sampling: OpenAI's logit_bias (added to
+ * the token's logit) and a constraint's mask (tokens outside it are never drawn). Logprobs
+ * stay those of the model's own distribution, as vLLM reports them. */
+typedef struct LogitBias {
+    int32_t id;
+    float bias;
+} LogitBias;
+
+typedef struct SampleMods {
+    const uint32_t *allow; /* bitset over the vocabulary, or NULL: every token */
+    const LogitBias *bias;
+    int n_bias;
+} SampleMods;
+
 int sampler_init(Sampler *s, const SamplingParams *p, int n_vocab);
 void sampler_free(Sampler *s);
 /* logits [n_vocab] (not modified). prompt / output: the sequence so far, for the penalties.
  * Returns the chosen id; fills *res when res is not NULL. */
 int32_t sampler_sample(Sampler *s, const float *logits, const int32_t *prompt, int n_prompt, const int32_t *output,
                        int n_output, SampleResult *res);
+/* The same with mods (may be NULL). With a mask that allows no token, returns -1. */
+int32_t sampler_sample_mods(Sampler *s, const float *logits, const SampleMods *mods, const int32_t *prompt, int n_prompt,
+                            const int32_t *output, int n_output, SampleResult *res);
 
 #endif

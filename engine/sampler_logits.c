@@ -1,0 +1,73 @@
+/* The sampler's changes to a copy of the logits (s->work) before a draw: penalties (as
+ * vLLM and HF apply repetition_penalty; presence and frequency as OpenAI defines them),
+ * then a request's logit bias, then its constraint mask. */
+#include <math.h>
+#include <string.h>
+
+#include "engine/sampler_internal.h"
+
+/* Bump the stamp so that every count reads as 0 without clearing n_vocab entries. */
+static void counts_reset(Sampler *s) {
+    if (++s->cur_stamp == 0) {
+        memset(s->stamp, 0, (size_t)s->n_vocab * sizeof *s->stamp);
+        s->cur_stamp = 1;
+    }
+}
+
+static uint32_t counts_add(Sampler *s, int32_t id) {
+    if (s->stamp[id] != s->cur_stamp) {
+        s->stamp[id] = s->cur_stamp;
+        s->count[id] = 0;
+    }
+    return ++s->count[id];
+}
+
+void sampler_apply_penalties(Sampler *s, const int32_t *prompt, int n_prompt, const int32_t *output, int n_output) {
+    const SamplingParams *p = &s->p;
+    float *w = s->work;
+    if (p->repetition_penalty != 1.0f) {
+        /* each distinct token of prompt + output once: divide positive logits, multiply negative */
+        counts_reset(s);
+        for (int pass = 0; pass < 2; pass++) {
+            const int32_t *ids = pass ? output : prompt;
+            int n = pass ? n_output : n_prompt;
+            for (int i = 0; i < n; i++) {
+                int32_t id = ids[i];
+                if (id < 0 || id >= s->n_vocab || counts_add(s, id) != 1) continue;
+                w[id] = w[id] > 0 ? w[id] / p->repetition_penalty : w[id] * p->repetition_penalty;
+            }
+        }
+    }
+    if (p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f) {
+        counts_reset(s);
+        for (int i = 0; i < n_output; i++)
+            if (output[i] >= 0 && output[i] < s->n_vocab) counts_add(s, output[i]);
+        for (int i = 0; i < n_output; i++) {
+            int32_t id = output[i];
+            if (id < 0 || id >= s->n_vocab || s->stamp[id] != s->cur_stamp || s->count[id] == 0) continue;
+            w[id] -= p->frequency_penalty * (float)s->count[id] + p->presence_penalty;
+            s->count[id] = 0; /* applied once per distinct token */
+        }
+    }
+}
+
+int sampler_apply_mods(Sampler *s, const SampleMods *m) {
+    float *w = s->work;
+    for (int i = 0; i < m->n_bias; i++)
+        if (m->bias[i].id >= 0 && m->bias[i].id < s->n_vocab) w[m->bias[i].id] += m->bias[i].bias;
+    if (!m->allow) return s->n_vocab;
+    int left = 0, words = (s->n_vocab + 31) / 32;
+    for (int k = 0; k < words; k++) {
+        uint32_t bits = m->allow[k];
+        int base = k * 32, end = base + 32 < s->n_vocab ? base + 32 : s->n_vocab;
+        if (bits == 0xFFFFFFFFu && end == base + 32) {
+            left += 32;
+            continue;
+        }
+        for (int i = base; i < end; i++) {
+            if ((bits >> (i - base)) & 1) left++;
+            else w[i] = -INFINITY;
+        }
+    }
+    return left;
+}
