@@ -118,6 +118,16 @@ int constraint_matcher_accepts_bytes(ConstraintMatcher *m, const char *t, size_t
 /* Append t[0, n) (text forced rather than sampled): 0, or -1 (the matcher does not move). */
 int constraint_matcher_advance_bytes(ConstraintMatcher *m, const char *t, size_t n);
 
+/* ---- a cache of compiled constraints (thread-safe) ---- */
+
+/* Up to capacity constraints by kind and text, least recently used first out. get gives a
+ * new reference or NULL; put stores one (taking the caller's reference). */
+typedef struct ConstraintCache ConstraintCache;
+int constraint_cache_create(int capacity, ConstraintCache **out);
+void constraint_cache_destroy(ConstraintCache *c);
+Constraint *constraint_cache_get(ConstraintCache *c, const ConstraintSpec *spec);
+void constraint_cache_put(ConstraintCache *c, const ConstraintSpec *spec, Constraint *k);
+
 static inline int mask_has(const uint32_t *m, int32_t id) { return (m[id >> 5] >> (id & 31)) & 1; }
 
 #endif

@@ -37,6 +37,7 @@ typedef struct ModelFacts {
     EngineStats stats;
     int64_t file_size;
     char quant[16];           /* e.g. "Q4_1" */
+    const ConstraintVocab *vocab; /* what constraints compile against (api_structured.c) */
 } ModelFacts;
 
 typedef struct Server {
@@ -57,6 +58,8 @@ typedef struct Server {
     int exit_code;
     uv_signal_t sigint, sigterm;
     uv_timer_t grace;
+    ConstraintCache *constraints; /* compiled structured outputs, by spec (api_structured.c) */
+    int n_compiling;          /* requests whose constraint compiles on libuv's worker pool */
 } Server;
 
 /* ---- loop → engine ---- */
@@ -68,8 +71,10 @@ typedef struct InMsg {
     int n_prompts;
     int32_t **prompts;        /* [n_prompts][n_prompt[i]] */
     int *n_prompt;
-    RequestParams params;     /* params.stop points into stops */
+    RequestParams params;     /* params.stop points into stops, params.logit_bias into bias;
+                               * params.constraint is a reference this message holds */
     char *stops[ENGINE_MAX_STOP];
+    LogitBias *bias;
     double t_arrival;         /* when the HTTP request was complete (monotonic) */
 } InMsg;
 

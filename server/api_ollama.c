@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "server/api_common.h"
+#include "server/api_structured.h"
 
 enum { OLL_GENERATE = 0, OLL_CHAT = 1 };
 
@@ -123,6 +124,18 @@ static void load_only(Server *s, HttpConn *c, int chat, const char *model) {
     api_send_json(c, 200, o);
 }
 
+/* Whether any message carries a non-empty images list (litellm's ollama provider sends an
+ * empty one with every message, which is fine). */
+static int messages_have_images(const cJSON *messages) {
+    const cJSON *e;
+    if (!cJSON_IsArray(messages)) return 0;
+    cJSON_ArrayForEach(e, messages) {
+        const cJSON *im = cJSON_GetObjectItemCaseSensitive(e, "images");
+        if (im && !cJSON_IsNull(im) && !(cJSON_IsArray(im) && cJSON_GetArraySize(im) == 0)) return 1;
+    }
+    return 0;
+}
+
 static void handle(Server *s, HttpConn *c, HttpRequest *r, int chat) {
     cJSON *b = api_parse_body(c, DIALECT_OLLAMA, r);
     if (!b) return;
@@ -132,25 +145,31 @@ static void handle(Server *s, HttpConn *c, HttpRequest *r, int chat) {
     const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(b, "prompt");
     const cJSON *messages = cJSON_GetObjectItemCaseSensitive(b, "messages");
     const cJSON *system = cJSON_GetObjectItemCaseSensitive(b, "system");
-    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(b, "format");
     const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(b, "context");
     InMsg *m = NULL;
     Job *j = NULL;
     char *text = NULL;
+    StructSpec spec = {-1, NULL, 0};
+    const cJSON *images = cJSON_GetObjectItemCaseSensitive(b, "images");
     if (!cJSON_IsString(model) || !*model->valuestring) status = 400, snprintf(err, sizeof err, "model is required");
     else if (!api_model_matches(s, model->valuestring, 1))
         status = 404, snprintf(err, sizeof err, "model '%s' not found", model->valuestring);
     else if (json_opt_bool(b, "stream", &stream, err, sizeof err) || json_opt_bool(b, "raw", &raw, err, sizeof err))
         status = 400;
-    else if (fmt && !cJSON_IsNull(fmt) && !(cJSON_IsString(fmt) && !*fmt->valuestring))
-        status = 400, snprintf(err, sizeof err, "'format' (structured output) is not supported");
-    else if (cJSON_GetObjectItemCaseSensitive(b, "images") || cJSON_GetObjectItemCaseSensitive(b, "template"))
-        status = 400, snprintf(err, sizeof err, "'images' and 'template' are not supported");
+    else if (api_structured_ollama(b, &spec, err, sizeof err))
+        status = 400;
+    else if (images && !cJSON_IsNull(images) && !(cJSON_IsArray(images) && cJSON_GetArraySize(images) == 0))
+        status = 400, snprintf(err, sizeof err, "'images' is not supported: %s is a text model", model->valuestring);
+    else if (chat && messages_have_images(messages))
+        status = 400, snprintf(err, sizeof err, "'images' in messages are not supported: %s is a text model", model->valuestring);
+    else if (cJSON_GetObjectItemCaseSensitive(b, "template"))
+        status = 400, snprintf(err, sizeof err, "'template' is not supported: the model's own chat template is used");
     else if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(b, "tools")) > 0)
         status = 400, snprintf(err, sizeof err, "%s does not support tools", model->valuestring);
     else if (chat ? !messages || (cJSON_IsArray(messages) && cJSON_GetArraySize(messages) == 0)
                   : !prompt || (cJSON_IsString(prompt) && !*prompt->valuestring)) {
         load_only(s, c, chat, model->valuestring);
+        struct_spec_free(&spec);
         cJSON_Delete(b);
         return;
     } else if (!chat && !cJSON_IsString(prompt)) status = 400, snprintf(err, sizeof err, "'prompt' must be a string");
@@ -215,8 +234,9 @@ static void handle(Server *s, HttpConn *c, HttpRequest *r, int chat) {
         memcpy(j->prompt_ids[0], m->prompts[0], (size_t)m->n_prompt[0] * sizeof(int32_t));
     if (!status) api_default_seed(s, m);
     if (!status && api_check_lengths(s, m, 0, err, sizeof err)) status = 400;
-    if (!status && job_submit(j, m))
+    if (!status && api_submit(j, m, &spec))
         status = 503, snprintf(err, sizeof err, "server busy, please try again.  maximum pending requests exceeded");
+    struct_spec_free(&spec);
     if (!status) return;
     in_msg_free(m);
     job_free(j);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "server/api_common.h"
+#include "server/api_structured.h"
 
 enum { OAI_COMPLETION = 0, OAI_CHAT = 1 };
 enum { OPT_ECHO = 0, OPT_USAGE = 1, OPT_CHAT_LOGPROBS = 2 };
@@ -45,7 +46,8 @@ void api_openai_models(Server *s, HttpConn *c, HttpRequest *r) {
 }
 
 /* The fields both endpoints share. 0, or the HTTP status with err set. */
-static int parse_common(Server *s, const cJSON *b, InMsg *m, Job *j, int chat, int *max_tokens, char *err, size_t n) {
+static int parse_common(Server *s, const cJSON *b, InMsg *m, Job *j, int chat, int *max_tokens, StructSpec *spec,
+                        char *err, size_t n) {
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(b, "model");
     if (model && !cJSON_IsNull(model) && !cJSON_IsString(model)) return snprintf(err, n, "'model' must be a string"), 400;
     if (cJSON_IsString(model) && !api_model_matches(s, model->valuestring, 0))
@@ -92,14 +94,11 @@ static int parse_common(Server *s, const cJSON *b, InMsg *m, Job *j, int chat, i
         if (!stream) return snprintf(err, n, "'stream_options' needs 'stream': true"), 400;
         if (json_opt_bool(so, "include_usage", &j->opt[OPT_USAGE], err, n)) return 400;
     }
-    const cJSON *bias = cJSON_GetObjectItemCaseSensitive(b, "logit_bias");
-    if (bias && !cJSON_IsNull(bias) && cJSON_GetArraySize(bias) > 0) return snprintf(err, n, "'logit_bias' is not supported"), 400;
+    int rc = api_logit_bias(s, b, m, err, n);
+    if (!rc) rc = api_structured_openai(b, spec, err, n);
+    if (rc) return rc;
     const cJSON *tools = cJSON_GetObjectItemCaseSensitive(b, "tools");
     if (tools && !cJSON_IsNull(tools) && cJSON_GetArraySize(tools) > 0) return snprintf(err, n, "'tools' are not supported"), 400;
-    const cJSON *rf = cJSON_GetObjectItemCaseSensitive(b, "response_format");
-    const cJSON *rft = rf ? cJSON_GetObjectItemCaseSensitive(rf, "type") : NULL;
-    if (rft && !(cJSON_IsString(rft) && !strcmp(rft->valuestring, "text")))
-        return snprintf(err, n, "'response_format' other than text is not supported"), 400;
     sp->logprobs = j->logprobs;
     j->stream = stream;
     j->keep_tokens = j->logprobs >= 0;
@@ -140,17 +139,19 @@ static char *detok_all(Server *s, const int32_t *ids, int n) {
     return t;
 }
 
-/* Submit, or answer the error; takes b, m and j. */
-static void submit(Server *s, HttpConn *c, cJSON *b, InMsg *m, Job *j, int max_tokens, char *err, size_t n) {
+/* Submit, or answer the error; takes b, m, j and spec. */
+static void submit(Server *s, HttpConn *c, cJSON *b, InMsg *m, Job *j, int max_tokens, StructSpec *spec, char *err,
+                   size_t n) {
     cJSON_Delete(b);
     int status = 0;
     api_default_seed(s, m);
     if (api_check_lengths(s, m, max_tokens, err, n)) status = 400;
-    else if (job_submit(j, m)) {
+    else if (api_submit(j, m, spec)) {
         status = 503;
         snprintf(err, n, "the server is overloaded: %d requests are waiting (--max-queued-requests)",
                  s->opt.max_queued_requests);
     }
+    struct_spec_free(spec);
     if (!status) return;
     in_msg_free(m);
     job_free(j);
@@ -176,13 +177,14 @@ void api_openai_completions(Server *s, HttpConn *c, HttpRequest *r) {
         return;
     }
     InMsg *m = in_msg_new(np);
+    StructSpec spec = {-1, NULL, 0};
     int nsamples = 1;
     if (json_opt_int(b, "n", 1, 64, &nsamples, err, sizeof err)) nsamples = 1;
     Job *j = m ? job_new(s, c, &k_ops, DIALECT_OPENAI, np, nsamples) : NULL;
     int status = !m || !j ? 500 : 0, max_tokens = 16;
     if (!status && !*err) {
         j->kind = OAI_COMPLETION;
-        status = parse_common(s, b, m, j, 0, &max_tokens, err, sizeof err);
+        status = parse_common(s, b, m, j, 0, &max_tokens, &spec, err, sizeof err);
     } else if (*err) {
         status = 400;
     }
@@ -204,6 +206,7 @@ void api_openai_completions(Server *s, HttpConn *c, HttpRequest *r) {
         cJSON_Delete(b);
         in_msg_free(m);
         job_free(j);
+        struct_spec_free(&spec);
         api_error(c, DIALECT_OPENAI, status, status == 400 ? "prompt" : NULL, "%s", *err ? err : "out of memory");
         return;
     }
@@ -212,7 +215,7 @@ void api_openai_completions(Server *s, HttpConn *c, HttpRequest *r) {
             if ((j->prompt_ids[i] = malloc((size_t)(m->n_prompt[i] + 1) * sizeof(int32_t))))
                 memcpy(j->prompt_ids[i], m->prompts[i], (size_t)m->n_prompt[i] * sizeof(int32_t));
     api_make_id(s, "cmpl-", j->id, sizeof j->id);
-    submit(s, c, b, m, j, max_tokens, err, sizeof err);
+    submit(s, c, b, m, j, max_tokens, &spec, err, sizeof err);
 }
 
 void api_openai_chat(Server *s, HttpConn *c, HttpRequest *r) {
@@ -223,10 +226,11 @@ void api_openai_chat(Server *s, HttpConn *c, HttpRequest *r) {
     if (json_opt_int(b, "n", 1, 64, &nsamples, err, sizeof err)) status = 400;
     InMsg *m = status ? NULL : in_msg_new(1);
     Job *j = m ? job_new(s, c, &k_ops, DIALECT_OPENAI, 1, nsamples) : NULL;
+    StructSpec spec = {-1, NULL, 0};
     if (!status && (!m || !j)) status = 500, snprintf(err, sizeof err, "out of memory");
     if (!status) {
         j->kind = OAI_CHAT;
-        status = parse_common(s, b, m, j, 1, &max_tokens, err, sizeof err);
+        status = parse_common(s, b, m, j, 1, &max_tokens, &spec, err, sizeof err);
     }
     char *text = NULL;
     if (!status && api_render_chat(s, cJSON_GetObjectItemCaseSensitive(b, "messages"), NULL, &text, err, sizeof err))
@@ -238,9 +242,10 @@ void api_openai_chat(Server *s, HttpConn *c, HttpRequest *r) {
         cJSON_Delete(b);
         in_msg_free(m);
         job_free(j);
+        struct_spec_free(&spec);
         api_error(c, DIALECT_OPENAI, status, NULL, "%s", err);
         return;
     }
     api_make_id(s, "chatcmpl-", j->id, sizeof j->id);
-    submit(s, c, b, m, j, max_tokens, err, sizeof err);
+    submit(s, c, b, m, j, max_tokens, &spec, err, sizeof err);
 }

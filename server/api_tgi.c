@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "server/api_common.h"
+#include "server/api_structured.h"
 #include "base/version.h"
 
 enum { OPT_DETAILS = 0, OPT_FULL_TEXT, OPT_TOP_N, OPT_COMPAT, OPT_PREFILL, OPT_INDEX };
@@ -142,7 +143,7 @@ static void on_finish(Job *j) {
 static const JobOps k_ops = {"text/event-stream; charset=utf-8", on_output, on_finish};
 
 /* Parse parameters into m and j. 0, or an HTTP status with err set. */
-static int parse_params(Server *s, const cJSON *p, InMsg *m, Job *j, int *max_new, char *err, size_t n) {
+static int parse_params(Server *s, const cJSON *p, InMsg *m, Job *j, int *max_new, StructSpec *spec, char *err, size_t n) {
     SamplingParams *sp = &m->params.sampling;
     int do_sample = 0, best_of = 1, watermark = 0, top_n = 0;
     float typical_p = 1.0f;
@@ -164,8 +165,7 @@ static int parse_params(Server *s, const cJSON *p, InMsg *m, Job *j, int *max_ne
         return 422;
     if (typical_p < 1.0f) return snprintf(err, n, "'typical_p' is not supported"), 422;
     if (watermark) return snprintf(err, n, "'watermark' is not supported"), 422;
-    const cJSON *g = cJSON_GetObjectItemCaseSensitive(p, "grammar");
-    if (g && !cJSON_IsNull(g)) return snprintf(err, n, "'grammar' is not supported"), 422;
+    if (api_structured_tgi(p, spec, err, n)) return 422;
     /* TGI samples when asked to or when a warper is set; otherwise it is greedy */
     int warpers = sp->temperature != 1.0f || sp->top_k > 0 || sp->top_p < 1.0f;
     if (!do_sample && !warpers) sp->temperature = 0;
@@ -186,13 +186,14 @@ static void generate(Server *s, HttpConn *c, HttpRequest *r, int stream, int com
     if (compat && json_opt_bool(b, "stream", &stream, err, sizeof err)) status = 422;
     InMsg *m = in_msg_new(1);
     Job *j = m ? job_new(s, c, &k_ops, DIALECT_TGI, 1, 1) : NULL;
+    StructSpec spec = {-1, NULL, 0};
     if (!m || !j) status = 500, snprintf(err, sizeof err, "out of memory");
     if (!status && !cJSON_IsString(inputs)) status = 422, snprintf(err, sizeof err, "'inputs' must be a string");
     if (!status && !*inputs->valuestring) status = 422, snprintf(err, sizeof err, "'inputs' cannot be empty");
     if (!status) {
         j->stream = stream;
         j->opt[OPT_COMPAT] = compat && !stream;
-        status = parse_params(s, cJSON_GetObjectItemCaseSensitive(b, "parameters"), m, j, &max_new, err, sizeof err);
+        status = parse_params(s, cJSON_GetObjectItemCaseSensitive(b, "parameters"), m, j, &max_new, &spec, err, sizeof err);
     }
     if (!status && api_add_text_prompt(s, m, 0, inputs->valuestring, 1, 1))
         status = 500, snprintf(err, sizeof err, "out of memory");
@@ -205,7 +206,8 @@ static void generate(Server *s, HttpConn *c, HttpRequest *r, int stream, int com
     cJSON_Delete(b);
     api_default_seed(s, m);
     if (!status && api_check_lengths(s, m, max_new, err, sizeof err)) status = 422;
-    if (!status && job_submit(j, m)) status = 429, snprintf(err, sizeof err, "Model is overloaded");
+    if (!status && api_submit(j, m, &spec)) status = 429, snprintf(err, sizeof err, "Model is overloaded");
+    struct_spec_free(&spec);
     if (!status) return;
     in_msg_free(m);
     job_free(j);

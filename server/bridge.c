@@ -53,6 +53,8 @@ void in_msg_free(InMsg *m) {
     free(m->prompts);
     free(m->n_prompt);
     for (int i = 0; i < ENGINE_MAX_STOP; i++) free(m->stops[i]);
+    free(m->bias);
+    constraint_unref(m->params.constraint);
     free(m);
 }
 
@@ -232,6 +234,7 @@ static ModelFacts *facts_new(Engine *e, const char *path) {
     ModelFacts *f = calloc(1, sizeof *f);
     if (!f) return NULL;
     f->tok = engine_tokenizer(e);
+    f->vocab = engine_constraint_vocab(e);
     const char *cerr = NULL;
     f->chat = engine_chat_template(e, &cerr);
     snprintf(f->chat_err, sizeof f->chat_err, "%s", cerr ? cerr : "the model has no chat template");

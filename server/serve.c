@@ -54,7 +54,7 @@ static void on_grace(uv_timer_t *t) {
     Server *s = t->data;
     if (s->n_jobs > 0) fprintf(stderr, "piston: grace period over: aborting %d requests\n", s->n_jobs);
     if (s->http) http_server_close_all(s->http); /* each close aborts its job; releases follow */
-    if (s->n_jobs == 0) finish(s);
+    if (s->n_jobs == 0 && s->n_compiling == 0) finish(s);
 }
 
 static void begin_shutdown(Server *s) {
@@ -64,7 +64,7 @@ static void begin_shutdown(Server *s) {
     }
     s->shutting_down = 1;
     if (s->http) http_server_drain(s->http);
-    if (s->n_jobs == 0) {
+    if (s->n_jobs == 0 && s->n_compiling == 0) {
         finish(s);
         return;
     }
@@ -75,8 +75,10 @@ static void begin_shutdown(Server *s) {
 
 static void on_signal(uv_signal_t *h, int signum) { begin_shutdown(h->data); }
 
+/* A job released, or a constraint compiled: the last of them lets a shutdown finish (the
+ * engine, whose vocabulary a compilation reads, stops only when none is running). */
 void serve_job_released(Server *s) {
-    if (s->shutting_down && s->n_jobs == 0) finish(s);
+    if (s->shutting_down && s->n_jobs == 0 && s->n_compiling == 0) finish(s);
 }
 
 void serve_on_ready(Server *s, ModelFacts *f) {
@@ -128,6 +130,7 @@ int server_run(ServeOptions *o) {
                 strchr(h, ':') ? "[" : "", h, strchr(h, ':') ? "]" : "", http_server_port(s.http));
     }
     uv_run(&loop, UV_RUN_DEFAULT);
+    constraint_cache_destroy(s.constraints);
     if (uv_loop_close(&loop) != 0) fprintf(stderr, "piston: warning: handles still open at exit\n");
     if (s.exit_code == 0) fprintf(stderr, "piston: stopped\n");
     return s.exit_code;

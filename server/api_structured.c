@@ -1,0 +1,258 @@
+/* Structured outputs in the dialects (see api_structured.h). A request names at most one
+ * constraint; fields Piston does not implement are refused by name (vLLM's structural tags,
+ * the whitespace options, guided_decoding_backend: there is one engine). vLLM's old
+ * guided_json / guided_regex / guided_choice / guided_grammar are taken as the
+ * structured_outputs fields they were renamed to.
+ *
+ * Compilation runs on libuv's worker pool. Meanwhile the job is tied to its connection (so a
+ * client that leaves is noticed) but not yet submitted; when the work is done, on the loop
+ * thread, the constraint goes into the cache and the job to the engine, or the error to the
+ * client in its dialect's shape. The server counts these jobs, so that shutdown waits for
+ * them: a compilation reads the engine's vocabulary. */
+#include "server/api_structured.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CACHE_ENTRIES 64
+
+void struct_spec_free(StructSpec *s) {
+    free(s->text);
+    s->text = NULL, s->kind = -1, s->len = 0;
+}
+
+int struct_spec_set(StructSpec *s, int kind, const char *text) {
+    free(s->text);
+    s->text = strdup(text ? text : "");
+    s->kind = s->text ? kind : -1;
+    s->len = s->text ? strlen(s->text) : 0;
+    return s->text ? 0 : 500;
+}
+
+/* A schema given as an object or as JSON text. */
+static int set_schema(StructSpec *out, const cJSON *v, const char *field, char *err, size_t n) {
+    if (cJSON_IsString(v)) return struct_spec_set(out, CONSTRAINT_JSON_SCHEMA, v->valuestring);
+    if (!cJSON_IsObject(v) && !cJSON_IsBool(v)) return snprintf(err, n, "'%s' must be a JSON Schema", field), 400;
+    char *t = cJSON_PrintUnformatted(v);
+    int rc = t ? struct_spec_set(out, CONSTRAINT_JSON_SCHEMA, t) : 500;
+    free(t);
+    return rc;
+}
+
+static int set_text(StructSpec *out, int kind, const cJSON *v, const char *field, char *err, size_t n) {
+    if (kind == CONSTRAINT_CHOICE) {
+        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0) return snprintf(err, n, "'%s' must be a non-empty list of strings", field), 400;
+        char *t = cJSON_PrintUnformatted(v);
+        int rc = t ? struct_spec_set(out, kind, t) : 500;
+        free(t);
+        return rc;
+    }
+    if (!cJSON_IsString(v)) return snprintf(err, n, "'%s' must be a string", field), 400;
+    return struct_spec_set(out, kind, v->valuestring);
+}
+
+static int response_format(const cJSON *rf, StructSpec *out, char *err, size_t n) {
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(rf, "type");
+    if (!cJSON_IsObject(rf) || !cJSON_IsString(type)) return snprintf(err, n, "'response_format' must be an object with a 'type'"), 400;
+    const char *t = type->valuestring;
+    const cJSON *value = cJSON_GetObjectItemCaseSensitive(rf, "value"); /* TGI's form: {type, value} */
+    if (!strcmp(t, "text")) return 0;
+    if (!strcmp(t, "json_object")) return value ? set_schema(out, value, "response_format.value", err, n)
+                                                : struct_spec_set(out, CONSTRAINT_JSON_OBJECT, "");
+    if (!strcmp(t, "json") && value) return set_schema(out, value, "response_format.value", err, n);
+    if (!strcmp(t, "regex") && value) return set_text(out, CONSTRAINT_REGEX, value, "response_format.value", err, n);
+    if (!strcmp(t, "json_schema")) {
+        const cJSON *js = cJSON_GetObjectItemCaseSensitive(rf, "json_schema");
+        const cJSON *schema = js ? cJSON_GetObjectItemCaseSensitive(js, "schema") : value;
+        if (!schema) return snprintf(err, n, "'response_format.json_schema.schema' is required"), 400;
+        return set_schema(out, schema, "response_format.json_schema.schema", err, n);
+    }
+    return snprintf(err, n, "'response_format' of type '%s' is not supported (text, json_object, json_schema)", t), 400;
+}
+
+static const char *const k_so_fields[][2] = {{"json", ""}, {"regex", ""}, {"choice", ""}, {"grammar", ""}, {"json_object", ""}};
+
+static int structured_outputs(const cJSON *so, StructSpec *out, char *err, size_t n) {
+    if (!cJSON_IsObject(so)) return snprintf(err, n, "'structured_outputs' must be an object"), 400;
+    int found = 0, rc = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, so) {
+        if (cJSON_IsNull(e)) continue;
+        int known = 0;
+        for (size_t i = 0; i < sizeof k_so_fields / sizeof *k_so_fields; i++) known |= !strcmp(e->string, k_so_fields[i][0]);
+        if (!known)
+            return snprintf(err, n, "'structured_outputs.%s' is not supported (json, regex, choice, grammar, json_object)",
+                            e->string), 400;
+        if (!strcmp(e->string, "json_object") && cJSON_IsFalse(e)) continue;
+        if (found++) return snprintf(err, n, "'structured_outputs' must name one of json, regex, choice, grammar, json_object"), 400;
+        char field[64];
+        snprintf(field, sizeof field, "structured_outputs.%s", e->string);
+        if (!strcmp(e->string, "json")) rc = set_schema(out, e, field, err, n);
+        else if (!strcmp(e->string, "regex")) rc = set_text(out, CONSTRAINT_REGEX, e, field, err, n);
+        else if (!strcmp(e->string, "choice")) rc = set_text(out, CONSTRAINT_CHOICE, e, field, err, n);
+        else if (!strcmp(e->string, "grammar")) rc = set_text(out, CONSTRAINT_GRAMMAR, e, field, err, n);
+        else if (cJSON_IsTrue(e)) rc = struct_spec_set(out, CONSTRAINT_JSON_OBJECT, "");
+        else rc = (snprintf(err, n, "'structured_outputs.json_object' must be true or false"), 400);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int api_structured_openai(const cJSON *b, StructSpec *out, char *err, size_t n) {
+    out->kind = -1;
+    static const char *const guided[][2] = {{"guided_json", "json"}, {"guided_regex", "regex"}, {"guided_choice", "choice"},
+                                            {"guided_grammar", "grammar"}};
+    static const char *const refused[] = {"guided_decoding_backend", "guided_whitespace_pattern", "structural_tag"};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, refused[i]);
+        if (v && !cJSON_IsNull(v)) return snprintf(err, n, "'%s' is not supported: Piston has one constraint engine", refused[i]), 400;
+    }
+    int sources = 0, rc = 0;
+    const cJSON *rf = cJSON_GetObjectItemCaseSensitive(b, "response_format"), *so = cJSON_GetObjectItemCaseSensitive(b, "structured_outputs");
+    if (rf && !cJSON_IsNull(rf)) sources++, rc = response_format(rf, out, err, n);
+    if (!rc && so && !cJSON_IsNull(so)) sources++, rc = structured_outputs(so, out, err, n);
+    for (size_t i = 0; !rc && i < sizeof guided / sizeof *guided; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, guided[i][0]);
+        if (!v || cJSON_IsNull(v)) continue;
+        cJSON *wrap = cJSON_CreateObject();
+        cJSON_AddItemReferenceToObject(wrap, guided[i][1], (cJSON *)v);
+        sources++, rc = structured_outputs(wrap, out, err, n);
+        cJSON_Delete(wrap);
+        if (rc) snprintf(err + strlen(err), n > strlen(err) ? n - strlen(err) : 0, " (given as '%s')", guided[i][0]);
+    }
+    if (!rc && sources > 1)
+        return struct_spec_free(out), snprintf(err, n, "give one of response_format, structured_outputs and guided_*"), 400;
+    return rc;
+}
+
+int api_structured_tgi(const cJSON *p, StructSpec *out, char *err, size_t n) {
+    out->kind = -1;
+    const cJSON *g = p ? cJSON_GetObjectItemCaseSensitive(p, "grammar") : NULL;
+    if (!g || cJSON_IsNull(g)) return 0;
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(g, "type"), *value = cJSON_GetObjectItemCaseSensitive(g, "value");
+    if (!cJSON_IsString(type) || !value) return snprintf(err, n, "'grammar' must be {\"type\": ..., \"value\": ...}"), 400;
+    if (!strcmp(type->valuestring, "json")) return set_schema(out, value, "grammar.value", err, n);
+    if (!strcmp(type->valuestring, "json_schema")) {
+        const cJSON *schema = cJSON_GetObjectItemCaseSensitive(value, "schema");
+        return set_schema(out, schema ? schema : value, "grammar.value", err, n);
+    }
+    if (!strcmp(type->valuestring, "regex")) return set_text(out, CONSTRAINT_REGEX, value, "grammar.value", err, n);
+    return snprintf(err, n, "grammar type '%s' is not supported (json, json_schema, regex)", type->valuestring), 400;
+}
+
+int api_structured_ollama(const cJSON *b, StructSpec *out, char *err, size_t n) {
+    out->kind = -1;
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(b, "format");
+    if (!f || cJSON_IsNull(f) || (cJSON_IsString(f) && !*f->valuestring)) return 0;
+    if (cJSON_IsString(f) && !strcmp(f->valuestring, "json")) return struct_spec_set(out, CONSTRAINT_JSON_OBJECT, "");
+    if (cJSON_IsObject(f)) return set_schema(out, f, "format", err, n);
+    return snprintf(err, n, "'format' must be \"json\" or a JSON Schema"), 400;
+}
+
+int api_logit_bias(Server *s, const cJSON *b, InMsg *m, char *err, size_t n) {
+    const cJSON *lb = cJSON_GetObjectItemCaseSensitive(b, "logit_bias"), *e;
+    if (!lb || cJSON_IsNull(lb)) return 0;
+    if (!cJSON_IsObject(lb)) return snprintf(err, n, "'logit_bias' must be an object of token id to bias"), 400;
+    int count = cJSON_GetArraySize(lb), k = 0, nv = tokenizer_n_vocab(s->model.tok);
+    if (count == 0) return 0;
+    if (count > 1024) return snprintf(err, n, "'logit_bias' has more than 1024 entries"), 400;
+    if (!(m->bias = malloc((size_t)count * sizeof *m->bias))) return snprintf(err, n, "out of memory"), 500;
+    cJSON_ArrayForEach(e, lb) {
+        char *end;
+        long id = strtol(e->string, &end, 10);
+        if (*end || end == e->string || id < 0 || id >= nv)
+            return snprintf(err, n, "'logit_bias' keys must be token ids in [0, %d), got '%s'", nv, e->string), 400;
+        if (!cJSON_IsNumber(e) || !(e->valuedouble >= -100 && e->valuedouble <= 100))
+            return snprintf(err, n, "'logit_bias' values must be numbers in [-100, 100]"), 400;
+        m->bias[k++] = (LogitBias){(int32_t)id, (float)e->valuedouble};
+    }
+    m->params.logit_bias = m->bias, m->params.n_logit_bias = k;
+    return 0;
+}
+
+/* ---- compilation on the worker pool ---- */
+
+typedef struct CompileWork {
+    uv_work_t req;
+    Job *j;
+    InMsg *m;
+    StructSpec spec;
+    const ConstraintVocab *vocab;
+    Constraint *c;
+    int rc;
+    char err[512];
+} CompileWork;
+
+static void compile_work(uv_work_t *req) {
+    CompileWork *w = req->data;
+    ConstraintSpec cs = {(ConstraintKind)w->spec.kind, w->spec.text, w->spec.len};
+    ConstraintLimits lim;
+    constraint_limits_default(&lim);
+    lim.what = "the server's limit per structured output: 10 s of compilation, 512 MiB";
+    w->rc = constraint_compile(w->vocab, &cs, &lim, &w->c, w->err, sizeof w->err);
+}
+
+static void compile_done(uv_work_t *req, int status) {
+    CompileWork *w = req->data;
+    Job *j = w->j;
+    Server *s = j->srv;
+    s->n_compiling--;
+    if (w->rc == 0) {
+        ConstraintSpec cs = {(ConstraintKind)w->spec.kind, w->spec.text, w->spec.len};
+        if (s->constraints) constraint_cache_put(s->constraints, &cs, constraint_ref(w->c));
+        w->m->params.constraint = w->c;
+    }
+    j->abort_sent = 0;
+    if (!j->conn) { /* the client left */
+    } else if (w->rc || status) {
+        job_fail(j, 400, status ? "the structured output's compilation was cancelled" : w->err);
+    } else if (s->shutting_down) {
+        job_fail(j, 503, "the server is shutting down");
+    } else if (job_submit(j, w->m) == 0) {
+        w->m = NULL, j = NULL; /* the engine's now */
+    } else {
+        job_fail(j, 503, "the server is overloaded: too many requests are waiting (--max-queued-requests)");
+    }
+    if (j) {
+        if (j->conn) http_conn_set_user(j->conn, NULL);
+        job_free(j);
+    }
+    in_msg_free(w->m);
+    struct_spec_free(&w->spec);
+    free(w);
+    serve_job_released(s); /* a shutdown may have waited for this */
+}
+
+int api_submit(Job *j, InMsg *m, StructSpec *spec) {
+    Server *s = j->srv;
+    if (!spec || spec->kind < 0) return job_submit(j, m);
+    if (bridge_num_waiting(s->bridge) >= s->opt.max_queued_requests) return -1;
+    if (!s->constraints) constraint_cache_create(CACHE_ENTRIES, &s->constraints);
+    ConstraintSpec cs = {(ConstraintKind)spec->kind, spec->text, spec->len};
+    Constraint *c = s->constraints ? constraint_cache_get(s->constraints, &cs) : NULL;
+    if (c) {
+        m->params.constraint = c;
+        struct_spec_free(spec);
+        if (job_submit(j, m) == 0) return 0;
+        constraint_unref(c), m->params.constraint = NULL;
+        return -1;
+    }
+    CompileWork *w = calloc(1, sizeof *w);
+    if (!w) return -1;
+    w->req.data = w, w->j = j, w->m = m, w->spec = *spec, w->vocab = s->model.vocab;
+    spec->text = NULL, spec->kind = -1;
+    /* tied to the connection, so that its close finds the job; no engine abort to send yet */
+    j->abort_sent = 1;
+    http_conn_set_user(j->conn, j);
+    if (uv_queue_work(s->loop, &w->req, compile_work, compile_done)) {
+        *spec = w->spec;
+        free(w);
+        http_conn_set_user(j->conn, NULL);
+        j->abort_sent = 0;
+        return -1;
+    }
+    s->n_compiling++;
+    return 0;
+}

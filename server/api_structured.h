@@ -1,0 +1,37 @@
+/* Structured outputs in every dialect: the fields that ask for a constraint, read into one
+ * spec (OpenAI's response_format, vLLM's structured_outputs and its older guided_* names,
+ * TGI's parameters.grammar, Ollama's format), and the submission of a job whose constraint
+ * must first be compiled: from the cache at once, or on libuv's worker pool (never on the
+ * loop or engine thread), with a 400 naming the problem or the limit when it fails. */
+#ifndef PISTON_API_STRUCTURED_H
+#define PISTON_API_STRUCTURED_H
+
+#include <cjson/cJSON.h>
+
+#include "server/api_common.h"
+
+typedef struct StructSpec {
+    int kind;    /* a ConstraintKind, or -1: none */
+    char *text;  /* malloc'd */
+    size_t len;
+} StructSpec;
+
+void struct_spec_free(StructSpec *s);
+/* Set a spec (kind, a copy of text). 0, or 500 out of memory. */
+int struct_spec_set(StructSpec *s, int kind, const char *text);
+
+/* Each reads its dialect's fields into *out (kind -1 when none asked). 0, or the HTTP status
+ * (400) with err set, naming the field. */
+int api_structured_openai(const cJSON *body, StructSpec *out, char *err, size_t n);
+int api_structured_tgi(const cJSON *params, StructSpec *out, char *err, size_t n);
+int api_structured_ollama(const cJSON *body, StructSpec *out, char *err, size_t n);
+
+/* OpenAI's logit_bias ({"token id": bias}) into m. 0, or 400 with err set. */
+int api_logit_bias(Server *s, const cJSON *body, InMsg *m, char *err, size_t n);
+
+/* Submit m for j (as job_submit), compiling spec's constraint first when it has one and it is
+ * not cached; takes spec's text. 0: submitted, or queued for compilation (the job then
+ * answers for itself); -1: the queue is full and nothing was taken (answer 503/429). */
+int api_submit(Job *j, InMsg *m, StructSpec *spec);
+
+#endif
