@@ -20,7 +20,7 @@ const char *constraint_kind_name(ConstraintKind k) { return (unsigned)k < CONSTR
 
 void constraint_limits_default(ConstraintLimits *l) {
     l->max_seconds = 10.0;
-    l->eager_seconds = 0.05;
+    l->eager_seconds = 0.2;
     l->max_bytes = (size_t)512 << 20;
     l->max_states = 200000;
     l->what = "the structured-output limits";

@@ -39,6 +39,11 @@ typedef struct ConstraintVocab {
     uint8_t *byte;
     uint16_t *depth;
     int32_t *end, *tok_off, *toks;
+    /* the tokens longer than `horizon` bytes, in trie order, each with its common prefix
+     * length with the one before: tables shared by several states leave them out */
+    int horizon, n_long;
+    int32_t *long_ids;
+    uint16_t *long_lcp;
 } ConstraintVocab;
 
 int constraint_vocab_create(const Tokenizer *t, ConstraintVocab **out, char *err, size_t errlen);
@@ -64,7 +69,7 @@ typedef struct ConstraintSpec {
 
 typedef struct ConstraintLimits {
     double max_seconds;   /* compilation time, default 10 s */
-    double eager_seconds; /* of which token tables are made up front, default 0.05 s; the
+    double eager_seconds; /* of which token tables are made up front, default 0.2 s; the
                            * tables of states not reached by then are made at first use */
     size_t max_bytes;     /* memory of one compiled constraint, default 512 MiB */
     int max_states;       /* DFA states, default 200000 */

@@ -81,8 +81,10 @@ static StateTable *table_make(Constraint *c, const ConstraintVocab *v, const CiW
     return t;
 }
 
-/* The walk for state s. 0, or negative: the parser's limit (-E2BIG) or out of memory. */
+/* The walk for state s (tokens of up to the horizon when its table is shared). 0, or
+ * negative: the parser's limit (-E2BIG) or out of memory. */
 static int walk(Constraint *c, const ConstraintVocab *v, CiWork *w, int s, StateTable **out) {
+    int max_depth = c->shared[s] ? v->horizon : 1 << 30;
     const ByteSet *follow = &c->dfa.follow[c->dfa.st[s].rule];
     GParser *p = &w->p;
     int32_t *stk = w->stk;
@@ -92,15 +94,19 @@ static int walk(Constraint *c, const ConstraintVocab *v, CiWork *w, int s, State
     if (stk[0] < 0) return p->err ? p->err : -ENOMEM;
     for (int i = 0; i < v->n_nodes;) {
         int dep = v->depth[i];
+        if (dep > max_depth) { /* only longer tokens below: checked at run time */
+            i = v->end[i];
+            continue;
+        }
         int32_t prev = stk[dep - 1];
         uint8_t b = v->byte[i];
         int e = esc[dep - 1];
         if (!e && dep >= 2) {
-            int a = gp_accepting(p, prev);
+            int a = gp_accepting_fast(p, prev);
             if (a < 0) return p->err;
             e = a && byteset_has(follow, b);
         }
-        int32_t next = gp_step(p, prev, b);
+        int32_t next = gp_step_fast(p, prev, b);
         if (next == GP_ERROR) return p->err;
         if (next >= 0) {
             stk[dep] = next, esc[dep] = (uint8_t)e;
@@ -125,9 +131,12 @@ int constraint_ci_build(Constraint *c, const ConstraintVocab *v, double soft_dea
     const GrammarDfa *d = &c->dfa;
     int n = d->n_states, rc = 0;
     c->tables = calloc((size_t)n + 1, sizeof *c->tables);
+    c->rep = malloc(((size_t)n + 1) * sizeof *c->rep), c->shared = malloc((size_t)n + 1);
     int32_t *order = malloc(((size_t)n + 1) * sizeof *order);
     uint8_t *seen = calloc((size_t)n + 1, 1);
-    CiWork *w = c->tables && order && seen ? work_new(c, v) : NULL;
+    CiWork *w = c->tables && c->rep && c->shared && order && seen && !constraint_equiv(d, v->horizon, c->rep, c->shared)
+                    ? work_new(c, v)
+                    : NULL;
     if (!w) {
         free(order), free(seen);
         return err_set(err, errlen, -ENOMEM, "out of memory computing the token masks");
@@ -150,12 +159,14 @@ int constraint_ci_build(Constraint *c, const ConstraintVocab *v, double soft_dea
     }
     for (int i = 0; i < qn; i++) {
         if ((i & 7) == 0 && soft_deadline > 0 && base_now() > soft_deadline) break;
+        int s = c->rep[order[i]];
+        if (atomic_load(&c->tables[s])) continue; /* its class's table is made */
         StateTable *t = NULL;
-        if ((rc = walk(c, v, w, order[i], &t))) {
+        if ((rc = walk(c, v, w, s, &t))) {
             rc = limit_error(c, rc, err, errlen);
             break;
         }
-        atomic_store(&c->tables[order[i]], t);
+        atomic_store(&c->tables[s], t);
         c->n_eager++;
         if (atomic_load(&c->bytes) + w->p.bytes > c->max_bytes) {
             rc = limit_error(c, -E2BIG, err, errlen);
@@ -169,6 +180,7 @@ int constraint_ci_build(Constraint *c, const ConstraintVocab *v, double soft_dea
 }
 
 const StateTable *constraint_table(Constraint *c, const ConstraintVocab *v, int s, char *err, size_t errlen) {
+    s = c->rep[s];
     StateTable *t = atomic_load_explicit(&c->tables[s], memory_order_acquire);
     if (t) return t;
     pthread_mutex_lock(&c->lazy_mu);
@@ -186,7 +198,7 @@ const StateTable *constraint_table(Constraint *c, const ConstraintVocab *v, int 
 
 void constraint_tables_free(Constraint *c) {
     for (int i = 0; c->tables && i < c->dfa.n_states; i++) free(atomic_load(&c->tables[i]));
-    free(c->tables);
+    free(c->tables), free(c->rep), free(c->shared);
     if (c->lazy) {
         work_free(c->lazy);
         pthread_mutex_destroy(&c->lazy_mu);

@@ -35,7 +35,9 @@ struct Constraint {
     atomic_int refs;
     GrammarDfa dfa;
     int n_vocab, words;
-    _Atomic(StateTable *) *tables; /* [n_states] */
+    _Atomic(StateTable *) *tables; /* [n_states], set at the representative states only */
+    int32_t *rep;                  /* [n_states] the state whose table s uses (constraint_equiv.c) */
+    uint8_t *shared;               /* [n_states] the table covers tokens up to the horizon only */
     pthread_mutex_t lazy_mu;
     struct CiWork *lazy;           /* the parser and buffers of lazy table walks */
     atomic_size_t bytes;
@@ -47,6 +49,9 @@ struct Constraint {
 };
 
 int constraint_ci_build(Constraint *c, const ConstraintVocab *v, double soft_deadline, char *err, size_t errlen);
+/* Representatives: rep[s] is the state whose table s can use; shared[s] when that table is
+ * exact only for tokens of up to horizon bytes. 0 or -ENOMEM. */
+int constraint_equiv(const GrammarDfa *d, int horizon, int32_t *rep, uint8_t *shared);
 /* The tables of state s, made now when they are not yet; NULL with err set at a limit. */
 const StateTable *constraint_table(Constraint *c, const ConstraintVocab *v, int s, char *err, size_t errlen);
 void constraint_tables_free(Constraint *c);

@@ -101,21 +101,22 @@ static int seen_add(MatchShared *sh, int32_t node) {
     return 1;
 }
 
-/* The context-dependent tokens of table t that configuration `node` takes. */
-static int cd_walk(MatchShared *sh, int32_t node, const StateTable *t, uint32_t *mask) {
+/* The tokens of ids[0, n) (in trie order, lcp[j]: the prefix shared with ids[j - 1]) that
+ * configuration `node` takes, checked on its real stack. */
+static int check_walk(MatchShared *sh, int32_t node, const int32_t *ids, const uint16_t *lcp, int n, uint32_t *mask) {
     const ConstraintVocab *v = sh->v;
     int32_t *stk = sh->stk;
     if ((stk[0] = gp_single(&sh->p, node)) < 0) return -1;
     int dead = 1 << 30; /* the prefix of this length (of the previous tokens) is dead */
-    for (int j = 0; j < t->n_cd; j++) {
-        int32_t id = t->cd[j];
-        int l = t->lcp[j];
+    for (int j = 0; j < n; j++) {
+        int32_t id = ids[j];
+        int l = lcp[j];
         if (l >= dead) continue;
         dead = 1 << 30;
         const uint8_t *b = (const uint8_t *)v->bytes + v->off[id];
         int len = (int)v->len[id], k = l;
         for (; k < len; k++) {
-            int32_t nx = gp_step(&sh->p, stk[k], b[k]);
+            int32_t nx = gp_step_fast(&sh->p, stk[k], b[k]);
             if (nx == GP_ERROR) return -1;
             if (nx < 0) break;
             stk[k + 1] = nx;
@@ -139,7 +140,8 @@ static int visit(MatchShared *sh, int32_t node, uint32_t *mask, char *err, size_
             for (int w = 0; w < c->words; w++) mask[w] |= t->acc[w];
         else
             for (int i = 0; i < t->n_acc; i++) mask[t->acc[i] >> 5] |= 1u << (t->acc[i] & 31);
-        if (t->n_cd > 0 && cd_walk(sh, node, t, mask)) return -1;
+        if (t->n_cd > 0 && check_walk(sh, node, t->cd, t->lcp, t->n_cd, mask)) return -1;
+        if (c->shared[s] && check_walk(sh, node, sh->v->long_ids, sh->v->long_lcp, sh->v->n_long, mask)) return -1;
         if (!c->dfa.ends[s]) return 0;
         node = sh->p.node_parent[node];
     }

@@ -10,6 +10,10 @@
 #include "base/err.h"
 #include "engine/constraint.h"
 
+/* Tables shared between states cover tokens of up to this many bytes (constraint_equiv.c);
+ * 16 leaves out ~0.5% of a 49k BPE vocabulary. */
+#define CONSTRAINT_HORIZON 16
+
 typedef struct SortCtx {
     const ConstraintVocab *v;
 } SortCtx;
@@ -28,6 +32,7 @@ void constraint_vocab_destroy(ConstraintVocab *v) {
     if (!v) return;
     free(v->bytes), free(v->off), free(v->len), free(v->eog);
     free(v->byte), free(v->depth), free(v->end), free(v->tok_off), free(v->toks);
+    free(v->long_ids), free(v->long_lcp);
     free(v);
 }
 
@@ -101,6 +106,25 @@ int constraint_vocab_create(const Tokenizer *t, ConstraintVocab **out, char *err
      * i + 1 (a child, whose tokens come later, or the next subtree) */
     v->tok_off[nn] = n_use;
     v->n_nodes = nn;
+    v->horizon = CONSTRAINT_HORIZON;
+    v->long_ids = malloc(((size_t)n_use + 1) * sizeof *v->long_ids);
+    v->long_lcp = malloc(((size_t)n_use + 1) * sizeof *v->long_lcp);
+    if (!v->long_ids || !v->long_lcp) {
+        free(sorted), free(open);
+        goto oom;
+    }
+    for (int i = 0; i < n_use; i++) {
+        int32_t id = v->toks[i];
+        if (v->len[id] <= (uint32_t)v->horizon) continue;
+        int l = 0;
+        if (v->n_long > 0) {
+            int32_t p = v->long_ids[v->n_long - 1];
+            const char *a = v->bytes + v->off[p], *b = v->bytes + v->off[id];
+            while ((uint32_t)l < v->len[p] && (uint32_t)l < v->len[id] && a[l] == b[l]) l++;
+        }
+        v->long_lcp[v->n_long] = (uint16_t)l;
+        v->long_ids[v->n_long++] = id;
+    }
     free(sorted), free(open);
     *out = v;
     return 0;

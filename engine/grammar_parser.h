@@ -67,6 +67,20 @@ int32_t gp_step(GParser *p, int32_t sid, uint8_t b);
  * can take any byte. -1 on GP_ERROR. */
 int gp_accepting(GParser *p, int32_t sid);
 int gp_can_continue(GParser *p, int32_t sid);
+/* The memoised cases inline (mask walks call these once per trie node). */
+static inline int32_t gp_step_fast(GParser *p, int32_t sid, uint8_t b) {
+    int32_t row = p->st[sid].row;
+    if (row >= 0) {
+        int32_t r = p->rows[row][b];
+        if (r != -3) return r;
+    }
+    return gp_step(p, sid, b);
+}
+static inline int gp_accepting_fast(GParser *p, int32_t sid) {
+    const GpState *s = &p->st[sid];
+    return s->c_len >= 0 ? s->accept : gp_accepting(p, sid);
+}
+
 /* The kernel of sid: *n node ids. */
 static inline const int32_t *gp_kernel(const GParser *p, int32_t sid, int *n) {
     *n = p->st[sid].k_len;

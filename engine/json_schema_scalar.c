@@ -44,10 +44,10 @@ static const char *const k_formats[][2] = {
                   "(\\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"},
     {"duration", "P([0-9]{1,4}Y)?([0-9]{1,4}M)?([0-9]{1,4}W)?([0-9]{1,4}D)?(T([0-9]{1,4}H)?([0-9]{1,4}M)?([0-9]{1,4}S)?)?"},
     {"uuid", "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"},
-    {"email", "[a-zA-Z0-9._%+-]+@[a-zA-Z0-9-]+(\\.[a-zA-Z0-9-]+)*\\.[a-zA-Z]{2,12}"},
+    {"email", "[a-zA-Z0-9._%+-]{1,40}@[a-zA-Z0-9-]{1,30}(\\.[a-zA-Z0-9-]{1,30}){0,2}\\.[a-zA-Z]{2,12}"},
     {"ipv4", "((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"},
-    {"hostname", "[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*"},
-    {"uri", "[a-zA-Z][a-zA-Z0-9+.-]*://[a-zA-Z0-9._~%!$&'()*+,;=:@/?#-]+"},
+    {"hostname", "[a-zA-Z0-9]([a-zA-Z0-9-]{0,30}[a-zA-Z0-9])?(\\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,30}[a-zA-Z0-9])?){0,4}"},
+    {"uri", "[a-zA-Z][a-zA-Z0-9+.-]{0,10}://[a-zA-Z0-9._~%!$&'()*+,;=:@/?#-]{1,100}"},
 };
 
 int js_string(Js *s, const cJSON *o) {
@@ -59,6 +59,7 @@ int js_string(Js *s, const cJSON *o) {
     if ((pat || fmt) && (lo >= 0 || hi >= 0))
         return js_fail(s, "'%s' together with minLength/maxLength is not supported", pat ? "pattern" : "format");
     if (pat && fmt) return js_fail(s, "'pattern' together with 'format' is not supported");
+    if (!pat && !fmt && lo <= 0 && hi < 0) return json_string(&s->j); /* the shared rule */
     int q = grammar_str(g, "\""), body;
     if (pat || fmt) {
         const char *re = NULL;
@@ -81,7 +82,10 @@ int js_string(Js *s, const cJSON *o) {
     } else {
         body = grammar_repeat(g, json_char(&s->j), lo > 0 ? (int)lo : 0, hi >= 0 ? (int)hi : -1);
     }
-    return grammar_seq3(g, q, body, grammar_str(g, "\""));
+    /* a rule of its own, without calls: its states can share token tables (constraint_equiv.c) */
+    int r = grammar_rule_new(g, "string");
+    grammar_rule_set(g, r, grammar_seq3(g, q, body, grammar_str(g, "\"")));
+    return grammar_ref(g, r);
 }
 
 /* ---- integer ranges ---- */
