@@ -2,6 +2,7 @@
  * (backend, KV cache sized like vLLM: engine/runner_memory.c) and the scheduler, queueing and
  * aborting requests. engine_step.c runs the steps. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +163,16 @@ int engine_add_request(Engine *e, const int32_t *prompt, int n_prompt, const Req
     }
     s->req_id = s->sched_id;
     s->n_prompt = n_prompt;
+    if (p->prompt_logprobs >= 0) { /* every prompt token's logits: no cached prefix */
+        if (!(s->prompt_lps = calloc((size_t)n_prompt, sizeof *s->prompt_lps))) {
+            sched_abort(e->sched, s->sched_id);
+            seqmap_del(&e->seqs, s->sched_id);
+            engine_seq_free(s);
+            return err_set(err, errlen, -ENOMEM, "out of memory");
+        }
+        s->prompt_lps[0] = (SampleResult){.id = prompt[0], .logprob = NAN};
+        sched_set_no_prefix_cache(e->sched, s->sched_id);
+    }
     s->t_arrival = engine_now();
     s->children_pending = p->n - 1;
     *id = s->req_id;

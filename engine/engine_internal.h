@@ -103,6 +103,8 @@ int engine_take_token(Engine *e, EngineSeq *s, int32_t id, double now);
  * is complete and cannot go on (the sequence ends), -1 on a failure. */
 int engine_constrain_mask(Engine *e, EngineSeq *s, SampleMods *mods);
 int engine_constrain_take(Engine *e, EngineSeq *s, int32_t id);
+/* engine_prompt_lp.c: the prompt logprobs of this step's prompt tokens, after its forward. */
+int engine_prompt_logprobs(Engine *e, const SchedOutput *so, char *err, size_t errlen);
 /* Give child the parent's matcher state (n > 1 forks, before the parent takes its token). */
 int engine_constrain_fork(EngineSeq *child, const EngineSeq *parent);
 /* Decode s's step token into its text and look for stop strings; 1 when one ended it. */

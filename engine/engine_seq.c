@@ -171,12 +171,14 @@ int engine_push_output(Engine *e, EngineSeq *s) {
                         .n_output_tokens = s->n_out,
                         .n_cached_tokens = s->n_cached,
                         .logits = s->step_logits,
+                        .prompt_logprobs = s->prompt_lps && !s->prompt_lps_sent && s->n_out > 0 ? s->prompt_lps : NULL,
                         .error = s->error,
                         .t_arrival = s->t_arrival,
                         .t_first_scheduled = s->t_first_sched,
                         .t_first_token = s->t_first_token,
                         .t_now = engine_now()};
     s->emitted = end;
+    if (o->prompt_logprobs) s->prompt_lps_sent = 1;
     if (s->finish) s->reported = 1;
     return 0;
 }

@@ -174,7 +174,8 @@ int engine_step(Engine *e, const EngineOutput **outs, int *n_outs) {
     const double t_start = engine_now(); /* first scheduled: before this step's forward pass */
     float *logits = NULL;
     if (so.n_seqs > 0) {
-        if (runner_execute(e->runner, &so, &logits, e->step_error, sizeof e->step_error)) {
+        if (runner_execute(e->runner, &so, &logits, e->step_error, sizeof e->step_error) ||
+            engine_prompt_logprobs(e, &so, e->step_error, sizeof e->step_error)) {
             step_fail(e, &so);
             *outs = e->outs, *n_outs = e->n_outs;
             return 0;

@@ -73,6 +73,16 @@ int runner_create(const RunnerArgs *a, Model *m, Runner **out, char *err, size_t
         rc = err_set(err, errlen, -ENOMEM, "out of memory for the logits (%zu bytes)", logits_bytes);
         goto fail;
     }
+    /* prompt-logprob rows: a small buffer, so that a long prompt costs chunks, not memory */
+    r->rows_cap = r->max_seqs < 64 ? r->max_seqs : 64;
+    size_t rows_bytes = (size_t)r->rows_cap * c->vocab_size * sizeof(float);
+    r->rows_dev = backend_alloc(r->be, (size_t)r->max_tokens * sizeof(int32_t), err, errlen);
+    r->rows_logits_dev = r->rows_dev ? backend_alloc(r->be, rows_bytes, err, errlen) : NULL;
+    r->rows_logits_host = r->be->host_visible ? r->rows_logits_dev : r->be->ops->host_alloc(r->be, rows_bytes);
+    if (!r->rows_dev || !r->rows_logits_dev || !r->rows_logits_host) {
+        rc = err_set(err, errlen, -ENOMEM, "out of memory for the prompt-logprob rows (%zu bytes)", rows_bytes);
+        goto fail;
+    }
     if ((rc = runner_graphs_init(r, a->enforce_eager))) {
         err_set(err, errlen, rc, "out of memory");
         goto fail;
@@ -99,6 +109,9 @@ void runner_destroy(Runner *r) {
         if (r->host_arena) be->ops->host_free(be, r->host_arena);
         if (r->logits_host && r->logits_host != r->logits_dev) be->ops->host_free(be, r->logits_host);
         backend_free(be, r->logits_dev);
+        if (r->rows_logits_host && r->rows_logits_host != r->rows_logits_dev) be->ops->host_free(be, r->rows_logits_host);
+        backend_free(be, r->rows_logits_dev);
+        backend_free(be, r->rows_dev);
     }
     /* the model's weights live on this backend: free them before the backend goes */
     if (r->model && r->model->uploaded == be && r->model->weights_buf) {
@@ -164,5 +177,26 @@ int runner_execute(Runner *r, const SchedOutput *so, float **logits, char *err, 
     }
     if ((rc = backend_synchronize(r->be, err, errlen))) return rc;
     *logits = r->logits_host;
+    return 0;
+}
+
+int runner_rows_logits(Runner *r, const int32_t *rows, int n, RunnerRowsFn fn, void *ctx, char *err, size_t errlen) {
+    const int V = r->model->cfg.vocab_size;
+    int rc;
+    if (n > r->max_tokens) return err_set(err, errlen, -EINVAL, "%d rows in a step of at most %d tokens", n, r->max_tokens);
+    if ((rc = backend_upload(r->be, r->rows_dev, rows, (size_t)n * sizeof *rows, err, errlen))) return rc;
+    for (int first = 0; first < n; first += r->rows_cap) {
+        int count = n - first < r->rows_cap ? n - first : r->rows_cap;
+        if ((rc = model_forward_rows(r->model, r->be, &r->scratch, r->rows_dev + first, count, r->rows_logits_dev, err,
+                                     errlen)))
+            return rc;
+        if (r->rows_logits_host != r->rows_logits_dev &&
+            (rc = backend_download(r->be, r->rows_logits_host, r->rows_logits_dev, (size_t)count * V * sizeof(float), err,
+                                   errlen)))
+            return rc;
+        if ((rc = backend_synchronize(r->be, err, errlen))) return rc;
+        if ((rc = fn(ctx, first, count, r->rows_logits_host)))
+            return err_set(err, errlen, rc, "prompt logprobs: out of memory");
+    }
     return 0;
 }

@@ -57,6 +57,9 @@ typedef struct Runner {
     size_t off_block_tables;
     float *logits_dev;     /* [max_seqs, vocab] backend memory */
     float *logits_host;    /* [max_seqs, vocab]: logits_dev itself on a host-memory backend */
+    int rows_cap;          /* prompt-logprob rows per chunk (runner_rows_logits) */
+    int32_t *rows_dev;     /* [max_tokens] the rows' ids, backend memory */
+    float *rows_logits_dev, *rows_logits_host; /* [rows_cap, vocab] */
     /* decode graphs (runner_graph.c): buckets of batch sizes, a graph each once captured */
     int graphs_on, n_buckets;
     int64_t graph_replays;   /* decode steps run from a graph */
@@ -75,5 +78,11 @@ void runner_destroy(Runner *r);
  * valid until the next call. 0, or negative with err set: the step failed, the runner can
  * run the next one. */
 int runner_execute(Runner *r, const SchedOutput *so, float **logits, char *err, size_t errlen);
+/* After runner_execute: the logits of rows[0, n) of that step's flat batch (a host array of
+ * row indices; prompt logprobs want every prompt token's), computed in chunks of rows_cap:
+ * fn(ctx, first, count, logits [count, vocab] on the host) per chunk. 0, or negative with
+ * err set (a failed op, or fn's nonzero return). */
+typedef int (*RunnerRowsFn)(void *ctx, int first, int count, const float *logits);
+int runner_rows_logits(Runner *r, const int32_t *rows, int n, RunnerRowsFn fn, void *ctx, char *err, size_t errlen);
 
 #endif

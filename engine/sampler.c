@@ -125,20 +125,25 @@ static void select_top(const float *w, int32_t *idx, int n, int k) {
     }
 }
 
-static void fill_logprobs(Sampler *s, const float *logits, int32_t chosen, SampleResult *res) {
-    int n = s->n_vocab;
+void sampler_logprobs(const float *logits, int n, int32_t chosen, int top_n, int32_t *idx, SampleResult *res) {
     float mx = logits[argmax(logits, n)];
     double sum = 0;
-    for (int i = 0; i < n; i++) sum += exp((double)logits[i] - mx);
+    int above = 0;
+    for (int i = 0; i < n; i++) sum += exp((double)logits[i] - mx), above += logits[i] > logits[chosen];
     float lse = mx + (float)log(sum);
+    res->id = chosen;
     res->logprob = logits[chosen] - lse;
-    res->n_top = s->p.logprobs > 0 ? s->p.logprobs : 0;
+    res->rank = above + 1;
+    res->n_top = top_n > 0 ? (top_n < SAMPLER_MAX_LOGPROBS ? top_n : SAMPLER_MAX_LOGPROBS) : 0;
     if (!res->n_top) return;
-    int32_t *idx = s->idx;
     for (int i = 0; i < n; i++) idx[i] = i;
     select_top(logits, idx, n, res->n_top);
     qsort_r(idx, (size_t)res->n_top, sizeof *idx, cmp_desc, (void *)logits);
     for (int i = 0; i < res->n_top; i++) res->top[i] = (TokenLogprob){idx[i], logits[idx[i]] - lse};
+}
+
+static void fill_logprobs(Sampler *s, const float *logits, int32_t chosen, SampleResult *res) {
+    sampler_logprobs(logits, s->n_vocab, chosen, s->p.logprobs, s->idx, res);
 }
 
 int32_t sampler_sample(Sampler *s, const float *logits, const int32_t *prompt, int n_prompt, const int32_t *output,

@@ -36,6 +36,7 @@ typedef struct TokenLogprob {
 typedef struct SampleResult {
     int32_t id;
     float logprob; /* of id; computed only when logprobs >= 0 */
+    int32_t rank;  /* 1 + the number of tokens more likely than id */
     int n_top;
     TokenLogprob top[SAMPLER_MAX_LOGPROBS];
 } SampleResult;
@@ -71,6 +72,9 @@ void sampler_free(Sampler *s);
  * Returns the chosen id; fills *res when res is not NULL. */
 int32_t sampler_sample(Sampler *s, const float *logits, const int32_t *prompt, int n_prompt, const int32_t *output,
                        int n_output, SampleResult *res);
+/* The logprob and rank of token id under logits [n_vocab] (the model's distribution) and the
+ * top_n most likely tokens, into *res; idx is scratch of n_vocab ids. */
+void sampler_logprobs(const float *logits, int n_vocab, int32_t id, int top_n, int32_t *idx, SampleResult *res);
 /* The same with mods (may be NULL). With a mask that allows no token, returns -1. */
 int32_t sampler_sample_mods(Sampler *s, const float *logits, const SampleMods *mods, const int32_t *prompt, int n_prompt,
                             const int32_t *output, int n_output, SampleResult *res);

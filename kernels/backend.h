@@ -178,6 +178,9 @@ typedef struct BackendOps {
     /* out[b, :] = x[query_start[b + 1] - 1, :] for b in [0, B): each sequence's last token,
      * the only rows that reach the output head. x [T, dim], out [B, dim]. */
     int (*gather_last)(struct Backend *be, const float *x, const int32_t *query_start, int B, int dim, float *out);
+    /* out[i, :] = x[rows[i], :] for i in [0, n): any rows of the batch, for the requests that
+     * ask for every prompt token's logprob. x [T, dim], rows [n] in [0, T), out [n, dim]. */
+    int (*gather_rows)(struct Backend *be, const float *x, const int32_t *rows, int n, int dim, float *out);
     /* dst[i] = offset + scale * (2 u_i - 1) in type dt (F32, F16 or BF16, rounded to nearest
      * even), u_i = (hash_mix64(seed + i) >> 40) / 2^24: the same bits on every backend, so that
      * dummy weights made on a device equal the CPU's (--load-format dummy) */

@@ -121,3 +121,17 @@ int model_forward(const Model *m, Backend *be, KvCache *kv, const Batch *b, Forw
     OP(op->matmul(be, &m->output, s->last, logits, B)); /* logits [B, vocab] */
     return 0;
 }
+
+int model_forward_rows(const Model *m, Backend *be, ForwardScratch *s, const int32_t *rows, int n, float *logits,
+                       char *err, size_t errlen) {
+    const BackendOps *op = be->ops;
+    const int dim = m->cfg.dim;
+    int layer = m->cfg.n_layers;
+    if (n <= 0 || n > s->max_seqs) return err_set(err, errlen, -EINVAL, "forward rows: %d rows (at most %d)", n, s->max_seqs);
+    /* the same arithmetic per row as the last-token path of model_forward */
+    OP(op->gather_rows(be, s->x, rows, n, dim, s->last));
+    OP(op->gather_rows(be, s->xn, rows, n, dim, s->last_b));
+    OP(op->add_rmsnorm(be, s->last, s->last_b, m->out_norm.data, s->last, n, dim, m->cfg.norm_eps));
+    OP(op->matmul(be, &m->output, s->last, logits, n));
+    return 0;
+}

@@ -104,5 +104,10 @@ typedef struct Batch {
  * 0, or negative with err set (a failed op: the step fails, the model stays usable). */
 int model_forward(const Model *m, Backend *be, KvCache *kv, const Batch *b, ForwardScratch *s, float *logits,
                   char *err, size_t errlen);
+/* After model_forward: the logits of rows[0, n) of its batch (any rows, n <= the scratch's
+ * max_seqs) into logits [n, vocab], from the last layer's state the forward leaves in the
+ * scratch: what prompt logprobs need. rows is backend memory. */
+int model_forward_rows(const Model *m, Backend *be, ForwardScratch *s, const int32_t *rows, int n, float *logits,
+                       char *err, size_t errlen);
 
 #endif

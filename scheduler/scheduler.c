@@ -129,6 +129,13 @@ SchedRequest *sched_lookup(const Scheduler *s, int64_t id) {
 
 const SchedRequest *sched_find_request(const Scheduler *s, int64_t id) { return sched_lookup(s, id); }
 
+int sched_set_no_prefix_cache(Scheduler *s, int64_t id) {
+    SchedRequest *r = sched_lookup(s, id);
+    if (!r) return -ENOENT;
+    r->no_prefix_cache = 1;
+    return 0;
+}
+
 /* Give back a request's blocks, and drop a fork copy into them that has not been emitted. */
 static void release_blocks(Scheduler *s, SchedRequest *r) {
     sched_copies_drop_child(s, r->id);
@@ -221,7 +228,7 @@ static void preempt(Scheduler *s, SchedRequest *r, SchedOutput *out) {
  * (it stays at the head with no blocks), or -ENOMEM. */
 static int admit_head(Scheduler *s, SchedOutput *out, int32_t budget) {
     SchedRequest *r = s->wait_head;
-    int64_t cached = block_table_find_cached_prefix(s->pool, &r->table, r->tokens, r->n_tokens);
+    int64_t cached = r->no_prefix_cache ? 0 : block_table_find_cached_prefix(s->pool, &r->table, r->tokens, r->n_tokens);
     if (cached < 0) return (int)cached;
     int64_t n_new = r->n_tokens - cached;
     if (!s->cfg.enable_chunked_prefill && n_new > budget) goto undo;

@@ -80,6 +80,7 @@ typedef struct SchedRequest {
     int32_t n_preemptions;
     BlockTable table;
     /* private */
+    int no_prefix_cache;  /* every prompt token is computed (sched_set_no_prefix_cache) */
     int64_t cap_tokens;
     struct SchedRequest *prev, *next; /* waiting queue links */
 } SchedRequest;
@@ -157,6 +158,11 @@ int sched_schedule(Scheduler *s, SchedOutput *out);
  * num_computed, appends the tokens, registers newly full blocks in the prefix cache, and
  * finishes requests at max_tokens / max_model_len / stop, listing them in out->finished. */
 int sched_update_from_output(Scheduler *s, SchedOutput *out, const int32_t *sampled, const uint8_t *stopped);
+
+/* Compute every token of the request's prompt instead of taking a cached prefix (a request
+ * that wants each prompt token's logprob needs their logits). Before its first admission.
+ * 0, or -ENOENT. */
+int sched_set_no_prefix_cache(Scheduler *s, int64_t id);
 
 /* End a request (e.g. a stop string seen by the detokenizer) and free its blocks.
  * 0, or -ENOENT when there is no such live request. */

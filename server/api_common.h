@@ -88,6 +88,7 @@ typedef struct OutMsg {
     int32_t *tokens;          /* [n_tokens] */
     SampleResult *lps;        /* [n_tokens] or NULL */
     int n_tokens;
+    SampleResult *prompt_lps; /* [n_prompt_tokens] with the first output when asked, or NULL */
     char *text;               /* [text_len], NUL-terminated; MSG_ERROR / MSG_FAILED: the message */
     size_t text_len;
     FinishReason finish;
@@ -118,6 +119,7 @@ typedef struct Choice {
     int32_t *tokens;          /* kept when the dialect needs them (logprobs, details, context) */
     SampleResult *lps;
     int n_tokens, tok_cap;
+    SampleResult *prompt_lps; /* [n_prompt] when prompt logprobs were asked (entry 0: none) */
     FinishReason finish;
     char *stop_reason;
     int32_t stop_token;

@@ -36,7 +36,7 @@ void job_free(Job *j) {
     if (!j) return;
     for (int i = 0; j->choices && i < j->n_choices; i++) {
         Choice *ch = &j->choices[i];
-        free(ch->text), free(ch->tokens), free(ch->lps), free(ch->stop_reason);
+        free(ch->text), free(ch->tokens), free(ch->lps), free(ch->stop_reason), free(ch->prompt_lps);
     }
     for (int i = 0; i < j->n_prompts; i++) {
         if (j->prompt_texts) free(j->prompt_texts[i]);
@@ -156,6 +156,11 @@ static int choice_fold(Job *j, Choice *ch, const OutMsg *m) {
         ch->tok_cap = cap;
         memcpy(ch->tokens + ch->n_tokens, m->tokens, (size_t)m->n_tokens * sizeof *m->tokens);
         ch->n_tokens = need;
+    }
+    if (m->prompt_lps && !ch->prompt_lps) {
+        size_t b = (size_t)m->n_prompt_tokens * sizeof *m->prompt_lps;
+        if (!(ch->prompt_lps = malloc(b ? b : 1))) return -1;
+        memcpy(ch->prompt_lps, m->prompt_lps, b);
     }
     ch->n_prompt = m->n_prompt_tokens;
     ch->n_output = m->n_output_tokens;

@@ -4,8 +4,8 @@
  * in `data: [DONE]`. Sampling fields map onto RequestParams; vLLM's extensions (top_k, min_p,
  * repetition_penalty, ignore_eos, min_tokens, stop_token_ids, skip_special_tokens) too.
  *
- * Limits of the engine API: logprobs are of generated tokens only, so with echo the prompt's
- * tokens carry null logprobs (vLLM computes prompt logprobs). */
+ * Prompt logprobs: vLLM's prompt_logprobs (N alternatives per prompt token), and, with echo
+ * and logprobs, the prompt's tokens in the completion's logprobs (the first one null). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +14,7 @@
 #include "server/api_structured.h"
 
 enum { OAI_COMPLETION = 0, OAI_CHAT = 1 };
-enum { OPT_ECHO = 0, OPT_USAGE = 1, OPT_CHAT_LOGPROBS = 2 };
+enum { OPT_ECHO = 0, OPT_USAGE = 1, OPT_CHAT_LOGPROBS = 2, OPT_PROMPT_LP = 3 /* vLLM's prompt_logprobs + 1 */ };
 
 void api_oai_chunks(Job *j, int idx, Choice *ch, const OutMsg *m); /* api_openai_out.c */
 void api_oai_finish(Job *j);
@@ -88,6 +88,11 @@ static int parse_common(Server *s, const cJSON *b, InMsg *m, Job *j, int chat, i
         const cJSON *suffix = cJSON_GetObjectItemCaseSensitive(b, "suffix");
         if (suffix && !cJSON_IsNull(suffix)) return snprintf(err, n, "'suffix' is not supported"), 400;
     }
+    int plp = -1;
+    if (json_opt_int(b, "prompt_logprobs", 0, SAMPLER_MAX_LOGPROBS, &plp, err, n)) return 400;
+    j->opt[OPT_PROMPT_LP] = plp + 1;
+    rp->prompt_logprobs = plp;
+    if (!chat && j->opt[OPT_ECHO] && j->logprobs >= 0 && j->logprobs > rp->prompt_logprobs) rp->prompt_logprobs = j->logprobs;
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(b, "stream_options");
     if (so && !cJSON_IsNull(so)) {
         if (!cJSON_IsObject(so)) return snprintf(err, n, "'stream_options' must be an object"), 400;
@@ -210,7 +215,7 @@ void api_openai_completions(Server *s, HttpConn *c, HttpRequest *r) {
         api_error(c, DIALECT_OPENAI, status, status == 400 ? "prompt" : NULL, "%s", *err ? err : "out of memory");
         return;
     }
-    if (j->opt[OPT_ECHO] && j->logprobs >= 0 && (j->prompt_ids = calloc((size_t)np, sizeof(int32_t *))))
+    if (((j->opt[OPT_ECHO] && j->logprobs >= 0) || j->opt[OPT_PROMPT_LP]) && (j->prompt_ids = calloc((size_t)np, sizeof(int32_t *))))
         for (int i = 0; i < np; i++)
             if ((j->prompt_ids[i] = malloc((size_t)(m->n_prompt[i] + 1) * sizeof(int32_t))))
                 memcpy(j->prompt_ids[i], m->prompts[i], (size_t)m->n_prompt[i] * sizeof(int32_t));

@@ -2,6 +2,7 @@
  * objects, their SSE chunks, logprobs in both shapes (completions: tokens / token_logprobs /
  * top_logprobs / text_offset; chat: content[{token, logprob, bytes, top_logprobs}]) and
  * usage. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,9 @@
 #include "server/api_common.h"
 
 enum { OAI_COMPLETION = 0, OAI_CHAT = 1 };
-enum { OPT_ECHO = 0, OPT_USAGE = 1, OPT_CHAT_LOGPROBS = 2 };
+enum { OPT_ECHO = 0, OPT_USAGE = 1, OPT_CHAT_LOGPROBS = 2, OPT_PROMPT_LP = 3 };
+
+cJSON *api_oai_prompt_logprobs(Job *j, const SampleResult *plp, int n, int top); /* api_openai_lp.c */
 
 static cJSON *head(Job *j, const char *object) {
     cJSON *o = cJSON_CreateObject();
@@ -53,7 +56,7 @@ static void chat_logprobs(Job *j, cJSON *content, const int32_t *ids, const Samp
 }
 
 /* Completion logprobs for n tokens, appended to lp_obj's four lists; *offset advances by the
- * tokens' texts. lp NULL: prompt tokens (echo), whose logprobs the engine does not compute. */
+ * tokens' texts. lp NULL, or an entry with a NaN logprob (the prompt's first token): null. */
 static void completion_logprobs(Job *j, cJSON *lo, const int32_t *ids, const SampleResult *lp, int n, size_t *offset) {
     cJSON *toks = cJSON_GetObjectItem(lo, "tokens"), *tlp = cJSON_GetObjectItem(lo, "token_logprobs");
     cJSON *top = cJSON_GetObjectItem(lo, "top_logprobs"), *off = cJSON_GetObjectItem(lo, "text_offset");
@@ -63,8 +66,9 @@ static void completion_logprobs(Job *j, cJSON *lo, const int32_t *ids, const Sam
         cJSON_AddItemToArray(off, cJSON_CreateNumber((double)*offset));
         *offset += t ? strlen(t) : 0;
         free(t);
-        cJSON_AddItemToArray(tlp, lp ? cJSON_CreateNumber(lp[i].logprob) : cJSON_CreateNull());
-        if (!lp) {
+        int none = !lp || isnan(lp[i].logprob);
+        cJSON_AddItemToArray(tlp, none ? cJSON_CreateNull() : cJSON_CreateNumber(lp[i].logprob));
+        if (none) {
             cJSON_AddItemToArray(top, cJSON_CreateNull());
             continue;
         }
@@ -148,15 +152,23 @@ void api_oai_chunks(Job *j, int idx, Choice *ch, const OutMsg *m) {
     if (!chat && !ch->opened && j->opt[OPT_ECHO] && j->prompt_texts) { /* echo: the prompt comes first */
         cJSON *o = head(j, "text_completion");
         cJSON *c = cJSON_CreateObject();
+        int p = idx / j->n;
         cJSON_AddNumberToObject(c, "index", idx);
-        cJSON_AddStringToObject(c, "text", j->prompt_texts[idx / j->n]);
-        cJSON_AddNullToObject(c, "logprobs");
+        cJSON_AddStringToObject(c, "text", j->prompt_texts[p]);
+        if (j->logprobs >= 0 && j->prompt_ids && j->prompt_ids[p]) {
+            cJSON *lo = completion_lp_new();
+            size_t off = 0;
+            completion_logprobs(j, lo, j->prompt_ids[p], j->choices[p * j->n].prompt_lps, j->prompt_lens[p], &off);
+            cJSON_AddItemToObject(c, "logprobs", lo);
+        } else {
+            cJSON_AddNullToObject(c, "logprobs");
+        }
         cJSON_AddNullToObject(c, "finish_reason");
         cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "choices"), c);
         send_event(j, o);
     }
     ch->opened = 1;
-    if (m->text_len == 0 && !done && !with_lp) return;
+    if (m->text_len == 0 && !done && !with_lp && !(j->opt[OPT_PROMPT_LP] && m->prompt_lps)) return;
     cJSON *o = head(j, chat ? "chat.completion.chunk" : "text_completion");
     cJSON *c = cJSON_CreateObject();
     cJSON_AddNumberToObject(c, "index", idx);
@@ -183,6 +195,9 @@ void api_oai_chunks(Job *j, int idx, Choice *ch, const OutMsg *m) {
         cJSON_AddItemToObject(c, "logprobs", lo);
     }
     add_finish(j, c, ch, done);
+    if (j->opt[OPT_PROMPT_LP] && m->prompt_lps) /* vLLM sends them with a choice's first tokens */
+        cJSON_AddItemToObject(chat ? o : c, "prompt_logprobs", api_oai_prompt_logprobs(j, m->prompt_lps, m->n_prompt_tokens,
+                                                                                       j->opt[OPT_PROMPT_LP] - 1));
     cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "choices"), c);
     if (j->opt[OPT_USAGE]) cJSON_AddNullToObject(o, "usage");
     send_event(j, o);
@@ -226,8 +241,8 @@ void api_oai_finish(Job *j) {
             if (j->logprobs >= 0) {
                 cJSON *lo = completion_lp_new();
                 size_t off = 0;
-                if (j->opt[OPT_ECHO] && j->prompt_ids && j->prompt_ids[p]) /* prompt tokens: null logprobs */
-                    completion_logprobs(j, lo, j->prompt_ids[p], NULL, j->prompt_lens[p], &off);
+                if (j->opt[OPT_ECHO] && j->prompt_ids && j->prompt_ids[p]) /* the prompt's tokens first */
+                    completion_logprobs(j, lo, j->prompt_ids[p], j->choices[p * j->n].prompt_lps, j->prompt_lens[p], &off);
                 completion_logprobs(j, lo, ch->tokens, ch->lps, ch->n_tokens, &off);
                 cJSON_AddItemToObject(c, "logprobs", lo);
             } else {
@@ -235,8 +250,14 @@ void api_oai_finish(Job *j) {
             }
         }
         add_finish(j, c, ch, 1);
+        if (!chat && j->opt[OPT_PROMPT_LP])
+            cJSON_AddItemToObject(c, "prompt_logprobs", api_oai_prompt_logprobs(j, j->choices[p * j->n].prompt_lps,
+                                                                                j->prompt_lens[p], j->opt[OPT_PROMPT_LP] - 1));
         cJSON_AddItemToArray(choices, c);
     }
+    if (chat && j->opt[OPT_PROMPT_LP])
+        cJSON_AddItemToObject(o, "prompt_logprobs", api_oai_prompt_logprobs(j, j->choices[0].prompt_lps, j->prompt_lens[0],
+                                                                            j->opt[OPT_PROMPT_LP] - 1));
     cJSON_AddItemToObject(o, "usage", usage(j));
     job_respond_json(j, o);
 }

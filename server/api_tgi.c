@@ -5,8 +5,8 @@
  * top_k, top_p) asks for sampling, as TGI decides. Errors are {"error", "error_type"}: 422
  * for validation, 429 "Model is overloaded" when the queue is full.
  *
- * Limits of the engine API: no prompt logprobs, so decoder_input_details gives the prompt's
- * tokens with null logprobs. */
+ * decoder_input_details gives the prompt's tokens with their logprobs (the first one null),
+ * computed from the logits of every prompt position. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,7 +120,8 @@ static void on_finish(Job *j) {
         else cJSON_AddNullToObject(d, "seed");
         cJSON *pre = cJSON_AddArrayToObject(d, "prefill");
         for (int i = 0; j->opt[OPT_PREFILL] && j->prompt_ids && i < j->prompt_lens[0]; i++) {
-            cJSON *p = token_obj(j, j->prompt_ids[0][i], NULL, NULL);
+            const SampleResult *lp = ch->prompt_lps && i > 0 ? &ch->prompt_lps[i] : NULL;
+            cJSON *p = token_obj(j, j->prompt_ids[0][i], NULL, lp);
             cJSON_DeleteItemFromObject(p, "special");
             cJSON_AddItemToArray(pre, p);
         }
@@ -172,6 +173,7 @@ static int parse_params(Server *s, const cJSON *p, InMsg *m, Job *j, int *max_ne
     j->opt[OPT_TOP_N] = top_n;
     j->keep_tokens = 1;
     sp->logprobs = top_n; /* every TGI token carries its logprob */
+    if (j->opt[OPT_PREFILL]) m->params.prompt_logprobs = 0;
     m->params.max_tokens = *max_new;
     if (sampling_params_validate(sp, err, n)) return 422;
     return 0;

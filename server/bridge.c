@@ -173,11 +173,14 @@ static void take_output(Bridge *b, const EngineOutput *o) {
     Metrics *mt = &b->metrics;
     size_t ntok = (size_t)o->n_new * sizeof(int32_t), nlp = o->new_logprobs ? (size_t)o->n_new * sizeof(SampleResult) : 0;
     size_t nstop = o->stop_reason ? strlen(o->stop_reason) + 1 : 0;
-    OutMsg *m = out_new(MSG_OUTPUT, r->job, nlp + ntok + o->text_len + 1 + nstop);
+    size_t nplp = o->prompt_logprobs ? (size_t)o->n_prompt_tokens * sizeof(SampleResult) : 0;
+    OutMsg *m = out_new(MSG_OUTPUT, r->job, nlp + nplp + ntok + o->text_len + 1 + nstop);
     if (m) {
         char *p = (char *)(m + 1);
         m->lps = nlp ? (SampleResult *)p : NULL; /* first: SampleResult needs the strongest alignment */
         if (nlp) memcpy(p, o->new_logprobs, nlp), p += nlp;
+        m->prompt_lps = nplp ? (SampleResult *)p : NULL;
+        if (nplp) memcpy(p, o->prompt_logprobs, nplp), p += nplp;
         m->tokens = (int32_t *)p;
         if (ntok) memcpy(p, o->new_tokens, ntok), p += ntok;
         m->n_tokens = o->n_new;

@@ -71,6 +71,7 @@ static const BackendOps cpu_ops = {
     .attention = cpu_attention,
     .kv_copy_blocks = cpu_kv_copy_blocks,
     .gather_last = cpu_gather_last,
+    .gather_rows = cpu_gather_rows,
     .fill_random = cpu_fill_random,
 };
 

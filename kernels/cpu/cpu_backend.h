@@ -26,6 +26,7 @@ int cpu_backend_create(const BackendOptions *o, Backend **out, char *err, size_t
  * matmul.c, fill.c), named as their CUDA twins in kernels/cuda/; cpu_backend.c puts them in the table. */
 int cpu_embed(Backend *be, const Tensor *table, const int32_t *ids, int T, float *out);
 int cpu_gather_last(Backend *be, const float *x, const int32_t *query_start, int B, int dim, float *out);
+int cpu_gather_rows(Backend *be, const float *x, const int32_t *rows, int n, int dim, float *out);
 int cpu_rmsnorm(Backend *be, const float *x, const float *w, float *out, int T, int dim, float eps);
 int cpu_add_rmsnorm(Backend *be, float *x, const float *y, const float *w, float *out, int T, int dim, float eps);
 int cpu_matmul(Backend *be, const Tensor *W, const float *x, float *y, int T);

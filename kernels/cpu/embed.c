@@ -46,3 +46,11 @@ int cpu_gather_last(Backend *be, const float *x, const int32_t *query_start, int
     }
     return 0;
 }
+
+int cpu_gather_rows(Backend *be, const float *x, const int32_t *rows, int n, int dim, float *out) {
+    for (int i = 0; i < n; i++) {
+        if (rows[i] < 0) return backend_fail(be, -EINVAL, "gather_rows: row %d is negative", rows[i]);
+        memcpy(out + (size_t)i * dim, x + (size_t)rows[i] * dim, (size_t)dim * sizeof(float));
+    }
+    return 0;
+}

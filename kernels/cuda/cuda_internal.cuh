@@ -62,6 +62,7 @@ static inline unsigned cuda_blocks(int64_t n, unsigned threads) { return (unsign
 /* The ops (embed.cu, norm.cu, elementwise.cu, rope.cu, kv.cu, attention.cu, matmul.cu, fill.cu). */
 int cuda_embed(Backend *be, const Tensor *table, const int32_t *ids, int T, float *out);
 int cuda_gather_last(Backend *be, const float *x, const int32_t *query_start, int B, int dim, float *out);
+int cuda_gather_rows(Backend *be, const float *x, const int32_t *rows, int n, int dim, float *out);
 int cuda_rmsnorm(Backend *be, const float *x, const float *w, float *out, int T, int dim, float eps);
 int cuda_add_rmsnorm(Backend *be, float *x, const float *y, const float *w, float *out, int T, int dim, float eps);
 int cuda_matmul(Backend *be, const Tensor *W, const float *x, float *y, int T);

@@ -62,3 +62,16 @@ int cuda_gather_last(Backend *be, const float *x, const int32_t *query_start, in
                                  query_start, dim, out));
     return 0;
 }
+
+__global__ void gather_rows_kernel(const float *x, const int32_t *rows, int dim, float *out) {
+    int i = blockIdx.x;
+    int64_t row = rows[i];
+    for (int k = threadIdx.x; k < dim; k += blockDim.x) out[(int64_t)i * dim + k] = x[row * dim + k];
+}
+
+int cuda_gather_rows(Backend *be, const float *x, const int32_t *rows, int n, int dim, float *out) {
+    if (n <= 0) return 0;
+    CUDA_CHECK(be, piston_launch(gather_rows_kernel, dim3(n), dim3(EMBED_THREADS), 0, cuda_state(be)->stream, x, rows,
+                                 dim, out));
+    return 0;
+}

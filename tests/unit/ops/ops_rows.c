@@ -1,6 +1,6 @@
 /* Row and elementwise ops through the backend interface: embed (F32, F16, BF16, Q8_0 and
  * Q4_0 tables decoded here from their formats, the other types through
- * dtype_dequantize_row, which test_quant checks against the gguf package), gather_last,
+ * dtype_dequantize_row, which test_quant checks against the gguf package), gather_last, gather_rows,
  * rmsnorm, add_rmsnorm, add, add_bias, silu_mul and rope (normal and neox, partial rotary
  * dims), each against a double-precision reference. */
 #include <math.h>
@@ -94,6 +94,23 @@ static void test_gather_last(OpsCtx *c) {
     float *got = ops_download(c, d_out, (size_t)B * dim * 4);
     ops_close("gather_last", got, ref, NULL, (int64_t)B * dim, 0, 0);
     ops_free(c, d_x), ops_free(c, d_out), ops_free(c, d_qs);
+    free(x), free(ref), free(got);
+}
+
+/* ---- gather_rows: any rows, repeated and out of order ---- */
+
+static void test_gather_rows(OpsCtx *c) {
+    int T = 37, dim = 576, n = 9, rows[9] = {36, 0, 5, 5, 17, 1, 35, 2, 20};
+    float *x = ops_rand(c, (int64_t)T * dim, -3, 3);
+    double *ref = malloc((size_t)n * dim * sizeof *ref);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < dim; k++) ref[i * dim + k] = x[rows[i] * dim + k];
+    float *d_x = ops_upload(c, x, (size_t)T * dim * 4), *d_out = ops_poisoned(c, (size_t)n * dim * 4);
+    int32_t *d_rows = ops_upload(c, rows, sizeof rows);
+    CHECK(c->be->ops->gather_rows(c->be, d_x, d_rows, n, dim, d_out) == 0, "gather_rows: %s", c->be->err);
+    float *got = ops_download(c, d_out, (size_t)n * dim * 4);
+    ops_close("gather_rows", got, ref, NULL, (int64_t)n * dim, 0, 0);
+    ops_free(c, d_x), ops_free(c, d_out), ops_free(c, d_rows);
     free(x), free(ref), free(got);
 }
 
@@ -266,6 +283,7 @@ void ops_test_rows(OpsCtx *c) {
     test_fill(c);
     test_embed(c);
     test_gather_last(c);
+    test_gather_rows(c);
     test_norms(c);
     test_elementwise(c);
     test_rope(c);
