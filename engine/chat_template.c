@@ -15,8 +15,10 @@
 #include <time.h>
 
 #include "base/err.h"
+#include "engine/chat_template_internal.h"
 
-static const char *const k_kind_names[CHAT_TEMPLATE_COUNT] = {"chatml", "llama3", "llama2", "mistral", "zephyr"};
+static const char *const k_kind_names[CHAT_TEMPLATE_COUNT] = {"chatml", "llama3", "llama2", "mistral", "zephyr",
+                                                              "mistral-nemo"};
 
 const char *chat_template_kind_name(ChatTemplateKind k) {
     return (unsigned)k < CHAT_TEMPLATE_COUNT ? k_kind_names[k] : "unknown";
@@ -101,8 +103,10 @@ static char *find_date_preamble(const char *src) {
 
 int chat_template_set_tokens(ChatTemplate *ct, const char *bos_text, const char *eos_text) {
     /* Only the texts the family's template actually writes are kept. */
-    int uses_bos = ct->kind == CHAT_TEMPLATE_LLAMA3 || ct->kind == CHAT_TEMPLATE_LLAMA2 || ct->kind == CHAT_TEMPLATE_MISTRAL;
-    int uses_eos = ct->kind == CHAT_TEMPLATE_LLAMA2 || ct->kind == CHAT_TEMPLATE_MISTRAL || ct->kind == CHAT_TEMPLATE_ZEPHYR;
+    int uses_bos = ct->kind == CHAT_TEMPLATE_LLAMA3 || ct->kind == CHAT_TEMPLATE_LLAMA2 || ct->kind == CHAT_TEMPLATE_MISTRAL ||
+                   ct->kind == CHAT_TEMPLATE_MISTRAL_NEMO;
+    int uses_eos = ct->kind == CHAT_TEMPLATE_LLAMA2 || ct->kind == CHAT_TEMPLATE_MISTRAL || ct->kind == CHAT_TEMPLATE_ZEPHYR ||
+                   ct->kind == CHAT_TEMPLATE_MISTRAL_NEMO;
     return set_texts(ct, uses_bos ? (bos_text ? bos_text : ct->bos_text) : NULL,
                      uses_eos ? (eos_text ? eos_text : ct->eos_text) : NULL);
 }
@@ -115,11 +119,11 @@ int chat_template_init(ChatTemplate *ct, const char *jinja_src, const char *name
             if (strcmp(name, k_kind_names[k]) == 0) kind = k;
         if (kind < 0) {
             return err_set(err, errlen, -EINVAL, "--chat-template %s: unknown template name (known: chatml, llama3, llama2, mistral, "
-                     "zephyr)", name);
+                     "zephyr, mistral-nemo)", name);
         }
     } else if (!jinja_src || !*jinja_src) {
         snprintf(err, errlen, "the model has no chat template (tokenizer.chat_template); choose one with "
-                 "--chat-template chatml|llama3|llama2|mistral|zephyr");
+                 "--chat-template chatml|llama3|llama2|mistral|zephyr|mistral-nemo");
         return -1;
     } else if (strstr(jinja_src, "<|im_start|>")) {
         kind = CHAT_TEMPLATE_CHATML;
@@ -127,18 +131,20 @@ int chat_template_init(ChatTemplate *ct, const char *jinja_src, const char *name
         kind = CHAT_TEMPLATE_LLAMA3;
     } else if (strstr(jinja_src, "[INST]") && strstr(jinja_src, "<<SYS>>")) {
         kind = CHAT_TEMPLATE_LLAMA2;
+    } else if (strstr(jinja_src, "[AVAILABLE_TOOLS]") && !strstr(jinja_src, "[SYSTEM_PROMPT]")) {
+        kind = CHAT_TEMPLATE_MISTRAL_NEMO;
     } else if (strstr(jinja_src, "[INST]")) {
         kind = CHAT_TEMPLATE_MISTRAL;
     } else if (strstr(jinja_src, "<|user|>") && strstr(jinja_src, "eos_token") && !strstr(jinja_src, "<|end|>")) {
         kind = CHAT_TEMPLATE_ZEPHYR;
     } else {
         snprintf(err, errlen, "the model's chat template is not one Piston recognises (ChatML, Llama-3, Llama-2, "
-                 "Mistral, Zephyr); choose one with --chat-template chatml|llama3|llama2|mistral|zephyr");
+                 "Mistral, Zephyr, Mistral-Nemo); choose one with --chat-template chatml|llama3|llama2|mistral|zephyr|mistral-nemo");
         return -1;
     }
     ct->kind = (ChatTemplateKind)kind;
-    static const char *const bos[CHAT_TEMPLATE_COUNT] = {NULL, "<|begin_of_text|>", "<s>", "<s>", NULL};
-    static const char *const eos[CHAT_TEMPLATE_COUNT] = {NULL, NULL, "</s>", "</s>", "</s>"};
+    static const char *const bos[CHAT_TEMPLATE_COUNT] = {NULL, "<|begin_of_text|>", "<s>", "<s>", NULL, "<s>"};
+    static const char *const eos[CHAT_TEMPLATE_COUNT] = {NULL, NULL, "</s>", "</s>", "</s>", "</s>"};
     if (set_texts(ct, bos[kind], eos[kind]) != 0) goto oom;
     if (!name && kind == CHAT_TEMPLATE_CHATML) ct->default_system = find_default_system(jinja_src);
     if (!name && kind == CHAT_TEMPLATE_LLAMA3) ct->system_preamble = find_date_preamble(jinja_src);
@@ -200,8 +206,9 @@ static uint32_t cp_at(const unsigned char *s, size_t i, size_t n, size_t *len) {
     return l == 1 && c >= 0x80 ? 0xFFFD : v;
 }
 
-/* Appends s with leading and trailing white space removed (Python's strip()). */
-static void put_trimmed(Buf *b, const char *str) {
+/* The span of s without its leading and trailing white space (Python's strip(), which is
+ * what Jinja's trim does): [*start, *end). */
+void chat_trim_span(const char *str, size_t *start_out, size_t *end_out) {
     const unsigned char *s = (const unsigned char *)(str ? str : "");
     size_t n = strlen((const char *)s), start = 0, end = n, l;
     while (start < n && py_space(cp_at(s, start, n, &l))) start += l;
@@ -212,7 +219,14 @@ static void put_trimmed(Buf *b, const char *str) {
         if (!py_space(cp_at(s, p, end, &l)) || p + l != end) break;
         end = p;
     }
-    put_n(b, (const char *)s + start, end - start);
+    *start_out = start, *end_out = end;
+}
+
+/* Appends s with leading and trailing white space removed. */
+static void put_trimmed(Buf *b, const char *str) {
+    size_t start, end;
+    chat_trim_span(str, &start, &end);
+    put_n(b, (str ? str : "") + start, end - start);
 }
 
 static int is_role(const ChatMessage *m, const char *role) {
@@ -358,6 +372,7 @@ int chat_template_apply(const ChatTemplate *ct, const ChatMessage *msgs, int n, 
     case CHAT_TEMPLATE_LLAMA2: rc = render_llama2(ct, msgs, n, &b, err, errlen); break;
     case CHAT_TEMPLATE_MISTRAL: rc = render_mistral(ct, msgs, n, &b, err, errlen); break;
     case CHAT_TEMPLATE_ZEPHYR: rc = render_zephyr(ct, msgs, n, add_generation_prompt, &b); break;
+    case CHAT_TEMPLATE_MISTRAL_NEMO: free(b.p); return chat_template_apply_tools(ct, msgs, n, NULL, add_generation_prompt, out, err, errlen);
     default: snprintf(err, errlen, "chat template kind %d is not known", (int)ct->kind); rc = -1;
     }
     if (rc == 0 && b.oom) {

@@ -5,6 +5,7 @@
 #ifndef PISTON_CHAT_TEMPLATE_H
 #define PISTON_CHAT_TEMPLATE_H
 
+#include <cjson/cJSON.h>
 #include <stddef.h>
 
 typedef enum ChatTemplateKind {
@@ -13,8 +14,18 @@ typedef enum ChatTemplateKind {
     CHAT_TEMPLATE_LLAMA2,
     CHAT_TEMPLATE_MISTRAL,
     CHAT_TEMPLATE_ZEPHYR,
+    CHAT_TEMPLATE_MISTRAL_NEMO, /* Mistral-Nemo's v3 format: [INST] without spaces, [AVAILABLE_TOOLS] */
     CHAT_TEMPLATE_COUNT
 } ChatTemplateKind;
+
+/* How a family's models call tools (chat_template_tools.c; tool_call.h builds the grammar
+ * and parses the output). */
+typedef enum ToolFormat {
+    TOOL_FORMAT_NONE = 0,
+    TOOL_FORMAT_HERMES,  /* <tool_call>\n{"name": ..., "arguments": ...}\n</tool_call>: ChatML, Qwen2.5, SmolLM2 */
+    TOOL_FORMAT_LLAMA3,  /* {"name": ..., "parameters": ...}: Llama-3.1 and later, one call */
+    TOOL_FORMAT_MISTRAL, /* [TOOL_CALLS][{"name": ..., "arguments": ...}, ...]: Mistral-Nemo */
+} ToolFormat;
 
 typedef struct ChatTemplate {
     ChatTemplateKind kind;
@@ -24,9 +35,20 @@ typedef struct ChatTemplate {
     char *system_preamble; /* Llama-3.1+: "Cutting Knowledge Date: ...\nToday Date: ...\n\n", or NULL */
 } ChatTemplate;
 
+/* A tool call of an assistant message in the history: arguments as a JSON value (what the
+ * templates' tojson writes), id as the client gave it. */
+typedef struct ChatToolCall {
+    const char *id;
+    const char *name;
+    const cJSON *arguments;
+} ChatToolCall;
+
 typedef struct ChatMessage {
-    const char *role; /* "system", "user", "assistant" */
+    const char *role; /* "system", "user", "assistant", "tool" */
     const char *content;
+    const ChatToolCall *tool_calls; /* assistant: [n_tool_calls] */
+    int n_tool_calls;
+    const char *tool_call_id;       /* tool: the call it answers */
 } ChatMessage;
 
 /* Recognise jinja_src (the GGUF's tokenizer.chat_template; may be NULL) or, when name is not
@@ -45,5 +67,14 @@ int chat_template_set_tokens(ChatTemplate *ct, const char *bos_text, const char 
 int chat_template_apply(const ChatTemplate *ct, const ChatMessage *msgs, int n, int add_generation_prompt,
                         char **out, char *err, size_t errlen);
 const char *chat_template_kind_name(ChatTemplateKind k);
+
+/* The tool-call format of the family (TOOL_FORMAT_NONE: it has none). */
+ToolFormat chat_template_tool_format(const ChatTemplate *ct);
+/* Render with tools (a JSON array of OpenAI tool objects {type, function: {name, description,
+ * parameters}}; NULL for none) and tool messages in the history (assistant tool_calls, role
+ * "tool"), the way the family's own template renders them. Returns 0, or negative with err
+ * set (a family without tools, a conversation the template refuses). */
+int chat_template_apply_tools(const ChatTemplate *ct, const ChatMessage *msgs, int n, const cJSON *tools,
+                              int add_generation_prompt, char **out, char *err, size_t errlen);
 
 #endif

@@ -1,0 +1,237 @@
+/* Chat templates with tools (see chat_template.h): each family's tool prompt, assistant tool
+ * calls and tool results, written as its own Jinja template writes them (tests/e2e/
+ * test_chat_tools.py renders llama.cpp's copies of the real templates with jinja2, the way
+ * transformers runs them, and compares):
+ *   ChatML   Qwen2.5-7B-Instruct's: a system turn with the tools as JSON lines in <tools>,
+ *            calls as <tool_call> blocks, results as <tool_response> in a user turn (also
+ *            used for ChatML models whose own template has no tools, SmolLM2's, with their
+ *            default system prompt);
+ *   Llama-3  Llama-3.1 / 3.2 / 3.3's: "Environment: ipython", the tools (indented JSON) in
+ *            the first user message, a call as {"name", "parameters"} (one per turn),
+ *            results in ipython turns;
+ *   Mistral-Nemo's: [AVAILABLE_TOOLS] before the last user message, [TOOL_CALLS] with
+ *            9-character ids, [TOOL_RESULTS].
+ * Raised errors keep the templates' words. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "engine/chat_template_internal.h"
+#include "engine/pyjson.h"
+
+ToolFormat chat_template_tool_format(const ChatTemplate *ct) {
+    switch (ct->kind) {
+    case CHAT_TEMPLATE_CHATML: return TOOL_FORMAT_HERMES;
+    case CHAT_TEMPLATE_LLAMA3: return ct->system_preamble ? TOOL_FORMAT_LLAMA3 : TOOL_FORMAT_NONE;
+    case CHAT_TEMPLATE_MISTRAL_NEMO: return TOOL_FORMAT_MISTRAL;
+    default: return TOOL_FORMAT_NONE;
+    }
+}
+
+static int is(const ChatMessage *m, const char *role) { return m->role && !strcmp(m->role, role); }
+static const char *text(const ChatMessage *m) { return m->content ? m->content : ""; }
+
+static void put_trim(PyBuf *b, const char *s) {
+    size_t a, e;
+    chat_trim_span(s, &a, &e);
+    pybuf_put(b, (s ? s : "") + a, e - a);
+}
+
+static const char *const k_qwen_tools_head =
+    "\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function "
+    "signatures within <tools></tools> XML tags:\n<tools>";
+static const char *const k_qwen_tools_tail =
+    "\n</tools>\n\nFor each function call, return a json object with function name and arguments within "
+    "<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n"
+    "</tool_call><|im_end|>\n";
+
+static int render_chatml(const ChatTemplate *ct, const ChatMessage *m, int n, const cJSON *tools, int gen, PyBuf *b) {
+    const char *def = ct->default_system ? ct->default_system : "You are a helpful assistant.";
+    int has_system = n > 0 && is(&m[0], "system");
+    if (tools && cJSON_GetArraySize(tools) > 0) {
+        pybuf_puts(b, "<|im_start|>system\n");
+        pybuf_puts(b, has_system ? text(&m[0]) : def);
+        pybuf_puts(b, k_qwen_tools_head);
+        for (const cJSON *t = tools->child; t; t = t->next) pybuf_puts(b, "\n"), pyjson_dump(b, t, -1);
+        pybuf_puts(b, k_qwen_tools_tail);
+    } else if (has_system || ct->default_system) {
+        pybuf_puts(b, "<|im_start|>system\n");
+        pybuf_puts(b, has_system ? text(&m[0]) : def);
+        pybuf_puts(b, "<|im_end|>\n");
+    }
+    for (int i = 0; i < n; i++) {
+        if (is(&m[i], "user") || (is(&m[i], "system") && i > 0) || (is(&m[i], "assistant") && !m[i].n_tool_calls)) {
+            pybuf_puts(b, "<|im_start|>"), pybuf_puts(b, m[i].role), pybuf_puts(b, "\n");
+            pybuf_puts(b, text(&m[i])), pybuf_puts(b, "<|im_end|>\n");
+        } else if (is(&m[i], "assistant")) {
+            pybuf_puts(b, "<|im_start|>assistant");
+            if (*text(&m[i])) pybuf_puts(b, "\n"), pybuf_puts(b, text(&m[i]));
+            for (int k = 0; k < m[i].n_tool_calls; k++) {
+                pybuf_puts(b, "\n<tool_call>\n{\"name\": \""), pybuf_puts(b, m[i].tool_calls[k].name);
+                pybuf_puts(b, "\", \"arguments\": "), pyjson_dump(b, m[i].tool_calls[k].arguments, -1);
+                pybuf_puts(b, "}\n</tool_call>");
+            }
+            pybuf_puts(b, "<|im_end|>\n");
+        } else if (is(&m[i], "tool")) { /* consecutive results share one user turn */
+            if (i == 0 || !is(&m[i - 1], "tool")) pybuf_puts(b, "<|im_start|>user");
+            pybuf_puts(b, "\n<tool_response>\n"), pybuf_puts(b, text(&m[i])), pybuf_puts(b, "\n</tool_response>");
+            if (i == n - 1 || !is(&m[i + 1], "tool")) pybuf_puts(b, "<|im_end|>\n");
+        }
+    }
+    if (gen) pybuf_puts(b, "<|im_start|>assistant\n");
+    return 0;
+}
+
+static int render_llama3(const ChatTemplate *ct, const ChatMessage *m, int n, const cJSON *tools, int gen, PyBuf *b,
+                         char *err, size_t errlen) {
+    int with_tools = tools != NULL;
+    pybuf_puts(b, ct->bos_text ? ct->bos_text : "");
+    const char *sys = "";
+    if (n > 0 && is(&m[0], "system")) sys = text(&m[0]), m++, n--;
+    pybuf_puts(b, "<|start_header_id|>system<|end_header_id|>\n\n");
+    if (with_tools) pybuf_puts(b, "Environment: ipython\n");
+    pybuf_puts(b, ct->system_preamble);
+    put_trim(b, sys);
+    pybuf_puts(b, "<|eot_id|>");
+    if (with_tools) { /* the tools go with the first user message */
+        if (n == 0) return err_set(err, errlen, -EINVAL, "Cannot put tools in the first user message when there's no first user message!");
+        pybuf_puts(b, "<|start_header_id|>user<|end_header_id|>\n\n");
+        pybuf_puts(b, "Given the following functions, please respond with a JSON for a function call with its proper "
+                      "arguments that best answers the given prompt.\n\nRespond in the format {\"name\": function name, "
+                      "\"parameters\": dictionary of argument name and its value}.Do not use variables.\n\n");
+        for (const cJSON *t = tools->child; t; t = t->next) pyjson_dump(b, t, 4), pybuf_puts(b, "\n\n");
+        put_trim(b, text(&m[0]));
+        pybuf_puts(b, "<|eot_id|>");
+        m++, n--;
+    }
+    for (int i = 0; i < n; i++) {
+        if (is(&m[i], "tool") || is(&m[i], "ipython")) {
+            pybuf_puts(b, "<|start_header_id|>ipython<|end_header_id|>\n\n");
+            pyjson_string(b, text(&m[i])); /* a string is iterable to Jinja: tojson quotes it */
+            pybuf_puts(b, "<|eot_id|>");
+        } else if (m[i].n_tool_calls) {
+            if (m[i].n_tool_calls != 1) return err_set(err, errlen, -EINVAL, "This model only supports single tool-calls at once!");
+            pybuf_puts(b, "<|start_header_id|>assistant<|end_header_id|>\n\n{\"name\": \"");
+            pybuf_puts(b, m[i].tool_calls[0].name), pybuf_puts(b, "\", \"parameters\": ");
+            pyjson_dump(b, m[i].tool_calls[0].arguments, -1);
+            pybuf_puts(b, "}<|eot_id|>");
+        } else {
+            pybuf_puts(b, "<|start_header_id|>"), pybuf_puts(b, m[i].role), pybuf_puts(b, "<|end_header_id|>\n\n");
+            put_trim(b, text(&m[i]));
+            pybuf_puts(b, "<|eot_id|>");
+        }
+    }
+    if (gen) pybuf_puts(b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+    return 0;
+}
+
+static int id9(const char *id) {
+    if (!id || strlen(id) != 9) return 0;
+    return 1;
+}
+
+static int render_nemo(const ChatTemplate *ct, const ChatMessage *m, int n, const cJSON *tools, PyBuf *b, char *err,
+                       size_t errlen) {
+    const char *sys = NULL, *eos = ct->eos_text ? ct->eos_text : "";
+    if (n > 0 && is(&m[0], "system")) sys = text(&m[0]), m++, n--;
+    int last_user = -1, k = 0;
+    for (int i = 0; i < n; i++) {
+        if (is(&m[i], "user")) last_user = i;
+        if (is(&m[i], "tool") || is(&m[i], "tool_results") || m[i].n_tool_calls) continue;
+        if (is(&m[i], "user") != (k++ % 2 == 0))
+            return err_set(err, errlen, -EINVAL, "After the optional system message, conversation roles must alternate "
+                           "user/assistant/user/assistant/...");
+    }
+    pybuf_puts(b, ct->bos_text ? ct->bos_text : "");
+    for (int i = 0; i < n; i++) {
+        /* Jinja compares message dicts: a user message equal to the last one counts as it */
+        int is_last_user = last_user >= 0 && is(&m[i], "user") && !strcmp(text(&m[i]), text(&m[last_user]));
+        if (is(&m[i], "user")) {
+            if (tools && is_last_user) {
+                pybuf_puts(b, "[AVAILABLE_TOOLS][");
+                for (const cJSON *t = tools->child; t; t = t->next) {
+                    const cJSON *f = cJSON_GetObjectItemCaseSensitive(t, "function");
+                    pybuf_puts(b, "{\"type\": \"function\", \"function\": {");
+                    int first = 1;
+                    for (const cJSON *e = f ? f->child : NULL; e; e = e->next) {
+                        if (!strcmp(e->string, "return")) continue;
+                        if (!first) pybuf_puts(b, ", ");
+                        first = 0;
+                        pybuf_puts(b, "\""), pybuf_puts(b, e->string), pybuf_puts(b, "\": ");
+                        if (cJSON_IsString(e)) pybuf_puts(b, "\""), pybuf_puts(b, e->valuestring), pybuf_puts(b, "\"");
+                        else pyjson_dump(b, e, -1);
+                    }
+                    pybuf_puts(b, "}}");
+                    pybuf_puts(b, t->next ? ", " : "]");
+                }
+                pybuf_puts(b, "[/AVAILABLE_TOOLS]");
+            }
+            pybuf_puts(b, "[INST]");
+            if (i == n - 1 && sys) pybuf_puts(b, sys), pybuf_puts(b, "\n\n");
+            pybuf_puts(b, text(&m[i])), pybuf_puts(b, "[/INST]");
+        } else if (m[i].n_tool_calls) {
+            pybuf_puts(b, "[TOOL_CALLS][");
+            for (int c = 0; c < m[i].n_tool_calls; c++) {
+                const ChatToolCall *tc = &m[i].tool_calls[c];
+                if (!id9(tc->id)) return err_set(err, errlen, -EINVAL, "Tool call IDs should be alphanumeric strings with length 9!");
+                pybuf_puts(b, "{\"name\": "), pyjson_string(b, tc->name), pybuf_puts(b, ", \"arguments\": ");
+                pyjson_dump(b, tc->arguments, -1);
+                pybuf_puts(b, ", \"id\": \""), pybuf_puts(b, tc->id), pybuf_puts(b, "\"}");
+                if (c + 1 < m[i].n_tool_calls) pybuf_puts(b, ", ");
+                else pybuf_puts(b, "]"), pybuf_puts(b, eos);
+            }
+        } else if (is(&m[i], "assistant")) {
+            pybuf_puts(b, text(&m[i])), pybuf_puts(b, eos);
+        } else if (is(&m[i], "tool") || is(&m[i], "tool_results")) {
+            pybuf_puts(b, "[TOOL_RESULTS]{\"content\": "), pybuf_puts(b, text(&m[i])), pybuf_puts(b, ", ");
+            if (!id9(m[i].tool_call_id))
+                return err_set(err, errlen, -EINVAL, "Tool call IDs should be alphanumeric strings with length 9!");
+            pybuf_puts(b, "\"call_id\": \""), pybuf_puts(b, m[i].tool_call_id), pybuf_puts(b, "\"}[/TOOL_RESULTS]");
+        } else {
+            return err_set(err, errlen, -EINVAL, "Only user and assistant roles are supported, with the exception of an "
+                           "initial optional system message!");
+        }
+    }
+    return 0;
+}
+
+int chat_template_apply_tools(const ChatTemplate *ct, const ChatMessage *msgs, int n, const cJSON *tools, int gen,
+                              char **out, char *err, size_t errlen) {
+    *out = NULL;
+    if (tools && !cJSON_IsArray(tools)) return err_set(err, errlen, -EINVAL, "tools must be a list");
+    PyBuf b = {0};
+    pybuf_puts(&b, "");
+    int rc;
+    switch (ct->kind) {
+    case CHAT_TEMPLATE_CHATML: rc = render_chatml(ct, msgs, n, tools, gen, &b); break;
+    case CHAT_TEMPLATE_LLAMA3:
+        if (!ct->system_preamble && (tools || n > 0)) {
+            for (int i = 0; i < n; i++)
+                if (msgs[i].n_tool_calls || is(&msgs[i], "tool"))
+                    return free(b.p), err_set(err, errlen, -EINVAL, "this Llama-3 chat template has no tool messages (Llama-3.1 and later have)");
+            if (tools) return free(b.p), err_set(err, errlen, -EINVAL, "this Llama-3 chat template has no tools (Llama-3.1 and later have)");
+            free(b.p);
+            return chat_template_apply(ct, msgs, n, gen, out, err, errlen);
+        }
+        rc = render_llama3(ct, msgs, n, tools, gen, &b, err, errlen);
+        break;
+    case CHAT_TEMPLATE_MISTRAL_NEMO: rc = render_nemo(ct, msgs, n, tools, &b, err, errlen); break;
+    default:
+        free(b.p);
+        for (int i = 0; i < n; i++)
+            if (msgs[i].n_tool_calls || is(&msgs[i], "tool")) tools = (const cJSON *)1;
+        if (tools)
+            return err_set(err, errlen, -EINVAL, "the %s chat template has no tool calls (ChatML, Llama-3.1 and Mistral-Nemo have)",
+                           chat_template_kind_name(ct->kind));
+        return chat_template_apply(ct, msgs, n, gen, out, err, errlen);
+    }
+    if (!rc && b.oom) rc = err_set(err, errlen, -ENOMEM, "out of memory rendering the chat template");
+    if (rc) {
+        free(b.p);
+        return rc;
+    }
+    *out = b.p;
+    return 0;
+}

@@ -1,0 +1,136 @@
+"""Chat templates with tools, checked against jinja2 on the real templates.
+
+llama.cpp keeps copies of the models' own chat templates (models/templates/*.jinja); the
+PyPI sdist of llama-cpp-python carries them, and scripts/fetch-templates.sh fetches them into
+the cache at test time (they are not committed). Each template here is rendered with jinja2
+the way transformers' apply_chat_template runs it (sandboxed, trim_blocks and lstrip_blocks,
+its tojson, raise_exception, strftime_now) for conversations with tools, assistant tool
+calls, tool results and plain turns; build/tests/test_chat_tools then renders the same cases
+natively and must match byte for byte (or fail where Jinja raised).
+"""
+import datetime
+import json
+import os
+import subprocess
+import tempfile
+
+import jinja2
+import jinja2.ext
+import jinja2.sandbox
+import pytest
+
+from conftest import ROOT
+
+TEMPLATES = {  # file, bos, eos
+    "qwen2.5": ("Qwen-Qwen2.5-7B-Instruct.jinja", "", "<|im_end|>"),
+    "llama3.1": ("meta-llama-Llama-3.1-8B-Instruct.jinja", "<|begin_of_text|>", "<|eot_id|>"),
+    "llama3.2": ("meta-llama-Llama-3.2-3B-Instruct.jinja", "<|begin_of_text|>", "<|eot_id|>"),
+    "llama3.3": ("meta-llama-Llama-3.3-70B-Instruct.jinja", "<|begin_of_text|>", "<|eot_id|>"),
+    "mistral-nemo": ("mistralai-Mistral-Nemo-Instruct-2407.jinja", "<s>", "</s>"),
+}
+
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "Get the current weather in a city, in \u00b0C or \u00b0F",
+    "parameters": {"type": "object", "properties": {
+        "city": {"type": "string", "description": "e.g. Paris"},
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}}, "required": ["city"]}}}
+SEARCH = {"type": "function", "function": {
+    "name": "search", "description": "Search the web",
+    "parameters": {"type": "object", "properties": {"query": {"type": "string"}, "top_k": {"type": "integer", "minimum": 1}},
+                   "required": ["query"]}}}
+
+
+def call(cid, name, args):
+    return {"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
+
+
+CONVERSATIONS = {
+    "ask": ([WEATHER, SEARCH], [{"role": "user", "content": "What's the weather in Paris?"}]),
+    "system_ask": ([WEATHER], [{"role": "system", "content": "You are terse. "},
+                               {"role": "user", "content": "  Weather in Lyon?\n"}]),
+    "one_call": ([WEATHER], [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "tool_calls": [call("call00001", "get_weather", {"city": "Paris", "unit": "celsius"})]},
+        {"role": "tool", "tool_call_id": "call00001", "content": "{\"temperature\": 21.5, \"sky\": \"clear\"}"},
+    ]),
+    "two_calls": ([WEATHER, SEARCH], [
+        {"role": "user", "content": "Weather in Paris and news about it"},
+        {"role": "assistant", "content": "Let me check.", "tool_calls": [
+            call("abcdefghi", "get_weather", {"city": "Paris"}), call("jklmnopqr", "search", {"query": "Paris news", "top_k": 3})]},
+        {"role": "tool", "tool_call_id": "abcdefghi", "content": "18 C"},
+        {"role": "tool", "tool_call_id": "jklmnopqr", "content": "caf\u00e9s reopen"},
+        {"role": "assistant", "content": "It is 18 C; caf\u00e9s reopen."},
+        {"role": "user", "content": "Thanks! And Rome?"},
+    ]),
+    "no_tools_history": (None, [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "tool_calls": [call("zzzzzzzz1", "get_weather", {"city": "Oslo"})]},
+        {"role": "tool", "tool_call_id": "zzzzzzzz1", "content": "-3 C"},
+        {"role": "assistant", "content": "Cold."},
+        {"role": "user", "content": "ok"},
+    ]),
+    "plain": (None, [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello!"},
+                     {"role": "assistant", "content": "Hi."}, {"role": "user", "content": "Bye"}]),
+    "tools_no_user": ([WEATHER], [{"role": "system", "content": "x"}]),
+}
+
+
+def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+    return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+
+def raise_exception(message):
+    raise jinja2.exceptions.TemplateError(message)
+
+
+def render(source, messages, tools, gen, bos, eos):
+    env = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                                       extensions=[jinja2.ext.loopcontrols])
+    env.filters["tojson"] = tojson
+    env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = lambda fmt: datetime.datetime.now().strftime(fmt)
+    kw = {"tools": tools} if tools is not None else {}
+    return env.from_string(source).render(messages=messages, add_generation_prompt=gen, bos_token=bos, eos_token=eos, **kw)
+
+
+@pytest.fixture(scope="module")
+def template_dir():
+    try:
+        out = subprocess.run([os.path.join(ROOT, "scripts", "fetch-templates.sh")], capture_output=True, text=True,
+                             timeout=600)
+    except subprocess.TimeoutExpired:
+        pytest.skip("fetching llama.cpp's templates timed out")
+    if out.returncode != 0:
+        pytest.skip(f"cannot fetch llama.cpp's templates (no network to PyPI?): {out.stderr[-500:]}")
+    return out.stdout.strip()
+
+
+def test_tool_templates_match_jinja(template_dir):
+    templates, cases = {}, []
+    for tname, (fname, bos, eos) in TEMPLATES.items():
+        with open(os.path.join(template_dir, fname), encoding="utf-8") as f:
+            source = f.read()
+        templates[tname] = {"source": source, "bos": bos, "eos": eos}
+        for cname, (tools, messages) in CONVERSATIONS.items():
+            for gen in (False, True):
+                case = {"template": tname, "conversation": cname, "messages": messages, "add_generation_prompt": gen}
+                if tools is not None:
+                    case["tools"] = tools
+                try:
+                    case["text"] = render(source, messages, tools, gen, bos, eos)
+                except jinja2.exceptions.TemplateError as e:
+                    case["error"] = str(e)
+                cases.append(case)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as f:
+        json.dump({"source": template_dir, "templates": templates, "cases": cases}, f, ensure_ascii=False)
+        path = f.name
+    try:
+        binary = os.path.join(ROOT, "build", "tests", "test_chat_tools")
+        if not os.access(binary, os.X_OK):
+            pytest.fail(f"{binary} not built: run `make unit`")
+        out = subprocess.run([binary], env=dict(os.environ, PISTON_CHAT_TOOLS_FIXTURE=path), capture_output=True, text=True,
+                             timeout=120)
+        assert out.returncode == 0 and " 0 failed" in out.stdout, out.stdout[-3000:] + out.stderr[-6000:]
+        assert f"{len(cases)} cases" in out.stdout
+    finally:
+        os.unlink(path)
