@@ -54,7 +54,7 @@ static void test_fixture(const cJSON *fx) {
         ChatMessage msgs[16];
         for (int i = 0; i < nm && i < 16; i++) {
             const cJSON *m = cJSON_GetArrayItem(ms, i);
-            msgs[i] = (ChatMessage){str_or_null(m, "role"), str_or_null(m, "content")};
+            msgs[i] = (ChatMessage){.role = str_or_null(m, "role"), .content = str_or_null(m, "content")};
         }
         int gen = cJSON_IsTrue(cJSON_GetObjectItem(c, "add_generation_prompt"));
         char *out = NULL;
@@ -137,7 +137,7 @@ static void test_detection(const cJSON *fx) {
     CHECK(chat_template_apply(&ct, NULL, 0, 1, &out, err, sizeof err) == 0 && out &&
               strcmp(out, "<|im_start|>assistant\n") == 0, "empty conversation");
     free(out);
-    ChatMessage bad = {NULL, "x"};
+    ChatMessage bad = {.role = NULL, .content = "x"};
     CHECK(chat_template_apply(&ct, &bad, 1, 1, &out, err, sizeof err) != 0, "message without a role");
     chat_template_free(&ct);
 }
