@@ -12,6 +12,7 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "engine/constraint_internal.h"
+#include "engine/tool_call.h"
 
 static const char *const k_names[CONSTRAINT_KIND_COUNT] = {"json_schema", "json_object", "regex", "choice", "grammar",
                                                            "tools"};
@@ -70,6 +71,7 @@ int constraint_compile(const ConstraintVocab *v, const ConstraintSpec *spec, con
     case CONSTRAINT_REGEX: rc = regex_build(&g, text, spec->len, err, errlen); break;
     case CONSTRAINT_CHOICE: rc = choice_build(&g, text, spec->len, err, errlen); break;
     case CONSTRAINT_GRAMMAR: rc = gbnf_build(&g, text, spec->len, err, errlen); break;
+    case CONSTRAINT_TOOLS: rc = tool_grammar_build(&g, text, spec->len, err, errlen); break;
     default: rc = err_set(err, errlen, -EINVAL, "unknown constraint kind %d", (int)spec->kind);
     }
     if (!rc && g.err) rc = err_set(err, errlen, g.err, "%s", g.msg);

@@ -4,6 +4,7 @@
 #ifndef PISTON_CONSTRAINT_INTERNAL_H
 #define PISTON_CONSTRAINT_INTERNAL_H
 
+#include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -65,6 +66,9 @@ int regex_build(Grammar *g, const char *re, size_t len, char *err, size_t errlen
 int regex_build_json_string(Grammar *g, const char *re, size_t len, int *expr, char *err, size_t errlen);
 int gbnf_build(Grammar *g, const char *src, size_t len, char *err, size_t errlen);
 int json_schema_build(Grammar *g, const char *schema, size_t len, char *err, size_t errlen);
+/* The schema doc as an expression of g (its $refs resolved within doc), for grammars that hold
+ * several schemas (tool calls). */
+int json_schema_expr(Grammar *g, const cJSON *doc, int *expr, char *err, size_t errlen);
 int json_object_build(Grammar *g);
 
 #endif

@@ -135,6 +135,45 @@ int grammar_ref(Grammar *g, int rule) {
     return expr(g, GX_RULE, rule, 0, 0, 0);
 }
 
+int grammar_text_without(Grammar *g, const char *s) {
+    int k = (int)strlen(s);
+    if (k == 0 || k > 64) return grammar_fail(g, -EINVAL, "a trigger of %d bytes (1 to 64)", k);
+    int fail[65] = {0}; /* KMP failure function */
+    for (int i = 1, j = 0; i < k; i++) {
+        while (j > 0 && s[i] != s[j]) j = fail[j - 1];
+        if (s[i] == s[j]) j++;
+        fail[i] = j;
+    }
+    int32_t desc[2 + 64 + 3 * 64 * 64], n = 0, e = 0;
+    int32_t *acc = desc + 2, *edges = desc + 2 + k;
+    for (int q = 0; q < k; q++) {
+        acc[q] = 1;
+        ByteSet to[64];
+        memset(to, 0, sizeof to);
+        for (int b = 0; b < 256; b++) { /* the state after byte b; k (the whole trigger) has no edge */
+            int j = q;
+            while (j > 0 && (unsigned char)s[j] != b) j = fail[j - 1];
+            if ((unsigned char)s[j] == b) j++;
+            if (j < k) byteset_add(&to[j], (unsigned)b);
+        }
+        for (int j = 0; j < k; j++) {
+            int any = 0;
+            for (int w = 0; w < 8; w++) any |= to[j].w[w] != 0;
+            if (!any) continue;
+            int x = grammar_byteset(g, &to[j]);
+            if (x < 0) return -1;
+            edges[3 * e] = q, edges[3 * e + 1] = g->x[x].a, edges[3 * e + 2] = j, e++;
+        }
+    }
+    desc[0] = k, desc[1] = e, n = 2 + k + 3 * e;
+    int at = g->n_kids;
+    for (int i = 0; i < n; i++) {
+        if (reserve(g, (void **)&g->kids, &g->cap_kids, g->n_kids, sizeof *g->kids)) return -1;
+        g->kids[g->n_kids++] = desc[i];
+    }
+    return expr(g, GX_GRAPH, at, 0, 0, 0);
+}
+
 /* ---- UTF-8 ---- */
 
 int utf8_encode(uint32_t cp, char *o) {

@@ -24,7 +24,9 @@ typedef enum GExprKind {
     GX_SEQ,       /* kids[a .. a + b) in order */
     GX_ALT,       /* one of kids[a .. a + b) */
     GX_REPEAT,    /* a repeated [min, max] times; max < 0: unbounded */
-    GX_RULE       /* the rule a */
+    GX_RULE,      /* the rule a */
+    GX_GRAPH      /* a small automaton given whole: kids[a] = states m, kids[a + 1] = edges e,
+                   * then m accept flags, then e (from, byte set, to) triples; state 0 starts */
 } GExprKind;
 
 typedef struct GExpr {
@@ -79,6 +81,10 @@ int grammar_opt(Grammar *g, int kid);
 int grammar_rule_new(Grammar *g, const char *name);
 void grammar_rule_set(Grammar *g, int rule, int body);
 int grammar_ref(Grammar *g, int rule);
+
+/* Any bytes that never contain s (free text before a tool call's trigger), as the KMP
+ * automaton of s: state q = how much of s the text ends with. */
+int grammar_text_without(Grammar *g, const char *s);
 
 /* Code point classes: ranges [lo, hi] of code points (surrogates are never matched). */
 typedef struct CpRange {

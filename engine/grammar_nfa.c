@@ -56,6 +56,20 @@ static int build(Nfa *a, int x, int from, int to) {
         }
         return 0;
     }
+    case GX_GRAPH: { /* fresh NFA states for the automaton's, entered at its state 0 */
+        const int32_t *d = a->g->kids + e->a;
+        int m = d[0], ne = d[1], base = a->n;
+        for (int i = 0; i < m; i++)
+            if (nfa_state(a) < 0) return -1;
+        if (nfa_edge(a, from, E_EPS, 0, base)) return -1;
+        for (int i = 0; i < m; i++)
+            if (d[2 + i] && nfa_edge(a, base + i, E_EPS, 0, to)) return -1;
+        for (int i = 0; i < ne; i++) {
+            const int32_t *t = d + 2 + m + 3 * i;
+            if (nfa_edge(a, base + t[0], E_BYTES, t[1], base + t[2])) return -1;
+        }
+        return 0;
+    }
     case GX_REPEAT: {
         int cur = from;
         for (int i = 0; i < e->min; i++) {

@@ -278,16 +278,21 @@ static int merge_all_of(Js *s, const cJSON *o) {
     return x;
 }
 
+int json_schema_expr(Grammar *g, const cJSON *doc, int *expr, char *err, size_t errlen) {
+    Js s = {.g = g, .doc = doc, .err = err, .errlen = errlen};
+    json_rules_init(&s.j, g);
+    *expr = visit(&s, doc);
+    for (int i = 0; i < s.n_refs; i++) free(s.refs[i].ref);
+    free(s.refs);
+    return s.rc;
+}
+
 int json_schema_build(Grammar *g, const char *text, size_t len, char *err, size_t errlen) {
     cJSON *doc = cJSON_ParseWithLength(text, len);
     if (!doc) return err_set(err, errlen, -EINVAL, "the JSON Schema is not valid JSON");
-    Js s = {.g = g, .doc = doc, .err = err, .errlen = errlen};
-    json_rules_init(&s.j, g);
-    int root = grammar_rule_new(g, "root");
-    int x = visit(&s, doc);
-    if (x >= 0) grammar_rule_set(g, root, x);
-    for (int i = 0; i < s.n_refs; i++) free(s.refs[i].ref);
-    free(s.refs);
+    int root = grammar_rule_new(g, "root"), x;
+    int rc = json_schema_expr(g, doc, &x, err, errlen);
+    if (!rc && x >= 0) grammar_rule_set(g, root, x);
     cJSON_Delete(doc);
-    return s.rc;
+    return rc;
 }

@@ -10,6 +10,8 @@
 #include "tests/unit/test.h"
 
 static const ConstraintVocab *V;
+/* When set, walks start by forcing these bytes (they are part of the text they return). */
+static const char *walk_prefix;
 static const Tokenizer *T;
 
 static int compile_ex(ConstraintKind kind, const char *text, Constraint **c, char *err, size_t n, double eager);
@@ -48,6 +50,11 @@ static int walk(Constraint *c, const char *name, int steps, unsigned long long s
     }
     size_t len = 0;
     int ended = 0, *cand = malloc((size_t)V->n_vocab * sizeof *cand);
+    if (walk_prefix) {
+        CHECK(constraint_matcher_advance_bytes(m, walk_prefix, strlen(walk_prefix)) == 0, "%s: prefix", name);
+        len = strlen(walk_prefix) < cap ? strlen(walk_prefix) : 0;
+        memcpy(out, walk_prefix, len);
+    }
     for (int s = 0; s < steps && !ended; s++) {
         const uint32_t *mask = constraint_matcher_mask(m, err, sizeof err);
         if (!mask) {
