@@ -161,7 +161,8 @@ struct Job {
     int finished;             /* the response has been sent */
     int abort_sent;
     int engine_error;         /* MSG_ERROR arrived */
-    void *ext;                /* the dialect's own state (freed with free()) */
+    void *ext;                /* the dialect's own state (freed with ext_free, or free()) */
+    void (*ext_free)(void *);
     int opt[8];               /* the dialect's small options */
     char *model_name;         /* the name to answer with */
 };

@@ -46,7 +46,8 @@ void job_free(Job *j) {
     free(j->prompt_ids);
     free(j->prompt_lens);
     free(j->choices);
-    free(j->ext);
+    if (j->ext_free) j->ext_free(j->ext);
+    else free(j->ext);
     free(j->model_name);
     free(j);
 }

@@ -12,6 +12,7 @@
 
 #include "server/api_common.h"
 #include "server/api_structured.h"
+#include "server/api_tools.h"
 
 enum { OAI_COMPLETION = 0, OAI_CHAT = 1 };
 enum { OPT_ECHO = 0, OPT_USAGE = 1, OPT_CHAT_LOGPROBS = 2, OPT_PROMPT_LP = 3 /* vLLM's prompt_logprobs + 1 */ };
@@ -103,7 +104,8 @@ static int parse_common(Server *s, const cJSON *b, InMsg *m, Job *j, int chat, i
     if (!rc) rc = api_structured_openai(b, spec, err, n);
     if (rc) return rc;
     const cJSON *tools = cJSON_GetObjectItemCaseSensitive(b, "tools");
-    if (tools && !cJSON_IsNull(tools) && cJSON_GetArraySize(tools) > 0) return snprintf(err, n, "'tools' are not supported"), 400;
+    if (!chat && tools && !cJSON_IsNull(tools) && cJSON_GetArraySize(tools) > 0)
+        return snprintf(err, n, "'tools' are for /v1/chat/completions"), 400;
     sp->logprobs = j->logprobs;
     j->stream = stream;
     j->keep_tokens = j->logprobs >= 0;
@@ -238,7 +240,14 @@ void api_openai_chat(Server *s, HttpConn *c, HttpRequest *r) {
         status = parse_common(s, b, m, j, 1, &max_tokens, &spec, err, sizeof err);
     }
     char *text = NULL;
-    if (!status && api_render_chat(s, cJSON_GetObjectItemCaseSensitive(b, "messages"), NULL, &text, err, sizeof err))
+    ToolReq tr;
+    if (!status)
+        status = api_tools_request(s, cJSON_GetObjectItemCaseSensitive(b, "tools"), cJSON_GetObjectItemCaseSensitive(b, "tool_choice"),
+                                   cJSON_GetObjectItemCaseSensitive(b, "parallel_tool_calls"), &tr, &spec, err, sizeof err);
+    if (!status && tr.active && !(j->ext = tool_state_new(&tr, j->n_choices))) status = 500, snprintf(err, sizeof err, "out of memory");
+    if (!status && tr.active) j->ext_free = (void (*)(void *))tool_state_free;
+    if (!status && api_render_conversation(s, cJSON_GetObjectItemCaseSensitive(b, "messages"), NULL, tr.tools, &text, err,
+                                           sizeof err))
         status = 400;
     if (!status && api_add_text_prompt(s, m, 0, text, s->model.chat->bos_text == NULL, 1))
         status = 500, snprintf(err, sizeof err, "out of memory");

@@ -13,8 +13,11 @@ enum { OAI_COMPLETION = 0, OAI_CHAT = 1 };
 enum { OPT_ECHO = 0, OPT_USAGE = 1, OPT_CHAT_LOGPROBS = 2, OPT_PROMPT_LP = 3 };
 
 cJSON *api_oai_prompt_logprobs(Job *j, const SampleResult *plp, int n, int top); /* api_openai_lp.c */
+/* api_openai_tools.c: a chat choice's tool calls, streamed / in the whole message */
+int api_oai_tool_chunks(Job *j, int idx, Choice *ch, const OutMsg *m);
+const char *api_oai_tool_message(Job *j, int idx, Choice *ch, cJSON *msg);
 
-static cJSON *head(Job *j, const char *object) {
+cJSON *api_oai_head(Job *j, const char *object) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", j->id);
     cJSON_AddStringToObject(o, "object", object);
@@ -116,7 +119,7 @@ static cJSON *usage(Job *j) {
     return u;
 }
 
-static void send_event(Job *j, cJSON *o) {
+void api_oai_send(Job *j, cJSON *o) {
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!s) return;
@@ -137,7 +140,7 @@ void api_oai_chunks(Job *j, int idx, Choice *ch, const OutMsg *m) {
     int chat = j->kind == OAI_CHAT, done = m->finish != FINISH_NONE;
     int with_lp = m->lps && j->logprobs >= 0 && m->n_tokens > 0;
     if (chat && !ch->opened) { /* the first chunk of a chat choice names the role */
-        cJSON *o = head(j, "chat.completion.chunk");
+        cJSON *o = api_oai_head(j, "chat.completion.chunk");
         cJSON *c = cJSON_CreateObject();
         cJSON_AddNumberToObject(c, "index", idx);
         cJSON *d = cJSON_AddObjectToObject(c, "delta");
@@ -147,10 +150,10 @@ void api_oai_chunks(Job *j, int idx, Choice *ch, const OutMsg *m) {
         cJSON_AddNullToObject(c, "finish_reason");
         cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "choices"), c);
         if (j->opt[OPT_USAGE]) cJSON_AddNullToObject(o, "usage");
-        send_event(j, o);
+        api_oai_send(j, o);
     }
     if (!chat && !ch->opened && j->opt[OPT_ECHO] && j->prompt_texts) { /* echo: the prompt comes first */
-        cJSON *o = head(j, "text_completion");
+        cJSON *o = api_oai_head(j, "text_completion");
         cJSON *c = cJSON_CreateObject();
         int p = idx / j->n;
         cJSON_AddNumberToObject(c, "index", idx);
@@ -165,11 +168,12 @@ void api_oai_chunks(Job *j, int idx, Choice *ch, const OutMsg *m) {
         }
         cJSON_AddNullToObject(c, "finish_reason");
         cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "choices"), c);
-        send_event(j, o);
+        api_oai_send(j, o);
     }
     ch->opened = 1;
+    if (chat && j->ext && api_oai_tool_chunks(j, idx, ch, m)) return; /* tools: content and calls as deltas */
     if (m->text_len == 0 && !done && !with_lp && !(j->opt[OPT_PROMPT_LP] && m->prompt_lps)) return;
-    cJSON *o = head(j, chat ? "chat.completion.chunk" : "text_completion");
+    cJSON *o = api_oai_head(j, chat ? "chat.completion.chunk" : "text_completion");
     cJSON *c = cJSON_CreateObject();
     cJSON_AddNumberToObject(c, "index", idx);
     if (chat) {
@@ -200,33 +204,35 @@ void api_oai_chunks(Job *j, int idx, Choice *ch, const OutMsg *m) {
                                                                                        j->opt[OPT_PROMPT_LP] - 1));
     cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "choices"), c);
     if (j->opt[OPT_USAGE]) cJSON_AddNullToObject(o, "usage");
-    send_event(j, o);
+    api_oai_send(j, o);
 }
 
 void api_oai_finish(Job *j) {
     int chat = j->kind == OAI_CHAT;
     if (j->stream) {
         if (j->opt[OPT_USAGE]) {
-            cJSON *o = head(j, chat ? "chat.completion.chunk" : "text_completion");
+            cJSON *o = api_oai_head(j, chat ? "chat.completion.chunk" : "text_completion");
             cJSON_AddArrayToObject(o, "choices");
             cJSON_AddItemToObject(o, "usage", usage(j));
-            send_event(j, o);
+            api_oai_send(j, o);
         }
         job_stream_send(j, "data: [DONE]\n\n", 14);
         job_end_stream(j);
         return;
     }
-    cJSON *o = head(j, chat ? "chat.completion" : "text_completion");
+    cJSON *o = api_oai_head(j, chat ? "chat.completion" : "text_completion");
     cJSON *choices = cJSON_AddArrayToObject(o, "choices");
     for (int i = 0; i < j->n_choices; i++) {
         Choice *ch = &j->choices[i];
         int p = i / j->n;
         cJSON *c = cJSON_CreateObject();
         cJSON_AddNumberToObject(c, "index", i);
+        const char *fr = NULL;
         if (chat) {
             cJSON *msg = cJSON_AddObjectToObject(c, "message");
             cJSON_AddStringToObject(msg, "role", "assistant");
-            cJSON_AddStringToObject(msg, "content", ch->text ? ch->text : "");
+            if (j->ext) fr = api_oai_tool_message(j, i, ch, msg);
+            else cJSON_AddStringToObject(msg, "content", ch->text ? ch->text : "");
             if (j->logprobs >= 0)
                 chat_logprobs(j, cJSON_AddArrayToObject(cJSON_AddObjectToObject(c, "logprobs"), "content"), ch->tokens,
                               ch->lps, ch->n_tokens);
@@ -250,6 +256,7 @@ void api_oai_finish(Job *j) {
             }
         }
         add_finish(j, c, ch, 1);
+        if (fr) cJSON_ReplaceItemInObject(c, "finish_reason", cJSON_CreateString(fr));
         if (!chat && j->opt[OPT_PROMPT_LP])
             cJSON_AddItemToObject(c, "prompt_logprobs", api_oai_prompt_logprobs(j, j->choices[p * j->n].prompt_lps,
                                                                                 j->prompt_lens[p], j->opt[OPT_PROMPT_LP] - 1));

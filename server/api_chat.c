@@ -1,0 +1,127 @@
+/* A conversation through the model's chat template, as the OpenAI, Ollama and Anthropic
+ * dialects send it: content as a string or a list of text parts (joined with newlines, as
+ * vLLM does), OpenAI's developer role as system, assistant messages with tool_calls (OpenAI:
+ * arguments as JSON text, parsed here, since the templates write them with tojson; Ollama:
+ * arguments as an object), and tool results (role "tool", with tool_call_id). Tools, when
+ * given, are rendered by the family's own tool prompt (chat_template_tools.c). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/api_tools.h"
+
+typedef struct Conv {
+    ChatMessage *msgs;
+    ChatToolCall *calls;
+    char **owned;   /* joined contents */
+    cJSON **parsed; /* parsed arguments */
+    int n, n_calls, n_owned, n_parsed;
+} Conv;
+
+static void conv_free(Conv *c) {
+    for (int i = 0; i < c->n_owned; i++) free(c->owned[i]);
+    for (int i = 0; i < c->n_parsed; i++) cJSON_Delete(c->parsed[i]);
+    free(c->msgs), free(c->calls), free(c->owned), free(c->parsed);
+}
+
+/* A message's content as one string (NULL on error, with err set). */
+static const char *content_text(Conv *c, const cJSON *content, int k, char *err, size_t n) {
+    if (!content || cJSON_IsNull(content)) return "";
+    if (cJSON_IsString(content)) return content->valuestring;
+    if (!cJSON_IsArray(content)) return snprintf(err, n, "messages[%d].content must be a string or a list of text parts", k), NULL;
+    size_t total = 1;
+    const cJSON *part;
+    cJSON_ArrayForEach(part, content) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text"), *ty = cJSON_GetObjectItemCaseSensitive(part, "type");
+        if (!cJSON_IsString(t) || (ty && !(cJSON_IsString(ty) && !strcmp(ty->valuestring, "text"))))
+            return snprintf(err, n, "messages[%d].content: only text parts are supported (%s is a text model)", k,
+                            "this"), NULL;
+        total += strlen(t->valuestring) + 1;
+    }
+    char *joined = c->owned[c->n_owned++] = calloc(1, total);
+    if (!joined) return snprintf(err, n, "out of memory"), NULL;
+    cJSON_ArrayForEach(part, content) {
+        if (*joined) strcat(joined, "\n");
+        strcat(joined, cJSON_GetObjectItemCaseSensitive(part, "text")->valuestring);
+    }
+    return joined;
+}
+
+static int tool_calls(Conv *c, const cJSON *calls, int k, char *err, size_t n) {
+    const cJSON *tc;
+    cJSON_ArrayForEach(tc, calls) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(tc, "function"), *id = cJSON_GetObjectItemCaseSensitive(tc, "id");
+        const cJSON *name = f ? cJSON_GetObjectItemCaseSensitive(f, "name") : NULL;
+        const cJSON *args = f ? cJSON_GetObjectItemCaseSensitive(f, "arguments") : NULL;
+        if (!cJSON_IsString(name)) return snprintf(err, n, "messages[%d].tool_calls: each needs function.name", k), 1;
+        const cJSON *a = args;
+        if (cJSON_IsString(args)) { /* OpenAI: JSON text */
+            cJSON *p = cJSON_Parse(args->valuestring);
+            if (!p) return snprintf(err, n, "messages[%d].tool_calls: function.arguments is not valid JSON", k), 1;
+            c->parsed[c->n_parsed++] = p;
+            a = p;
+        } else if (!args || cJSON_IsNull(args)) {
+            cJSON *p = cJSON_CreateObject();
+            c->parsed[c->n_parsed++] = p;
+            a = p;
+        }
+        c->calls[c->n_calls++] = (ChatToolCall){cJSON_IsString(id) ? id->valuestring : NULL, name->valuestring, a};
+    }
+    return 0;
+}
+
+int api_render_conversation(Server *s, const cJSON *messages, const char *system, const cJSON *tools, char **out,
+                            char *err, size_t n) {
+    *out = NULL;
+    if (!s->model.chat) return snprintf(err, n, "this model has no usable chat template: %s", s->model.chat_err), 1;
+    if (!cJSON_IsArray(messages) || cJSON_GetArraySize(messages) == 0)
+        return snprintf(err, n, "'messages' must be a non-empty list of {role, content}"), 1;
+    int count = cJSON_GetArraySize(messages) + 1, n_calls = 0, rc = 1;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, messages) n_calls += cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(e, "tool_calls"));
+    Conv c = {calloc((size_t)count, sizeof(ChatMessage)), calloc((size_t)n_calls + 1, sizeof(ChatToolCall)),
+              calloc((size_t)count, sizeof(char *)), calloc((size_t)n_calls + 1, sizeof(cJSON *)), 0, 0, 0, 0};
+    if (!c.msgs || !c.calls || !c.owned || !c.parsed) {
+        snprintf(err, n, "out of memory");
+        goto done;
+    }
+    if (system && *system) c.msgs[c.n++] = (ChatMessage){.role = "system", .content = system};
+    int k = 0;
+    cJSON_ArrayForEach(e, messages) {
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(e, "role");
+        if (!cJSON_IsObject(e) || !cJSON_IsString(role)) {
+            snprintf(err, n, "messages[%d] must be an object with a string 'role'", k);
+            goto done;
+        }
+        const char *r = role->valuestring;
+        if (!strcmp(r, "developer")) r = "system"; /* OpenAI's newer name for the system role */
+        if (strcmp(r, "system") && strcmp(r, "user") && strcmp(r, "assistant") && strcmp(r, "tool")) {
+            snprintf(err, n, "messages[%d]: role '%s' is not supported (system, user, assistant, tool)", k, r);
+            goto done;
+        }
+        ChatMessage *m = &c.msgs[c.n];
+        *m = (ChatMessage){.role = r};
+        if (!(m->content = content_text(&c, cJSON_GetObjectItemCaseSensitive(e, "content"), k, err, n))) goto done;
+        const cJSON *calls = cJSON_GetObjectItemCaseSensitive(e, "tool_calls"), *tcid = cJSON_GetObjectItemCaseSensitive(e, "tool_call_id");
+        if (cJSON_IsArray(calls) && cJSON_GetArraySize(calls) > 0) {
+            if (strcmp(r, "assistant")) {
+                snprintf(err, n, "messages[%d]: only assistant messages have tool_calls", k);
+                goto done;
+            }
+            m->tool_calls = c.calls + c.n_calls;
+            m->n_tool_calls = cJSON_GetArraySize(calls);
+            if (tool_calls(&c, calls, k, err, n)) goto done;
+        }
+        if (cJSON_IsString(tcid)) m->tool_call_id = tcid->valuestring;
+        c.n++, k++;
+    }
+    int has_tools = tools && cJSON_GetArraySize(tools) > 0, has_tool_msgs = n_calls > 0;
+    for (int i = 0; i < c.n; i++) has_tool_msgs |= !strcmp(c.msgs[i].role, "tool");
+    if (has_tools || has_tool_msgs)
+        rc = chat_template_apply_tools(s->model.chat, c.msgs, c.n, has_tools ? tools : NULL, 1, out, err, n) ? 1 : 0;
+    else
+        rc = chat_template_apply(s->model.chat, c.msgs, c.n, 1, out, err, n) ? 1 : 0;
+done:
+    conv_free(&c);
+    return rc;
+}
