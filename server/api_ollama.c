@@ -11,6 +11,7 @@
 
 #include "server/api_common.h"
 #include "server/api_structured.h"
+#include "server/api_tools.h"
 
 enum { OLL_GENERATE = 0, OLL_CHAT = 1 };
 
@@ -43,7 +44,25 @@ static void send_line(Job *j, cJSON *o) {
     free(s);
 }
 
+int api_ollama_tool_delta(Job *j, Choice *ch, int final, char **content, cJSON **calls); /* api_ollama_tools.c */
+void api_ollama_tool_message(Job *j, Choice *ch, cJSON *msg);
+
+/* Streamed tools: a line for new content and newly complete calls. */
+static void tool_line(Job *j, Choice *ch, int final) {
+    char *content;
+    cJSON *calls;
+    if (api_ollama_tool_delta(j, ch, final, &content, &calls) || (!content && !calls)) return;
+    cJSON *o = head(j), *msg = cJSON_AddObjectToObject(o, "message");
+    cJSON_AddStringToObject(msg, "role", "assistant");
+    cJSON_AddStringToObject(msg, "content", content ? content : "");
+    if (calls) cJSON_AddItemToObject(msg, "tool_calls", calls);
+    cJSON_AddBoolToObject(o, "done", 0);
+    free(content);
+    send_line(j, o);
+}
+
 static void on_output(Job *j, int idx, Choice *ch, const OutMsg *m) {
+    if (j->stream && j->ext) return tool_line(j, ch, 0);
     if (!j->stream || m->text_len == 0) return;
     cJSON *o = head(j);
     add_text(j, o, m->text);
@@ -71,8 +90,15 @@ static void add_done(Job *j, cJSON *o, const Choice *ch) {
 
 static void on_finish(Job *j) {
     Choice *ch = &j->choices[0];
+    if (j->stream && j->ext) tool_line(j, ch, 1);
     cJSON *o = head(j);
-    add_text(j, o, j->stream ? "" : ch->text ? ch->text : "");
+    if (!j->stream && j->ext) {
+        cJSON *msg = cJSON_AddObjectToObject(o, "message");
+        cJSON_AddStringToObject(msg, "role", "assistant");
+        api_ollama_tool_message(j, ch, msg);
+    } else {
+        add_text(j, o, j->stream ? "" : ch->text ? ch->text : "");
+    }
     add_done(j, o, ch);
     if (!j->stream) {
         job_respond_json(j, o);
@@ -164,8 +190,8 @@ static void handle(Server *s, HttpConn *c, HttpRequest *r, int chat) {
         status = 400, snprintf(err, sizeof err, "'images' in messages are not supported: %s is a text model", model->valuestring);
     else if (cJSON_GetObjectItemCaseSensitive(b, "template"))
         status = 400, snprintf(err, sizeof err, "'template' is not supported: the model's own chat template is used");
-    else if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(b, "tools")) > 0)
-        status = 400, snprintf(err, sizeof err, "%s does not support tools", model->valuestring);
+    else if (!chat && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(b, "tools")) > 0)
+        status = 400, snprintf(err, sizeof err, "'tools' are for /api/chat");
     else if (chat ? !messages || (cJSON_IsArray(messages) && cJSON_GetArraySize(messages) == 0)
                   : !prompt || (cJSON_IsString(prompt) && !*prompt->valuestring)) {
         load_only(s, c, chat, model->valuestring);
@@ -186,8 +212,15 @@ static void handle(Server *s, HttpConn *c, HttpRequest *r, int chat) {
         status = parse_options(s, cJSON_GetObjectItemCaseSensitive(b, "options"), m, &num_predict, &num_ctx, err,
                                sizeof err);
     }
+    ToolReq tr = {0};
+    if (!status && chat) /* Ollama has no tool_choice: the model chooses */
+        status = api_tools_request(s, cJSON_GetObjectItemCaseSensitive(b, "tools"), NULL, NULL, &tr, &spec, err, sizeof err);
+    if (!status && tr.active) {
+        if (!(j->ext = tool_state_new(&tr, 1))) status = 500, snprintf(err, sizeof err, "out of memory");
+        else j->ext_free = (void (*)(void *))tool_state_free;
+    }
     if (!status && chat) {
-        if (api_render_chat(s, messages, NULL, &text, err, sizeof err)) status = 400;
+        if (api_render_conversation(s, messages, NULL, tr.tools, &text, err, sizeof err)) status = 400;
     } else if (!status && !raw) {
         cJSON *one = cJSON_CreateArray(), *msg = cJSON_CreateObject();
         cJSON_AddStringToObject(msg, "role", "user");

@@ -119,5 +119,7 @@ void api_ollama_show(Server *s, HttpConn *c, HttpRequest *r) {
 #undef ARCH_KEY
     cJSON *caps = cJSON_AddArrayToObject(o, "capabilities");
     cJSON_AddItemToArray(caps, cJSON_CreateString("completion"));
+    if (s->model.chat && chat_template_tool_format(s->model.chat) != TOOL_FORMAT_NONE)
+        cJSON_AddItemToArray(caps, cJSON_CreateString("tools"));
     api_send_json(c, 200, o);
 }
