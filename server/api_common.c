@@ -63,9 +63,26 @@ static const char *tgi_error_type(int status) {
     }
 }
 
+static const char *anthropic_error_type(int status) {
+    switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 429: return "rate_limit_error";
+    case 503: case 529: return "overloaded_error";
+    default: return status < 500 ? "invalid_request_error" : "api_error";
+    }
+}
+
 cJSON *api_error_body(Dialect d, int status, const char *param, const char *msg) {
     cJSON *j = cJSON_CreateObject();
-    if (d == DIALECT_OPENAI) {
+    if (d == DIALECT_ANTHROPIC) { /* {"type": "error", "error": {"type", "message"}} */
+        cJSON_AddStringToObject(j, "type", "error");
+        cJSON *e = cJSON_AddObjectToObject(j, "error");
+        cJSON_AddStringToObject(e, "type", anthropic_error_type(status));
+        cJSON_AddStringToObject(e, "message", msg);
+    } else if (d == DIALECT_OPENAI) {
         cJSON *e = cJSON_AddObjectToObject(j, "error");
         cJSON_AddStringToObject(e, "message", msg);
         cJSON_AddStringToObject(e, "type", openai_error_type(status));

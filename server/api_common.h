@@ -20,7 +20,7 @@
 #include "server/metrics.h"
 #include "server/server.h"
 
-typedef enum Dialect { DIALECT_OPENAI = 0, DIALECT_TGI, DIALECT_OLLAMA } Dialect;
+typedef enum Dialect { DIALECT_OPENAI = 0, DIALECT_TGI, DIALECT_OLLAMA, DIALECT_ANTHROPIC } Dialect;
 
 
 typedef struct Job Job;
@@ -181,6 +181,8 @@ void api_ollama_tags(Server *s, HttpConn *c, HttpRequest *r);
 void api_ollama_show(Server *s, HttpConn *c, HttpRequest *r);
 void api_ollama_ps(Server *s, HttpConn *c, HttpRequest *r);
 void api_ollama_version(Server *s, HttpConn *c, HttpRequest *r);
+void api_anthropic_messages(Server *s, HttpConn *c, HttpRequest *r);
+void api_anthropic_count_tokens(Server *s, HttpConn *c, HttpRequest *r);
 /* The HTTP layer's callbacks (api_routes.c): dispatch, and a client that went away. */
 void api_on_request(void *srv, HttpConn *c, HttpRequest *r);
 void api_on_close(void *srv, HttpConn *c);

@@ -111,10 +111,11 @@ void job_fail(Job *j, int status, const char *msg) {
     cJSON_Delete(e);
     if (s) {
         size_t n = strlen(s);
-        char *line = malloc(n + 16);
+        char *line = malloc(n + 32);
         if (line) {
-            int k = j->dialect == DIALECT_OLLAMA ? snprintf(line, n + 16, "%s\n", s)
-                                                 : snprintf(line, n + 16, "data: %s\n\n", s);
+            int k = j->dialect == DIALECT_OLLAMA      ? snprintf(line, n + 32, "%s\n", s)
+                    : j->dialect == DIALECT_ANTHROPIC ? snprintf(line, n + 32, "event: error\ndata: %s\n\n", s)
+                                                      : snprintf(line, n + 32, "data: %s\n\n", s);
             job_stream_send(j, line, (size_t)k);
             free(line);
         }

@@ -161,19 +161,25 @@ static const Route k_routes[] = {
     {"/api/show", HTTP_POST, api_ollama_show, DIALECT_OLLAMA, 0, 1, 0},
     {"/api/ps", HTTP_GET, api_ollama_ps, DIALECT_OLLAMA, 0, 1, 0},
     {"/api/version", HTTP_GET, api_ollama_version, DIALECT_OLLAMA, 0, 0, 0},
+    {"/v1/messages", HTTP_POST, api_anthropic_messages, DIALECT_ANTHROPIC, 1, 1, 1},
+    {"/v1/messages/count_tokens", HTTP_POST, api_anthropic_count_tokens, DIALECT_ANTHROPIC, 1, 1, 0},
 };
 
 static Dialect dialect_of_path(const char *path) {
     if (!strncmp(path, "/api/", 5)) return DIALECT_OLLAMA;
+    if (!strncmp(path, "/v1/messages", 12)) return DIALECT_ANTHROPIC;
     if (!strcmp(path, "/generate") || !strcmp(path, "/generate_stream") || !strcmp(path, "/info")) return DIALECT_TGI;
     return DIALECT_OPENAI;
 }
 
 /* Compare the whole key whatever the mismatch, so that timing reveals nothing. */
 static int key_ok(const char *want, const HttpRequest *r) {
-    const char *h = http_header(r, "authorization");
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0) return 0;
-    h += 7;
+    const char *h = http_header(r, "x-api-key"); /* Anthropic's header */
+    if (!h) {
+        h = http_header(r, "authorization");
+        if (!h || strncasecmp(h, "Bearer ", 7) != 0) return 0;
+        h += 7;
+    }
     while (*h == ' ') h++;
     size_t a = strlen(want), b = strlen(h);
     unsigned diff = (unsigned)(a != b);
