@@ -15,9 +15,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 # Python: the test runner and the references (numpy + gguf for the NumPy forward, jinja2 for
-# chat templates). llama-cpp-python is only needed to regenerate fixtures and for `make bench`.
+# chat templates, jsonschema to validate structured outputs) and the official clients of each
+# dialect (openai, anthropic, ollama, huggingface_hub; pydantic for openai's parse).
+# llama-cpp-python is only needed to regenerate fixtures and for `make bench`.
 py_missing=()
-for m in pytest:pytest numpy:numpy gguf:gguf jinja2:jinja2 openai:openai prometheus_client:prometheus-client requests:requests; do
+for m in pytest:pytest numpy:numpy gguf:gguf jinja2:jinja2 openai:openai prometheus_client:prometheus-client requests:requests \
+         jsonschema:jsonschema pydantic:pydantic anthropic:anthropic ollama:ollama huggingface_hub:huggingface_hub; do
   python3 -c "import ${m%%:*}" 2>/dev/null || py_missing+=("${m##*:}")
 done
 if [ ${#py_missing[@]} -gt 0 ]; then
