@@ -97,14 +97,18 @@ done:
 int cmd_run(int argc, char **argv) {
     /* Ollama's defaults, unless the user sets them */
     int has_t = 0, has_k = 0, has_p = 0, has_n = 0;
-    for (int i = 0; i < argc; i++) {
-        has_t |= !strcmp(argv[i], "--temperature") || !strcmp(argv[i], "--temp");
-        has_k |= !strcmp(argv[i], "--top-k");
-        has_p |= !strcmp(argv[i], "--top-p");
-        has_n |= !strcmp(argv[i], "-n") || !strcmp(argv[i], "--n-predict") || !strcmp(argv[i], "--max-tokens");
+    for (int i = 0; i < argc; i++) { /* --flag or --flag=value */
+        const char *f = argv[i];
+        size_t n = strcspn(f, "=");
+        has_t |= (n == 13 && !strncmp(f, "--temperature", n)) || (n == 6 && !strncmp(f, "--temp", n));
+        has_k |= n == 7 && !strncmp(f, "--top-k", n);
+        has_p |= n == 7 && !strncmp(f, "--top-p", n);
+        has_n |= (n == 2 && !strncmp(f, "-n", n)) || (n == 11 && !strncmp(f, "--n-predict", n)) ||
+                 (n == 12 && !strncmp(f, "--max-tokens", n));
     }
     CliArgs a;
-    if (cli_parse(argc, argv, &a, usage)) return 1;
+    int prc = cli_parse(argc, argv, &a, usage, CLI_RUN);
+    if (prc) return prc < 0;
     if (!has_t) a.sampling.temperature = 0.8f;
     if (!has_k) a.sampling.top_k = 40;
     if (!has_p) a.sampling.top_p = 0.9f;

@@ -66,6 +66,7 @@ int engine_create(const EngineArgs *a, Engine **out, char *err, size_t errlen) {
     sc.max_num_batched_tokens = a->max_num_batched_tokens;
     sc.max_model_len = e->tm.max_model_len;
     sc.enable_prefix_caching = a->enable_prefix_caching;
+    sc.enable_chunked_prefill = a->enable_chunked_prefill;
     if ((rc = sched_create(&sc, &e->sched, err, errlen))) goto fail;
     size_t B = (size_t)a->max_num_seqs;
     e->sampled = malloc(B * sizeof *e->sampled);

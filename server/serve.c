@@ -23,6 +23,8 @@ void server_options_default(ServeOptions *o) {
     o->host = "127.0.0.1";
     o->port = 8000;
     o->max_queued_requests = 512;
+    o->access_log = 1;
+    o->cors = (CorsOptions){"[\"*\"]", "[\"*\"]", "[\"*\"]", 0};
     o->shutdown_grace_s = 30;
     o->http = (HttpLimits){.max_body = 8u << 20, .max_header_bytes = 16u << 10, .max_headers = 100,
                            .keep_alive_s = 30, .read_timeout_s = 30, .max_connections = 1024};
