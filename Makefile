@@ -41,7 +41,7 @@ CFLAGS    += -DPISTON_HAVE_CUDA
 LDLIBS    += $(BUILD)/libsimt.a -rdynamic -ldl -lstdc++
 endif
 
-LIB_SRC  := $(sort $(wildcard engine/*.c http/*.c kernels/*.c kernels/cpu/*.c models/*.c scheduler/*.c server/*.c))
+LIB_SRC  := $(sort $(wildcard base/*.c engine/*.c http/*.c kernels/*.c kernels/cpu/*.c models/*.c scheduler/*.c server/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c bench/*.c))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 OPS_SRC  := $(sort $(wildcard tests/unit/ops/*.c))
