@@ -218,8 +218,9 @@ static int same_model(const char *want, const char *have) {
 int api_model_matches(const Server *s, const char *name, int allow_tag) {
     (void)allow_tag; /* every dialect takes the tag forms: clients mix them */
     if (!name || !*name) return 1;
-    /* huggingface_hub's InferenceClient sends "tgi" when no model is named, as TGI accepts */
-    if (!strcmp(name, "tgi")) return 1;
+    /* huggingface_hub's InferenceClient names "tgi" (older) or "dummy" (newer) when no model is
+     * given, and TGI, which serves one model, accepts anything there */
+    if (!strcmp(name, "tgi") || !strcmp(name, "dummy")) return 1;
     for (int i = 0; i < s->opt.n_model_names; i++)
         if (same_model(name, s->opt.model_names[i])) return 1;
     return same_model(name, s->opt.model_arg);

@@ -111,6 +111,16 @@ def test_model_names(srv):
     assert out["done"]
 
 
+def test_huggingface_hub_client_without_a_model(srv):
+    """huggingface_hub's InferenceClient against a TGI-style base URL sends model "tgi"."""
+    hub = pytest.importorskip("huggingface_hub")
+    client = hub.InferenceClient(base_url=srv.url)
+    out = client.chat_completion(messages=[{"role": "user", "content": "Hello"}], max_tokens=4)
+    assert out.choices[0].message.content is not None
+    text = client.text_generation("The sky is", max_new_tokens=3)
+    assert isinstance(text, str)
+
+
 def test_json_log_format(piston, model):
     s = Server(piston, model, "--log-format", "json")
     try:
