@@ -16,7 +16,7 @@ CC      ?= cc
 OPT     ?= -O2
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter \
            -fno-strict-aliasing -I. -MMD -MP -pthread
-LDLIBS  += -luv -lhttp_parser -lcjson -lpcre2-8 -lm -pthread
+LDLIBS  += -luv -lhttp_parser -lcjson -lpcre2-8 -ledit -lm -pthread
 BUILD   ?= build
 BIN     ?= bin
 
@@ -41,7 +41,7 @@ CFLAGS    += -DPISTON_HAVE_CUDA
 LDLIBS    += $(BUILD)/libsimt.a -rdynamic -ldl -lstdc++
 endif
 
-LIB_SRC  := $(sort $(wildcard engine/*.c http/*.c kernels/*.c kernels/cpu/*.c models/*.c scheduler/*.c server/*.c))
+LIB_SRC  := $(sort $(wildcard base/*.c engine/*.c http/*.c kernels/*.c kernels/cpu/*.c models/*.c scheduler/*.c server/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c bench/*.c))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 OPS_SRC  := $(sort $(wildcard tests/unit/ops/*.c))
@@ -98,7 +98,7 @@ test-unit: $(TEST_BIN)
 # the sanitizers do not see device code: the CPU build here, the emulated kernels in test-cuda-emu
 asan:
 	$(MAKE) BUILD=build-asan CUDA=0 OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  LDLIBS="-luv -lhttp_parser -lcjson -lpcre2-8 -lm -pthread -fsanitize=address,undefined" test-unit
+	  LDLIBS="-luv -lhttp_parser -lcjson -lpcre2-8 -ledit -lm -pthread -fsanitize=address,undefined" test-unit
 
 test-py: bin/piston model
 	python3 -m pytest -q tests/e2e
@@ -119,7 +119,7 @@ test-cuda-emu:
 	$(MAKE) --no-print-directory BUILD=build-emu-asan CUDA=emu \
 	  OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  SIMT_SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  LDLIBS="-luv -lhttp_parser -lcjson -lpcre2-8 -lm -pthread -fsanitize=address,undefined build-emu-asan/libsimt.a -rdynamic -ldl -lstdc++" \
+	  LDLIBS="-luv -lhttp_parser -lcjson -lpcre2-8 -ledit -lm -pthread -fsanitize=address,undefined build-emu-asan/libsimt.a -rdynamic -ldl -lstdc++" \
 	  emu-run
 
 emu-run: $(EMU_TESTS)

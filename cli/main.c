@@ -14,10 +14,15 @@ static const char usage[] =
     "  serve MODEL              HTTP server: OpenAI, TGI and Ollama APIs, /metrics\n"
     "  eval MODEL               JSON lines in, logits and greedy tokens out (for tests)\n"
     "  bench latency MODEL      prompt processing and generation speed (pp512 / tg128)\n"
+    "  bench throughput MODEL   offline throughput: many requests queued at once\n"
+    "  bench bandwidth          the device's memory bandwidth (the bound of decode)\n"
+    "  bench serve              vLLM's serving benchmark against any OpenAI-compatible server\n"
+    "  bench sweep MODEL        serve with each value of a flag, the same load against each, the best setting\n"
     "  version                  print the version\n"
     "\n"
-    "MODEL is a .gguf file or 'smollm2' (the default model, cached in $PISTON_HOME,\n"
-    "default ~/.cache/piston; `make model` fetches it). `piston COMMAND --help` for flags.\n";
+    "MODEL is a .gguf file, 'smollm2' (the default model, cached in $PISTON_HOME, default\n"
+    "~/.cache/piston; `make model` fetches it), or with --load-format dummy a built-in config\n"
+    "(llama-3-8b, qwen2.5-7b, ...). `piston COMMAND --help` lists every flag with its default.\n";
 
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {

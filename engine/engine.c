@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "base/err.h"
 #include "engine/engine_internal.h"
 
@@ -27,13 +28,13 @@ static void log_plan(const Engine *e) {
     const ModelConfig *c = &e->tm.model->cfg;
     const Runner *r = e->runner;
     int64_t blocks = r->num_blocks - 1, tokens = blocks * e->args.block_size;
-    fprintf(stderr,
-            "piston: model %s (%s, %d layers, dim %d), backend %s (%s)\n"
-            "piston: KV cache: %lld blocks of %d tokens = %lld tokens, %.2f GiB, %s\n"
-            "piston: Maximum concurrency for %d tokens per request: %.2fx\n",
-            c->name, c->arch, c->n_layers, c->dim, r->be->name, r->be->device_name, (long long)blocks,
-            e->args.block_size, (long long)tokens, r->kv_bytes / GiB, r->kv_dtype == DT_F16 ? "f16" : r->kv_dtype == DT_BF16 ? "bf16" : "f32",
-            e->tm.max_model_len, (double)tokens / e->tm.max_model_len);
+    log_line(LOG_INFO, "model %s (%s, %d layers, dim %d), backend %s (%s)", c->name, c->arch, c->n_layers, c->dim,
+             r->be->name, r->be->device_name);
+    log_line(LOG_INFO, "KV cache: %lld blocks of %d tokens = %lld tokens, %.2f GiB, %s", (long long)blocks,
+             e->args.block_size, (long long)tokens, r->kv_bytes / GiB,
+             r->kv_dtype == DT_F16 ? "f16" : r->kv_dtype == DT_BF16 ? "bf16" : "f32");
+    log_line(LOG_INFO, "Maximum concurrency for %d tokens per request: %.2fx", e->tm.max_model_len,
+             (double)tokens / e->tm.max_model_len);
 }
 
 int engine_create(const EngineArgs *a, Engine **out, char *err, size_t errlen) {
@@ -68,6 +69,7 @@ int engine_create(const EngineArgs *a, Engine **out, char *err, size_t errlen) {
     sc.max_num_batched_tokens = a->max_num_batched_tokens;
     sc.max_model_len = e->tm.max_model_len;
     sc.enable_prefix_caching = a->enable_prefix_caching;
+    sc.enable_chunked_prefill = a->enable_chunked_prefill;
     if ((rc = sched_create(&sc, &e->sched, err, errlen))) goto fail;
     size_t B = (size_t)a->max_num_seqs;
     e->sampled = malloc(B * sizeof *e->sampled);

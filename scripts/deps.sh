@@ -3,7 +3,7 @@
 # Debian packages (compiler, libuv, cJSON, http-parser, PCRE2) and the Python packages the
 # tests use. Safe to run again; quiet when everything is there.
 set -euo pipefail
-apt_pkgs=(build-essential pkg-config libuv1-dev libcjson-dev libhttp-parser-dev libpcre2-dev python3 python3-pip unzip)
+apt_pkgs=(build-essential pkg-config libuv1-dev libcjson-dev libhttp-parser-dev libpcre2-dev libedit-dev python3 python3-pip unzip)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -20,7 +20,8 @@ fi
 # llama-cpp-python is only needed to regenerate fixtures and for `make bench`.
 py_missing=()
 for m in pytest:pytest numpy:numpy gguf:gguf jinja2:jinja2 openai:openai prometheus_client:prometheus-client requests:requests \
-         jsonschema:jsonschema pydantic:pydantic anthropic:anthropic ollama:ollama huggingface_hub:huggingface_hub; do
+         ollama:ollama pexpect:pexpect yaml:pyyaml kubernetes_validate:kubernetes-validate huggingface_hub:huggingface_hub \
+         matplotlib:matplotlib jsonschema:jsonschema pydantic:pydantic anthropic:anthropic; do
   python3 -c "import ${m%%:*}" 2>/dev/null || py_missing+=("${m##*:}")
 done
 if [ ${#py_missing[@]} -gt 0 ]; then
