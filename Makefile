@@ -52,7 +52,7 @@ TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 OPS_OBJ  := $(OPS_SRC:%.c=$(BUILD)/%.o)
 LIBA     := $(BUILD)/libpiston.a
 
-.PHONY: all test test-unit test-py asan deps model serve bench clean format test-cuda-emu emu-run test-gpu gpu-check
+.PHONY: bench-structured all test test-unit test-py asan deps model serve bench clean format test-cuda-emu emu-run test-gpu gpu-check
 all: $(BIN)/piston
 
 # objects depend on a stamp named by their flags: changing CUDA=, OPT= or CFLAGS rebuilds
@@ -142,6 +142,17 @@ serve: deps all model
 
 bench: all model
 	python3 bench/compare-llamacpp.py
+
+# Structured outputs: compile times of the schema corpus, then the per-token cost of constrained
+# decoding against unconstrained at batch 1 and 32 (bench/structured_bench.py; --llamacpp URL
+# adds a llama.cpp server on the same GGUF)
+bench-structured: all model $(BUILD)/bench/structured_compile
+	$(BUILD)/bench/structured_compile
+	python3 bench/structured_bench.py
+
+$(BUILD)/bench/structured_compile: bench/tools/structured_compile.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
 clean:
 	rm -rf build build-asan build-emu build-emu-asan build-gpu bin

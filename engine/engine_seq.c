@@ -33,6 +33,7 @@ void request_params_default(RequestParams *p) {
     sampling_params_default(&p->sampling);
     p->n = 1;
     p->skip_special_tokens = 1;
+    p->prompt_logprobs = -1;
 }
 
 /* ---- id map ---- */
