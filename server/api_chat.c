@@ -34,8 +34,7 @@ static const char *content_text(Conv *c, const cJSON *content, int k, char *err,
     cJSON_ArrayForEach(part, content) {
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text"), *ty = cJSON_GetObjectItemCaseSensitive(part, "type");
         if (!cJSON_IsString(t) || (ty && !(cJSON_IsString(ty) && !strcmp(ty->valuestring, "text"))))
-            return snprintf(err, n, "messages[%d].content: only text parts are supported (%s is a text model)", k,
-                            "this"), NULL;
+            return snprintf(err, n, "messages[%d].content: only text parts are supported (this is a text model)", k), NULL;
         total += strlen(t->valuestring) + 1;
     }
     char *joined = c->owned[c->n_owned++] = calloc(1, total);
@@ -116,7 +115,18 @@ int api_render_conversation(Server *s, const cJSON *messages, const char *system
         c.n++, k++;
     }
     int has_tools = tools && cJSON_GetArraySize(tools) > 0, has_tool_msgs = n_calls > 0;
-    for (int i = 0; i < c.n; i++) has_tool_msgs |= !strcmp(c.msgs[i].role, "tool");
+    for (int i = 0; i < c.n; i++) {
+        if (strcmp(c.msgs[i].role, "tool")) continue;
+        /* as OpenAI requires: a tool result answers the assistant's tool calls before it */
+        int j = i - 1;
+        while (j >= 0 && !strcmp(c.msgs[j].role, "tool")) j--;
+        if (j < 0 || !c.msgs[j].n_tool_calls) {
+            snprintf(err, n, "messages[%d]: a message with role 'tool' must answer a preceding assistant message with "
+                     "'tool_calls'", i - (system && *system ? 1 : 0));
+            goto done;
+        }
+        has_tool_msgs = 1;
+    }
     if (has_tools || has_tool_msgs)
         rc = chat_template_apply_tools(s->model.chat, c.msgs, c.n, has_tools ? tools : NULL, 1, out, err, n) ? 1 : 0;
     else

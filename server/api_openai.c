@@ -104,7 +104,8 @@ static int parse_common(Server *s, const cJSON *b, InMsg *m, Job *j, int chat, i
         if (!stream) return snprintf(err, n, "'stream_options' needs 'stream': true"), 400;
         if (json_opt_bool(so, "include_usage", &j->opt[OPT_USAGE], err, n)) return 400;
     }
-    int rc = api_logit_bias(s, b, m, err, n);
+    int rc = api_refuse_unimplemented(b, DIALECT_OPENAI, err, n);
+    if (!rc) rc = api_logit_bias(s, b, m, err, n);
     if (!rc) rc = api_structured_openai(b, spec, err, n);
     if (rc) return rc;
     const cJSON *tools = cJSON_GetObjectItemCaseSensitive(b, "tools");

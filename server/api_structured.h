@@ -26,6 +26,10 @@ int api_structured_openai(const cJSON *body, StructSpec *out, char *err, size_t 
 int api_structured_tgi(const cJSON *params, StructSpec *out, char *err, size_t n);
 int api_structured_ollama(const cJSON *body, StructSpec *out, char *err, size_t n);
 
+/* Fields of the dialect (OpenAI with vLLM's extensions; TGI's parameters) that Piston does not
+ * implement and that would change the output: 400 naming the field, never ignored. */
+int api_refuse_unimplemented(const cJSON *body, Dialect d, char *err, size_t n);
+
 /* OpenAI's logit_bias ({"token id": bias}) into m. 0, or 400 with err set. */
 int api_logit_bias(Server *s, const cJSON *body, InMsg *m, char *err, size_t n);
 

@@ -166,7 +166,7 @@ static int parse_params(Server *s, const cJSON *p, InMsg *m, Job *j, int *max_ne
         return 422;
     if (typical_p < 1.0f) return snprintf(err, n, "'typical_p' is not supported"), 422;
     if (watermark) return snprintf(err, n, "'watermark' is not supported"), 422;
-    if (api_structured_tgi(p, spec, err, n)) return 422;
+    if (api_refuse_unimplemented(p, DIALECT_TGI, err, n) || api_structured_tgi(p, spec, err, n)) return 422;
     /* TGI samples when asked to or when a warper is set; otherwise it is greedy */
     int warpers = sp->temperature != 1.0f || sp->top_k > 0 || sp->top_p < 1.0f;
     if (!do_sample && !warpers) sp->temperature = 0;

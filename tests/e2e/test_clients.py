@@ -122,3 +122,19 @@ def test_prompt_logprobs_openai(server):
     with pytest.raises(openai.BadRequestError):
         c.chat.completions.create(model="smollm2", messages=[{"role": "user", "content": "Hi"}], max_tokens=3,
                                   logprobs=True, top_logprobs=21)
+
+
+def test_unimplemented_fields_refused_by_name(server):
+    c = openai.OpenAI(base_url=server("/v1"), api_key="none", max_retries=0)
+    msgs = [{"role": "user", "content": "Hi"}]
+    for extra, name in (({"functions": [{"name": "f"}]}, "functions"), ({"use_beam_search": True}, "use_beam_search"),
+                        ({"modalities": ["text", "audio"]}, "modalities"), ({"allowed_token_ids": [1, 2]}, "allowed_token_ids"),
+                        ({"chat_template": "{{ x }}"}, "chat_template")):
+        with pytest.raises(openai.BadRequestError, match=name):
+            c.chat.completions.create(model="smollm2", messages=msgs, max_tokens=2, extra_body=extra)
+    # what is neutral passes: a text-only modality, the defaults of vLLM's flags
+    c.chat.completions.create(model="smollm2", messages=msgs, max_tokens=2,
+                              extra_body={"modalities": ["text"], "use_beam_search": False, "add_generation_prompt": True})
+    r = requests.post(server("/generate"), json={"inputs": "Hi", "parameters": {"max_new_tokens": 2, "adapter_id": "lora1"}},
+                      timeout=60)
+    assert r.status_code == 422 and "adapter_id" in r.json()["error"]

@@ -167,7 +167,7 @@ int main(void) {
     int nb = tokenizer_encode_alloc(engine_tokenizer(e), " banana", 7, 0, 0, &b_ids);
     LogitBias ban = {first, -100}, force = {nb == 1 ? b_ids[0] : -1, 100};
     free(b_ids);
-    char greedy[64];
+    char greedy[sizeof out[0].text];
     snprintf(greedy, sizeof greedy, "%s", out[0].text);
     rp.logit_bias = &ban, rp.n_logit_bias = 1;
     run(e, chat, &rp, 1, out);
