@@ -78,7 +78,10 @@ int js_object(Js *s, const cJSON *o) {
     if (addl && !cJSON_IsFalse(addl)) {
         int v = cJSON_IsTrue(addl) ? json_value(&s->j) : js_child(s, addl, "/additionalProperties");
         int key = grammar_seq3(g, grammar_str(g, "\""), key_not_in(s, p, n, 0), grammar_str(g, "\""));
-        extra = grammar_seq(g, (int[]){key, json_ws(&s->j), grammar_str(g, ":"), json_ws(&s->j), v}, 5);
+        /* a rule: the member rules below refer to it from several places */
+        int r = grammar_rule_new(g, "additional");
+        grammar_rule_set(g, r, grammar_seq(g, (int[]){key, json_ws(&s->j), grammar_str(g, ":"), json_ws(&s->j), v}, 5));
+        extra = grammar_ref(g, r);
     }
     if (s->rc) return free(p), -1;
     /* after[i]: members i.. when at least one came before (each then starts with a comma);
