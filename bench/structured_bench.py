@@ -3,7 +3,8 @@
 prompt and sampler, at batch 1 and batch 32 (concurrent requests, batched by the server).
 
 Each request streams; its time per output token is (last chunk - first chunk) / (tokens - 1),
-tokens from the usage the stream ends with. Unconstrained requests run with ignore_eos to a
+tokens from the usage the stream ends with; the cases run interleaved, round by round, and
+the figure is the median over their requests. Unconstrained requests run with ignore_eos to a
 fixed length; the constraints are chosen so that they allow at least that many tokens (a long
 JSON array of strings, a long regex, any JSON object, GBNF), so both sides decode the same
 number of tokens. A corpus schema (recipe) is measured too, over the tokens it takes.
@@ -81,21 +82,22 @@ def llamacpp_request(url, extra, n_tokens, seed):
     return t["predicted_per_token_ms"] / 1e3, t["predicted_n"]
 
 
-def run(fn, url, extra, n_tokens, batch, rounds):
-    tpots, toks = [], []
-    for rnd in range(rounds):
-        out = [None] * batch
+def run_round(fn, url, extra, n_tokens, batch, rnd):
+    out = [None] * batch
 
-        def one(i):
-            out[i] = fn(url, extra, n_tokens, 1000 * rnd + i + 1)
-        threads = [threading.Thread(target=one, args=(i,)) for i in range(batch)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        tpots += [o[0] for o in out if o[0]]
-        toks += [o[1] for o in out]
-    return sum(tpots) / len(tpots) * 1e3, sum(toks) / len(toks)
+    def one(i):
+        out[i] = fn(url, extra, n_tokens, 1000 * rnd + i + 1)
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(batch)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return [o for o in out if o[0]]
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if xs else float("nan")
 
 
 def start_piston(args):
@@ -124,8 +126,8 @@ def main():
     ap.add_argument("--llamacpp", help="a running llama.cpp server on the same GGUF")
     ap.add_argument("--model", default=os.path.expanduser("~/.cache/piston/SmolLM2-135M-Instruct.Q4_1.gguf"))
     ap.add_argument("--tokens", type=int, default=128)
-    ap.add_argument("--rounds1", type=int, default=4, help="requests at batch 1")
-    ap.add_argument("--rounds32", type=int, default=2, help="rounds of 32 concurrent requests")
+    ap.add_argument("--rounds1", type=int, default=8, help="requests of each case at batch 1")
+    ap.add_argument("--rounds32", type=int, default=2, help="rounds of 32 concurrent requests of each case")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args()
     proc, url = (None, args.url) if args.url else start_piston(args)
@@ -134,20 +136,23 @@ def main():
         rows, results = [], {}
         servers = [("piston", piston_request, url)] + ([("llama.cpp", llamacpp_request, args.llamacpp)] if args.llamacpp else [])
         for sname, fn, surl in servers:
-            base = {}
-            for name, pextra, lextra in CASES:
-                extra = pextra if sname == "piston" else lextra
-                if extra is None:
-                    continue
-                for batch, rounds in ((1, args.rounds1), (32, args.rounds32)):
-                    tpot, ntok = run(fn, surl, extra, args.tokens, batch, rounds)
-                    if name == "unconstrained":
-                        base[batch] = tpot
-                    over = (tpot / base[batch] - 1) * 100 if batch in base and name != "unconstrained" else 0.0
-                    rows.append((sname, name, batch, tpot, ntok, over))
-                    results[f"{sname}/{name}/{batch}"] = {"tpot_ms": tpot, "tokens": ntok, "overhead_pct": over}
-                    print(f"{sname:9} {name:22} batch {batch:2}: {tpot:7.2f} ms/token over {ntok:5.0f} tokens"
-                          f"{'' if name == 'unconstrained' else f'  ({over:+.1f}%)'}", flush=True)
+            cases = [(n, p if sname == "piston" else l) for n, p, l in CASES if (p if sname == "piston" else l) is not None]
+            for batch, rounds in ((1, args.rounds1), (32, args.rounds32)):
+                # the cases interleaved round by round, so that a change of load on a shared
+                # machine falls on all of them alike; medians over the requests
+                got = {n: [] for n, _ in cases}
+                for rnd in range(rounds):
+                    for n, extra in cases:
+                        got[n] += run_round(fn, surl, extra, args.tokens, batch, rnd)
+                base = median([t for t, _ in got["unconstrained"]]) * 1e3
+                for n, _ in cases:
+                    tpot = median([t for t, _ in got[n]]) * 1e3
+                    ntok = sum(k for _, k in got[n]) / max(1, len(got[n]))
+                    over = (tpot / base - 1) * 100 if n != "unconstrained" else 0.0
+                    rows.append((sname, n, batch, tpot, ntok, over))
+                    results[f"{sname}/{n}/{batch}"] = {"tpot_ms": tpot, "tokens": ntok, "overhead_pct": over}
+                    print(f"{sname:9} {n:22} batch {batch:2}: {tpot:7.2f} ms/token over {ntok:5.0f} tokens"
+                          f"{'' if n == 'unconstrained' else f'  ({over:+.1f}%)'}", flush=True)
         print("\n| server | constraint | batch | ms / token | tokens | vs unconstrained |\n|---|---|---|---|---|---|")
         for s, n, b, t, k, o in rows:
             print(f"| {s} | {n} | {b} | {t:.2f} | {k:.0f} | {'' if n == 'unconstrained' else f'{o:+.1f}%'} |")
