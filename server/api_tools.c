@@ -60,7 +60,7 @@ int api_tools_request(Server *s, const cJSON *tools, const cJSON *choice, const 
 ToolState *tool_state_new(const ToolReq *t, int n_choices) {
     ToolState *ts = calloc(1, sizeof *ts + (size_t)n_choices * sizeof(ToolChoiceState));
     if (!ts) return NULL;
-    ts->fmt = t->fmt, ts->n = n_choices;
+    ts->fmt = t->fmt, ts->n = n_choices, ts->id_prefix = "call_";
     for (int i = 0; i < n_choices; i++) tool_parser_init(&ts->ch[i].parser, t->fmt, t->mode);
     return ts;
 }
@@ -83,9 +83,9 @@ static int append(char **p, size_t *len, const char *t, size_t n) {
     return 0;
 }
 
-/* A call id: OpenAI's shape (call_ and 24 hex digits), or Mistral's 9 letters and digits
- * (its template refuses other ids in the history). */
-static void make_id(Server *s, ToolFormat fmt, char *out, size_t n) {
+/* A call id: OpenAI's shape (call_ and 24 hex digits; Anthropic's toolu_), or Mistral's 9
+ * letters and digits (its template refuses other ids in the history). */
+static void make_id(Server *s, ToolFormat fmt, const char *prefix, char *out, size_t n) {
     uint64_t a = hash_splitmix64(&s->rng), b = hash_splitmix64(&s->rng);
     if (fmt == TOOL_FORMAT_MISTRAL) {
         static const char al[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -93,7 +93,7 @@ static void make_id(Server *s, ToolFormat fmt, char *out, size_t n) {
         out[9] = 0;
         return;
     }
-    snprintf(out, n, "call_%016llx%08llx", (unsigned long long)a, (unsigned long long)(b & 0xffffffffu));
+    snprintf(out, n, "%s%016llx%08llx", prefix, (unsigned long long)a, (unsigned long long)(b & 0xffffffffu));
 }
 
 int tool_state_feed(Server *s, ToolState *ts, int idx, const char *text, size_t len, int final) {
@@ -107,7 +107,7 @@ int tool_state_feed(Server *s, ToolState *ts, int idx, const char *text, size_t 
             } else if (ev[i].index < 16 && ev[i].kind == TOOL_EV_CALL) {
                 ToolCallOut *o = &c->calls[ev[i].index];
                 memset(o, 0, sizeof *o);
-                make_id(s, ts->fmt, o->id, sizeof o->id);
+                make_id(s, ts->fmt, ts->id_prefix, o->id, sizeof o->id);
                 size_t nl = 0;
                 if (append(&o->name, &nl, ev[i].text, ev[i].len) || append(&o->args, &o->args_len, "", 0)) return -1;
                 c->n_calls = ev[i].index + 1;

@@ -51,6 +51,7 @@ typedef struct ToolChoiceState {
 
 typedef struct ToolState {
     ToolFormat fmt;
+    const char *id_prefix; /* "call_" (OpenAI, Ollama) or "toolu_" (Anthropic) */
     int n;
     ToolChoiceState ch[]; /* [n] */
 } ToolState;
