@@ -100,6 +100,27 @@ def median(xs):
     return xs[len(xs) // 2] if xs else float("nan")
 
 
+def added_ttft(sname, url, names):
+    """The time to first token a schema adds (compilation included: piston's first use of a
+    schema, which it then caches; llama.cpp converts and parses it for every request)."""
+    def once(extra):
+        t0 = time.perf_counter()
+        if sname == "piston":
+            body = {"model": "smollm2", "prompt": PROMPT, "max_tokens": 1, "temperature": 0, **extra}
+            requests.post(url + "/v1/completions", json=body, timeout=600).raise_for_status()
+        else:
+            body = {"prompt": PROMPT, "n_predict": 1, "temperature": 0, "cache_prompt": False, **extra}
+            requests.post(url + "/completion", json=body, timeout=600).raise_for_status()
+        return (time.perf_counter() - t0) * 1e3
+    plain = median([once({}) for _ in range(5)])
+    out = {}
+    for n in names:
+        schema = corpus_schema(n)
+        extra = {"structured_outputs": {"json": schema}} if sname == "piston" else {"json_schema": schema}
+        out[n] = once(extra) - plain
+    return plain, out
+
+
 def start_piston(args):
     log = tempfile.NamedTemporaryFile(prefix="piston-bench-", suffix=".log", delete=False)
     cmd = [os.path.join(ROOT, "bin", "piston"), "serve", args.model, "--port", "0", "--max-model-len", "2048",
@@ -129,13 +150,22 @@ def main():
     ap.add_argument("--rounds1", type=int, default=8, help="requests of each case at batch 1")
     ap.add_argument("--rounds32", type=int, default=2, help="rounds of 32 concurrent requests of each case")
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--ttft", action="store_true", help="also the first-token time each corpus schema adds")
     args = ap.parse_args()
     proc, url = (None, args.url) if args.url else start_piston(args)
     try:
         piston_request(url, {}, 8, 0)  # warm up
         rows, results = [], {}
         servers = [("piston", piston_request, url)] + ([("llama.cpp", llamacpp_request, args.llamacpp)] if args.llamacpp else [])
+        with open(os.path.join(ROOT, "tests", "fixtures", "json_schemas.json"), encoding="utf-8") as f:
+            names = list(json.load(f)["schemas"])
         for sname, fn, surl in servers:
+            if args.ttft:
+                plain, added = added_ttft(sname, surl, [n for n in names if n != "recipe"])
+                vals = sorted(added.values())
+                print(f"{sname}: time to first token {plain:.1f} ms without a schema; a corpus schema's first use adds "
+                      f"median {vals[len(vals) // 2]:.1f} ms, worst {vals[-1]:.1f} ms ({max(added, key=added.get)})", flush=True)
+                results[f"{sname}/ttft"] = {"plain_ms": plain, "added_ms": added}
             cases = [(n, p if sname == "piston" else l) for n, p, l in CASES if (p if sname == "piston" else l) is not None]
             for batch, rounds in ((1, args.rounds1), (32, args.rounds32)):
                 # the cases interleaved round by round, so that a change of load on a shared
