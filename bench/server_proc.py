@@ -4,13 +4,15 @@ Server starts a command in its own session (process group) with its output in a 
 waits for GET /health to answer 200 (Piston and llama-server both answer 503 while loading),
 and on leaving its with block, whatever the reason (the end, an error, Ctrl-C), terminates
 the whole group, then kills it: no server or child of one outlives a benchmark.
-cpu_busy() says how busy other processes keep the CPUs, the idle server's own time left
-out, so a benchmark can warn before timing on a shared machine. Used by
+CpuMeter says how much of the CPUs the server, the load generator and everything else used
+over a run, and cpu_busy() how busy other processes keep them now, so that a benchmark on a
+shared machine can wait, warn, and show how noisy each run was. Used by
 bench/compare-llamacpp-server.
 """
 import contextlib
 import json
 import os
+import resource
 import shlex
 import signal
 import socket
@@ -111,22 +113,51 @@ def proc_ticks(pid):
         return 0
 
 
-def cpu_busy(seconds=1.0, exclude_pid=None):
-    """The share of all cores that other processes than exclude_pid kept busy over `seconds`
-    (from /proc/stat), None where unreadable."""
-    def sample():
+class CpuMeter:
+    """Shares of all the CPUs over an interval, from /proc/stat: the server (its process, all
+    threads), the children this process reaped meanwhile (the load generator), and the rest,
+    which is other people's work and what makes a run on a shared machine noisy."""
+
+    def __init__(self, server_pid):
+        self.pid = server_pid
+        self.t0 = None
+
+    def _sample(self):
         with open("/proc/stat") as f:
             v = [int(x) for x in f.readline().split()[1:]]
-        own = proc_ticks(exclude_pid) if exclude_pid else 0
-        return sum(v), v[3] + (v[4] if len(v) > 4 else 0), own  # total, idle + iowait, own
-    try:
-        t0, i0, o0 = sample()
-        time.sleep(seconds)
-        t1, i1, o1 = sample()
-    except (OSError, ValueError, IndexError):
-        return None
-    total = max(1, t1 - t0)
-    return max(0.0, (total - (i1 - i0) - (o1 - o0)) / total)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        hz = os.sysconf("SC_CLK_TCK")
+        # total, busy (all but idle and iowait), the server's ticks, reaped children's ticks
+        return (sum(v), sum(v) - v[3] - (v[4] if len(v) > 4 else 0), proc_ticks(self.pid),
+                (kids.ru_utime + kids.ru_stime) * hz)
+
+    def start(self):
+        try:
+            self.t0 = self._sample()
+        except (OSError, ValueError, IndexError):
+            self.t0 = None
+        return self
+
+    def stop(self):
+        """{"server", "loadgen", "others"} as shares of all CPUs since start(), {} where unreadable."""
+        if self.t0 is None:
+            return {}
+        try:
+            t1 = self._sample()
+        except (OSError, ValueError, IndexError):
+            return {}
+        total, busy, server, kids = (b - a for a, b in zip(self.t0, t1))
+        total = max(1, total)
+        return {"server": round(server / total, 3), "loadgen": round(kids / total, 3),
+                "others": round(max(0.0, busy - server - kids) / total, 3)}
+
+
+def cpu_busy(seconds=1.0, exclude_pid=None):
+    """The share of all CPUs that processes other than exclude_pid (and our reaped children)
+    kept busy over `seconds`, None where unreadable."""
+    m = CpuMeter(exclude_pid).start()
+    time.sleep(seconds)
+    return m.stop().get("others")
 
 
 def loadavg():

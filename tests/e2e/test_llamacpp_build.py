@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import stat
+import subprocess
 import sys
 import textwrap
 import time
@@ -302,8 +303,40 @@ def test_server_that_dies_while_starting(tmp_path):
         srv.wait_ready(20)
 
 
-def test_cpu_sampling():
+SPIN = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.2: pass\n"
+
+
+def test_cpu_accounting():
     assert sp.proc_ticks(os.getpid()) >= 0
     assert sp.proc_ticks(2 ** 22 + 12345) == 0  # no such process
     busy = sp.cpu_busy(0.05, exclude_pid=os.getpid())
     assert busy is None or 0.0 <= busy <= 1.0
+    # 0.2 s of CPU in "the server" (this process) and 0.2 s in a reaped child (the load
+    # generator) land in their own shares, not in "others"
+    m = sp.CpuMeter(os.getpid()).start()
+    exec(SPIN)
+    subprocess.run([sys.executable, "-c", SPIN], check=True)
+    shares = m.stop()
+    assert shares["server"] > 0 and shares["loadgen"] > 0
+    assert 0.0 <= shares["others"] <= 1.0
+
+
+def test_pip_install_never_native(tmp_path, monkeypatch):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("flags\t: " + CPUS["sapphire_rapids"] + "\n")
+    calls = []
+
+    class Done:
+        returncode, stdout, stderr = 1, "", ""
+
+    def run(argv, **kw):
+        calls.append((argv, kw.get("env")))
+        return Done()
+    monkeypatch.setattr(lb.subprocess, "run", run)
+    monkeypatch.setattr(lb, "fetch_sdist", lambda v, root: f"/cache/llama_cpp_python-{v}.tar.gz")
+    lb.pip_install("9.9.9", cache=str(tmp_path), cpuinfo=str(cpuinfo))
+    argv, env = calls[-1]
+    assert argv[-3:] == ["--no-binary", "llama-cpp-python", "/cache/llama_cpp_python-9.9.9.tar.gz"]
+    cm = env["CMAKE_ARGS"].split()
+    assert "-DGGML_NATIVE=OFF" in cm and "-DGGML_AVX512=ON" in cm and "-DGGML_AMX_INT8=OFF" in cm
+    assert not [x for x in cm if "AMX" in x and x.endswith("=ON")]
