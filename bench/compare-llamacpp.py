@@ -35,6 +35,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import llamacpp_build  # noqa: E402
+from server_proc import CpuMeter  # noqa: E402
 
 N_PP, N_TG, N_TG_PROMPT = 512, 128, 16
 
@@ -167,6 +168,7 @@ def main():
               "is running and the numbers will be noisy (llama.cpp's OpenMP threads suffer most "
               "when cores are oversubscribed)", file=sys.stderr)
     ll = pi = None
+    noise = {}  # other processes' share of the CPUs during each side's run
     ll_ver = "-"
     if not a.skip_llama and a.python:
         llamacpp_build.pip_install(a.llama_version)
@@ -180,9 +182,13 @@ def main():
             sys.exit(f"compare-llamacpp: {e}")
         ll_ver = (f"llama-bench, llama.cpp {built['llama_cpp']} from the llama-cpp-python "
                   f"{built['version']} sdist")
+        meter = CpuMeter(None).start()  # llama-bench runs as a child: "loadgen" is its share
         ll = bench_llamabench(built["llama-bench"], a.model, a.threads, a.reps)
+        noise["llama.cpp"] = meter.stop().get("others")
     if not a.skip_piston:
+        meter = CpuMeter(None).start()
         pi = bench_piston(a.piston, a.model, a.threads, a.reps)
+        noise["piston"] = meter.stop().get("others")
 
     print(f"model:     {a.model}")
     print(f"cpu:       {cpu_model()} ({os.cpu_count()} logical cpus), threads {a.threads}")
@@ -190,7 +196,10 @@ def main():
     print(f"piston:    {piston_version(a.piston) if pi else '-'}"
           + (f" (reported threads {pi.get('threads')})" if pi else ""))
     print(f"reps:      {a.reps} (+1 warm-up, excluded), tokens/s mean ± sd")
-    print(f"load avg:  {load0:.2f} at start, {loadavg():.2f} at end (1-minute; want ~0)\n")
+    print(f"load avg:  {load0:.2f} at start, {loadavg():.2f} at end (1-minute; want ~0)")
+    print("others:    " + (", ".join(f"{k} {v:.0%}" for k, v in noise.items() if v is not None) or "-")
+          + " of the CPUs used by other processes during the runs (want ~0%; llama.cpp's "
+          "spinning threads suffer most)\n")
     print(f"{'test':6s} | {'llama.cpp t/s':>18s} | {'piston t/s':>18s} | ratio")
     print(f"{'-' * 6}-+-{'-' * 18}-+-{'-' * 18}-+------")
     for key, label in (("pp", f"pp{N_PP}"), ("tg", f"tg{N_TG}")):
