@@ -97,9 +97,12 @@ test-unit: $(TEST_BIN)
 	@tests/run-unit.sh $(TEST_BIN)
 
 # the sanitizers do not see device code: the CPU build here, the emulated kernels in test-cuda-emu
-asan:
-	$(MAKE) BUILD=build-asan CUDA=0 OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  LDLIBS="-luv -lhttp_parser -lcjson -lpcre2-8 -ledit -lm -pthread -fsanitize=address,undefined" test-unit
+# and the load generator (bench serve: a client of servers it does not trust) end to end, with
+# the server it talks to built the same way
+asan: model
+	$(MAKE) BUILD=build-asan BIN=build-asan/bin CUDA=0 OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  LDLIBS="-luv -lhttp_parser -lcjson -lpcre2-8 -ledit -lm -pthread -fsanitize=address,undefined" test-unit build-asan/bin/piston
+	PISTON_BIN=build-asan/bin/piston python3 -m pytest -q tests/e2e/test_bench_serve.py
 
 test-py: bin/piston model
 	python3 -m pytest -q tests/e2e
