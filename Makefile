@@ -16,7 +16,10 @@ CC      ?= cc
 OPT     ?= -O2
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter \
            -fno-strict-aliasing -I. -MMD -MP -pthread
-LDLIBS  += -luv -lhttp_parser -lcjson -lpcre2-8 -lm -pthread
+# the libraries from Debian (scripts/deps.sh); the sanitizer and emulator builds reuse them.
+# libcurl is not linked: `piston pull` loads it when it runs, so the binary starts without it.
+DEP_LIBS := -luv -lhttp_parser -lcjson -lpcre2-8 -lutf8proc -lcrypto -lm -ldl -pthread
+LDLIBS  += $(DEP_LIBS)
 BUILD   ?= build
 BIN     ?= bin
 
@@ -98,7 +101,7 @@ test-unit: $(TEST_BIN)
 # the sanitizers do not see device code: the CPU build here, the emulated kernels in test-cuda-emu
 asan:
 	$(MAKE) BUILD=build-asan CUDA=0 OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  LDLIBS="-luv -lhttp_parser -lcjson -lpcre2-8 -lm -pthread -fsanitize=address,undefined" test-unit
+	  LDLIBS="$(DEP_LIBS) -fsanitize=address,undefined" test-unit
 
 test-py: bin/piston model
 	python3 -m pytest -q tests/e2e
@@ -119,7 +122,7 @@ test-cuda-emu:
 	$(MAKE) --no-print-directory BUILD=build-emu-asan CUDA=emu \
 	  OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  SIMT_SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  LDLIBS="-luv -lhttp_parser -lcjson -lpcre2-8 -lm -pthread -fsanitize=address,undefined build-emu-asan/libsimt.a -rdynamic -ldl -lstdc++" \
+	  LDLIBS="$(DEP_LIBS) -fsanitize=address,undefined build-emu-asan/libsimt.a -rdynamic -ldl -lstdc++" \
 	  emu-run
 
 emu-run: $(EMU_TESTS)

@@ -32,6 +32,11 @@ int cli_parse(int argc, char **argv, CliArgs *a, const char *usage);
 /* "smollm2" -> $PISTON_HOME/SmolLM2-135M-Instruct.Q4_1.gguf (PISTON_HOME defaults to
  * ~/.cache/piston); anything else is a path. 0, or -1 after printing the error. */
 int cli_resolve_model(CliArgs *a);
+/* cli_model.c: MODEL as a user names it into a path: a file or directory as it is; ORG/NAME
+ * in the Hugging Face cache; NAME[:TAG] in an Ollama store; else a download from the Hub
+ * (cli_pull.c) when one is reachable. May set e->chat_template (an Ollama template layer).
+ * 0, or -1 after printing where Piston looked. */
+int cli_model_resolve(const char *model, char *path, size_t cap, EngineArgs *e);
 /* An integer flag value in [lo, hi]; 0, or -1 after printing the error. */
 int cli_parse_int(const char *flag, const char *v, long lo, long hi, int *out);
 /* The engine flags shared by `serve` and `bench throughput` (vLLM's names): when argv[*i] is
