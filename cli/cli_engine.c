@@ -40,7 +40,7 @@ int cli_engine_flag(int argc, char **argv, int *i, EngineArgs *a) {
                                              "--max-num-batched-tokens", "--block-size", "--kv-cache-memory",
                                              "--kv-cache-dtype", "--num-gpu-blocks-override", "--gpu-memory-utilization",
                                              "--chat-template", "--device", "--dtype", "--load-format",
-                                             "--tensor-parallel-size", "-tp"};
+                                             "--tensor-parallel-size", "-tp", "--generation-config"};
     int known = 0;
     for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++) known |= !strcmp(f, with_value[k]);
     if (!known) return 0;
@@ -57,6 +57,7 @@ int cli_engine_flag(int argc, char **argv, int *i, EngineArgs *a) {
     else if (!strcmp(f, "--block-size")) rc = cli_parse_int(f, v, 1, 1024, &a->block_size);
     else if (!strcmp(f, "--num-gpu-blocks-override")) rc = cli_parse_int(f, v, 2, 1 << 30, &a->num_gpu_blocks_override);
     else if (!strcmp(f, "--chat-template")) a->chat_template = v;
+    else if (!strcmp(f, "--generation-config")) a->generation_config = v; /* auto | vllm | FOLDER */
     else if (!strcmp(f, "--precision")) {
         if (!strcmp(v, "q8")) a->backend.precision = MATMUL_Q8;
         else if (!strcmp(v, "f32")) a->backend.precision = MATMUL_F32;
@@ -87,7 +88,7 @@ int cli_engine_flag(int argc, char **argv, int *i, EngineArgs *a) {
     } else if (!strcmp(f, "--load-format")) {
         if (!strcmp(v, "dummy")) a->load_dummy = 1;
         else if (strcmp(v, "auto") && strcmp(v, "gguf"))
-            cli_error("--load-format %s is not supported (supported: auto, gguf, dummy)", v), rc = -1;
+            if (strcmp(v, "safetensors")) cli_error("--load-format %s is not supported (supported: auto, gguf, safetensors, dummy)", v), rc = -1;
     } else if (!strcmp(f, "--tensor-parallel-size") || !strcmp(f, "-tp")) {
         if (strcmp(v, "1")) cli_error("%s %s: tensor parallelism needs the CUDA backend; only 1 is supported", f, v), rc = -1;
     }

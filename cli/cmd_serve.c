@@ -115,13 +115,16 @@ int cmd_serve(int argc, char **argv) {
     CliArgs ca;
     memset(&ca, 0, sizeof ca);
     if (parse_flags(argc, argv, &o, &ca)) return 2;
-    if (o.engine.load_dummy) {
+    if (o.engine.load_dummy && model_is_dummy_name(ca.model)) {
         cli_error("--load-format dummy: the built-in configs have no tokenizer, so they cannot serve text; "
-                  "benchmark them with `piston bench latency|throughput`");
+                  "benchmark them with `piston bench latency|throughput`, or serve a directory with config.json "
+                  "and tokenizer.json");
         return 2;
     }
     ca.engine.dtype = o.engine.dtype;
+    ca.engine.load_dummy = o.engine.load_dummy;
     if (cli_resolve_model(&ca)) return 2;
+    if (ca.engine.chat_template && !o.engine.chat_template) o.engine.chat_template = ca.engine.chat_template;
     if (access(ca.model_path, R_OK) != 0) {
         cli_error("%s: cannot read the model file (%s)", ca.model_path, strerror(errno));
         return 1;
