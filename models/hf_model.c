@@ -29,6 +29,11 @@ typedef struct Binder {
     int64_t conv_bytes;
 } Binder;
 
+/* The format does not promise alignment (the header may have any length): a tensor whose
+ * data is not aligned to its element is copied rather than read in place, since the ops
+ * load whole elements. */
+static int aligned(const StTensor *s) { return (uintptr_t)s->data % (s->dtype == ST_F32 ? 4 : 2) == 0; }
+
 static int64_t tensor_bytes(const Tensor *t) { return dtype_row_bytes(t->type, t->ne[0]) * t->ne[1]; }
 
 /* Bind HF tensor `name` of shape {ne0, ne1} (ne1 0 for a vector) to t; f32: a norm or bias. */
@@ -51,7 +56,7 @@ static int bind(Binder *b, Tensor *t, const char *name, int64_t ne0, int64_t ne1
                        b->m->path, name, st_dtype_name(s->dtype), b->m->cfg.hf_arch);
     *t = (Tensor){f32 ? DT_F32 : (DType)b->target, nd, {ne0, ne1 ? ne1 : 1, 1, 1}, s->data, NULL};
     b->pend[b->n++] = (Pending){t, s};
-    if (ct != (int)t->type) b->conv_bytes += (tensor_bytes(t) + HF_ALIGN - 1) / HF_ALIGN * HF_ALIGN;
+    if (ct != (int)t->type || !aligned(s)) b->conv_bytes += (tensor_bytes(t) + HF_ALIGN - 1) / HF_ALIGN * HF_ALIGN;
     return 0;
 }
 
@@ -108,8 +113,9 @@ static int convert(Binder *b, char *err, size_t errlen) {
     int64_t widest = 1;
     for (int i = 0; i < b->n; i++) widest = b->pend[i].t->ne[0] > widest ? b->pend[i].t->ne[0] : widest;
     float *row = malloc((size_t)widest * sizeof *row);
-    if (!m->host_buf || !row) {
-        free(row);
+    void *raw = malloc((size_t)widest * sizeof(float)); /* an aligned copy of the source row */
+    if (!m->host_buf || !row || !raw) {
+        free(row), free(raw);
         return err_set(err, errlen, -ENOMEM, "out of memory converting the weights (%.2f GiB)",
                        b->conv_bytes / 1073741824.0);
     }
@@ -118,16 +124,17 @@ static int convert(Binder *b, char *err, size_t errlen) {
         Tensor *t = b->pend[i].t;
         const StTensor *s = b->pend[i].src;
         DType from = (DType)st_dtype_compute(s->dtype);
-        if ((int)from == (int)t->type) continue;
+        if ((int)from == (int)t->type && aligned(s)) continue;
         int64_t in_row = dtype_row_bytes(from, t->ne[0]), out_row = dtype_row_bytes(t->type, t->ne[0]);
         for (int64_t r = 0; r < t->ne[1]; r++) {
-            dtype_dequantize_row(from, (const char *)s->data + r * in_row, row, t->ne[0]);
+            memcpy(raw, (const char *)s->data + r * in_row, (size_t)in_row);
+            dtype_dequantize_row(from, raw, row, t->ne[0]);
             dtype_convert_row(t->type, row, at + r * out_row, t->ne[0]);
         }
         t->data = at;
         at += (tensor_bytes(t) + HF_ALIGN - 1) / HF_ALIGN * HF_ALIGN;
     }
-    free(row);
+    free(row), free(raw);
     if (ff_bytes) {
         int rc = rope_freqs_compute(&m->cfg, (float *)at, err, errlen);
         if (rc < 0) return rc;

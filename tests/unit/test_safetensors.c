@@ -139,8 +139,9 @@ static void test_shards(void) {
     CHECK(st_open(g_dir, &st, err, sizeof err) == 0, "open the directory: %s", err);
     if (st) {
         const StTensor *ty = st_find(st, "y");
-        CHECK(st_n_shards(st) == 2 && st_n_tensors(st) == 2 && ty && ty->shard == 1 && *(const float *)ty->data == 9,
-              "two shards");
+        float yv = 0; /* the data may be unaligned: this header's length is not a multiple of 4 */
+        if (ty) memcpy(&yv, ty->data, 4);
+        CHECK(st_n_shards(st) == 2 && st_n_tensors(st) == 2 && ty && ty->shard == 1 && yv == 9, "two shards");
         CHECK(st_total_bytes(st) == (int64_t)(8 + strlen(h1) + 8 + 8 + strlen(h2) + 4), "total bytes %lld", (long long)st_total_bytes(st));
         st_close(st);
     }
