@@ -18,7 +18,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -Wno-unused-pa
            -fno-strict-aliasing -I. -MMD -MP -pthread
 # the libraries from Debian (scripts/deps.sh); the sanitizer and emulator builds reuse them.
 # libcurl is not linked: `piston pull` loads it when it runs, so the binary starts without it.
-DEP_LIBS := -luv -lhttp_parser -lcjson -lpcre2-8 -lutf8proc -lcrypto -lm -ldl -pthread
+DEP_LIBS := -luv -lhttp_parser -lcjson -lpcre2-8 -ledit -lutf8proc -lcrypto -lm -ldl -pthread
 LDLIBS  += $(DEP_LIBS)
 BUILD   ?= build
 BIN     ?= bin
@@ -44,7 +44,7 @@ CFLAGS    += -DPISTON_HAVE_CUDA
 LDLIBS    += $(BUILD)/libsimt.a -rdynamic -ldl -lstdc++
 endif
 
-LIB_SRC  := $(sort $(wildcard engine/*.c http/*.c kernels/*.c kernels/cpu/*.c models/*.c scheduler/*.c server/*.c))
+LIB_SRC  := $(sort $(wildcard base/*.c engine/*.c http/*.c kernels/*.c kernels/cpu/*.c models/*.c scheduler/*.c server/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c bench/*.c))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 OPS_SRC  := $(sort $(wildcard tests/unit/ops/*.c))

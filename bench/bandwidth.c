@@ -12,23 +12,39 @@
 
 static const char usage[] = "usage: piston bench bandwidth [--device auto|cpu|cuda] [--size 1G] [-r 10] [--json]\n";
 
-int bench_bandwidth(int argc, char **argv) {
+typedef struct BandwidthArgs {
     BackendOptions o;
-    backend_options_default(&o);
-    int64_t size = (int64_t)1 << 30;
-    int reps = 10, json = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(f, "-h") || !strcmp(f, "--help")) return printf("%s", usage), 0;
-        if (!strcmp(f, "--json")) { json = 1; continue; }
-        if (!v) return cli_error("%s needs a value", f), 1;
-        if (!strcmp(f, "--device")) o.device = argv[++i];
-        else if (!strcmp(f, "--threads")) { if (cli_parse_int(f, argv[++i], 1, 1024, &o.n_threads)) return 1; }
-        else if (!strcmp(f, "--size")) {
-            if ((size = cli_parse_bytes(argv[++i])) <= 0) return cli_error("--size expects bytes, e.g. 1G"), 1;
-        } else if (!strcmp(f, "-r")) { if (cli_parse_int(f, argv[++i], 1, 1000, &reps)) return 1; }
-        else return cli_error("bench bandwidth: unknown flag %s (see --help)", f), 1;
-    }
+    int64_t size;
+    int reps, json;
+} BandwidthArgs;
+
+static int parse_device(const char *v, void *base, char *err, size_t n) {
+    if (strcmp(v, "auto") && strcmp(v, "cpu") && strcmp(v, "cuda"))
+        return snprintf(err, n, "--device expects auto, cpu or cuda, got '%s'", v), -1;
+    ((BandwidthArgs *)base)->o.device = v;
+    return 0;
+}
+
+#define OFF(f) offsetof(BandwidthArgs, f)
+static const FlagSpec bandwidth_flags[] = {
+    {"--device", NULL, FLAG_FN, 0, 0, 0, parse_device, "auto|cpu|cuda", "the backend", "auto"},
+    {"--threads", "-t", FLAG_INT, OFF(o.n_threads), 1, 1024, NULL, "N", "CPU threads", "all cores"},
+    {"--size", NULL, FLAG_BYTES, OFF(size), 0, 0, NULL, "BYTES", "bytes copied each time", "1G"},
+    {"--repetitions", "-r", FLAG_INT, OFF(reps), 1, 1000, NULL, "N", "copies, the best reported", "10"},
+    {"--json", NULL, FLAG_BOOL, OFF(json), 0, 0, NULL, NULL, "one JSON line", "off"},
+};
+#undef OFF
+
+int bench_bandwidth(int argc, char **argv) {
+    BandwidthArgs b0 = {.size = (int64_t)1 << 30, .reps = 10};
+    backend_options_default(&b0.o);
+    FlagGroup g[1] = {FLAG_GROUP("bench bandwidth", bandwidth_flags, &b0)};
+    const char *pos[1];
+    int n_pos = 0, prc = flags_parse(g, 1, argc, argv, pos, 0, &n_pos, usage);
+    if (prc) return prc < 0;
+    BackendOptions o = b0.o;
+    int64_t size = b0.size;
+    int reps = b0.reps, json = b0.json;
     char err[512];
     Backend *be;
     if (backend_create(&o, &be, err, sizeof err)) return cli_error("%s", err), 1;

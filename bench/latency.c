@@ -11,8 +11,8 @@
 #include "bench/bench.h"
 #include "cli/cli.h"
 
-static const char usage[] =
-    "usage: piston bench latency MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--precision q8|f32] [--json]\n";
+static const char usage[] = "usage: piston bench latency MODEL [-p 512] [-n 128] [-r 5] [--json] [flags]\n"
+                            "llama-bench's pp and tg tests on one sequence, from an empty cache each time.\n";
 
 typedef struct Stat {
     double mean, sd;
@@ -43,16 +43,8 @@ static int run_once(Engine *e, const int32_t *ids, int n, int tg, double *tps, c
 
 int bench_latency(int argc, char **argv) {
     CliArgs a;
-    if (cli_parse(argc, argv, &a, usage)) return 1;
-    if (a.prompt) { /* llama-bench spells the prompt length -p N */
-        char *end;
-        long v = strtol(a.prompt, &end, 10);
-        if (*end || v <= 0 || v > 1 << 20) {
-            cli_error("bench latency: -p expects a prompt length in tokens, got '%s'", a.prompt);
-            return 1;
-        }
-        a.n_prompt_bench = (int)v;
-    }
+    int prc = cli_parse(argc, argv, &a, usage, CLI_BENCH_LATENCY);
+    if (prc) return prc < 0;
     int np = a.n_prompt_bench, ng = a.n_gen_bench;
     int need = (np > ng ? np : ng) + 1;
     if (a.engine.max_model_len <= 0) a.engine.max_model_len = need;

@@ -52,33 +52,36 @@ static int load_dataset(const char *path, const Tokenizer *tok, int limit, Promp
     return rc;
 }
 
+typedef struct ThroughputArgs {
+    int num_prompts, input_len, output_len, json;
+    uint64_t seed;
+    const char *dataset;
+} ThroughputArgs;
+
+#define OFF(f) offsetof(ThroughputArgs, f)
+static const FlagSpec throughput_flags[] = {
+    {"--num-prompts", NULL, FLAG_INT, OFF(num_prompts), 1, 1 << 24, NULL, "N", "requests, all queued at once", "32"},
+    {"--input-len", NULL, FLAG_INT, OFF(input_len), 1, 1 << 24, NULL, "N", "random prompt tokens each", "128"},
+    {"--output-len", NULL, FLAG_INT, OFF(output_len), 1, 1 << 24, NULL, "N", "output tokens each (EOS ignored)", "128"},
+    {"--dataset", NULL, FLAG_STR, OFF(dataset), 0, 0, NULL, "FILE.jsonl", "prompts from {\"prompt\": ...} lines", NULL},
+    {"--seed", NULL, FLAG_U64, OFF(seed), 0, 0, NULL, "S", "the random prompts' (and dummy weights') seed", "0"},
+    {"--json", NULL, FLAG_BOOL, OFF(json), 0, 0, NULL, NULL, "one JSON line", "off"},
+};
+#undef OFF
+
 int bench_throughput(int argc, char **argv) {
     EngineArgs ea;
     engine_args_default(&ea);
     ea.log_stats = 0;
-    int num_prompts = 32, input_len = 128, output_len = 128, json = 0;
-    uint64_t seed = 0;
-    const char *dataset = NULL, *model = NULL;
-    for (int i = 0; i < argc; i++) {
-        int r = cli_engine_flag(argc, argv, &i, &ea);
-        if (r < 0) return 1;
-        if (r > 0) continue;
-        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(f, "-h") || !strcmp(f, "--help")) return printf("%s", usage), 0;
-        if (!strcmp(f, "--json")) { json = 1; continue; }
-        if (f[0] == '-' && !v) return cli_error("%s needs a value", f), 1;
-        if (!strcmp(f, "--num-prompts")) num_prompts = atoi(argv[++i]);
-        else if (!strcmp(f, "--input-len")) input_len = atoi(argv[++i]);
-        else if (!strcmp(f, "--output-len")) output_len = atoi(argv[++i]);
-        else if (!strcmp(f, "--dataset")) dataset = argv[++i];
-        else if (!strcmp(f, "--seed")) seed = strtoull(argv[++i], NULL, 10);
-        else if (f[0] == '-') return cli_error("bench throughput: unknown flag %s (see --help)", f), 1;
-        else if (!model) model = f;
-        else return cli_error("unexpected argument '%s'", f), 1;
-    }
-    if (num_prompts <= 0 || input_len <= 0 || output_len <= 0)
-        return cli_error("--num-prompts, --input-len and --output-len must be positive"), 1;
-    if (!model) return cli_error("no model given (see --help)"), 1;
+    ThroughputArgs t = {32, 128, 128, 0, 0, NULL};
+    FlagGroup g[3] = {FLAG_GROUP("bench throughput", throughput_flags, &t), cli_engine_flags(&ea), cli_vllm_flags()};
+    const char *pos[1];
+    int n_pos = 0, rc0 = flags_parse(g, 3, argc, argv, pos, 1, &n_pos, usage);
+    if (rc0) return rc0 < 0;
+    if (!n_pos) return cli_error("no model given (see --help)"), 1;
+    const char *model = pos[0], *dataset = t.dataset;
+    int num_prompts = t.num_prompts, input_len = t.input_len, output_len = t.output_len, json = t.json;
+    uint64_t seed = t.seed;
     CliArgs a = {.model = model};
     a.engine.load_dummy = ea.load_dummy, a.engine.dtype = ea.dtype;
     ea.dummy_seed = seed;

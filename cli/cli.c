@@ -1,13 +1,18 @@
-/* Flag parsing shared by the subcommands. Flag names follow vLLM and llama.cpp where they
- * exist (--max-model-len, --temperature, --top-k, -n, -p, --seed, --threads). */
+/* The flags of the commands that run one user's requests (generate, run, eval, bench
+ * latency) on top of the engine's (flags_engine.c), and model-name resolution. Names follow
+ * vLLM and llama.cpp where they exist (--max-model-len, --temperature, --top-k, -n, -p,
+ * --seed, --threads). */
 #include "cli/cli.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "base/err.h"
 
 void cli_error(const char *fmt, ...) {
     va_list ap;
@@ -30,19 +35,52 @@ int cli_parse_int(const char *flag, const char *s, long lo, long hi, int *out) {
     return 0;
 }
 
-static int parse_float(const char *flag, const char *s, float *out) {
+int64_t cli_parse_bytes(const char *s) { return flags_parse_bytes(s); }
+
+/* --seed: the sampler's, and the dummy weights' */
+static int parse_seed(const char *v, void *base, char *err, size_t n) {
+    CliArgs *a = base;
     char *end;
     errno = 0;
-    float v = strtof(s, &end);
-    if (errno || *end || end == s) {
-        cli_error("%s expects a number, got '%s'", flag, s);
-        return -1;
-    }
-    *out = v;
+    unsigned long long s = strtoull(v, &end, 10);
+    if (errno || *end || end == v || v[0] == '-')
+        return err_set(err, n, -EINVAL, "--seed expects a non-negative integer, got '%s'", v);
+    a->sampling.seed = s, a->sampling.has_seed = 1, a->engine.dummy_seed = s;
     return 0;
 }
 
-int cli_parse(int argc, char **argv, CliArgs *a, const char *usage) {
+#define OFF(f) offsetof(CliArgs, f)
+#define SOFF(f) (offsetof(CliArgs, sampling) + offsetof(SamplingParams, f))
+static const FlagSpec sampling_flags[] = {
+    {"--temperature", "--temp", FLAG_FLOAT, SOFF(temperature), 0, 1e9, NULL, "T", "0 is greedy", "1.0 (run: 0.8)"},
+    {"--top-k", NULL, FLAG_INT, SOFF(top_k), -1, 1 << 30, NULL, "K", "keep the K most likely tokens; 0 or -1 off", "off (run: 40)"},
+    {"--top-p", NULL, FLAG_FLOAT, SOFF(top_p), 1e-9, 1, NULL, "P", "nucleus sampling", "1.0 (run: 0.9)"},
+    {"--min-p", NULL, FLAG_FLOAT, SOFF(min_p), 0, 1, NULL, "P", "drop tokens below P times the best", "0"},
+    {"--repetition-penalty", "--repeat-penalty", FLAG_FLOAT, SOFF(repetition_penalty), 1e-9, 1e9, NULL, "R", "as vLLM and HF apply it", "1.0"},
+    {"--presence-penalty", NULL, FLAG_FLOAT, SOFF(presence_penalty), -2, 2, NULL, "X", "OpenAI's", "0"},
+    {"--frequency-penalty", NULL, FLAG_FLOAT, SOFF(frequency_penalty), -2, 2, NULL, "X", "OpenAI's", "0"},
+    {"--seed", "-s", FLAG_FN, 0, 0, 0, parse_seed, "S", "the same seed gives the same tokens", "random"},
+};
+
+static const FlagSpec gen_flags[] = {
+    {"--prompt", "-p", FLAG_STR, OFF(prompt), 0, 0, NULL, "TEXT", "the prompt", NULL},
+    {"--n-predict", "-n|--max-tokens", FLAG_INT, OFF(n_predict), 0, 1 << 24, NULL, "N", "tokens to generate", "128 (run: 2048)"},
+    {"--ignore-eos", NULL, FLAG_BOOL, OFF(ignore_eos), 0, 0, NULL, NULL, "keep going past the end-of-sequence token", "off"},
+    {"--batch-size", NULL, FLAG_INT, OFF(engine.max_num_batched_tokens), 1, 1 << 20, NULL, "N", "prefill chunk (llama.cpp's name for --max-num-batched-tokens)", "512"},
+    {"--ctx-size", "-c", FLAG_INT, OFF(engine.max_model_len), 1, 1 << 24, NULL, "N", "llama.cpp's name for --max-model-len", NULL},
+};
+
+static const FlagSpec bench_flags[] = {
+    {"--n-prompt", "-p", FLAG_INT, OFF(n_prompt_bench), 1, 1 << 20, NULL, "N", "prompt tokens of the pp test", "512"},
+    {"--n-gen", "-n", FLAG_INT, OFF(n_gen_bench), 0, 1 << 24, NULL, "N", "generated tokens of the tg test", "128"},
+    {"--repetitions", "-r", FLAG_INT, OFF(reps), 1, 1000, NULL, "N", "runs averaged", "5"},
+    {"--json", NULL, FLAG_BOOL, OFF(json), 0, 0, NULL, NULL, "one JSON line", "off"},
+    {"--seed", "-s", FLAG_FN, 0, 0, 0, parse_seed, "S", "the seed of dummy weights", "0"},
+};
+#undef OFF
+#undef SOFF
+
+int cli_parse(int argc, char **argv, CliArgs *a, const char *usage, CliKind kind) {
     memset(a, 0, sizeof *a);
     engine_args_default(&a->engine);
     /* one user, one sequence at a time; prefill in chunks of 512 as llama.cpp's default batch */
@@ -54,81 +92,31 @@ int cli_parse(int argc, char **argv, CliArgs *a, const char *usage) {
     a->n_prompt_bench = 512;
     a->n_gen_bench = 128;
     a->reps = 5;
-    for (int i = 0; i < argc; i++) {
-        const char *f = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int takes = 1, rc = 0;
-        if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
-            printf("%s", usage);
-            exit(0);
-        } else if (!strcmp(f, "--ignore-eos")) {
-            a->ignore_eos = 1, takes = 0;
-        } else if (!strcmp(f, "--json")) {
-            a->json = 1, takes = 0;
-        } else if (f[0] == '-' && f[1] != 0 && !v) {
-            cli_error("%s needs a value", f);
-            return -1;
-        } else if (!strcmp(f, "-c") || !strcmp(f, "--ctx-size")) {
-            rc = cli_parse_int(f, v, 1, 1 << 24, &a->engine.max_model_len);
-        } else if (!strcmp(f, "--batch-size")) {
-            rc = cli_parse_int(f, v, 1, 1 << 20, &a->engine.max_num_batched_tokens);
-        } else if (!strcmp(f, "-p") || !strcmp(f, "--prompt") || !strcmp(f, "--n-prompt")) {
-            /* bench uses -p N (llama-bench); generate uses -p TEXT */
-            if (!strcmp(f, "--n-prompt")) rc = cli_parse_int(f, v, 1, 1 << 20, &a->n_prompt_bench);
-            else a->prompt = v;
-        } else if (!strcmp(f, "-n") || !strcmp(f, "--n-predict") || !strcmp(f, "--max-tokens")) {
-            rc = cli_parse_int(f, v, 0, 1 << 24, &a->n_predict);
-            a->n_gen_bench = a->n_predict;
-        } else if (!strcmp(f, "-r") || !strcmp(f, "--repetitions")) {
-            rc = cli_parse_int(f, v, 1, 1000, &a->reps);
-        } else if (!strcmp(f, "--temperature") || !strcmp(f, "--temp")) {
-            rc = parse_float(f, v, &a->sampling.temperature);
-        } else if (!strcmp(f, "--top-k")) {
-            rc = cli_parse_int(f, v, -1, 1 << 30, &a->sampling.top_k);
-        } else if (!strcmp(f, "--top-p")) {
-            rc = parse_float(f, v, &a->sampling.top_p);
-        } else if (!strcmp(f, "--min-p")) {
-            rc = parse_float(f, v, &a->sampling.min_p);
-        } else if (!strcmp(f, "--repetition-penalty") || !strcmp(f, "--repeat-penalty")) {
-            rc = parse_float(f, v, &a->sampling.repetition_penalty);
-        } else if (!strcmp(f, "--presence-penalty")) {
-            rc = parse_float(f, v, &a->sampling.presence_penalty);
-        } else if (!strcmp(f, "--frequency-penalty")) {
-            rc = parse_float(f, v, &a->sampling.frequency_penalty);
-        } else if (!strcmp(f, "--seed") || !strcmp(f, "-s")) {
-            char *end;
-            errno = 0;
-            a->sampling.seed = strtoull(v, &end, 10);
-            a->sampling.has_seed = 1;
-            a->engine.dummy_seed = a->sampling.seed;
-            if (errno || *end || end == v) cli_error("--seed expects a non-negative integer, got '%s'", v), rc = -1;
-        } else if (f[0] == '-' && f[1] != 0) {
-            int taken = cli_engine_flag(argc, argv, &i, &a->engine); /* --threads, --device, ... */
-            if (taken < 0) return -1;
-            if (taken == 0) {
-                cli_error("unknown flag %s (see --help)", f);
-                return -1;
-            }
-            takes = 0;
-        } else if (!a->model) {
-            a->model = f, takes = 0;
-        } else {
-            cli_error("unexpected argument '%s' (see --help)", f);
-            return -1;
-        }
-        if (rc) return -1;
-        i += takes;
+    FlagGroup g[5];
+    int ng = 0;
+    g[ng++] = cli_engine_flags(&a->engine);
+    if (kind == CLI_BENCH_LATENCY) g[ng++] = FLAG_GROUP("bench latency", bench_flags, a);
+    if (kind == CLI_GENERATE || kind == CLI_RUN) {
+        g[ng++] = FLAG_GROUP("generation", gen_flags, a);
+        g[ng++] = FLAG_GROUP("sampling", sampling_flags, a);
     }
+    g[ng++] = cli_vllm_flags();
+    const char *pos[CLI_MAX_POS + 1];
+    int n_pos = 0;
+    int rc = flags_parse(g, ng, argc, argv, pos, kind == CLI_RUN ? CLI_MAX_POS + 1 : 1, &n_pos, usage);
+    if (rc) return rc;
     char err[256];
     if (sampling_params_validate(&a->sampling, err, sizeof err)) {
         cli_error("%s", err);
         return -1;
     }
-    if (!a->model) {
+    if (n_pos == 0) {
         cli_error("no model given: pass a .gguf path or 'smollm2' (see --help)");
         return -1;
     }
-    return cli_resolve_model(a);
+    a->model = pos[0];
+    for (int i = 1; i < n_pos; i++) a->pos[a->n_pos++] = pos[i];
+    return cli_resolve_model(a) ? -1 : 0;
 }
 
 int cli_resolve_model(CliArgs *a) {

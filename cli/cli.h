@@ -7,10 +7,13 @@
 #include <stddef.h>
 
 #include "base/version.h"
+#include "cli/flags.h"
 #include "engine/engine.h"
 #include "engine/sampler.h"
 
 #define PISTON_DEFAULT_MODEL_FILE "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+#define CLI_MAX_POS 64
 
 typedef struct CliArgs {
     const char *model;       /* as given: a path or a short name */
@@ -21,16 +24,23 @@ typedef struct CliArgs {
     int n_predict;
     int ignore_eos;
     int json;
+    const char *pos[CLI_MAX_POS]; /* the positional arguments after MODEL (run's prompt words) */
+    int n_pos;
     /* bench latency */
     int n_prompt_bench, n_gen_bench, reps;
 } CliArgs;
 
+/* The commands cli_parse knows the flags of. */
+typedef enum CliKind { CLI_GENERATE, CLI_RUN, CLI_EVAL, CLI_BENCH_LATENCY } CliKind;
+
 /* Print one line "piston: <message>" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Parse argv (after the subcommand) into a; returns 0, or -1 after printing the error. */
-int cli_parse(int argc, char **argv, CliArgs *a, const char *usage);
+/* Parse argv (after the subcommand) into a: the engine's flags, vLLM's refused and ignored
+ * ones, and the command's own. 0; 1 when --help was printed (exit 0); -1 after the error. */
+int cli_parse(int argc, char **argv, CliArgs *a, const char *usage, CliKind kind);
 /* "smollm2" -> $PISTON_HOME/SmolLM2-135M-Instruct.Q4_1.gguf (PISTON_HOME defaults to
- * ~/.cache/piston); anything else is a path. 0, or -1 after printing the error. */
+ * ~/.cache/piston); a built-in config with --load-format dummy; anything else is a path.
+ * 0, or -1 after printing the error. */
 int cli_resolve_model(CliArgs *a);
 /* cli_model.c: MODEL as a user names it into a path: a file or directory as it is; ORG/NAME
  * in the Hugging Face cache; NAME[:TAG] in an Ollama store; else a download from the Hub
@@ -39,14 +49,12 @@ int cli_resolve_model(CliArgs *a);
 int cli_model_resolve(const char *model, char *path, size_t cap, EngineArgs *e);
 /* An integer flag value in [lo, hi]; 0, or -1 after printing the error. */
 int cli_parse_int(const char *flag, const char *v, long lo, long hi, int *out);
-/* The engine flags shared by `serve` and `bench throughput` (vLLM's names): when argv[*i] is
- * one, store it in a, advance *i past its value and return 1; 0 when it is not an engine
- * flag; -1 after printing the error. */
-int cli_engine_flag(int argc, char **argv, int *i, EngineArgs *a);
 /* "4G", "4GiB", "512M", "1000000" -> bytes (binary multiples); -1 when malformed. */
 int64_t cli_parse_bytes(const char *s);
-/* --kv-cache-dtype auto|f16|f32 into KV_CACHE_DTYPE_AUTO, DT_F16 or DT_F32; 0 or -1 (reported) */
-int cli_parse_kv_cache_dtype(const char *v, int *out);
+/* The flag groups (flags_engine.c, flags_cli.c): the engine's flags into a, and vLLM's
+ * flags that Piston refuses or ignores. */
+FlagGroup cli_engine_flags(EngineArgs *a);
+FlagGroup cli_vllm_flags(void);
 
 /* An Engine for one interactive user (generate, run, eval, bench latency): a.engine with
  * one sequence at a time, quiet logs. 0, or -1 after printing the error. */

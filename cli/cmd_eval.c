@@ -11,8 +11,9 @@
 
 #include "cli/cli.h"
 
-static const char usage[] =
-    "usage: piston eval MODEL [--precision q8|f32] [--threads N] [--max-model-len N] < requests.jsonl\n";
+static const char usage[] = "usage: piston eval MODEL [flags] < requests.jsonl\n"
+                            "JSON lines in ({\"prompt\"|\"ids\", \"n_predict\", \"top_n\", \"full_logits\"}), "
+                            "logits and greedy tokens out (the reference tests' interface).\n";
 
 static int json_int(const cJSON *o, const char *k, int dflt) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -115,7 +116,8 @@ static cJSON *eval_one(Engine *e, const cJSON *req, char *err, size_t errlen) {
 
 int cmd_eval(int argc, char **argv) {
     CliArgs a;
-    if (cli_parse(argc, argv, &a, usage)) return 1;
+    int prc = cli_parse(argc, argv, &a, usage, CLI_EVAL);
+    if (prc) return prc < 0;
     char err[512];
     Engine *s;
     if (cli_engine_create(&a, &s)) return 1;

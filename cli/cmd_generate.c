@@ -7,11 +7,8 @@
 
 #include "cli/cli.h"
 
-static const char usage[] =
-    "usage: piston generate MODEL -p TEXT [-n 128] [--temperature T] [--top-k K] [--top-p P]\n"
-    "         [--min-p M] [--repetition-penalty R] [--presence-penalty X] [--frequency-penalty X]\n"
-    "         [--seed S] [--threads N] [--max-model-len N] [--ignore-eos] [--precision q8|f32]\n"
-    "         [--device auto|cpu|cuda] [--kv-cache-dtype auto|f16|f32]\n";
+static const char usage[] = "usage: piston generate MODEL -p TEXT [flags]\n"
+                            "Continues TEXT, streaming to stdout; prefill and decode speeds on stderr.\n";
 
 typedef struct Gen {
     double t_first;  /* when the first token (the prefill's) was out */
@@ -29,7 +26,8 @@ static int on_output(void *ctx, const EngineOutput *o) {
 
 int cmd_generate(int argc, char **argv) {
     CliArgs a;
-    if (cli_parse(argc, argv, &a, usage)) return 1;
+    int prc = cli_parse(argc, argv, &a, usage, CLI_GENERATE);
+    if (prc) return prc < 0;
     if (!a.prompt) {
         cli_error("generate needs a prompt: -p TEXT");
         return 1;

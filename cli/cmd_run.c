@@ -1,52 +1,63 @@
-/* `piston run MODEL`: an interactive chat in the terminal, like `ollama run`. Each turn the
- * whole conversation is rendered with the chat template, tokenized and sent to the Engine as
- * one request; the prefix cache finds the blocks of the turns before, so a long conversation
- * is not recomputed every turn. Commands: /bye (or Ctrl-D) quits, /clear forgets the conversation,
- * /? helps. Sampling defaults are Ollama's (temperature 0.8, top-k 40, top-p 0.9). */
+/* `piston run MODEL [PROMPT]`: a chat in the terminal, like `ollama run`. With a prompt (or
+ * with stdin not a terminal: all of it is the prompt) one answer and exit; without, the chat:
+ * line editing and history, `"""` for several lines, Ctrl-C stops a reply and keeps the
+ * conversation, Ollama's slash commands (chat_cmds.c). Each turn the whole conversation is
+ * rendered with the chat template and sent to the Engine as one request; the prefix cache
+ * finds the blocks of the turns before, so a long conversation is not recomputed. Sampling
+ * defaults are Ollama's (temperature 0.8, top-k 40, top-p 0.9). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
+#include "cli/chat.h"
 
-static const char usage[] =
-    "usage: piston run MODEL [--temperature T] [--top-k K] [--top-p P] [--min-p M] [--seed S]\n"
-    "         [--repetition-penalty R] [-n MAX_TOKENS_PER_REPLY] [--threads N] [--max-model-len N]\n"
-    "         [--chat-template chatml|llama3|llama2|mistral|zephyr]\n"
-    "In the chat: /bye or Ctrl-D to quit, /clear to start over, /? for help.\n";
-
-typedef struct Chat {
-    ChatMessage *msgs;
-    int n, cap;
-    int turns;
-} Chat;
-
-static int chat_push(Chat *c, const char *role, const char *content) {
-    if (c->n == c->cap) {
-        int cap = c->cap ? c->cap * 2 : 16;
-        ChatMessage *m = realloc(c->msgs, (size_t)cap * sizeof *m);
-        if (!m) return -1;
-        c->msgs = m, c->cap = cap;
-    }
-    c->msgs[c->n].role = role;
-    c->msgs[c->n].content = strdup(content);
-    return c->msgs[c->n++].content ? 0 : -1;
-}
-
-static void chat_clear(Chat *c) {
-    for (int i = 0; i < c->n; i++) free((char *)c->msgs[i].content);
-    c->n = 0;
-}
+static const char usage[] = "usage: piston run MODEL [PROMPT...] [flags]\n"
+                            "A chat with MODEL in the terminal; with PROMPT (or a piped stdin), one answer.\n"
+                            "In the chat: /? for the commands, \"\"\" for several lines, Ctrl-D or /bye to quit.\n";
 
 typedef struct Reply {
+    Chat *c;
     char *text;
     size_t len, cap;
+    int col, width;        /* word wrap: the column, the terminal's width */
+    char word[256];        /* the word being printed (wrap decides where it goes) */
+    int wlen, wcols;
+    double t_first, t_end;
+    int n_out, n_prompt;
 } Reply;
+
+static void word_flush(Reply *r) {
+    if (!r->wlen) return;
+    if (r->c->wordwrap && r->col > 0 && r->col + r->wcols >= r->width) fputc('\n', stdout), r->col = 0;
+    fwrite(r->word, 1, (size_t)r->wlen, stdout);
+    r->col += r->wcols, r->wlen = r->wcols = 0;
+}
+
+/* print with word wrap at the terminal's width: a word moves to the next line whole */
+static void print_wrapped(Reply *r, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '\n' || ch == ' ' || ch == '\t') {
+            word_flush(r);
+            if (ch != '\n' && r->col >= r->width) ch = '\n'; /* a space at the edge becomes the break */
+            fputc(ch, stdout);
+            r->col = ch == '\n' ? 0 : r->col + 1;
+            continue;
+        }
+        if (r->wlen + 1 >= (int)sizeof r->word) word_flush(r);
+        r->word[r->wlen++] = ch;
+        if (((unsigned char)ch & 0xC0) != 0x80) r->wcols++; /* one column per character */
+    }
+}
 
 static int on_output(void *ctx, const EngineOutput *o) {
     Reply *r = ctx;
-    fwrite(o->text, 1, o->text_len, stdout);
+    if (o->n_output_tokens == 1 && o->n_new) r->t_first = o->t_first_token;
+    r->n_out = o->n_output_tokens, r->n_prompt = o->n_prompt_tokens, r->t_end = o->t_now;
+    if (r->c->wordwrap) print_wrapped(r, o->text, o->text_len);
+    else fwrite(o->text, 1, o->text_len, stdout);
+    if (o->finish) word_flush(r);
     fflush(stdout);
     if (r->len + o->text_len + 1 > r->cap) {
         size_t cap = 2 * (r->len + o->text_len + 1);
@@ -57,36 +68,56 @@ static int on_output(void *ctx, const EngineOutput *o) {
     memcpy(r->text + r->len, o->text, o->text_len);
     r->len += o->text_len;
     r->text[r->len] = 0;
-    return 0;
+    return chat_interrupted() ? 1 : 0; /* Ctrl-C: stop here, keep what was said */
 }
 
-static int reply(Engine *e, Chat *c, const SamplingParams *sp, int n_predict, char *err, size_t errlen, char **text) {
-    const ChatTemplate *tpl = engine_chat_template(e, NULL);
-    char *prompt;
-    if (chat_template_apply(tpl, c->msgs, c->n, 1, &prompt, err, errlen)) return -1;
+/* One turn: render, send, stream. The reply (whole or stopped) joins the conversation. */
+static int reply(Chat *c, char *err, size_t errlen) {
+    ChatMessage *all = malloc(((size_t)c->n + 1) * sizeof *all);
+    if (!all) return snprintf(err, errlen, "out of memory"), -1;
+    int k = 0;
+    if (c->system) all[k++] = (ChatMessage){"system", c->system};
+    memcpy(all + k, c->msgs, (size_t)c->n * sizeof *all);
+    char *prompt = NULL;
+    int rc = chat_template_apply(c->tpl, all, k + c->n, 1, &prompt, err, errlen);
+    free(all);
+    if (rc) return -1;
     int32_t *ids;
     /* a template that writes BOS itself must not get a second one from the tokenizer */
-    int n = tokenizer_encode_alloc(engine_tokenizer(e), prompt, strlen(prompt), tpl->bos_text == NULL, 1, &ids);
+    int n = tokenizer_encode_alloc(engine_tokenizer(c->e), prompt, strlen(prompt), c->tpl->bos_text == NULL, 1, &ids);
     free(prompt);
     if (n < 0) return snprintf(err, errlen, "could not tokenize the conversation"), -1;
-    int rc = -1;
-    Reply r = {malloc(256), 0, 256};
+    int room = engine_max_model_len(c->e) - n;
+    Reply r = {c, calloc(1, 256), 0, 256, 0, chat_term_width(), "", 0, 0, 0, 0, 0, 0};
+    rc = -1;
     if (!r.text) goto done;
-    r.text[0] = 0;
-    if (n >= engine_max_model_len(e)) {
+    if (room <= 0) {
         snprintf(err, errlen, "the conversation (%d tokens) no longer fits the context (%d); /clear to start over", n,
-                 engine_max_model_len(e));
+                 engine_max_model_len(c->e));
         goto done;
     }
     RequestParams p;
     request_params_default(&p);
-    p.sampling = *sp;
+    p.sampling = c->sp;
     if (p.sampling.has_seed) p.sampling.seed += (uint64_t)c->turns; /* reproducible, yet not the same each turn */
-    p.max_tokens = n_predict;
-    if (cli_engine_run(e, ids, n, &p, on_output, &r, err, errlen)) goto done;
+    p.max_tokens = c->n_predict < room ? c->n_predict : room;
+    for (int i = 0; i < c->n_stops; i++) p.stop[p.n_stop++] = c->stops[i];
+    double t0 = engine_now();
+    chat_clear_interrupt();
+    chat_echo_off(c);
+    int run = cli_engine_run(c->e, ids, n, &p, on_output, &r, err, errlen);
+    chat_echo_on(c);
+    if (run && !chat_interrupted()) goto done;
     c->turns++;
-    *text = r.text;
-    r.text = NULL;
+    chat_push(c, "assistant", r.text);
+    if (c->verbose && r.n_out > 0) {
+        double pe = r.t_first - t0, ev = r.t_end - r.t_first;
+        fprintf(stderr, "\n\ntotal duration:       %.3fs\nprompt eval count:    %d token(s)\nprompt eval duration: "
+                "%.3fs\nprompt eval rate:     %.2f tokens/s\neval count:           %d token(s)\neval duration:        "
+                "%.3fs\neval rate:            %.2f tokens/s",
+                r.t_end - t0, r.n_prompt, pe, pe > 0 ? r.n_prompt / pe : 0, r.n_out, ev,
+                ev > 0 ? (r.n_out - 1) / ev : 0);
+    }
     rc = 0;
 done:
     free(r.text);
@@ -94,73 +125,99 @@ done:
     return rc;
 }
 
+/* grow *s to hold need bytes; 0, or -1 (s freed) */
+static int reserve(char **s, size_t *cap, size_t need) {
+    if (need <= *cap) return 0;
+    while (*cap < need) *cap *= 2;
+    char *t = realloc(*s, *cap);
+    if (!t) return free(*s), *s = NULL, -1;
+    *s = t;
+    return 0;
+}
+
+/* the prompt of a one-shot run: the PROMPT words, then (after a blank line) what a pipe
+ * brings on stdin, as `echo text | ollama run m "summarize:"` */
+static char *one_shot_prompt(const CliArgs *a, int piped) {
+    size_t len = 0, cap = 256;
+    char *s = malloc(cap);
+    for (int i = 0; s && i < a->n_pos; i++) {
+        size_t n = strlen(a->pos[i]);
+        if (reserve(&s, &cap, len + n + 2)) return NULL;
+        if (i) s[len++] = ' ';
+        memcpy(s + len, a->pos[i], n), len += n;
+    }
+    if (s && piped && len && reserve(&s, &cap, len + 3) == 0) s[len++] = '\n', s[len++] = '\n';
+    for (int ch; s && piped && (ch = getchar()) != EOF;) {
+        if (reserve(&s, &cap, len + 2)) return NULL;
+        s[len++] = (char)ch;
+    }
+    if (!s) return NULL;
+    while (len && (s[len - 1] == '\n' || s[len - 1] == ' ')) len--;
+    s[len] = 0;
+    return s;
+}
+
 int cmd_run(int argc, char **argv) {
-    /* Ollama's defaults, unless the user sets them */
-    int has_t = 0, has_k = 0, has_p = 0, has_n = 0;
+    int has_t = 0, has_k = 0, has_p = 0, has_n = 0; /* Ollama's defaults where the user sets none */
     for (int i = 0; i < argc; i++) {
-        has_t |= !strcmp(argv[i], "--temperature") || !strcmp(argv[i], "--temp");
-        has_k |= !strcmp(argv[i], "--top-k");
-        has_p |= !strcmp(argv[i], "--top-p");
-        has_n |= !strcmp(argv[i], "-n") || !strcmp(argv[i], "--n-predict") || !strcmp(argv[i], "--max-tokens");
+        const char *f = argv[i];
+        size_t n = strcspn(f, "=");
+        has_t |= (n == 13 && !strncmp(f, "--temperature", n)) || (n == 6 && !strncmp(f, "--temp", n));
+        has_k |= n == 7 && !strncmp(f, "--top-k", n);
+        has_p |= n == 7 && !strncmp(f, "--top-p", n);
+        has_n |= (n == 2 && !strncmp(f, "-n", n)) || (n == 11 && !strncmp(f, "--n-predict", n)) ||
+                 (n == 12 && !strncmp(f, "--max-tokens", n));
     }
     CliArgs a;
-    if (cli_parse(argc, argv, &a, usage)) return 1;
-    if (!has_t) a.sampling.temperature = 0.8f;
-    if (!has_k) a.sampling.top_k = 40;
-    if (!has_p) a.sampling.top_p = 0.9f;
-    if (!has_n) a.n_predict = 2048;
-    char err[512];
-    Engine *s;
-    if (cli_engine_create(&a, &s)) return 1;
-    const char *why = NULL;
-    const ChatTemplate *tpl = engine_chat_template(s, &why);
-    if (!tpl) {
-        cli_error("%s", why);
-        engine_destroy(s);
-        return 1;
-    }
-    int tty = isatty(0);
-    if (tty) fprintf(stderr, "%s (%s) ready. /bye to quit, /clear to start over, /? for help.\n",
-                     engine_model_config(s)->name, chat_template_kind_name(tpl->kind));
+    int prc = cli_parse(argc, argv, &a, usage, CLI_RUN);
+    if (prc) return prc < 0;
     Chat c = {0};
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
+    c.sp = a.sampling;
+    if (!has_t) c.sp.temperature = 0.8f;
+    if (!has_k) c.sp.top_k = 40;
+    if (!has_p) c.sp.top_p = 0.9f;
+    c.n_predict = has_n ? a.n_predict : 2048;
+    c.tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+    c.wordwrap = c.tty, c.history = 1;
+    char *once = a.n_pos > 0 || !isatty(STDIN_FILENO) ? one_shot_prompt(&a, !isatty(STDIN_FILENO)) : NULL;
+    if (cli_engine_create(&a, &c.e)) return 1;
+    const char *why = NULL;
+    c.tpl = engine_chat_template(c.e, &why);
     int rc = 0;
-    for (;;) {
-        if (tty) fputs(">>> ", stdout), fflush(stdout);
-        if ((len = getline(&line, &cap, stdin)) < 0) break;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
-        if (len == 0) continue;
-        if (!strcmp(line, "/bye") || !strcmp(line, "/exit")) break;
-        if (!strcmp(line, "/clear")) {
-            chat_clear(&c);
-            if (tty) fputs("Cleared the conversation.\n", stdout);
-            continue;
-        }
-        if (!strcmp(line, "/?") || !strcmp(line, "/help")) {
-            fputs("/bye quit   /clear forget the conversation   /? this help\n", stdout);
-            continue;
-        }
-        char *text = NULL;
-        if (chat_push(&c, "user", line) || reply(s, &c, &a.sampling, a.n_predict, err, sizeof err, &text)) {
-            cli_error("%s", err);
-            free(text);
-            c.n > 0 ? (free((char *)c.msgs[--c.n].content), 0) : 0;
-            if (!tty) {
-                rc = 1;
+    char err[512];
+    if (!c.tpl) {
+        cli_error("%s", why);
+        rc = 1;
+    } else if (once) { /* ollama run MODEL "prompt" */
+        c.tty = 0;
+        if (chat_push(&c, "user", once) || reply(&c, err, sizeof err)) cli_error("%s", err), rc = 1;
+        else fputc('\n', stdout);
+    } else {
+        chat_signals_install();
+        fprintf(stderr, "%s (%s) ready. /? for help, Ctrl-D or /bye to quit.\n", engine_model_config(c.e)->name,
+                chat_template_kind_name(c.tpl->kind));
+        for (char *line; chat_read(&c, &line) >= 0;) {
+            if (!line) continue; /* Ctrl-C at the prompt */
+            int cmd = chat_command(&c, line);
+            if (cmd < 0) {
+                free(line);
                 break;
             }
-            continue;
+            if (cmd == 0 && (chat_push(&c, "user", line) || reply(&c, err, sizeof err))) {
+                cli_error("%s", err);
+                if (c.n > 0) free((char *)c.msgs[--c.n].content); /* the turn that failed goes */
+            } else if (cmd == 0) {
+                fputs("\n\n", stdout);
+            }
+            fflush(stdout);
+            free(line);
         }
-        fputs("\n\n", stdout);
-        fflush(stdout);
-        chat_push(&c, "assistant", text);
-        free(text);
     }
-    free(line);
-    chat_clear(&c);
+    free(once);
+    chat_reset(&c);
     free(c.msgs);
-    engine_destroy(s);
+    free(c.system);
+    for (int i = 0; i < c.n_stops; i++) free(c.stops[i]);
+    engine_destroy(c.e);
     return rc;
 }

@@ -6,107 +6,76 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/err.h"
 #include "cli/cli.h"
 #include "server/server.h"
 
-static const char usage[] =
-    "usage: piston serve MODEL [flags]\n"
-    "Serves MODEL (a .gguf path or 'smollm2') with the OpenAI, TGI and Ollama APIs.\n"
-    "  --host ADDR                    address to bind (default 127.0.0.1; 0.0.0.0 serves a network)\n"
-    "  --port N                       port (default 8000; 0 picks a free one, printed at start)\n"
-    "  --served-model-name NAME       the model's name in the APIs (default: MODEL as given)\n"
-    "  --api-key KEY                  require 'Authorization: Bearer KEY' on generation routes\n"
-    "                                 (default $PISTON_API_KEY; /health and /metrics stay open)\n"
-    "  --max-num-seqs N               sequences per step (default 256)\n"
-    "  --max-model-len N              tokens per sequence, prompt and output (default: the model's)\n"
-    "  --max-num-batched-tokens N     tokens per step (default 2048)\n"
-    "  --block-size N                 tokens per KV block (default 16)\n"
-    "  --enable-prefix-caching / --no-enable-prefix-caching   (default on)\n"
-    "  --kv-cache-memory BYTES        KV cache size on CPU (suffixes K, M, G; default: a share of RAM)\n"
-    "  --kv-cache-dtype auto|f16|f32  KV cache element type (auto: f16, f32 with --precision f32)\n"
-    "  --num-gpu-blocks-override N    exactly N KV blocks\n"
-    "  --gpu-memory-utilization F     fraction of device memory for CUDA (default 0.9)\n"
-    "  --max-queued-requests N        waiting sequences before new requests get 503/429 (default 512)\n"
-    "  --threads N                    compute threads (default: all cores)\n"
-    "  --precision q8|f32             matmul precision (default q8)\n"
-    "  --chat-template NAME           chatml, llama3, llama2, mistral or zephyr (default: the model's)\n"
-    "  --seed N                       requests without a seed get one derived from N\n"
-    "  --device auto|cpu|cuda         (default auto: CUDA where a usable GPU exists)\n"
-    "  --max-request-body BYTES       request body limit (default 8M): 413 beyond\n"
-    "  --max-header-size BYTES        request line and headers (default 16K): 431 beyond\n"
-    "  --max-headers N                header count (default 100): 431 beyond\n"
-    "  --timeout-keep-alive S         idle keep-alive connections close after S seconds (default 30)\n"
-    "  --request-timeout S            a request must arrive whole within S seconds (default 30): 408\n"
-    "  --max-connections N            open connections (default 1024)\n"
-    "  --shutdown-timeout S           grace period for in-flight requests at SIGTERM (default 30)\n"
-    "  --disable-log-stats            no periodic throughput line\n";
+static const char usage[] = "usage: piston serve MODEL [flags]\n"
+                            "Serves MODEL (a .gguf path or 'smollm2') with the OpenAI, TGI and Ollama APIs.\n";
 
-static int flag_double(const char *f, const char *v, double lo, double hi, double *out) {
+static int parse_seed(const char *v, void *base, char *err, size_t n) {
+    ServeOptions *o = base;
     char *end;
     errno = 0;
-    double x = strtod(v, &end);
-    if (errno || *end || end == v || !(x >= lo && x <= hi)) {
-        cli_error("%s expects a number in [%g, %g], got '%s'", f, lo, hi, v);
-        return -1;
-    }
-    *out = x;
+    o->seed = strtoull(v, &end, 10), o->has_seed = 1;
+    if (errno || *end || end == v || *v == '-')
+        return err_set(err, n, -EINVAL, "--seed expects a non-negative integer, got '%s'", v);
+    o->engine.dummy_seed = o->seed;
     return 0;
 }
 
-static int flag_bytes(const char *f, const char *v, int64_t *out) {
-    *out = cli_parse_bytes(v);
-    if (*out <= 0) {
-        cli_error("%s expects a size in bytes (e.g. 1073741824, 512M, 2G), got '%s'", f, v);
-        return -1;
-    }
+static int size_flag(const char *flag, const char *v, size_t *out, char *err, size_t n) {
+    int64_t b = flags_parse_bytes(v);
+    if (b <= 0) return err_set(err, n, -EINVAL, "%s expects a size in bytes (e.g. 512M, 16K), got '%s'", flag, v);
+    *out = (size_t)b;
+    return 0;
+}
+static int parse_body(const char *v, void *base, char *err, size_t n) {
+    return size_flag("--max-request-body", v, &((ServeOptions *)base)->http.max_body, err, n);
+}
+static int parse_header_size(const char *v, void *base, char *err, size_t n) {
+    return size_flag("--max-header-size", v, &((ServeOptions *)base)->http.max_header_bytes, err, n);
+}
+static int no_access_log(const char *v, void *base, char *err, size_t n) {
+    ((ServeOptions *)base)->access_log = 0;
+    return 0;
+}
+static int parse_log_format(const char *v, void *base, char *err, size_t n) {
+    if (strcmp(v, "text") && strcmp(v, "json"))
+        return err_set(err, n, -EINVAL, "--log-format expects text or json, got '%s'", v);
+    ((ServeOptions *)base)->log_json = !strcmp(v, "json");
     return 0;
 }
 
-static int parse_flags(int argc, char **argv, ServeOptions *o, CliArgs *ca) {
-    int rc = 0;
-    for (int i = 0; i < argc && !rc; i++) {
-        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        EngineArgs *e = &o->engine;
-        int64_t bytes;
-        if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
-            fputs(usage, stdout);
-            exit(0);
-        }
-        int taken = cli_engine_flag(argc, argv, &i, e); /* the flags shared with bench throughput */
-        if (taken < 0) return -1;
-        if (taken > 0) continue;
-        if (f[0] != '-' || !f[1]) {
-            if (ca->model) return cli_error("unexpected argument '%s' (see --help)", f), -1;
-            ca->model = f;
-            continue;
-        }
-        if (!v) return cli_error("%s needs a value (see --help)", f), -1;
-        i++;
-        if (!strcmp(f, "--host")) o->host = v;
-        else if (!strcmp(f, "--port")) rc = cli_parse_int(f, v, 0, 65535, &o->port);
-        else if (!strcmp(f, "--served-model-name")) o->model_name = v;
-        else if (!strcmp(f, "--api-key")) o->api_key = v;
-        else if (!strcmp(f, "--max-queued-requests")) rc = cli_parse_int(f, v, 0, 1 << 24, &o->max_queued_requests);
-        else if (!strcmp(f, "--seed")) {
-            char *end;
-            errno = 0;
-            o->seed = strtoull(v, &end, 10), o->has_seed = 1;
-            if (errno || *end || end == v || *v == '-') rc = -1, cli_error("--seed expects a non-negative integer, got '%s'", v);
-        } else if (!strcmp(f, "--max-request-body")) {
-            if (!(rc = flag_bytes(f, v, &bytes))) o->http.max_body = (size_t)bytes;
-        } else if (!strcmp(f, "--max-header-size")) {
-            if (!(rc = flag_bytes(f, v, &bytes))) o->http.max_header_bytes = (size_t)bytes;
-        } else if (!strcmp(f, "--max-headers")) rc = cli_parse_int(f, v, 1, 100000, &o->http.max_headers);
-        else if (!strcmp(f, "--timeout-keep-alive")) rc = flag_double(f, v, 0.001, 1e6, &o->http.keep_alive_s);
-        else if (!strcmp(f, "--request-timeout")) rc = flag_double(f, v, 0.001, 1e6, &o->http.read_timeout_s);
-        else if (!strcmp(f, "--max-connections")) rc = cli_parse_int(f, v, 1, 1 << 20, &o->http.max_connections);
-        else if (!strcmp(f, "--shutdown-timeout")) rc = flag_double(f, v, 0, 1e6, &o->shutdown_grace_s);
-        else rc = -1, cli_error("unknown flag %s (see --help)", f);
-    }
-    if (rc) return -1;
-    if (!ca->model) return cli_error("no model given: pass a .gguf path or 'smollm2' (see --help)"), -1;
-    return 0;
-}
+#define OFF(f) offsetof(ServeOptions, f)
+static const FlagSpec serve_flags[] = {
+    {"--host", NULL, FLAG_STR, OFF(host), 0, 0, NULL, "ADDR", "address to bind (0.0.0.0 serves a network)", "127.0.0.1"},
+    {"--port", NULL, FLAG_INT, OFF(port), 0, 65535, NULL, "N", "port (0 picks a free one, printed at start)", "8000"},
+    {"--api-key", NULL, FLAG_STR, OFF(api_key), 0, 0, NULL, "KEY", "require 'Authorization: Bearer KEY' (or x-api-key) on generation routes", "$PISTON_API_KEY"},
+    {"--max-queued-requests", NULL, FLAG_INT, OFF(max_queued_requests), 0, 1 << 24, NULL, "N", "waiting sequences before new requests get 503 (TGI: 429)", "512"},
+    {"--seed", NULL, FLAG_FN, 0, 0, 0, parse_seed, "N", "requests without a seed get one derived from N", "random"},
+    {"--max-request-body", NULL, FLAG_FN, 0, 0, 0, parse_body, "BYTES", "request body limit: 413 beyond", "8M"},
+    {"--max-header-size", NULL, FLAG_FN, 0, 0, 0, parse_header_size, "BYTES", "request line and headers: 431 beyond", "16K"},
+    {"--max-headers", NULL, FLAG_INT, OFF(http.max_headers), 1, 100000, NULL, "N", "header count: 431 beyond", "100"},
+    {"--timeout-keep-alive", NULL, FLAG_DOUBLE, OFF(http.keep_alive_s), 0.001, 1e6, NULL, "S", "idle keep-alive connections close after S seconds", "30"},
+    {"--request-timeout", NULL, FLAG_DOUBLE, OFF(http.read_timeout_s), 0.001, 1e6, NULL, "S", "a request must arrive whole within S seconds: 408", "30"},
+    {"--max-connections", NULL, FLAG_INT, OFF(http.max_connections), 1, 1 << 20, NULL, "N", "open connections", "1024"},
+    {"--shutdown-timeout", NULL, FLAG_DOUBLE, OFF(shutdown_grace_s), 0, 1e6, NULL, "S", "grace for in-flight requests at SIGTERM", "30"},
+    {"--disable-log-requests", NULL, FLAG_FN, 0, 0, 0, no_access_log, NULL, "no log line per request", NULL},
+    {"--disable-uvicorn-access-log", NULL, FLAG_FN, 0, 0, 0, no_access_log, NULL, "the same, as vLLM spells it for uvicorn", NULL},
+    {"--enable-log-requests", NULL, FLAG_BOOL, OFF(log_requests), 0, 0, NULL, NULL, "log each request's parameters too", "off"},
+    {"--log-format", NULL, FLAG_FN, 0, 0, 0, parse_log_format, "text|json", "log lines as text or one JSON object each", "text"},
+    {"--allowed-origins", NULL, FLAG_STR, OFF(cors.origins), 0, 0, NULL, "LIST", "CORS origins, a JSON list or comma separated", "[\"*\"]"},
+    {"--allowed-methods", NULL, FLAG_STR, OFF(cors.methods), 0, 0, NULL, "LIST", "CORS methods", "[\"*\"]"},
+    {"--allowed-headers", NULL, FLAG_STR, OFF(cors.headers), 0, 0, NULL, "LIST", "CORS headers", "[\"*\"]"},
+    {"--allow-credentials", NULL, FLAG_BOOL, OFF(cors.allow_credentials), 0, 0, NULL, NULL, "CORS credentials", "off"},
+};
+#undef OFF
+
+/* into a FlagStrs of its own (cmd_serve copies the names into ServeOptions) */
+static const FlagSpec name_flags[] = {
+    {"--served-model-name", NULL, FLAG_STRS, 0, 0, 0, NULL, "NAME...", "the model's names in the APIs; the first is reported", "MODEL as given"},
+};
 
 int cmd_serve(int argc, char **argv) {
     ServeOptions o;
@@ -114,7 +83,14 @@ int cmd_serve(int argc, char **argv) {
     o.api_key = getenv("PISTON_API_KEY");
     CliArgs ca;
     memset(&ca, 0, sizeof ca);
-    if (parse_flags(argc, argv, &o, &ca)) return 2;
+    FlagStrs names = {{0}, 0};
+    FlagGroup g[4] = {FLAG_GROUP("server", name_flags, &names), FLAG_GROUP("server", serve_flags, &o),
+                      cli_engine_flags(&o.engine), cli_vllm_flags()};
+    const char *pos[1];
+    int n_pos = 0, rc = flags_parse(g, 4, argc, argv, pos, 1, &n_pos, usage);
+    if (rc) return rc < 0 ? 2 : 0;
+    if (n_pos == 0) return cli_error("no model given: pass a .gguf path or 'smollm2' (see --help)"), 2;
+    ca.model = pos[0];
     if (o.engine.load_dummy && model_is_dummy_name(ca.model)) {
         cli_error("--load-format dummy: the built-in configs have no tokenizer, so they cannot serve text; "
                   "benchmark them with `piston bench latency|throughput`, or serve a directory with config.json "
@@ -131,7 +107,9 @@ int cmd_serve(int argc, char **argv) {
     }
     if (o.api_key && !*o.api_key) o.api_key = NULL;
     o.model_arg = ca.model;
-    if (!o.model_name) o.model_name = ca.model;
+    for (int i = 0; i < names.n && i < SERVE_MAX_NAMES; i++) o.model_names[o.n_model_names++] = names.v[i];
+    if (o.n_model_names == 0) o.model_names[o.n_model_names++] = ca.model;
+    o.model_name = o.model_names[0];
     o.engine.model_path = ca.model_path;
     return server_run(&o);
 }

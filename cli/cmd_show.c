@@ -43,7 +43,8 @@ int cmd_show(int argc, char **argv) {
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return fputs(usage, stdout), 0;
         else rest[n++] = argv[i];
     }
-    if (cli_parse(n, rest, &a, usage)) return 2;
+    int rc = cli_parse(n, rest, &a, usage, CLI_EVAL); /* the engine's flags: --dtype, --load-format, ... */
+    if (rc) return rc < 0 ? 2 : 0;
     TextModel tm;
     char err[1024];
     TextModelArgs ta = {a.model_path, a.engine.chat_template, 0, a.engine.dtype, a.engine.generation_config,

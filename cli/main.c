@@ -16,14 +16,17 @@ static const char usage[] =
     "  show MODEL               architecture, parameters, dtype, context, chat template, format\n"
     "  pull ORG/NAME            download a model from the Hugging Face Hub into its cache\n"
     "  bench latency MODEL      prompt processing and generation speed (pp512 / tg128)\n"
+    "  bench throughput MODEL   offline throughput: many requests queued at once\n"
+    "  bench bandwidth          the device's memory bandwidth (the bound of decode)\n"
     "  version                  print the version\n"
     "\n"
     "MODEL is a .gguf file, a Hugging Face model directory (config.json, safetensors,\n"
     "tokenizer.json), ORG/NAME in the Hugging Face cache ($HF_HUB_CACHE, $HF_HOME/hub,\n"
     "~/.cache/huggingface/hub; fetched from the Hub when missing), NAME[:TAG] in an Ollama\n"
-    "store ($OLLAMA_MODELS, ~/.ollama/models) or 'smollm2' (the default model, cached in\n"
-    "$PISTON_HOME, default ~/.cache/piston; `make model` fetches it).\n"
-    "`piston COMMAND --help` for flags.\n";
+    "store ($OLLAMA_MODELS, ~/.ollama/models), 'smollm2' (the default model, cached in\n"
+    "$PISTON_HOME, default ~/.cache/piston; `make model` fetches it), or with --load-format\n"
+    "dummy a built-in config (llama-3-8b, qwen2.5-7b, ...) or a config.json.\n"
+    "`piston COMMAND --help` lists every flag with its default.\n";
 
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {

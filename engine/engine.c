@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "base/err.h"
 #include "engine/engine_internal.h"
 
@@ -28,19 +29,17 @@ static void log_plan(const Engine *e) {
     int64_t blocks = r->num_blocks - 1, tokens = blocks * e->args.block_size;
     const Model *m = e->tm.model;
     static const char *const formats[] = {"gguf", "safetensors", "dummy"};
-    fprintf(stderr, "piston: weights: %s, %s%s\n", formats[m->format],
-            m->weight_dtype >= 0 ? dtype_name(m->weight_dtype) : "mixed",
-            m->format == MODEL_FORMAT_GGUF ? " (as stored)" : " (--dtype)");
+    log_line(LOG_INFO, "weights: %s, %s%s", formats[m->format], m->weight_dtype >= 0 ? dtype_name(m->weight_dtype) : "mixed",
+             m->format == MODEL_FORMAT_GGUF ? " (as stored)" : " (--dtype)");
     if (e->tm.gen_summary[0])
-        fprintf(stderr, "piston: generation_config.json defaults: %s (a request's own values win)\n",
-                e->tm.gen_summary);
-    fprintf(stderr,
-            "piston: model %s (%s, %d layers, dim %d), backend %s (%s)\n"
-            "piston: KV cache: %lld blocks of %d tokens = %lld tokens, %.2f GiB, %s\n"
-            "piston: Maximum concurrency for %d tokens per request: %.2fx\n",
-            c->name, c->arch, c->n_layers, c->dim, r->be->name, r->be->device_name, (long long)blocks,
-            e->args.block_size, (long long)tokens, r->kv_bytes / GiB, r->kv_dtype == DT_F16 ? "f16" : r->kv_dtype == DT_BF16 ? "bf16" : "f32",
-            e->tm.max_model_len, (double)tokens / e->tm.max_model_len);
+        log_line(LOG_INFO, "generation_config.json defaults: %s (a request's own values win)", e->tm.gen_summary);
+    log_line(LOG_INFO, "model %s (%s, %d layers, dim %d), backend %s (%s)", c->name, c->arch, c->n_layers, c->dim,
+             r->be->name, r->be->device_name);
+    log_line(LOG_INFO, "KV cache: %lld blocks of %d tokens = %lld tokens, %.2f GiB, %s", (long long)blocks,
+             e->args.block_size, (long long)tokens, r->kv_bytes / GiB,
+             r->kv_dtype == DT_F16 ? "f16" : r->kv_dtype == DT_BF16 ? "bf16" : "f32");
+    log_line(LOG_INFO, "Maximum concurrency for %d tokens per request: %.2fx", e->tm.max_model_len,
+             (double)tokens / e->tm.max_model_len);
 }
 
 int engine_create(const EngineArgs *a, Engine **out, char *err, size_t errlen) {
@@ -73,6 +72,7 @@ int engine_create(const EngineArgs *a, Engine **out, char *err, size_t errlen) {
     sc.max_num_batched_tokens = a->max_num_batched_tokens;
     sc.max_model_len = e->tm.max_model_len;
     sc.enable_prefix_caching = a->enable_prefix_caching;
+    sc.enable_chunked_prefill = a->enable_chunked_prefill;
     if ((rc = sched_create(&sc, &e->sched, err, errlen))) goto fail;
     size_t B = (size_t)a->max_num_seqs;
     e->sampled = malloc(B * sizeof *e->sampled);

@@ -30,6 +30,7 @@ typedef struct EngineArgs {
     int max_num_batched_tokens;    /* default 2048 (at least max_num_seqs) */
     int block_size;                /* default 16 */
     int enable_prefix_caching;     /* default 1 */
+    int enable_chunked_prefill;    /* default 1: a long prompt is split across steps */
     int64_t kv_cache_memory;       /* bytes for the KV cache on CPU; <= 0: default share of RAM */
     int kv_cache_dtype;            /* DT_F32, DT_F16, DT_BF16 or KV_CACHE_DTYPE_AUTO (the default; kv_cache.h) */
     int num_gpu_blocks_override;   /* > 0: exactly this many KV blocks (vLLM's name; tests) */

@@ -21,6 +21,7 @@ void engine_args_default(EngineArgs *a) {
     a->max_num_batched_tokens = 2048;
     a->block_size = 16;
     a->enable_prefix_caching = 1;
+    a->enable_chunked_prefill = 1;
     a->gpu_memory_utilization = 0.9f;
     a->log_stats = 1;
     a->log_interval_s = 5.0;

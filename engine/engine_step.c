@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "engine/engine_internal.h"
 
 static void step_begin(Engine *e) {
@@ -31,7 +32,7 @@ static void step_begin(Engine *e) {
 
 /* The step could not run: every request in it ends with FINISH_ABORT and the reason. */
 static void step_fail(Engine *e, SchedOutput *so) {
-    fprintf(stderr, "piston: step failed, aborting its %d requests: %s\n", so->n_seqs, e->step_error);
+    log_line(LOG_ERROR, "step failed, aborting its %d requests: %s", so->n_seqs, e->step_error);
     for (int i = 0; i < so->n_seqs; i++) {
         EngineSeq *s = so->seqs[i].req ? seqmap_get(&e->seqs, so->seqs[i].id) : NULL;
         if (!s) continue;
@@ -138,9 +139,8 @@ static void log_stats(Engine *e, double now) {
     if (!e->args.log_stats || dt < e->args.log_interval_s) return;
     EngineStats st;
     engine_get_stats(e, &st);
-    fprintf(stderr,
-            "piston: Avg prompt throughput: %.1f tokens/s, Avg generation throughput: %.1f tokens/s, Running: %d reqs, "
-            "Waiting: %d reqs, KV cache usage: %.1f%%, Prefix cache hit rate: %.1f%%\n",
+    log_line(LOG_INFO, "Avg prompt throughput: %.1f tokens/s, Avg generation throughput: %.1f tokens/s, Running: %d reqs, "
+            "Waiting: %d reqs, KV cache usage: %.1f%%, Prefix cache hit rate: %.1f%%",
             (st.prompt_tokens_total - e->last_log_prompt) / dt, (st.generation_tokens_total - e->last_log_gen) / dt,
             st.num_running, st.num_waiting, 100.0 * st.kv_usage,
             st.prefix_cache_queries ? 100.0 * st.prefix_cache_hits / st.prefix_cache_queries : 0.0);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "base/log.h"
 #include "base/err.h"
 #include "engine/runner_graph.h"
 
@@ -60,7 +61,7 @@ void runner_graph_pad(Runner *r, int B, int Bp) {
 }
 
 static void graphs_off(Runner *r, const char *why) {
-    fprintf(stderr, "piston: CUDA graphs off for this run (decode steps run eagerly): %s\n", why);
+    log_line(LOG_WARN, "CUDA graphs off for this run (decode steps run eagerly): %s", why);
     runner_graphs_free(r);
 }
 

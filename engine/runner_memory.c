@@ -4,6 +4,7 @@
  * the KV cache is what is left of the budget: total x --gpu-memory-utilization, less the
  * weights, scratch and buffers Piston allocated, less the activation peak a profile forward
  * at --max-num-batched-tokens measures, less a reserve for the CUDA graphs of decode steps. */
+#include "base/log.h"
 #include "engine/runner_memory.h"
 
 #include <stdio.h>
@@ -69,8 +70,7 @@ static int64_t device_kv_budget(Runner *r, const RunnerArgs *a, char *err, size_
     int64_t used = total - free_after;          /* everyone's, Piston's allocations and workspace included */
     int64_t kv = r->budget - (used - others) - r->graph_reserve;
     if (a->log)
-        fprintf(stderr,
-                "piston: memory: budget %.2f GiB (--gpu-memory-utilization %.2f of %.2f GiB); weights %.2f GiB, "
+        log_line(LOG_INFO, "memory: budget %.2f GiB (--gpu-memory-utilization %.2f of %.2f GiB); weights %.2f GiB, "
                 "activations %.2f GiB + profiled peak %.2f GiB at %d tokens, graph reserve %.2f GiB, KV cache "
                 "%.2f GiB\n",
                 r->budget / GiB, a->gpu_memory_utilization, total / GiB, r->weight_bytes / GiB,

@@ -167,6 +167,8 @@ static void conn_bad_request(HttpConn *c, int status, const char *msg) {
     c->keep_alive = 0;
     c->req.keep_alive = 0;
     c->state = CONN_HANDLING;
+    http_access_begin(c);
+    snprintf(c->access.error, sizeof c->access.error, "%s", msg);
     http_respond(c, status, "application/json", body, (size_t)n, NULL);
 }
 
@@ -183,6 +185,7 @@ static void conn_feed(HttpConn *c) {
             c->keep_alive = c->req.keep_alive && !c->srv->draining;
             c->head_only = c->req.method == HTTP_HEAD;
             uv_timer_stop(&c->timer);
+            http_access_begin(c);
             c->srv->on_request(c->srv->ud, c, &c->req);
             continue; /* responded at once (state READING again)? then parse the next one */
         }
@@ -263,6 +266,7 @@ static void conn_unlink(HttpConn *c) {
 /* The one place a connection stops being usable: on_close fires here, exactly once. */
 static int conn_begin_close(HttpConn *c) {
     if (c->state == CONN_CLOSING) return -1;
+    if (c->state == CONN_HANDLING) http_access_end(c, 1); /* its response never ended */
     c->state = CONN_CLOSING;
     uv_timer_stop(&c->timer);
     if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp), c->reading = 0;
@@ -292,6 +296,7 @@ void http_conn_close_after_writes(HttpConn *c) {
 
 void http_conn_response_done(HttpConn *c) {
     if (c->state != CONN_HANDLING) return;
+    http_access_end(c, 0);
     int keep = c->keep_alive && !c->srv->draining;
     request_reset(c);
     if (!keep) {
@@ -319,6 +324,7 @@ void http_conn_settings(http_parser_settings *st) {
 
 void http_conn_accepted(HttpConn *c) {
     HttpServer *s = c->srv;
+    http_access_peer(c);
     uv_tcp_nodelay(&c->tcp, 1); /* streamed tokens must not wait for Nagle */
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;

@@ -48,6 +48,28 @@ typedef struct HttpLimits {
 typedef void (*HttpRequestCb)(void *ud, HttpConn *c, HttpRequest *r);
 typedef void (*HttpCloseCb)(void *ud, HttpConn *c);
 
+/* What one request did, for the access log. The HTTP layer fills the first part; the
+ * application annotates the rest while it handles the request (http_conn_access), and the
+ * log callback gets it once, when the response ends or the client goes away. */
+typedef struct HttpAccess {
+    char peer[64];          /* "127.0.0.1:53122" */
+    char method[16];
+    char path[256];
+    int status;             /* the response's; 499 (nginx's) when the client went away first */
+    double t_start, t_end;  /* base_now() seconds: the request complete, the response done */
+    size_t bytes_out;
+    int client_gone;        /* the connection closed before the response ended */
+    /* the application's */
+    const char *dialect;    /* a static string, or NULL */
+    char model[128];
+    char request_id[80];
+    int prompt_tokens, output_tokens;
+    double ttft_s;          /* < 0: none */
+    const char *finish;     /* a static string, or NULL */
+    char error[256];
+} HttpAccess;
+typedef void (*HttpLogCb)(void *ud, const HttpAccess *a);
+
 /* Listen on host:port (port 0: any free port; see http_server_port). 0, or negative with err. */
 int http_server_start(uv_loop_t *loop, const char *host, int port, const HttpLimits *lim, HttpRequestCb on_request,
                       HttpCloseCb on_close, void *ud, HttpServer **out, char *err, size_t errlen);
@@ -60,6 +82,14 @@ void http_server_close_all(HttpServer *s);
 /* Close the listener and free the server once every connection is gone; cb (may be NULL)
  * runs then. */
 void http_server_destroy(HttpServer *s, void (*cb)(void *ud));
+
+/* The access-log callback (NULL: none), called on the loop thread. */
+void http_server_set_log(HttpServer *s, HttpLogCb cb);
+/* The current request's access record, to annotate; NULL when there is none. */
+HttpAccess *http_conn_access(HttpConn *c);
+/* A header for the current request's response ("X-Request-Id", "abc"), sent with whatever
+ * response it gets (an error included). */
+void http_conn_add_header(HttpConn *c, const char *name, const char *value);
 
 void http_conn_set_user(HttpConn *c, void *user);
 void *http_conn_user(const HttpConn *c);

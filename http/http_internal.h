@@ -49,6 +49,12 @@ struct HttpConn {
     int keep_alive;
     size_t backlog;         /* bytes handed to uv_write and not yet written */
     void *user;
+    /* the access record of the request being handled, and its extra response headers */
+    HttpAccess access;
+    int access_open;
+    char peer[64];
+    char hdrs[1024];
+    size_t hdrs_len;
 };
 
 struct HttpServer {
@@ -59,6 +65,7 @@ struct HttpServer {
     HttpLimits lim;
     HttpRequestCb on_request;
     HttpCloseCb on_close;
+    HttpLogCb on_log;
     void *ud;
     HttpConn *conns;
     int n_conns;            /* linked (usable) connections */
@@ -77,6 +84,12 @@ void http_buf_free(HttpBuf *b);
 void http_write_raw(HttpConn *c, const char *p, size_t n);
 /* The response is complete: back to READING (keep-alive) or close once written. */
 void http_conn_response_done(HttpConn *c);
+/* http_access.c: a request's record opens when it is complete (or refused unparsed), takes
+ * the status of its response, and closes once, with the log callback. */
+void http_access_begin(HttpConn *c);
+void http_access_status(HttpConn *c, int status);
+void http_access_end(HttpConn *c, int client_gone);
+void http_access_peer(HttpConn *c);
 /* The parser callbacks (http.c). */
 void http_conn_settings(http_parser_settings *st);
 /* A new connection: link it, start its parser, timer and reads (http.c). */

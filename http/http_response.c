@@ -56,6 +56,7 @@ static void write3(HttpConn *c, const char *a, size_t na, const char *b, size_t 
     }
     w->conn = c;
     w->len = na + nb + nd;
+    if (c->access_open) c->access.bytes_out += w->len;
     if (na) memcpy(w->data, a, na);
     if (nb) memcpy(w->data + na, b, nb);
     if (nd) memcpy(w->data + na + nb, d, nd);
@@ -86,9 +87,11 @@ void http_respond(HttpConn *c, int status, const char *content_type, const char 
                   const char *extra_headers) {
     if (c->state != CONN_HANDLING) return;
     if (c->srv->draining) c->keep_alive = 0;
-    char h[1024];
+    http_access_status(c, status);
+    char h[2560];
     int n = status_line(c, h, sizeof h, status, content_type);
-    n += snprintf(h + n, sizeof h - (size_t)n, "Content-Length: %zu\r\n%s\r\n", len, extra_headers ? extra_headers : "");
+    n += snprintf(h + n, sizeof h - (size_t)n, "Content-Length: %zu\r\n%s%s\r\n", len, c->hdrs,
+                  extra_headers ? extra_headers : "");
     if (n >= (int)sizeof h) n = (int)sizeof h - 1; /* extra_headers are ours and short */
     write3(c, h, (size_t)n, c->head_only ? NULL : body, c->head_only ? 0 : len, NULL, 0);
     http_conn_response_done(c);
@@ -98,13 +101,14 @@ void http_stream_begin(HttpConn *c, int status, const char *content_type) {
     if (c->state != CONN_HANDLING || c->streaming) return;
     if (c->srv->draining) c->keep_alive = 0;
     c->streaming = 1;
+    http_access_status(c, status);
     /* HTTP/1.0 has no chunked coding: the body ends when the connection closes */
     c->chunked = c->req.http_minor >= 1;
     if (!c->chunked) c->keep_alive = 0;
-    char h[512];
+    char h[1792];
     int n = status_line(c, h, sizeof h, status, content_type);
-    n += snprintf(h + n, sizeof h - (size_t)n, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n%s\r\n",
-                  c->chunked ? "Transfer-Encoding: chunked\r\n" : "");
+    n += snprintf(h + n, sizeof h - (size_t)n, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n%s%s\r\n",
+                  c->chunked ? "Transfer-Encoding: chunked\r\n" : "", c->hdrs);
     write3(c, h, (size_t)n, NULL, 0, NULL, 0);
 }
 

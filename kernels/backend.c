@@ -1,6 +1,7 @@
 /* The backend factory and the thin wrappers over the op table that carry a backend's
  * message into the caller's buffer. "auto" prefers CUDA: a GPU is why one deploys a serving
  * engine, and the CPU backend is the fallback and the reference. */
+#include "base/log.h"
 #include "kernels/backend.h"
 
 #include <stdarg.h>
@@ -38,7 +39,7 @@ int backend_create(const BackendOptions *o, Backend **out, char *err, size_t err
         int rc = cuda_backend_create(o, out, why, sizeof why);
         if (rc == 0) {
             if (o->verbose)
-                fprintf(stderr, "piston: device: cuda (%s)%s\n", (*out)->device_name,
+                log_line(LOG_INFO, "device: cuda (%s)%s", (*out)->device_name,
                         strcmp(dev, "auto") ? "" : ": a usable GPU was found (--device cpu to use the CPU)");
             return 0;
         }
@@ -50,7 +51,7 @@ int backend_create(const BackendOptions *o, Backend **out, char *err, size_t err
     }
     int rc = cpu_backend_create(o, out, err, errlen);
     if (rc == 0 && o->verbose)
-        fprintf(stderr, "piston: device: cpu (%s)%s%s\n", (*out)->device_name, *why ? ": " : "", why);
+        log_line(LOG_INFO, "device: cpu (%s)%s%s", (*out)->device_name, *why ? ": " : "", why);
     return rc;
 }
 

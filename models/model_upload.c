@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "base/err.h"
 #include "models/model.h"
 
@@ -73,7 +74,7 @@ int model_upload(Model *m, Backend *be, char *err, size_t errlen) {
         if (m->cfg.tied_output) m->output = m->tok_embd;
         rc = model_dummy_fill(m, be, list, n, err, errlen);
         if (!rc) rc = backend_synchronize(be, err, errlen);
-        if (!rc) fprintf(stderr, "piston: dummy weights on %s: %.2f GiB in %d tensors (%lld bytes)\n", be->name,
+        if (!rc) log_line(LOG_INFO, "dummy weights on %s: %.2f GiB in %d tensors (%lld bytes)", be->name,
                          total / 1073741824.0, n, (long long)total);
         free(list);
         return rc;
@@ -91,7 +92,7 @@ int model_upload(Model *m, Backend *be, char *err, size_t errlen) {
     }
     if (!rc) rc = backend_synchronize(be, err, errlen);
     if (tty) fputc('\n', stderr);
-    if (!rc) fprintf(stderr, "piston: weights on %s: %.2f GiB in %d tensors\n", be->name, total / 1073741824.0, n);
+    if (!rc) log_line(LOG_INFO, "weights on %s: %.2f GiB in %d tensors", be->name, total / 1073741824.0, n);
     if (m->cfg.tied_output) m->output = m->tok_embd;
     free(list);
     return rc;

@@ -4,8 +4,8 @@
 # OpenSSL's libcrypto for `piston pull`) and the Python packages the
 # tests use. Safe to run again; quiet when everything is there.
 set -euo pipefail
-apt_pkgs=(build-essential pkg-config libuv1-dev libcjson-dev libhttp-parser-dev libpcre2-dev libutf8proc-dev
-          libcurl4-openssl-dev libssl-dev python3 python3-pip unzip)
+apt_pkgs=(build-essential pkg-config libuv1-dev libcjson-dev libhttp-parser-dev libpcre2-dev libedit-dev
+          libutf8proc-dev libcurl4-openssl-dev libssl-dev python3 python3-pip unzip)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -19,8 +19,8 @@ fi
 # Python: the test runner and the references (numpy + gguf for the NumPy forward, jinja2 for
 # chat templates). llama-cpp-python is only needed to regenerate fixtures and for `make bench`.
 py_missing=()
-for m in pytest:pytest numpy:numpy gguf:gguf jinja2:jinja2 openai:openai prometheus_client:prometheus-client requests:requests \
-         safetensors:safetensors tokenizers:tokenizers huggingface_hub:huggingface_hub; do
+for m in pytest:pytest numpy:numpy gguf:gguf jinja2:jinja2 openai:openai prometheus_client:prometheus-client requests:requests ollama:ollama pexpect:pexpect yaml:pyyaml kubernetes_validate:kubernetes-validate huggingface_hub:huggingface_hub \
+         safetensors:safetensors tokenizers:tokenizers; do
   python3 -c "import ${m%%:*}" 2>/dev/null || py_missing+=("${m##*:}")
 done
 if [ ${#py_missing[@]} -gt 0 ]; then

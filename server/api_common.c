@@ -97,6 +97,8 @@ void api_error(HttpConn *c, Dialect d, int status, const char *param, const char
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    HttpAccess *a = http_conn_access(c);
+    if (a && !a->error[0]) snprintf(a->error, sizeof a->error, "%.255s", msg);
     api_send_json(c, status, api_error_body(d, status, param, msg));
 }
 
@@ -204,12 +206,24 @@ int json_opt_stop_ids(const cJSON *o, const char *key, InMsg *m, char *err, size
 
 /* ---- models, prompts, lengths ---- */
 
+/* "smollm2:latest" is "smollm2" (Ollama's default tag) */
+static int same_model(const char *want, const char *have) {
+    size_t n = strlen(have);
+    if (!strcmp(want, have)) return 1;
+    if (!strncmp(want, have, n) && !strcmp(want + n, ":latest")) return 1;
+    n = strlen(want);
+    return !strncmp(have, want, n) && !strcmp(have + n, ":latest");
+}
+
 int api_model_matches(const Server *s, const char *name, int allow_tag) {
+    (void)allow_tag; /* every dialect takes the tag forms: clients mix them */
     if (!name || !*name) return 1;
-    if (!strcmp(name, s->opt.model_name) || !strcmp(name, s->opt.model_arg)) return 1;
-    size_t n = strlen(s->opt.model_name);
-    /* Ollama names carry a tag: "smollm2:latest" */
-    return allow_tag && !strncmp(name, s->opt.model_name, n) && name[n] == ':' && !strcmp(name + n + 1, "latest");
+    /* huggingface_hub's InferenceClient names "tgi" (older) or "dummy" (newer) when no model is
+     * given, and TGI, which serves one model, accepts anything there */
+    if (!strcmp(name, "tgi") || !strcmp(name, "dummy")) return 1;
+    for (int i = 0; i < s->opt.n_model_names; i++)
+        if (same_model(name, s->opt.model_names[i])) return 1;
+    return same_model(name, s->opt.model_arg);
 }
 
 InMsg *in_msg_new(int n_prompts) {

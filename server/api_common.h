@@ -185,6 +185,16 @@ void serve_on_ready(Server *s, ModelFacts *f);
 void serve_on_failed(Server *s, const char *msg);
 void serve_job_released(Server *s);
 
+/* ---- access.c: request ids, CORS, the access log ---- */
+const char *api_dialect_name(Dialect d);
+/* At the start of every request: its id (X-Request-Id) and CORS headers; 1 when it was a
+ * CORS preflight and has been answered. */
+int api_access_begin(Server *s, HttpConn *c, const HttpRequest *r, Dialect d);
+/* The HTTP layer's access-log callback. */
+void api_on_access(void *ud, const HttpAccess *a);
+/* Fold a job's tokens, TTFT and finish into its request's access record. */
+void api_access_job(Job *j);
+
 /* ---- helpers (api_common.c) ---- */
 /* An error in the dialect's shape: OpenAI {"error":{message,type,param,code}}, TGI
  * {"error","error_type"}, Ollama {"error"}. param may be NULL. */

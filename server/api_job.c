@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "server/api_common.h"
 
 Job *job_new(Server *s, HttpConn *c, const JobOps *ops, Dialect d, int n_prompts, int n) {
@@ -51,6 +52,23 @@ void job_free(Job *j) {
     free(j);
 }
 
+/* --enable-log-requests: what vLLM logs as "Received request": the sampling parameters */
+static void log_request(const Job *j, const InMsg *m) {
+    const RequestParams *p = &m->params;
+    const SamplingParams *sp = &p->sampling;
+    HttpAccess *a = j->conn ? http_conn_access(j->conn) : NULL;
+    int tokens = 0;
+    for (int i = 0; i < m->n_prompts; i++) tokens += m->n_prompt[i];
+    log_line(LOG_INFO,
+             "request %s: %s, %d prompt(s) of %d tokens, n=%d, max_tokens=%d, min_tokens=%d, temperature=%g, "
+             "top_p=%g, top_k=%d, min_p=%g, repetition_penalty=%g, presence_penalty=%g, frequency_penalty=%g, "
+             "seed=%s%llu, stop=%d, stop_token_ids=%d, ignore_eos=%d, logprobs=%d",
+             a ? a->request_id : "-", j->model_name, m->n_prompts, tokens, p->n, p->max_tokens, p->min_tokens,
+             sp->temperature, sp->top_p, sp->top_k, sp->min_p, sp->repetition_penalty, sp->presence_penalty,
+             sp->frequency_penalty, sp->has_seed ? "" : "none/", (unsigned long long)sp->seed, p->n_stop,
+             p->n_stop_token_ids, p->ignore_eos, sp->logprobs);
+}
+
 int job_submit(Job *j, InMsg *m) {
     Server *s = j->srv;
     if (bridge_num_waiting(s->bridge) >= s->opt.max_queued_requests) return -1;
@@ -63,11 +81,13 @@ int job_submit(Job *j, InMsg *m) {
     s->jobs = j;
     s->n_jobs++;
     http_conn_set_user(j->conn, j);
+    if (s->opt.log_requests) log_request(j, m);
     bridge_submit(s->bridge, m);
     return 0;
 }
 
 static HttpConn *job_detach(Job *j) {
+    api_access_job(j);
     HttpConn *c = j->conn;
     j->finished = 1;
     j->conn = NULL;
@@ -98,6 +118,8 @@ void job_end_stream(Job *j) {
 
 void job_fail(Job *j, int status, const char *msg) {
     if (!j->conn || j->finished) return;
+    HttpAccess *a = http_conn_access(j->conn);
+    if (a && !a->error[0]) snprintf(a->error, sizeof a->error, "%s", msg);
     if (j->dialect == DIALECT_TGI && status == 400) status = 422; /* TGI's validation status */
     if (!j->stream_open) {
         HttpConn *c = job_detach(j);
@@ -184,6 +206,7 @@ static void on_output(Job *j, OutMsg *m) {
         return;
     }
     j->ops->on_output(j, m->choice, ch, m);
+    api_access_job(j); /* kept current: a client that goes away is logged with what it got */
     if (m->finish != FINISH_NONE) {
         ch->done = 1;
         if (++j->n_done == j->n_choices && j->conn) j->ops->on_finish(j);

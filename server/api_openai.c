@@ -26,21 +26,25 @@ void api_openai_models(Server *s, HttpConn *c, HttpRequest *r) {
         api_error(c, DIALECT_OPENAI, 404, "model", "The model `%s` does not exist.", want);
         return;
     }
-    cJSON *card = cJSON_CreateObject();
-    cJSON_AddStringToObject(card, "id", s->opt.model_name);
-    cJSON_AddStringToObject(card, "object", "model");
-    cJSON_AddNumberToObject(card, "created", (double)s->started);
-    cJSON_AddStringToObject(card, "owned_by", "piston");
-    cJSON_AddStringToObject(card, "root", s->opt.model_arg);
-    cJSON_AddNullToObject(card, "parent");
-    cJSON_AddNumberToObject(card, "max_model_len", s->model.max_model_len);
-    if (want) {
-        api_send_json(c, 200, card);
-        return;
-    }
-    cJSON *out = cJSON_CreateObject();
+    cJSON *out = cJSON_CreateObject(), *data = NULL;
     cJSON_AddStringToObject(out, "object", "list");
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(out, "data"), card);
+    data = cJSON_AddArrayToObject(out, "data");
+    for (int i = 0; i < s->opt.n_model_names; i++) { /* a card per served name, as vLLM lists them */
+        cJSON *card = cJSON_CreateObject();
+        cJSON_AddStringToObject(card, "id", want ? want : s->opt.model_names[i]);
+        cJSON_AddStringToObject(card, "object", "model");
+        cJSON_AddNumberToObject(card, "created", (double)s->started);
+        cJSON_AddStringToObject(card, "owned_by", "piston");
+        cJSON_AddStringToObject(card, "root", s->opt.model_arg);
+        cJSON_AddNullToObject(card, "parent");
+        cJSON_AddNumberToObject(card, "max_model_len", s->model.max_model_len);
+        if (want) {
+            cJSON_Delete(out);
+            api_send_json(c, 200, card);
+            return;
+        }
+        cJSON_AddItemToArray(data, card);
+    }
     api_send_json(c, 200, out);
 }
 

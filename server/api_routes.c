@@ -201,6 +201,7 @@ void api_on_request(void *ud, HttpConn *c, HttpRequest *r) {
                  rt->method == HTTP_GET ? ", HEAD" : "");
     }
     Dialect d = hit ? hit->dialect : dialect_of_path(path);
+    if (api_access_begin(s, c, r, d)) return; /* a CORS preflight, answered */
     if (!hit && path_known) {
         char extra[96];
         snprintf(extra, sizeof extra, "Allow: %s\r\n", allow);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "server/api_common.h"
 
 typedef struct Rec {
@@ -169,6 +170,11 @@ static void take_output(Bridge *b, const EngineOutput *o) {
     if (i < 0) return; /* aborted: nobody waits for it */
     Rec *r = &b->recs[i];
     Metrics *mt = &b->metrics;
+    if (o->finish == FINISH_ABORT && o->error) { /* a failed step: the client hears why */
+        OutMsg *e = out_text(MSG_ERROR, r->job, o->error);
+        if (e) e->status = 500;
+        pend(b, e);
+    }
     size_t ntok = (size_t)o->n_new * sizeof(int32_t), nlp = o->new_logprobs ? (size_t)o->n_new * sizeof(SampleResult) : 0;
     size_t nstop = o->stop_reason ? strlen(o->stop_reason) + 1 : 0;
     OutMsg *m = out_new(MSG_OUTPUT, r->job, nlp + ntok + o->text_len + 1 + nstop);
@@ -296,7 +302,7 @@ static void *engine_main(void *arg) {
         const EngineOutput *outs = NULL;
         int n_outs = 0;
         if (engine_has_unfinished(e) && engine_step(e, &outs, &n_outs) != 0) {
-            fprintf(stderr, "piston: engine step failed; aborting every request\n");
+            log_line(LOG_ERROR, "engine step failed; aborting every request\n");
             for (int i = b->n_recs - 1; i >= 0; i--) {
                 Job *j = b->recs[i].job;
                 OutMsg *m = out_text(MSG_ERROR, j, "the engine failed to run a step");

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "server/api_common.h"
 
 void server_options_default(ServeOptions *o) {
@@ -23,6 +24,8 @@ void server_options_default(ServeOptions *o) {
     o->host = "127.0.0.1";
     o->port = 8000;
     o->max_queued_requests = 512;
+    o->access_log = 1;
+    o->cors = (CorsOptions){"[\"*\"]", "[\"*\"]", "[\"*\"]", 0};
     o->shutdown_grace_s = 30;
     o->http = (HttpLimits){.max_body = 8u << 20, .max_header_bytes = 16u << 10, .max_headers = 100,
                            .keep_alive_s = 30, .read_timeout_s = 30, .max_connections = 1024};
@@ -52,7 +55,7 @@ static void finish(Server *s) {
 
 static void on_grace(uv_timer_t *t) {
     Server *s = t->data;
-    if (s->n_jobs > 0) fprintf(stderr, "piston: grace period over: aborting %d requests\n", s->n_jobs);
+    if (s->n_jobs > 0) log_line(LOG_WARN, "grace period over: aborting %d requests", s->n_jobs);
     if (s->http) http_server_close_all(s->http); /* each close aborts its job; releases follow */
     if (s->n_jobs == 0) finish(s);
 }
@@ -68,7 +71,7 @@ static void begin_shutdown(Server *s) {
         finish(s);
         return;
     }
-    fprintf(stderr, "piston: shutting down: %d requests in flight, waiting up to %gs (signal again to stop now)\n",
+    log_line(LOG_INFO, "shutting down: %d requests in flight, waiting up to %gs (signal again to stop now)",
             s->n_jobs, s->opt.shutdown_grace_s);
     uv_timer_start(&s->grace, on_grace, (uint64_t)(s->opt.shutdown_grace_s * 1000), 0);
 }
@@ -83,23 +86,46 @@ void serve_on_ready(Server *s, ModelFacts *f) {
     s->model = *f; /* f goes with its message */
     s->ready = 1;
     const EngineStats *st = &s->model.stats;
-    fprintf(stderr, "piston: %s ready on port %d (max_model_len %d, %lld KV blocks of %lld tokens, chat template %s)\n",
+    log_line(LOG_INFO, "%s ready on port %d (max_model_len %d, %lld KV blocks of %lld tokens, chat template %s)",
             s->opt.model_name, http_server_port(s->http), s->model.max_model_len,
             (long long)st->num_blocks, (long long)st->block_size,
             s->model.chat ? chat_template_kind_name(s->model.chat->kind) : "none");
 }
 
 void serve_on_failed(Server *s, const char *msg) {
-    fprintf(stderr, "piston: %s\n", msg);
+    log_line(LOG_ERROR, "%s", msg);
     s->exit_code = 1;
     s->shutting_down = 1;
     finish(s);
+}
+
+/* the effective configuration, one line, as vLLM prints its non-default args at start */
+static void log_config(const ServeOptions *o) {
+    const EngineArgs *e = &o->engine;
+    char names[512] = "";
+    for (int i = 0, n = 0; i < o->n_model_names; i++)
+        n += snprintf(names + n, sizeof names - (size_t)n, "%s%s", i ? "," : "", o->model_names[i]);
+    log_line(LOG_INFO,
+             "config: model=%s served_model_name=%s host=%s port=%d device=%s threads=%d precision=%s "
+             "max_model_len=%d max_num_seqs=%d max_num_batched_tokens=%d block_size=%d prefix_caching=%s "
+             "chunked_prefill=%s kv_cache_memory=%lld kv_cache_dtype=%d gpu_memory_utilization=%.2f enforce_eager=%d "
+             "api_key=%s max_queued_requests=%d max_request_body=%zu request_timeout=%gs keep_alive=%gs "
+             "max_connections=%d shutdown_timeout=%gs access_log=%s log_format=%s allowed_origins=%s",
+             e->model_path, names, o->host, o->port, e->backend.device ? e->backend.device : "auto",
+             e->backend.n_threads, e->backend.precision == MATMUL_F32 ? "f32" : "q8", e->max_model_len,
+             e->max_num_seqs, e->max_num_batched_tokens, e->block_size, e->enable_prefix_caching ? "on" : "off",
+             e->enable_chunked_prefill ? "on" : "off", (long long)e->kv_cache_memory, e->kv_cache_dtype,
+             e->gpu_memory_utilization, e->enforce_eager, o->api_key ? "set" : "none", o->max_queued_requests,
+             o->http.max_body, o->http.read_timeout_s, o->http.keep_alive_s, o->http.max_connections,
+             o->shutdown_grace_s, o->access_log ? "on" : "off", o->log_json ? "json" : "text", o->cors.origins);
 }
 
 int server_run(ServeOptions *o) {
     Server s;
     memset(&s, 0, sizeof s);
     s.opt = *o;
+    log_setup(1, o->log_json); /* a server's lines carry their time */
+    log_config(o);
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-write is an error code, not a signal */
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -117,18 +143,18 @@ int server_run(ServeOptions *o) {
     char err[512];
     if (http_server_start(&loop, s.opt.host, s.opt.port, &s.opt.http, api_on_request, api_on_close, &s, &s.http, err,
                           sizeof err) ||
-        bridge_start(&s, &s.bridge, err, sizeof err)) {
-        fprintf(stderr, "piston: %s\n", err);
+        (http_server_set_log(s.http, api_on_access), 0) || bridge_start(&s, &s.bridge, err, sizeof err)) {
+        log_line(LOG_ERROR, "%s", err);
         s.exit_code = 1;
         s.shutting_down = 1;
         finish(&s);
     } else {
         const char *h = s.opt.host;
-        fprintf(stderr, "piston: loading %s; listening on http://%s%s%s:%d\n", s.opt.engine.model_path,
+        log_line(LOG_INFO, "loading %s; listening on http://%s%s%s:%d", s.opt.engine.model_path,
                 strchr(h, ':') ? "[" : "", h, strchr(h, ':') ? "]" : "", http_server_port(s.http));
     }
     uv_run(&loop, UV_RUN_DEFAULT);
-    if (uv_loop_close(&loop) != 0) fprintf(stderr, "piston: warning: handles still open at exit\n");
-    if (s.exit_code == 0) fprintf(stderr, "piston: stopped\n");
+    if (uv_loop_close(&loop) != 0) log_line(LOG_WARN, "warning: handles still open at exit");
+    if (s.exit_code == 0) log_line(LOG_INFO, "stopped");
     return s.exit_code;
 }

@@ -10,11 +10,28 @@
 #include "engine/engine.h"
 #include "http/http.h"
 
+#define SERVE_MAX_NAMES 16
+
+/* CORS as vLLM sets it up (--allowed-origins etc.): each a JSON list ('["*"]') or a comma
+ * separated one; "*" allows any. */
+typedef struct CorsOptions {
+    const char *origins;     /* default ["*"] */
+    const char *methods;     /* default ["*"] */
+    const char *headers;     /* default ["*"] */
+    int allow_credentials;
+} CorsOptions;
+
 typedef struct ServeOptions {
     const char *host;
     int port;
     const char *model_arg;   /* as given on the command line */
-    const char *model_name;  /* served name (--served-model-name, else model_arg) */
+    const char *model_name;  /* the first served name (reported in responses) */
+    const char *model_names[SERVE_MAX_NAMES]; /* every name requests may use (--served-model-name a b c) */
+    int n_model_names;
+    int access_log;          /* one log line per request (default on) */
+    int log_requests;        /* --enable-log-requests: the request's parameters too */
+    int log_json;            /* --log-format json */
+    CorsOptions cors;
     const char *api_key;     /* NULL: no authentication */
     int max_queued_requests; /* waiting sequences beyond which new requests are refused */
     double shutdown_grace_s;

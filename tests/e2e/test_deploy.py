@@ -1,0 +1,163 @@
+"""The deployment under deploy/ (issue 13): the Kubernetes manifests validate offline against
+the API version the README names (kubernetes-validate, strict); the Grafana dashboard's
+queries name only metrics that a live server's /metrics exports; and a rolling update on one
+machine drops nothing: two servers behind a small proxy that routes, as a Service does, to
+ready backends only (/health 200), the first stopped with SIGTERM under a streaming load while
+the second serves; every request completes, and the stopped server exits 0."""
+import glob
+import http.client
+import json
+import os
+import re
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+import yaml
+
+from conftest import ROOT
+from server_fixture import Server
+
+K8S_VERSION = "1.32.0"  # deploy/README.md
+
+
+def test_manifests_validate():
+    import kubernetes_validate
+    files = sorted(glob.glob(os.path.join(ROOT, "deploy", "k8s", "*.yaml")))
+    assert len(files) >= 5
+    for f in files:
+        for doc in yaml.safe_load_all(open(f)):
+            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)  # raises on an error
+
+
+def test_deployment_grace_covers_the_shutdown():
+    d = yaml.safe_load(open(os.path.join(ROOT, "deploy", "k8s", "deployment.yaml")))
+    spec = d["spec"]["template"]["spec"]
+    c = spec["containers"][0]
+    timeout = int([a for a in c["args"] if a.startswith("--shutdown-timeout=")][0].split("=")[1])
+    pre = int(c["lifecycle"]["preStop"]["exec"]["command"][-1])
+    assert spec["terminationGracePeriodSeconds"] > pre + timeout
+    assert c["readinessProbe"]["httpGet"]["path"] == "/health"
+
+
+def dashboard_metrics():
+    d = json.load(open(os.path.join(ROOT, "deploy", "grafana", "piston-dashboard.json")))
+    exprs = [t["expr"] for p in d["panels"] for t in p["targets"]]
+    exprs += [v["query"] for v in d["templating"]["list"] if v.get("type") == "query"]
+    return exprs, set(re.findall(r"vllm:[a-z_]+", " ".join(exprs)))
+
+
+def test_dashboard_queries_name_exported_metrics(piston, model):
+    exprs, names = dashboard_metrics()
+    assert len(names) >= 8
+    s = Server(piston, model)
+    try:
+        requests.post(s("/v1/completions"), json={"prompt": "Hi", "max_tokens": 3})
+        text = requests.get(s("/metrics")).text
+        exported = set(re.findall(r"^(vllm:[a-z_]+)", text, re.M))
+        missing = sorted(n for n in names if n not in exported)
+        assert not missing, f"the dashboard queries metrics /metrics does not export: {missing}"
+        assert "finished_reason=" in text  # the label the requests panel groups by
+    finally:
+        s.check_clean_exit()
+
+
+class Proxy(ThreadingHTTPServer):
+    """Round-robin over backends that answer /health 200 (checked every 50 ms), as a Service
+    routes to ready endpoints; a connection refused (the listener closed at SIGTERM, before
+    the readiness check noticed) moves to the next backend, as the preStop window covers."""
+    daemon_threads = True
+
+    def __init__(self, backends):
+        self.backends, self.ready, self.i, self.stop = backends, list(backends), 0, False
+        super().__init__(("127.0.0.1", 0), ProxyHandler)
+        threading.Thread(target=self.watch, daemon=True).start()
+
+    def watch(self):
+        while not self.stop:
+            ok = []
+            for b in self.backends:
+                try:
+                    if requests.get(f"http://127.0.0.1:{b}/health", timeout=1).status_code == 200:
+                        ok.append(b)
+                except requests.RequestException:
+                    pass
+            self.ready = ok
+            time.sleep(0.05)
+
+
+class ProxyHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        for _ in range(20):
+            ready = self.server.ready or self.server.backends
+            self.server.i += 1
+            port = ready[self.server.i % len(ready)]
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            try:
+                conn.request("POST", self.path, body, {"Content-Type": "application/json"})
+                r = conn.getresponse()
+            except (ConnectionRefusedError, ConnectionResetError, socket.timeout, http.client.HTTPException):
+                conn.close()
+                time.sleep(0.05)
+                continue
+            if r.status == 503:  # draining: its in-flight requests finish, new ones go elsewhere
+                conn.close()
+                continue
+            self.send_response(r.status)
+            self.send_header("Content-Type", r.getheader("Content-Type", "text/plain"))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            while chunk := r.read1(65536):
+                self.wfile.write(chunk)
+                self.wfile.flush()
+            conn.close()
+            return
+        self.send_error(502)
+
+
+def test_rolling_update_drops_nothing(piston, model):
+    a, b = Server(piston, model), Server(piston, model)
+    proxy = Proxy([a.port, b.port])
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{proxy.server_address[1]}/v1/completions"
+    done, failures = [], []
+    deadline = time.monotonic() + 6
+
+    def client(k):
+        while time.monotonic() < deadline:
+            try:
+                with requests.post(url, json={"prompt": f"Count to {k}:", "max_tokens": 24, "stream": True,
+                                              "ignore_eos": True}, stream=True, timeout=60) as r:
+                    lines = [ln for ln in r.iter_lines() if ln]
+                if r.status_code != 200 or lines[-1] != b"data: [DONE]":
+                    failures.append((r.status_code, lines[-1:]))
+                else:
+                    done.append(k)
+            except requests.RequestException as e:
+                failures.append(repr(e))
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            futs = [pool.submit(client, k) for k in range(8)]
+            time.sleep(2)
+            rc = a.stop(timeout=60)  # SIGTERM mid-load: drain
+            for f in futs:
+                f.result()
+        assert rc == 0, a.text()[-3000:]
+        assert not failures, failures[:5]
+        assert len(done) >= 16
+        assert "POST /v1/completions" in a.text() and "POST /v1/completions" in b.text()
+    finally:
+        proxy.stop = True
+        proxy.shutdown()
+        b.check_clean_exit()

@@ -1,0 +1,169 @@
+"""Operating the server (issue 13): one access-log line per request, field by field, for good
+and bad requests in every dialect, as text and as JSON; X-Request-Id taken from the client or
+made, echoed and logged; CORS preflights and headers as vLLM sets them up; every name of
+--served-model-name and the Ollama tag forms accepted, and the "tgi" model of
+huggingface_hub's client; the flag forms of the one parser (--flag=value, --no-X, 16k)."""
+import json
+import re
+import subprocess
+import time
+
+import pytest
+import requests
+
+from server_fixture import Server
+
+TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+
+
+def access_lines(srv, n_before=0):
+    lines = [ln for ln in srv.text().splitlines() if re.match(TS + r" (INFO|WARN|ERROR) +\S+:\d+ \"", ln)]
+    return lines[n_before:]
+
+
+def wait_lines(srv, n, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = access_lines(srv)
+        if len(got) >= n:
+            return got
+        time.sleep(0.05)
+    return access_lines(srv)
+
+
+def parse_access(line):
+    m = re.match(TS + r" (\w+) +(\S+) \"(\S+) (\S+)\" (\d+) (\S+) (.*)$", line)
+    assert m, line
+    level, peer, method, path, status, dialect, rest = m.groups()
+    fields = dict(re.findall(r'(\w+)=("[^"]*"|\S+)', rest))
+    return dict(level=level, peer=peer, method=method, path=path, status=int(status), dialect=dialect, **fields)
+
+
+@pytest.fixture(scope="module")
+def srv(piston, model):
+    s = Server(piston, model, "--served-model-name", "smollm2", "alias-two", "--allowed-origins",
+               '["http://good.example"]', "--enable-log-requests", "--max-num-batched-tokens=1k")
+    yield s
+    s.check_clean_exit()
+
+
+def test_access_log_fields(srv):
+    n0 = len(access_lines(srv))
+    r = requests.post(srv("/v1/completions"), json={"model": "smollm2", "prompt": "Hello", "max_tokens": 4,
+                                                    "temperature": 0}, headers={"X-Request-Id": "client-id-7"})
+    assert r.status_code == 200 and r.headers["x-request-id"] == "client-id-7"
+    bad = requests.post(srv("/api/generate"), data="{not json")
+    assert bad.status_code == 400 and bad.headers["x-request-id"].startswith("req-")
+    tgi = requests.post(srv("/generate"), json={"inputs": "Hi", "parameters": {"max_new_tokens": 3}})
+    assert tgi.status_code == 200
+    lines = wait_lines(srv, n0 + 3)[n0:]
+    assert len(lines) == 3, lines
+    ok, err, t = (parse_access(ln) for ln in lines)
+    assert ok["status"] == 200 and ok["method"] == "POST" and ok["path"] == "/v1/completions"
+    assert ok["dialect"] == "openai" and ok["model"] == "smollm2" and ok["id"] == "client-id-7"
+    assert ok["prompt_tokens"] == "1" and ok["output_tokens"] == "4" and ok["finish"] == "length"
+    assert float(ok["ttft_ms"]) > 0 and float(ok["duration_ms"]) >= float(ok["ttft_ms"])
+    assert ok["peer"].startswith("127.0.0.1:")
+    assert err["status"] == 400 and err["level"] == "WARN" and err["dialect"] == "ollama"
+    assert err["id"] == bad.headers["x-request-id"] and "malformed JSON" in err["error"]
+    assert t["dialect"] == "tgi" and t["output_tokens"] == "3"
+    # --enable-log-requests: the parameters of the generation requests
+    assert re.search(r"request client-id-7: smollm2, 1 prompt\(s\) of 1 tokens, n=1, max_tokens=4", srv.text())
+
+
+def test_client_gone_is_logged(srv):
+    n0 = len(access_lines(srv))
+    with requests.post(srv("/v1/completions"), json={"prompt": "Count:", "max_tokens": 400, "stream": True,
+                                                     "ignore_eos": True}, stream=True, timeout=30) as r:
+        next(r.iter_lines())
+    line = wait_lines(srv, n0 + 1)[n0]
+    f = parse_access(line)
+    assert f["status"] == 200 and f["finish"] == "client_gone", line
+
+
+def test_cors(srv):
+    pre = requests.options(srv("/v1/chat/completions"), headers={
+        "Origin": "http://good.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type, authorization"})
+    assert pre.status_code == 200
+    assert pre.headers["access-control-allow-origin"] == "http://good.example"
+    assert "POST" in pre.headers["access-control-allow-methods"]
+    assert "authorization" in pre.headers["access-control-allow-headers"]
+    r = requests.get(srv("/v1/models"), headers={"Origin": "http://good.example"})
+    assert r.headers["access-control-allow-origin"] == "http://good.example"
+    other = requests.get(srv("/v1/models"), headers={"Origin": "http://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
+
+
+def test_model_names(srv):
+    ids = [m["id"] for m in requests.get(srv("/v1/models")).json()["data"]]
+    assert ids == ["smollm2", "alias-two"]
+    for name in ("smollm2", "alias-two", "smollm2:latest", "tgi"):
+        r = requests.post(srv("/v1/chat/completions"), json={
+            "model": name, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})
+        assert r.status_code == 200, (name, r.text)
+    r = requests.post(srv("/v1/chat/completions"), json={"messages": [{"role": "user", "content": "hi"}],
+                                                          "max_tokens": 2})
+    assert r.status_code == 200
+    assert requests.post(srv("/v1/completions"), json={"model": "nope", "prompt": "x"}).status_code == 404
+    import ollama
+    out = ollama.Client(host=srv.url).generate(model="smollm2:latest", prompt="Hi", options={"num_predict": 2})
+    assert out["done"]
+
+
+def test_huggingface_hub_client_without_a_model(srv):
+    """huggingface_hub's InferenceClient against a TGI-style base URL sends model "tgi"."""
+    hub = pytest.importorskip("huggingface_hub")
+    client = hub.InferenceClient(base_url=srv.url)
+    out = client.chat_completion(messages=[{"role": "user", "content": "Hello"}], max_tokens=4)
+    assert out.choices[0].message.content is not None
+    text = client.text_generation("The sky is", max_new_tokens=3)
+    assert isinstance(text, str)
+
+
+def test_json_log_format(piston, model):
+    s = Server(piston, model, "--log-format", "json")
+    try:
+        requests.post(s("/v1/completions"), json={"prompt": "Hi", "max_tokens": 2})
+        deadline = time.monotonic() + 10
+        recs = []
+        while time.monotonic() < deadline and not any(r.get("msg") == "request" for r in recs):
+            recs = [json.loads(ln) for ln in s.text().splitlines() if ln.startswith("{")]
+            time.sleep(0.05)
+        assert recs and all({"time", "level", "msg"} <= set(r) for r in recs)
+        req = [r for r in recs if r["msg"] == "request"][-1]
+        assert req["status"] == 200 and req["path"] == "/v1/completions" and req["output_tokens"] == 2
+        assert req["dialect"] == "openai" and req["request_id"].startswith("req-")
+    finally:
+        s.check_clean_exit()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--max-num-seq", "4"], ["unknown flag --max-num-seq", "did you mean --max-num-seqs"]),
+    (["--quantization", "awq"], ["--quantization", "GGUF"]),
+    (["--port"], ["--port needs a value"]),
+    (["--port=x"], ["--port expects an integer"]),
+    (["--pipeline-parallel-size", "2"], ["--pipeline-parallel-size"]),
+])
+def test_flag_forms_refused(piston, model, args, words):
+    p = subprocess.run([piston, "serve", model, *args], capture_output=True, timeout=30)
+    err = p.stderr.decode()
+    assert p.returncode != 0 and len(err.strip().splitlines()) == 1, err
+    assert all(w in err for w in words), err
+
+
+def test_flag_forms_help(piston):
+    out = subprocess.run([piston, "serve", "--help"], capture_output=True, timeout=30).stdout.decode()
+    for flag in ("--max-model-len", "--gpu-memory-utilization", "--allowed-origins", "--log-format"):
+        assert flag in out
+    assert "[default: 0.9]" in out
+    top = subprocess.run([piston, "--help"], capture_output=True, timeout=30).stdout.decode()
+    for cmd in ("generate", "run", "serve", "eval", "bench latency", "bench throughput", "bench bandwidth"):
+        assert cmd in top
+
+
+def test_flag_forms_accepted(piston, model):
+    p = subprocess.run([piston, "generate", model, "--prompt=Hello", "-n=3", "--temperature=0", "--no-enable-prefix-caching",
+                        "--max-model-len=1k", "--trust-remote-code"], capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr.decode()
+    assert "--trust-remote-code has no effect" in p.stderr.decode()
