@@ -8,5 +8,7 @@ int cmd_bench(int argc, char **argv);
 int bench_latency(int argc, char **argv);
 int bench_throughput(int argc, char **argv);
 int bench_bandwidth(int argc, char **argv);
+int bench_serve(int argc, char **argv);
+int bench_sweep(int argc, char **argv);
 
 #endif

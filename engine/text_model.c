@@ -101,6 +101,12 @@ fail:
     return rc ? rc : -EINVAL;
 }
 
+int text_model_load(TextModel *m, const char *path, const char *chat_template, int max_model_len, char *err,
+                    size_t errlen) {
+    TextModelArgs a = {path, chat_template, max_model_len, DT_COUNT, NULL, 0, 0};
+    return text_model_open(m, &a, err, errlen);
+}
+
 void text_model_free(TextModel *m) {
     if (m->has_chat) chat_template_free(&m->chat);
     if (m->tok) tokenizer_destroy(m->tok);

@@ -37,6 +37,10 @@ typedef struct TextModelArgs {
  * its tokenizer.json, its template tokenizer_config.json's; a dummy of a built-in config has
  * neither. 0, or negative with err set (and nothing left to free). */
 int text_model_open(TextModel *m, const TextModelArgs *a, char *err, size_t errlen);
+/* text_model_open of path with the defaults (--dtype auto, --generation-config auto): what a
+ * caller that only needs the tokenizer and template wants (bench serve's --tokenizer). */
+int text_model_load(TextModel *m, const char *path, const char *chat_template, int max_model_len, char *err,
+                    size_t errlen);
 /* engine/hf_text.c: the chat template source of a Hugging Face directory (malloc'd), or NULL;
  * generation_config.json of dir into m->gen_defaults and m->tok's EOG ids (required: a
  * folder the user named must have one). 0, or negative with err set. */
