@@ -106,6 +106,8 @@ int cmd_bench(int argc, char **argv) {
     if (argc >= 1 && !strcmp(argv[0], "throughput")) return bench_throughput(argc - 1, argv + 1);
     if (argc >= 1 && !strcmp(argv[0], "bandwidth")) return bench_bandwidth(argc - 1, argv + 1);
     if (argc >= 1 && !strcmp(argv[0], "serve")) return bench_serve(argc - 1, argv + 1);
-    cli_error("bench: unknown benchmark '%s' (benchmarks: latency, throughput, bandwidth, serve)", argc >= 1 ? argv[0] : "");
+    if (argc >= 1 && !strcmp(argv[0], "sweep")) return bench_sweep(argc - 1, argv + 1);
+    cli_error("bench: unknown benchmark '%s' (benchmarks: latency, throughput, bandwidth, serve, sweep)",
+              argc >= 1 ? argv[0] : "");
     return 1;
 }

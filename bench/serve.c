@@ -301,6 +301,11 @@ int serve_bench(ServeArgs *a, const HcTarget *t, int print, ServeSummary *sum) {
     ServeOutcome *out = NULL;
     int n = 0;
     FILE *f = print ? stdout : NULL;
+    if (!a->endpoint) a->endpoint = a->chat_backend ? "/v1/chat/completions" : "/v1/completions";
+    if (strcmp(a->endpoint, "/v1/completions") && strcmp(a->endpoint, "/v1/chat/completions")) {
+        cli_error("--endpoint %s: /v1/completions or /v1/chat/completions", a->endpoint);
+        return 1;
+    }
     if (a->model) snprintf(model, sizeof model, "%s", a->model);
     else if (first_model(t, a->ready_timeout_s, model, sizeof model, err, sizeof err)) {
         cli_error("%s", err);
@@ -430,11 +435,6 @@ int bench_serve(int argc, char **argv) {
     int n_pos = 0;
     int prc = flags_parse(g, ng, argc, argv, pos, 0, &n_pos, usage);
     if (prc) return prc < 0;
-    if (!a.endpoint) a.endpoint = a.chat_backend ? "/v1/chat/completions" : "/v1/completions";
-    if (strcmp(a.endpoint, "/v1/completions") && strcmp(a.endpoint, "/v1/chat/completions")) {
-        cli_error("--endpoint %s: /v1/completions or /v1/chat/completions", a.endpoint);
-        return 1;
-    }
     char url[512], err[512];
     if (!a.base_url) snprintf(url, sizeof url, "http://%s:%d", a.host, a.port);
     else snprintf(url, sizeof url, "%s", a.base_url);

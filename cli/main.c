@@ -18,6 +18,8 @@ static const char usage[] =
     "  bench latency MODEL      prompt processing and generation speed (pp512 / tg128)\n"
     "  bench throughput MODEL   offline throughput: many requests queued at once\n"
     "  bench bandwidth          the device's memory bandwidth (the bound of decode)\n"
+    "  bench serve              vLLM's serving benchmark against any OpenAI-compatible server\n"
+    "  bench sweep MODEL        serve with each value of a flag, the same load against each, the best setting\n"
     "  version                  print the version\n"
     "\n"
     "MODEL is a .gguf file, a Hugging Face model directory (config.json, safetensors,\n"

@@ -19,7 +19,7 @@ fi
 # Python: the test runner and the references (numpy + gguf for the NumPy forward, jinja2 for
 # chat templates). llama-cpp-python is only needed to regenerate fixtures and for `make bench`.
 py_missing=()
-for m in pytest:pytest numpy:numpy gguf:gguf jinja2:jinja2 openai:openai prometheus_client:prometheus-client requests:requests ollama:ollama pexpect:pexpect yaml:pyyaml kubernetes_validate:kubernetes-validate huggingface_hub:huggingface_hub \
+for m in pytest:pytest numpy:numpy gguf:gguf jinja2:jinja2 openai:openai prometheus_client:prometheus-client requests:requests ollama:ollama pexpect:pexpect yaml:pyyaml kubernetes_validate:kubernetes-validate huggingface_hub:huggingface_hub matplotlib:matplotlib \
          safetensors:safetensors tokenizers:tokenizers; do
   python3 -c "import ${m%%:*}" 2>/dev/null || py_missing+=("${m##*:}")
 done

@@ -1,0 +1,76 @@
+"""`piston bench sweep` end to end on the default model: two settings, servers started and
+stopped by the sweep, the table, the recommendation, JSON, CSV and the plots; a setting whose
+server cannot start is reported with the server's own reason; bad sweep flags are one line."""
+import csv
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import threads
+
+
+def sweep(piston, model, out, *args, timeout=600):
+    cmd = [piston, "bench", "sweep", model, "--out", str(out), "--threads", str(threads()), "--max-model-len", "512",
+           "--num-prompts", "4", "--random-input-len", "32", "--random-output-len", "8", *args]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return p
+
+
+def no_server_left(out):
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(out) not in ps
+
+
+def test_two_point_sweep_end_to_end(piston, model, tmp_path):
+    out = tmp_path / "sw"
+    p = sweep(piston, model, out, "--max-num-seqs", "1,4", "--max-concurrency", "4", "--kv-cache-memory", "64M",
+              "--slo-ttft-ms", "600000")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "recommended: max-num-seqs=" in p.stdout and "loses:" in p.stdout
+    assert "KV blocks" in p.stdout and "P99 TPOT ms" in p.stdout
+    sw = json.loads((out / "sweep.json").read_text())
+    assert sw["swept"] == ["--max-num-seqs"] and len(sw["points"]) == 2
+    for pt in sw["points"]:
+        assert pt["failed"] == 0 and pt["completed"] == 4 and pt["kv_blocks"] > 0
+        assert pt["max_num_seqs"] == int(pt["flags"]["--max-num-seqs"])
+        assert pt["max_concurrency"] == pt["max_num_seqs"]  # 64M of KV holds more than 4 requests of 40 tokens
+        assert pt["preemptions"] == 0
+    assert sw["recommendation"]["setting"] in ("max-num-seqs=1", "max-num-seqs=4")
+    best = max(sw["points"], key=lambda q: q["output_throughput"])
+    assert sw["recommendation"]["setting"] == best["setting"]
+    rows = list(csv.DictReader(open(out / "sweep.csv")))
+    assert [r["max-num-seqs"] for r in rows] == ["1", "4"]
+    for name in ("sweep.png", "sweep.svg", "server-0.log", "server-1.log", "point-0-0.json", "point-1-0.json"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert b"<svg" in (out / "sweep.svg").read_bytes()[:2000]
+    # each point's result is a bench serve result file
+    r = json.loads((out / "point-0-0.json").read_text())
+    assert r["max_concurrency"] == 4 and len(r["ttfts"]) == 4
+    no_server_left(out)
+
+
+def test_a_setting_that_cannot_start_says_why(piston, model, tmp_path):
+    out = tmp_path / "sw"
+    p = sweep(piston, model, out, "--kv-cache-memory", "1M,64M", "--max-concurrency", "1", "--no-plot")
+    assert p.returncode == 0, p.stdout + p.stderr
+    sw = json.loads((out / "sweep.json").read_text())
+    bad = [q for q in sw["points"] if "start_error" in q]
+    assert len(bad) == 1 and "cannot hold one request" in bad[0]["start_error"]
+    assert sw["recommendation"]["setting"] == "kv-cache-memory=64M"
+    assert "kv-cache-memory=1M loses: did not start" in p.stdout
+    no_server_left(out)
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--max-concurrency", "1"], "nothing to sweep"),
+    (["--max-num-seqs", "1,2"], "no load"),
+    (["--max-num-seqs", "1,2", "--request-rate", "1", "--max-concurrency", "2"], "not both"),
+    (["--max-num-seqs", "1,2", "--request-rate", "fast"], "--request-rate expects"),
+    (["--a", "1,2", "--b", "1,2", "--c", "1,2", "--request-rate", "1"], "at most two flags"),
+])
+def test_bad_sweep_flags(piston, model, tmp_path, args, msg):
+    p = sweep(piston, model, tmp_path / "sw", *args)
+    assert p.returncode == 1 and msg in p.stderr and p.stderr.count("\n") == 1, p.stderr
