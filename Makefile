@@ -8,7 +8,8 @@
 #   make test-gpu   the op harness and the end-to-end comparison on a real GPU (skipped without)
 #   make gpu-check  scripts/gpu-check.sh: build here, run everything on a lent GPU machine
 #   make serve      deps, build, fetch the default model, serve it on 127.0.0.1:8000 (SERVE_ARGS=...)
-#   make bench      pp512/tg128 side by side with llama.cpp (needs llama-cpp-python)
+#   make bench      pp512/tg128 side by side with llama.cpp (llama-bench, built once from the
+#                   llama-cpp-python sdist into ~/.cache/piston/llama.cpp: see bench/llamacpp_build.py)
 # SIMD kernels use per-function target attributes and runtime dispatch, so the
 # binary runs on any x86-64 (or other) CPU; no -march=native needed.
 

@@ -17,7 +17,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 # Python: the test runner and the references (numpy + gguf for the NumPy forward, jinja2 for
-# chat templates). llama-cpp-python is only needed to regenerate fixtures and for `make bench`.
+# chat templates). llama-cpp-python is only needed to regenerate fixtures (tests/ref/):
+# `python3 bench/llamacpp_build.py pip-install` builds it without -march=native.
 py_missing=()
 for m in pytest:pytest numpy:numpy gguf:gguf jinja2:jinja2 openai:openai prometheus_client:prometheus-client requests:requests ollama:ollama pexpect:pexpect yaml:pyyaml kubernetes_validate:kubernetes-validate huggingface_hub:huggingface_hub matplotlib:matplotlib \
          safetensors:safetensors tokenizers:tokenizers; do
