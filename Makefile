@@ -17,7 +17,10 @@ CC      ?= cc
 OPT     ?= -O2
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter \
            -fno-strict-aliasing -I. -MMD -MP -pthread
-LDLIBS  += -luv -lhttp_parser -lcjson -lpcre2-8 -ledit -lm -pthread
+# the libraries from Debian (scripts/deps.sh); the sanitizer and emulator builds reuse them.
+# libcurl is not linked: `piston pull` loads it when it runs, so the binary starts without it.
+DEP_LIBS := -luv -lhttp_parser -lcjson -lpcre2-8 -ledit -lutf8proc -lcrypto -lm -ldl -pthread
+LDLIBS  += $(DEP_LIBS)
 BUILD   ?= build
 BIN     ?= bin
 
@@ -101,7 +104,7 @@ test-unit: $(TEST_BIN)
 # the server it talks to built the same way
 asan: model
 	$(MAKE) BUILD=build-asan BIN=build-asan/bin CUDA=0 OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  LDLIBS="-luv -lhttp_parser -lcjson -lpcre2-8 -ledit -lm -pthread -fsanitize=address,undefined" test-unit build-asan/bin/piston
+	  LDLIBS="$(DEP_LIBS) -fsanitize=address,undefined" test-unit build-asan/bin/piston
 	PISTON_BIN=build-asan/bin/piston python3 -m pytest -q tests/e2e/test_bench_serve.py
 
 test-py: bin/piston model
@@ -123,7 +126,7 @@ test-cuda-emu:
 	$(MAKE) --no-print-directory BUILD=build-emu-asan CUDA=emu \
 	  OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  SIMT_SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  LDLIBS="-luv -lhttp_parser -lcjson -lpcre2-8 -ledit -lm -pthread -fsanitize=address,undefined build-emu-asan/libsimt.a -rdynamic -ldl -lstdc++" \
+	  LDLIBS="$(DEP_LIBS) -fsanitize=address,undefined build-emu-asan/libsimt.a -rdynamic -ldl -lstdc++" \
 	  emu-run
 
 emu-run: $(EMU_TESTS)
