@@ -25,7 +25,7 @@ static const char *template_family(const char *go_template) {
 int cli_model_resolve(const char *model, char *path, size_t cap, EngineArgs *e) {
     struct stat sb;
     if (stat(model, &sb) == 0) return snprintf(path, cap, "%s", model), 0;
-    char hf[4700] = "", ol[4700] = "", why[600] = "";
+    char hf[4700] = "", ol[4700] = "", why[700] = "";
     int repo = hub_repo_valid(model) && !strchr(model, ':');
     if (repo && hub_cache_find(model, NULL, hf, sizeof hf) == 0) return snprintf(path, cap, "%s", hf), 0;
     char *tmpl = NULL, err[600] = "";
