@@ -8,7 +8,8 @@
 #   make test-gpu   the op harness and the end-to-end comparison on a real GPU (skipped without)
 #   make gpu-check  scripts/gpu-check.sh: build here, run everything on a lent GPU machine
 #   make serve      deps, build, fetch the default model, serve it on 127.0.0.1:8000 (SERVE_ARGS=...)
-#   make bench      pp512/tg128 side by side with llama.cpp (needs llama-cpp-python)
+#   make bench      pp512/tg128 side by side with llama.cpp (llama-bench, built once from the
+#                   llama-cpp-python sdist into ~/.cache/piston/llama.cpp: see bench/llamacpp_build.py)
 # SIMD kernels use per-function target attributes and runtime dispatch, so the
 # binary runs on any x86-64 (or other) CPU; no -march=native needed.
 
@@ -16,7 +17,10 @@ CC      ?= cc
 OPT     ?= -O2
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter \
            -fno-strict-aliasing -I. -MMD -MP -pthread
-LDLIBS  += -luv -lhttp_parser -lcjson -lpcre2-8 -ledit -lm -pthread
+# the libraries from Debian (scripts/deps.sh); the sanitizer and emulator builds reuse them.
+# libcurl is not linked: `piston pull` loads it when it runs, so the binary starts without it.
+DEP_LIBS := -luv -lhttp_parser -lcjson -lpcre2-8 -ledit -lutf8proc -lcrypto -lm -ldl -pthread
+LDLIBS  += $(DEP_LIBS)
 BUILD   ?= build
 BIN     ?= bin
 
@@ -96,9 +100,12 @@ test-unit: $(TEST_BIN)
 	@tests/run-unit.sh $(TEST_BIN)
 
 # the sanitizers do not see device code: the CPU build here, the emulated kernels in test-cuda-emu
-asan:
-	$(MAKE) BUILD=build-asan CUDA=0 OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  LDLIBS="-luv -lhttp_parser -lcjson -lpcre2-8 -ledit -lm -pthread -fsanitize=address,undefined" test-unit
+# and the load generator (bench serve: a client of servers it does not trust) end to end, with
+# the server it talks to built the same way
+asan: model
+	$(MAKE) BUILD=build-asan BIN=build-asan/bin CUDA=0 OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  LDLIBS="$(DEP_LIBS) -fsanitize=address,undefined" test-unit build-asan/bin/piston
+	PISTON_BIN=build-asan/bin/piston python3 -m pytest -q tests/e2e/test_bench_serve.py
 
 test-py: bin/piston model
 	python3 -m pytest -q tests/e2e
@@ -119,7 +126,7 @@ test-cuda-emu:
 	$(MAKE) --no-print-directory BUILD=build-emu-asan CUDA=emu \
 	  OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  SIMT_SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  LDLIBS="-luv -lhttp_parser -lcjson -lpcre2-8 -ledit -lm -pthread -fsanitize=address,undefined build-emu-asan/libsimt.a -rdynamic -ldl -lstdc++" \
+	  LDLIBS="$(DEP_LIBS) -fsanitize=address,undefined build-emu-asan/libsimt.a -rdynamic -ldl -lstdc++" \
 	  emu-run
 
 emu-run: $(EMU_TESTS)

@@ -2,14 +2,26 @@
 """pp512 / tg128 side by side: Piston against llama.cpp, same GGUF, same threads.
 
 Piston:    bin/piston bench latency MODEL -p 512 -n 128 -r REPS --threads N --json
-llama.cpp: through llama-cpp-python, measured the way llama-bench measures:
-  pp512  512 random tokens evaluated in one batch (n_batch = n_ubatch = 512) into an empty
-         KV cache, logits of the last token only;
-  tg128  a 16-token prompt, then 128 single-token evals (the prompt is not timed);
+llama.cpp: llama.cpp's own llama-bench, built by bench/llamacpp_build.py from the source in
+           the llama-cpp-python sdist with the CPU's features named (never -march=native,
+           which picks AMX on some Intel VMs and then dies of SIGILL), cached outside the repo:
+             llama-bench -m MODEL -p 512 -n 128 -r REPS -t N -b 512 -ub 512 -o json
+  pp512  512 random tokens evaluated in one batch into an empty KV cache;
+  tg128  128 single-token evals from an empty KV cache;
   one warm-up run of each is excluded, then REPS timed runs; mean ± sd of tokens/s.
+  `piston bench latency` runs the same two tests the same way.
+
+Why llama-bench rather than the Python binding (still there as --python): it is the
+measurement llama.cpp's own numbers are quoted in; it has no ctypes call and logits copy per
+generated token inside the timed loop of tg128; and it shares one cmake build with the
+llama-server of bench/compare-llamacpp-server, where `pip install llama-cpp-python` compiles
+all of llama.cpp a second time. --python uses llama-cpp-python, installing it when missing
+with the same CPU switches (llamacpp_build.py pip-install) and measuring as above, except
+that tg128 starts after a 16-token prompt.
 
 Usage: python3 bench/compare-llamacpp.py [--model PATH] [--threads N] [--reps 5]
                                          [--piston bin/piston] [--skip-piston] [--skip-llama]
+                                         [--python] [--llama-version V]
 """
 import argparse
 import json
@@ -20,9 +32,11 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import llamacpp_build  # noqa: E402
+from server_proc import CpuMeter  # noqa: E402
+
 N_PP, N_TG, N_TG_PROMPT = 512, 128, 16
 
 
@@ -56,7 +70,21 @@ def stats(xs):
     return {"mean": statistics.fmean(xs), "sd": statistics.stdev(xs) if len(xs) > 1 else 0.0}
 
 
-def bench_llamacpp(model, threads, reps):
+def bench_llamabench(binary, model, threads, reps):
+    cmd = [binary, "-m", model, "-p", str(N_PP), "-n", str(N_TG), "-r", str(reps),
+           "-t", str(threads), "-b", str(N_PP), "-ub", str(N_PP), "-o", "json"]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"compare-llamacpp: {' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-2000:]}")
+    out = {}
+    for t in json.loads(p.stdout):  # one object per test: pp has n_gen 0, tg has n_prompt 0
+        key = "pp" if t["n_gen"] == 0 else "tg"
+        out[key] = {"mean": t["avg_ts"], "sd": t["stddev_ts"]}
+    return out
+
+
+def bench_llamacpp_python(model, threads, reps):
+    import numpy as np
     from llama_cpp import Llama
     llm = Llama(model_path=model, n_ctx=1024, n_batch=N_PP, n_ubatch=N_PP, n_threads=threads,
                 n_threads_batch=threads, logits_all=False, verbose=False)
@@ -123,6 +151,10 @@ def main():
     ap.add_argument("--piston", default=os.path.join(ROOT, "bin", "piston"))
     ap.add_argument("--skip-piston", action="store_true")
     ap.add_argument("--skip-llama", action="store_true")
+    ap.add_argument("--python", action="store_true",
+                    help="measure llama.cpp through llama-cpp-python instead of llama-bench")
+    ap.add_argument("--llama-version", default=llamacpp_build.PINNED_VERSION,
+                    help="llama-cpp-python release whose llama.cpp is measured")
     ap.add_argument("--json", action="store_true", help="also print the results as one JSON line")
     a = ap.parse_args()
     if not os.path.exists(a.model):
@@ -136,21 +168,38 @@ def main():
               "is running and the numbers will be noisy (llama.cpp's OpenMP threads suffer most "
               "when cores are oversubscribed)", file=sys.stderr)
     ll = pi = None
+    noise = {}  # other processes' share of the CPUs during each side's run
     ll_ver = "-"
-    if not a.skip_llama:
+    if not a.skip_llama and a.python:
+        llamacpp_build.pip_install(a.llama_version)
         import llama_cpp
-        ll_ver = llama_cpp.__version__
-        ll = bench_llamacpp(a.model, a.threads, a.reps)
+        ll_ver = f"llama-cpp-python {llama_cpp.__version__}"
+        ll = bench_llamacpp_python(a.model, a.threads, a.reps)
+    elif not a.skip_llama:
+        try:
+            built = llamacpp_build.ensure_built(a.llama_version)
+        except RuntimeError as e:
+            sys.exit(f"compare-llamacpp: {e}")
+        ll_ver = (f"llama-bench, llama.cpp {built['llama_cpp']} from the llama-cpp-python "
+                  f"{built['version']} sdist")
+        meter = CpuMeter(None).start()  # llama-bench runs as a child: "loadgen" is its share
+        ll = bench_llamabench(built["llama-bench"], a.model, a.threads, a.reps)
+        noise["llama.cpp"] = meter.stop().get("others")
     if not a.skip_piston:
+        meter = CpuMeter(None).start()
         pi = bench_piston(a.piston, a.model, a.threads, a.reps)
+        noise["piston"] = meter.stop().get("others")
 
     print(f"model:     {a.model}")
     print(f"cpu:       {cpu_model()} ({os.cpu_count()} logical cpus), threads {a.threads}")
-    print(f"llama.cpp: llama-cpp-python {ll_ver}")
+    print(f"llama.cpp: {ll_ver}")
     print(f"piston:    {piston_version(a.piston) if pi else '-'}"
           + (f" (reported threads {pi.get('threads')})" if pi else ""))
     print(f"reps:      {a.reps} (+1 warm-up, excluded), tokens/s mean ± sd")
-    print(f"load avg:  {load0:.2f} at start, {loadavg():.2f} at end (1-minute; want ~0)\n")
+    print(f"load avg:  {load0:.2f} at start, {loadavg():.2f} at end (1-minute; want ~0)")
+    print("others:    " + (", ".join(f"{k} {v:.0%}" for k, v in noise.items() if v is not None) or "-")
+          + " of the CPUs used by other processes during the runs (want ~0%; llama.cpp's "
+          "spinning threads suffer most)\n")
     print(f"{'test':6s} | {'llama.cpp t/s':>18s} | {'piston t/s':>18s} | ratio")
     print(f"{'-' * 6}-+-{'-' * 18}-+-{'-' * 18}-+------")
     for key, label in (("pp", f"pp{N_PP}"), ("tg", f"tg{N_TG}")):

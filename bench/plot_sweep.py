@@ -134,9 +134,9 @@ def main():
             best = p["output_throughput"]
     a4.plot([p["output_throughput"] for p in front], [p["p99_tpot_ms"] for p in front], "k-", lw=1, alpha=0.6,
             label="frontier", drawstyle="steps-post")
-    for p in front:
+    for k, p in enumerate(front):  # labels alternate above and below, so neighbours do not overlap
         a4.annotate(f"{p['setting']} @{p['load']}", (p["output_throughput"], p["p99_tpot_ms"]), fontsize=7,
-                    xytext=(4, 4), textcoords="offset points")
+                    xytext=(4, 5 if k % 2 == 0 else -11), textcoords="offset points")
     rec = sw.get("recommendation")
     if rec:
         rp = rec["point"]

@@ -153,21 +153,29 @@ static char *join(const Units *u, const int *idx, int k) {
     return t;
 }
 
-/* A prompt of exactly `target` tokens by the oracle where it converges in a few rounds
- * (adding or removing one unit changes the count by about one token); *len gets the count. */
+/* A prompt of exactly `target` tokens by the oracle. Units are joined, counted, and the count
+ * steered: a big miss moves the number of units by the miss; a small one adds or drops one
+ * unit; and where that overshoots both ways (a unit that merges with its neighbour counts 0,
+ * one that splits counts 2) the last unit is drawn again, which breaks the cycle. *len gets
+ * the count, which is the target unless 64 rounds did not reach it. */
 static char *random_prompt(const ServeOracle *o, const Units *u, uint64_t *rng, int target, int *len) {
     int cap = target * 2 + 16, k = target;
     int *idx = malloc((size_t)cap * sizeof *idx);
     if (!idx) return NULL;
     for (int i = 0; i < cap; i++) idx[i] = (int)(hash_splitmix64(rng) % (uint64_t)u->n);
     char *text = join(u, idx, k);
-    int c = serve_oracle_count(o, text);
-    for (int round = 0; c >= 0 && c != target && round < 24 && text; round++) {
-        int step = target - c; /* tokens missing (+) or extra (-) */
-        if (abs(step) > 1 && round > 8) step = step > 0 ? 1 : -1;
-        k += step;
+    int c = text ? serve_oracle_count(o, text) : -1, prev = 0;
+    for (int round = 0; c >= 0 && c != target && round < 64 && text; round++) {
+        int miss = target - c; /* tokens missing (+) or extra (-) */
+        if ((prev > 0 && miss < 0) || (prev < 0 && miss > 0)) {
+            idx[k - 1] = (int)(hash_splitmix64(rng) % (uint64_t)u->n); /* overshot both ways: another unit */
+            if (miss < 0 && k > 1) k--;
+        } else {
+            k += abs(miss) > 2 && round < 8 ? miss : miss > 0 ? 1 : -1;
+        }
         if (k < 1) k = 1;
         if (k > cap) k = cap;
+        prev = miss;
         free(text);
         text = join(u, idx, k);
         c = text ? serve_oracle_count(o, text) : -1;

@@ -120,24 +120,12 @@ int cli_parse(int argc, char **argv, CliArgs *a, const char *usage, CliKind kind
 }
 
 int cli_resolve_model(CliArgs *a) {
-    if (a->engine.load_dummy) { /* a built-in config name, not a file */
-        if (!model_is_dummy_name(a->model)) {
-            cli_error("--load-format dummy needs a built-in config, got '%s' (built-in: %s)", a->model,
-                      model_dummy_names());
-            return -1;
-        }
+    if (a->engine.load_dummy && model_is_dummy_name(a->model)) { /* a built-in config name, not a file */
         snprintf(a->model_path, sizeof a->model_path, "%s", a->model);
         return 0;
     }
-    if (a->engine.dtype != DT_COUNT) {
-        cli_error("--dtype: a GGUF model's matrices compute in the types they are stored in (quantized, F16 or BF16); "
-                  "--dtype applies to --load-format dummy");
-        return -1;
-    }
-    if (strcmp(a->model, "smollm2") != 0) {
-        snprintf(a->model_path, sizeof a->model_path, "%s", a->model);
-        return 0;
-    }
+    if (strcmp(a->model, "smollm2") != 0) /* a path, or a name in a cache (cli_model.c) */
+        return cli_model_resolve(a->model, a->model_path, sizeof a->model_path, &a->engine) ? -1 : 0;
     const char *home = getenv("PISTON_HOME");
     if (home && *home) {
         snprintf(a->model_path, sizeof a->model_path, "%s/%s", home, PISTON_DEFAULT_MODEL_FILE);

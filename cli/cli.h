@@ -42,6 +42,11 @@ int cli_parse(int argc, char **argv, CliArgs *a, const char *usage, CliKind kind
  * ~/.cache/piston); a built-in config with --load-format dummy; anything else is a path.
  * 0, or -1 after printing the error. */
 int cli_resolve_model(CliArgs *a);
+/* cli_model.c: MODEL as a user names it into a path: a file or directory as it is; ORG/NAME
+ * in the Hugging Face cache; NAME[:TAG] in an Ollama store; else a download from the Hub
+ * (cli_pull.c) when one is reachable. May set e->chat_template (an Ollama template layer).
+ * 0, or -1 after printing where Piston looked. */
+int cli_model_resolve(const char *model, char *path, size_t cap, EngineArgs *e);
 /* An integer flag value in [lo, hi]; 0, or -1 after printing the error. */
 int cli_parse_int(const char *flag, const char *v, long lo, long hi, int *out);
 /* "4G", "4GiB", "512M", "1000000" -> bytes (binary multiples); -1 when malformed. */
@@ -64,5 +69,7 @@ int cmd_generate(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
 
 #endif

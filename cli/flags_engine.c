@@ -53,8 +53,9 @@ static int parse_dtype(const char *v, void *base, char *err, size_t n) {
 static int parse_load_format(const char *v, void *base, char *err, size_t n) {
     EngineArgs *a = base;
     a->load_dummy = !strcmp(v, "dummy");
-    if (!a->load_dummy && strcmp(v, "auto") && strcmp(v, "gguf"))
-        return err_set(err, n, -EINVAL, "--load-format %s is not supported (supported: auto, gguf, dummy)", v);
+    if (!a->load_dummy && strcmp(v, "auto") && strcmp(v, "gguf") && strcmp(v, "safetensors"))
+        return err_set(err, n, -EINVAL, "--load-format %s is not supported (supported: auto, gguf, safetensors, dummy)",
+                       v);
     return 0;
 }
 
@@ -93,8 +94,9 @@ static const FlagSpec engine_flags[] = {
     {"--gpu-memory-utilization", NULL, FLAG_FLOAT, OFF(gpu_memory_utilization), 1e-6, 1, NULL, "F", "the share of device memory Piston may use", "0.9"},
     {"--enforce-eager", NULL, FLAG_BOOL, OFF(enforce_eager), 0, 0, NULL, NULL, "no CUDA graphs for decode steps", "off"},
     {"--chat-template", NULL, FLAG_STR, OFF(chat_template), 0, 0, NULL, "NAME", "chatml, llama3, llama2, mistral or zephyr", "the model's"},
-    {"--dtype", NULL, FLAG_FN, 0, 0, 0, parse_dtype, "auto|bfloat16|float16|float32", "weights of --load-format dummy", "auto: bfloat16"},
-    {"--load-format", NULL, FLAG_FN, 0, 0, 0, parse_load_format, "auto|gguf|dummy", "dummy: random weights of a built-in config", "auto"},
+    {"--dtype", NULL, FLAG_FN, 0, 0, 0, parse_dtype, "auto|bfloat16|float16|float32", "what a Hugging Face directory's (or a dummy's) matrices compute in", "auto: torch_dtype, else as stored (dummy: bfloat16)"},
+    {"--load-format", NULL, FLAG_FN, 0, 0, 0, parse_load_format, "auto|gguf|safetensors|dummy", "dummy: random weights of a built-in config or a config.json", "auto"},
+    {"--generation-config", NULL, FLAG_STR, OFF(generation_config), 0, 0, NULL, "auto|vllm|FOLDER", "generation_config.json's sampling defaults: the model's, none, or another folder's", "auto"},
     {"--tensor-parallel-size", "-tp", FLAG_FN, 0, 0, 0, parse_tp, "N", "GPUs per model (1)", "1"},
     {"--max-logprobs", NULL, FLAG_FN, 0, 0, 0, parse_max_logprobs, "N", "top logprobs per token (Piston's limit is 20)", "20"},
     {"--disable-log-stats", NULL, FLAG_FN, 0, 0, 0, disable_log_stats, NULL, "no periodic throughput line", NULL},

@@ -28,6 +28,12 @@ static void log_plan(const Engine *e) {
     const ModelConfig *c = &e->tm.model->cfg;
     const Runner *r = e->runner;
     int64_t blocks = r->num_blocks - 1, tokens = blocks * e->args.block_size;
+    const Model *m = e->tm.model;
+    static const char *const formats[] = {"gguf", "safetensors", "dummy"};
+    log_line(LOG_INFO, "weights: %s, %s%s", formats[m->format], m->weight_dtype >= 0 ? dtype_name(m->weight_dtype) : "mixed",
+             m->format == MODEL_FORMAT_GGUF ? " (as stored)" : " (--dtype)");
+    if (e->tm.gen_summary[0])
+        log_line(LOG_INFO, "generation_config.json defaults: %s (a request's own values win)", e->tm.gen_summary);
     log_line(LOG_INFO, "model %s (%s, %d layers, dim %d), backend %s (%s)", c->name, c->arch, c->n_layers, c->dim,
              r->be->name, r->be->device_name);
     log_line(LOG_INFO, "KV cache: %lld blocks of %d tokens = %lld tokens, %.2f GiB, %s", (long long)blocks,
@@ -44,10 +50,9 @@ int engine_create(const EngineArgs *a, Engine **out, char *err, size_t errlen) {
     Engine *e = calloc(1, sizeof *e);
     if (!e) return err_set(err, errlen, -ENOMEM, "out of memory");
     e->args = *a;
-    DType dummy_dtype = a->dtype == DT_COUNT ? DT_BF16 : (DType)a->dtype;
-    rc = a->load_dummy ? text_model_dummy(&e->tm, a->model_path, dummy_dtype, a->dummy_seed, a->max_model_len, err, errlen)
-                       : text_model_load(&e->tm, a->model_path, a->chat_template, a->max_model_len, err, errlen);
-    if (rc) goto fail;
+    TextModelArgs ta = {a->model_path, a->chat_template, a->max_model_len, a->dtype, a->generation_config,
+                        a->load_dummy, a->dummy_seed};
+    if ((rc = text_model_open(&e->tm, &ta, err, errlen))) goto fail;
     RunnerArgs ra = {.backend = a->backend,
                      .max_num_seqs = a->max_num_seqs,
                      .max_num_batched_tokens = a->max_num_batched_tokens,
@@ -226,3 +231,6 @@ void engine_get_stats(const Engine *e, EngineStats *st) {
     st->prefix_cache_hits = ss.prefix_cache_hits;
     st->graph_steps = e->runner->graph_replays;
 }
+
+const SamplingParams *engine_sampling_defaults(const Engine *e) { return &e->tm.gen_defaults; }
+const Model *engine_model(const Engine *e) { return e->tm.model; }

@@ -41,6 +41,7 @@ typedef struct EngineArgs {
     uint64_t dummy_seed;           /* the seed of dummy weights (--seed) */
     float gpu_memory_utilization;  /* (0, 1]: the share of device memory a device backend may use */
     const char *chat_template;     /* --chat-template name or NULL */
+    const char *generation_config; /* --generation-config auto (NULL) | vllm | FOLDER */
     int log_stats;                 /* periodic throughput line on stderr while busy (default 1) */
     double log_interval_s;         /* default 5 */
 } EngineArgs;
@@ -122,6 +123,11 @@ const ConstraintVocab *engine_constraint_vocab(const Engine *e);
 /* NULL when the model's template is unknown and none was named (err says why). */
 const ChatTemplate *engine_chat_template(const Engine *e, const char **err);
 int engine_max_model_len(const Engine *e);
+/* The sampling a request starts from: Piston's defaults with generation_config.json's fields
+ * (--generation-config), which the OpenAI routes apply as vLLM does. */
+const SamplingParams *engine_sampling_defaults(const Engine *e);
+/* The loaded model (format, dtype, path: piston show, /api/show). */
+const Model *engine_model(const Engine *e);
 
 /* Queue a request. Fails (nothing queued) on an empty prompt, a prompt of max_model_len
  * tokens or more, bad sampling parameters, out-of-range ids. *id is the engine's id. */

@@ -1,6 +1,6 @@
-/* The tokenizer's core: the vocabulary read from a GGUF's tokenizer.* keys (texts, types,
- * scores, the text -> id hash), the special ids and the end-of-generation set, and the
- * encode driver. Encoding follows llama.cpp: special tokens are cut out of the text first
+/* The tokenizer's core: the vocabulary from a TokSpec (a GGUF's tokenizer.* keys,
+ * tokenizer_gguf.c, or a tokenizer.json, tokenizer_hf.c): texts, types, scores, the text ->
+ * id hash, the special ids and the end-of-generation set; and the encode driver. Encoding follows llama.cpp: special tokens are cut out of the text first
  * (longest token text first, anywhere in the text), then each remaining run of plain text
  * goes through the model's algorithm (tokenizer_bpe.c or tokenizer_spm.c) on its own.
  * After tokenizer_create the Tokenizer is read-only, so threads may share it. */
@@ -52,17 +52,6 @@ static void hash_insert(Tokenizer *t, int32_t id) {
     }
 }
 
-static int32_t get_id(const GgufFile *f, const char *key, int32_t def, int n_vocab) {
-    uint32_t v;
-    if (gguf_get_u32(f, key, &v) != 0) return def;
-    return v < (uint32_t)n_vocab ? (int32_t)v : -1; /* out of range: treated as absent */
-}
-
-static int get_flag(const GgufFile *f, const char *key, int def) {
-    int v;
-    return gguf_get_bool(f, key, &v) == 0 ? v : def;
-}
-
 /* Token texts llama.cpp treats as end of generation (and forces to CONTROL), because many
  * GGUFs do not carry tokenizer.ggml.eot_token_id. */
 static const char *const k_eog_texts[] = {
@@ -79,22 +68,16 @@ static int special_cmp(const void *a, const void *b, void *vt) {
     return x < y ? -1 : x > y;
 }
 
-static int load_vocab(Tokenizer *t, const GgufFile *f, char *err, size_t errlen) {
-    GgufArr toks, types, scores;
-    if (gguf_get_arr(f, "tokenizer.ggml.tokens", &toks) != 0 || toks.elem_type != GGUF_TYPE_STRING ||
-        toks.n == 0 || toks.n > (1u << 24)) {
-        return err_set(err, errlen, -EINVAL, "%s: tokenizer.ggml.tokens is missing or not a string array", gguf_path(f));
-    }
-    int n = t->n_vocab = (int)toks.n;
-    int have_types = gguf_get_arr(f, "tokenizer.ggml.token_type", &types) == 0 && types.n == toks.n &&
-                     types.elem_type != GGUF_TYPE_STRING && types.elem_type != GGUF_TYPE_ARRAY;
-    int have_scores = gguf_get_arr(f, "tokenizer.ggml.scores", &scores) == 0 && scores.n == toks.n &&
-                      (scores.elem_type == GGUF_TYPE_FLOAT32 || scores.elem_type == GGUF_TYPE_FLOAT64);
+static int load_vocab(Tokenizer *t, const TokSpec *sp, char *err, size_t errlen) {
+    if (sp->n_vocab <= 0 || sp->n_vocab > (1 << 24))
+        return err_set(err, errlen, -EINVAL, "%s: the vocabulary has %d tokens", sp->src, sp->n_vocab);
+    int n = t->n_vocab = sp->n_vocab;
     size_t total = 0;
-    for (int i = 0; i < n; i++) total += gguf_arr_str(&toks, (uint64_t)i).len + 1;
+    for (int i = 0; i < n; i++) total += sp->text[i].len + 1;
     if (total > UINT32_MAX) {
-        return err_set(err, errlen, -EINVAL, "%s: token texts too large", gguf_path(f));
+        return err_set(err, errlen, -EINVAL, "%s: token texts too large", sp->src);
     }
+    /* a byte-level piece is at most the text's length; an SPM one at most 3 bytes per byte */
     t->text = malloc(total);
     t->piece = malloc(total);
     t->text_off = malloc(n * sizeof(uint32_t));
@@ -103,27 +86,27 @@ static int load_vocab(Tokenizer *t, const GgufFile *f, char *err, size_t errlen)
     t->piece_len = malloc(n * sizeof(uint32_t));
     t->type = malloc(n);
     t->eog = calloc(n, 1);
-    t->score = have_scores ? malloc(n * sizeof(float)) : NULL;
+    t->score = sp->score ? malloc(n * sizeof(float)) : NULL;
     uint32_t cap = 1024;
     while (cap < (uint32_t)n * 2) cap <<= 1;
     t->vocab.slot = malloc(cap * sizeof(int32_t));
     t->vocab.mask = cap - 1;
     if (!t->text || !t->piece || !t->text_off || !t->text_len || !t->piece_off || !t->piece_len || !t->type ||
-        !t->eog || (have_scores && !t->score) || !t->vocab.slot) {
+        !t->eog || (sp->score && !t->score) || !t->vocab.slot) {
         return err_set(err, errlen, -ENOMEM, "out of memory loading a vocabulary of %d tokens", n);
     }
     memset(t->vocab.slot, 0xFF, cap * sizeof(int32_t));
     size_t off = 0;
     for (int i = 0; i < n; i++) {
-        GgufStr s = gguf_arr_str(&toks, (uint64_t)i);
-        memcpy(t->text + off, s.ptr, s.len);
+        TokStr s = sp->text[i];
+        if (s.len) memcpy(t->text + off, s.p, s.len);
         t->text[off + s.len] = 0;
         t->text_off[i] = (uint32_t)off;
-        t->text_len[i] = (uint32_t)s.len;
+        t->text_len[i] = s.len;
         off += s.len + 1;
-        int64_t ty = have_types ? gguf_arr_int(&types, (uint64_t)i) : TOK_TYPE_NORMAL;
+        int ty = sp->type ? sp->type[i] : TOK_TYPE_NORMAL;
         t->type[i] = (ty >= TOK_TYPE_NORMAL && ty <= TOK_TYPE_BYTE) ? (uint8_t)ty : TOK_TYPE_NORMAL;
-        if (t->score) t->score[i] = (float)gguf_arr_float(&scores, (uint64_t)i);
+        if (t->score) t->score[i] = sp->score[i];
         if (s.len) hash_insert(t, i);
     }
     return 0;
@@ -177,35 +160,23 @@ static int make_special(Tokenizer *t) {
     return 0;
 }
 
-int tokenizer_create_ex(const GgufFile *f, const char *pre_override, Tokenizer **out, char *err, size_t errlen) {
+static int32_t valid_id(int32_t id, int n) { return id >= 0 && id < n ? id : -1; }
+
+int tokenizer_from_spec(const TokSpec *sp, Tokenizer **out, char *err, size_t errlen) {
     *out = NULL;
     Tokenizer *t = calloc(1, sizeof *t);
-    if (!t) { snprintf(err, errlen, "out of memory"); return -1; }
-    GgufStr model = {NULL, 0}, pre = {NULL, 0};
-    char pre_name[64] = "";
-    if (gguf_get_str(f, "tokenizer.ggml.model", &model) != 0) {
-        snprintf(err, errlen, "%s: tokenizer.ggml.model is missing: the file has no tokenizer", gguf_path(f));
-        goto fail;
-    }
-    if (gguf_str_eq(model, "gpt2")) t->model = TOK_MODEL_BPE;
-    else if (gguf_str_eq(model, "llama")) t->model = TOK_MODEL_SPM;
-    else {
-        snprintf(err, errlen, "%s: tokenizer model '%.*s' is not supported (Piston supports gpt2 = byte-level "
-                 "BPE, llama = SentencePiece)", gguf_path(f), (int)(model.len > 40 ? 40 : model.len), model.ptr);
-        goto fail;
-    }
-    if (load_vocab(t, f, err, errlen) != 0) goto fail;
+    if (!t) return err_set(err, errlen, -ENOMEM, "out of memory");
+    int rc = 0;
+    t->model = sp->model;
+    if ((rc = load_vocab(t, sp, err, errlen))) goto fail;
     int n = t->n_vocab;
     if (t->model == TOK_MODEL_BPE) {
-        if (pre_override) snprintf(pre_name, sizeof pre_name, "%s", pre_override);
-        else if (gguf_get_str(f, "tokenizer.ggml.pre", &pre) == 0)
-            snprintf(pre_name, sizeof pre_name, "%.*s", (int)(pre.len > 60 ? 60 : pre.len), pre.ptr);
-        if (tok_pre_init(&t->pre, pre_name, err, errlen) != 0) goto fail;
-        if (tok_bpe_load(t, f, err, errlen) != 0) goto fail;
-        t->bos = get_id(f, "tokenizer.ggml.bos_token_id", 11 < n ? 11 : -1, n);
-        t->eos = get_id(f, "tokenizer.ggml.eos_token_id", 11 < n ? 11 : -1, n);
-        t->unk = get_id(f, "tokenizer.ggml.unknown_token_id", -1, n);
-        t->add_bos = get_flag(f, "tokenizer.ggml.add_bos_token", t->pre.add_bos);
+        rc = sp->pre_name ? tok_pre_init(&t->pre, sp->pre_name, err, errlen)
+                          : tok_pre_init_regex(&t->pre, sp->regex, sp->n_regex, err, errlen);
+        if (rc) goto fail;
+        if (!sp->pre_name) t->pre.ignore_merges = sp->ignore_merges;
+        t->pre.nfc = sp->nfc;
+        if ((rc = tok_bpe_load(t, sp, err, errlen))) goto fail;
         t->add_space_prefix = 0;
     } else {
         char hex[8];
@@ -214,28 +185,33 @@ int tokenizer_create_ex(const GgufFile *f, const char *pre_override, Tokenizer *
             t->byte_tok[b] = tok_hash_find(t, hex, 6);
             if (t->byte_tok[b] < 0) t->byte_tok[b] = tok_hash_find(t, (char[]){(char)b}, 1);
         }
-        t->bos = get_id(f, "tokenizer.ggml.bos_token_id", 1 < n ? 1 : -1, n);
-        t->eos = get_id(f, "tokenizer.ggml.eos_token_id", 2 < n ? 2 : -1, n);
-        t->unk = get_id(f, "tokenizer.ggml.unknown_token_id", 0, n);
-        t->add_bos = get_flag(f, "tokenizer.ggml.add_bos_token", 1);
-        t->add_space_prefix = get_flag(f, "tokenizer.ggml.add_space_prefix", 1);
+        t->add_space_prefix = sp->add_space_prefix;
     }
-    t->pad = get_id(f, "tokenizer.ggml.padding_token_id", -1, n);
-    t->eot = get_id(f, "tokenizer.ggml.eot_token_id", -1, n);
-    t->eom = get_id(f, "tokenizer.ggml.eom_token_id", -1, n);
-    t->add_eos = get_flag(f, "tokenizer.ggml.add_eos_token", 0);
+    t->bos = valid_id(sp->bos, n);
+    t->eos = valid_id(sp->eos, n);
+    t->unk = valid_id(sp->unk, n);
+    t->pad = valid_id(sp->pad, n);
+    t->eot = valid_id(sp->eot, n);
+    t->eom = valid_id(sp->eom, n);
+    t->add_bos = sp->add_bos >= 0 ? sp->add_bos : t->pre.add_bos;
+    t->add_eos = sp->add_eos;
     set_eog(t);
     make_pieces(t);
-    if (make_special(t) != 0) { snprintf(err, errlen, "out of memory"); goto fail; }
+    if (make_special(t) != 0) {
+        rc = err_set(err, errlen, -ENOMEM, "out of memory");
+        goto fail;
+    }
     *out = t;
     return 0;
 fail:
     tokenizer_destroy(t);
-    return -1;
+    return rc ? rc : -EINVAL;
 }
 
-int tokenizer_create(const GgufFile *f, Tokenizer **out, char *err, size_t errlen) {
-    return tokenizer_create_ex(f, NULL, out, err, errlen);
+int tokenizer_add_eog(Tokenizer *t, int32_t id) {
+    if (id < 0 || id >= t->n_vocab) return -EINVAL;
+    t->eog[id] = 1;
+    return 0;
 }
 
 void tokenizer_destroy(Tokenizer *t) {

@@ -1,6 +1,6 @@
 /* Tokenizer: byte-level BPE (tokenizer.ggml.model = "gpt2", with the pre-tokenizer regex of
  * tokenizer.ggml.pre run through PCRE2) and the SentencePiece-style model ("llama"), built
- * from a GGUF file's tokenizer.* metadata. Encoding equals llama.cpp's token for token.
+ * from a GGUF file's tokenizer.* metadata or a Hugging Face tokenizer.json. Encoding equals llama.cpp's token for token.
  * Decoding is incremental: a streaming client never receives half a UTF-8 character. */
 #ifndef PISTON_TOKENIZER_H
 #define PISTON_TOKENIZER_H
@@ -14,6 +14,13 @@ typedef struct Tokenizer Tokenizer;
 
 /* 0, or negative with one line in err (unknown tokenizer model or pre-tokenizer type, ...). */
 int tokenizer_create(const GgufFile *f, Tokenizer **out, char *err, size_t errlen);
+/* From a Hugging Face directory: tokenizer.json (byte-level BPE: vocabulary, merges, added
+ * and special tokens, the pre-tokenizer's split regexes, an NFC normalizer) and
+ * tokenizer_config.json (bos_token, eos_token, add_bos_token, add_eos_token). The same
+ * tokenizer as a GGUF's, fed from another source (engine/tokenizer_hf.c). */
+int tokenizer_create_hf(const char *dir, Tokenizer **out, char *err, size_t errlen);
+/* Mark id as end of generation too (generation_config.json's eos_token_id list). */
+int tokenizer_add_eog(Tokenizer *t, int32_t id);
 void tokenizer_destroy(Tokenizer *t);
 
 /* Encode text[0, len). add_special: prepend BOS (and append EOS) where the model's

@@ -1,5 +1,5 @@
 /* Byte-level BPE (tokenizer.ggml.model = "gpt2"): GPT-2's byte <-> unicode mapping, the
- * merge table from tokenizer.ggml.merges, and the merge loop run inside each pre-tokenized
+ * merge table (a GGUF's tokenizer.ggml.merges or a tokenizer.json's model.merges), and the merge loop run inside each pre-tokenized
  * word. A word starts as one symbol per byte (the token of that byte's mapped character);
  * the pair with the lowest merge rank is merged first, the leftmost among equal ranks, as
  * llama.cpp and Hugging Face tokenizers do. A binary heap of candidate pairs with lazy
@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <utf8proc.h>
 
 #include "base/err.h"
 #include "base/hash.h"
@@ -89,19 +91,14 @@ static int32_t merges_find(const TokMerges *m, int32_t a, int32_t b, int32_t *re
     }
 }
 
-int tok_bpe_load(Tokenizer *t, const GgufFile *f, char *err, size_t errlen) {
+int tok_bpe_load(Tokenizer *t, const TokSpec *s, char *err, size_t errlen) {
     for (unsigned b = 0; b < 256; b++) {
         char u[4];
         size_t l = put_utf8(byte_to_cpt(b), u);
         t->byte_tok[b] = tok_hash_find(t, u, l);
     }
-    GgufArr ma;
-    if (gguf_get_arr(f, "tokenizer.ggml.merges", &ma) != 0 || ma.elem_type != GGUF_TYPE_STRING) {
-        return err_set(err, errlen, -EINVAL, "%s: tokenizer.ggml.merges is missing or not an array of strings (a gpt2 "
-                 "tokenizer needs it)", gguf_path(f));
-    }
     uint32_t cap = 1024;
-    while (cap < ma.n * 2 + 2) cap <<= 1;
+    while (cap < s->n_merges * 2 + 2) cap <<= 1;
     TokMerges *m = &t->merges;
     m->mask = cap - 1;
     m->key = malloc(cap * sizeof *m->key);
@@ -111,32 +108,28 @@ int tok_bpe_load(Tokenizer *t, const GgufFile *f, char *err, size_t errlen) {
     size_t cat_cap = 0;
     if (!m->key || !m->rank || !m->result) goto oom;
     memset(m->key, 0xFF, cap * sizeof *m->key);
-    for (uint64_t i = 0; i < ma.n; i++) {
-        GgufStr s = gguf_arr_str(&ma, i);
-        /* "left right": tokens never contain a plain space (it is Ġ), but search from 1 as a
-         * token of a lone space would be the left half. */
-        const char *sp = s.len > 1 ? memchr(s.ptr + 1, ' ', s.len - 1) : NULL;
-        if (!sp) continue;
-        size_t la = (size_t)(sp - s.ptr), lb = s.len - la - 1;
-        int32_t a = tok_hash_find(t, s.ptr, la), b = tok_hash_find(t, sp + 1, lb);
+    for (int64_t i = 0; i < s->n_merges; i++) {
+        TokStr l = s->merge_left[i], r = s->merge_right[i];
+        if (!l.len || !r.len) continue;
+        int32_t a = tok_hash_find(t, l.p, l.len), b = tok_hash_find(t, r.p, r.len);
         if (a < 0 || b < 0) continue; /* a merge of non-tokens can never apply */
-        if (la + lb > cat_cap) {
-            cat_cap = (la + lb) * 2;
+        if (l.len + r.len > cat_cap) {
+            cat_cap = (l.len + r.len) * 2;
             char *nc = realloc(cat, cat_cap);
             if (!nc) goto oom;
             cat = nc;
         }
-        memcpy(cat, s.ptr, la);
-        memcpy(cat + la, sp + 1, lb);
-        int32_t r = tok_hash_find(t, cat, la + lb);
-        if (r < 0) continue; /* the merged text must itself be a token */
-        merges_insert(m, a, b, (int32_t)i, r);
+        memcpy(cat, l.p, l.len);
+        memcpy(cat + l.len, r.p, r.len);
+        int32_t res = tok_hash_find(t, cat, l.len + r.len);
+        if (res < 0) continue; /* the merged text must itself be a token */
+        merges_insert(m, a, b, (int32_t)i, res);
     }
     free(cat);
     return 0;
 oom:
     free(cat);
-    return err_set(err, errlen, -ENOMEM, "out of memory loading %" PRIu64 " BPE merges", ma.n);
+    return err_set(err, errlen, -ENOMEM, "out of memory loading %lld BPE merges", (long long)s->n_merges);
 }
 
 /* ---- the merge loop ---- */
@@ -273,6 +266,15 @@ int tok_bpe_encode(const Tokenizer *t, const char *text, size_t len, TokOut *out
     char *norm;
     size_t nl = normalize_utf8(text, len, &norm);
     if (nl == (size_t)-1) return -1;
+    if (t->pre.nfc) { /* tokenizer.json's NFC normalizer (Qwen2), by utf8proc */
+        utf8proc_uint8_t *nfc = NULL;
+        utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)(norm ? norm : text),
+                                          (utf8proc_ssize_t)(norm ? nl : len), &nfc, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+        if (n < 0) return free(norm), -1;
+        free(norm);
+        norm = (char *)nfc;
+        nl = (size_t)n;
+    }
     int r = tok_pre_split(&t->pre, norm ? norm : text, norm ? nl : len, bpe_word, &c);
     free(norm);
     free(c.scratch.buf);

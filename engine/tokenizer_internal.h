@@ -34,6 +34,7 @@ typedef struct TokPre {
     pcre2_code *re[TOK_PRE_MAX_REGEX];
     int ignore_merges; /* a word that is itself a token is emitted whole (Llama-3) */
     int add_bos;       /* default of tokenizer.ggml.add_bos_token for this pre type */
+    int nfc;           /* NFC-normalize each run of text before splitting (Qwen2's tokenizer.json) */
 } TokPre;
 
 /* Open-addressing hash from token text to id: the vocabulary lookup. */
@@ -73,6 +74,36 @@ struct Tokenizer {
     TokPre pre;
 };
 
+/* A string that points into its source (a GGUF mapping, a parsed tokenizer.json). */
+typedef struct TokStr {
+    const char *p;
+    uint32_t len;
+} TokStr;
+
+/* What a tokenizer is built from, whichever file it came from (tokenizer.c reads a GGUF's
+ * tokenizer.* keys into one, tokenizer_hf.c a tokenizer.json): the same construction runs
+ * over either. The strings point into the source, which must outlive tokenizer_from_spec. */
+typedef struct TokSpec {
+    const char *src;       /* for messages */
+    TokModel model;
+    int n_vocab;
+    TokStr *text;          /* [n_vocab]; len 0 for an id no token has */
+    uint8_t *type;         /* [n_vocab] TOK_TYPE_* */
+    float *score;          /* [n_vocab] or NULL (SentencePiece only) */
+    TokStr *merge_left, *merge_right; /* [n_merges] BPE merges by rank */
+    int64_t n_merges;
+    const char *pre_name;  /* a tokenizer.ggml.pre name, or NULL when regex is given */
+    const char *regex[TOK_PRE_MAX_REGEX]; /* tokenizer.json's split regexes, in order */
+    int n_regex;
+    int ignore_merges;     /* tokenizer.json's model.ignore_merges (the name's default otherwise) */
+    int nfc;               /* normalize input to NFC first (tokenizer.json normalizer NFC) */
+    int32_t bos, eos, unk, pad, eot, eom; /* -1 when none */
+    int add_bos, add_eos, add_space_prefix; /* add_bos -1: the pre-tokenizer's default */
+} TokSpec;
+
+/* Build a tokenizer from a spec (tokenizer.c). */
+int tokenizer_from_spec(const TokSpec *s, Tokenizer **out, char *err, size_t errlen);
+
 /* Output of an encode: ids beyond cap are counted, not written. */
 typedef struct TokOut {
     int32_t *ids;
@@ -98,15 +129,19 @@ uint64_t tok_hash_bytes(const char *s, size_t len);
 
 /* tokenizer_pre.c */
 int tok_pre_init(TokPre *p, const char *name, char *err, size_t errlen);
+/* The same from regexes as a tokenizer.json spells them (Oniguruma syntax PCRE2 shares). */
+int tok_pre_init_regex(TokPre *p, const char *const *regex, int n, char *err, size_t errlen);
 void tok_pre_free(TokPre *p);
 const char *tok_pre_known_names(void);
+/* GPT-2's regex: what a tokenizer.json ByteLevel pre-tokenizer with use_regex splits by. */
+const char *tok_pre_gpt2_regex(void);
 /* Calls fn for every word of text[0, len) in order. Returns 0, or the first nonzero value fn
  * returned, or negative on a regex error. */
 typedef int (*TokWordFn)(void *ctx, const char *word, size_t len);
 int tok_pre_split(const TokPre *p, const char *text, size_t len, TokWordFn fn, void *ctx);
 
 /* tokenizer_bpe.c */
-int tok_bpe_load(Tokenizer *t, const GgufFile *f, char *err, size_t errlen);
+int tok_bpe_load(Tokenizer *t, const TokSpec *s, char *err, size_t errlen);
 /* Byte-level decoding of a token text (Ġ -> ' ', ...) into out (cap >= len); returns bytes. */
 size_t tok_bpe_decode_text(const char *s, size_t len, char *out);
 int tok_bpe_encode(const Tokenizer *t, const char *text, size_t len, TokOut *out);

@@ -1,5 +1,6 @@
 /* Pre-tokenizers of byte-level BPE models: the regexes that cut text into words before BPE
- * merges run inside each word, chosen by the GGUF's tokenizer.ggml.pre. The regexes are the
+ * merges run inside each word, chosen by the GGUF's tokenizer.ggml.pre, or taken as they are
+ * from a tokenizer.json (tok_pre_init_regex). The regexes are the
  * public ones from the models' tokenizer.json files, in the order llama.cpp applies them.
  * PCRE2 runs them in UTF + UCP mode (\p{L}, \s and friends are Unicode-aware), JIT-compiled
  * when the platform allows, and with PCRE2_MATCH_INVALID_UTF so that invalid UTF-8 from a
@@ -71,6 +72,8 @@ static int name_in_list(const char *name, const char *list) {
     return 0;
 }
 
+const char *tok_pre_gpt2_regex(void) { return RE_GPT2; }
+
 const char *tok_pre_known_names(void) {
     return "default, gpt-2, phi-2, mpt, olmo, jais, roberta-bpe, llama3, llama-v3, llama-bpe, falcon3, "
            "dbrx, smaug-bpe, smollm, starcoder, refact, command-r, codeshell, exaone, minerva-7b, qwen2, "
@@ -110,25 +113,12 @@ static int expand_ws(const char *re, char *out, size_t cap) {
     return 0;
 }
 
-int tok_pre_init(TokPre *p, const char *name, char *err, size_t errlen) {
-    memset(p, 0, sizeof *p);
-    if (!name || !*name) name = "default";
-    const PreKind *k = NULL;
-    for (size_t i = 0; i < sizeof k_pre_kinds / sizeof k_pre_kinds[0] && !k; i++)
-        if (name_in_list(name, k_pre_kinds[i].names)) k = &k_pre_kinds[i];
-    if (!k) {
-        snprintf(err, errlen, "unknown pre-tokenizer type '%s' (tokenizer.ggml.pre); Piston knows: %s", name,
-                 tok_pre_known_names());
-        return -1;
-    }
-    snprintf(p->name, sizeof p->name, "%s", name);
-    p->ignore_merges = k->ignore_merges;
-    p->add_bos = k->add_bos;
-    for (int i = 0; i < TOK_PRE_MAX_REGEX && k->regex[i]; i++) {
+static int compile_all(TokPre *p, const char *name, const char *const *regex, int n, char *err, size_t errlen) {
+    for (int i = 0; i < n && i < TOK_PRE_MAX_REGEX; i++) {
         int ecode;
         PCRE2_SIZE eoff;
-        char pat[2048];
-        if (expand_ws(k->regex[i], pat, sizeof pat) != 0) {
+        char pat[4096];
+        if (expand_ws(regex[i], pat, sizeof pat) != 0) {
             snprintf(err, errlen, "pre-tokenizer '%s': regex %d too long", name, i);
             tok_pre_free(p);
             return -1;
@@ -148,6 +138,35 @@ int tok_pre_init(TokPre *p, const char *name, char *err, size_t errlen) {
         p->re[p->n_regex++] = re;
     }
     return 0;
+}
+
+int tok_pre_init(TokPre *p, const char *name, char *err, size_t errlen) {
+    memset(p, 0, sizeof *p);
+    if (!name || !*name) name = "default";
+    const PreKind *k = NULL;
+    for (size_t i = 0; i < sizeof k_pre_kinds / sizeof k_pre_kinds[0] && !k; i++)
+        if (name_in_list(name, k_pre_kinds[i].names)) k = &k_pre_kinds[i];
+    if (!k) {
+        snprintf(err, errlen, "unknown pre-tokenizer type '%s' (tokenizer.ggml.pre); Piston knows: %s", name,
+                 tok_pre_known_names());
+        return -1;
+    }
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->ignore_merges = k->ignore_merges;
+    p->add_bos = k->add_bos;
+    int n = 0;
+    while (n < TOK_PRE_MAX_REGEX && k->regex[n]) n++;
+    return compile_all(p, name, k->regex, n, err, errlen);
+}
+
+int tok_pre_init_regex(TokPre *p, const char *const *regex, int n, char *err, size_t errlen) {
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "tokenizer.json");
+    if (n > TOK_PRE_MAX_REGEX) {
+        snprintf(err, errlen, "tokenizer.json: %d split regexes (Piston runs at most %d)", n, TOK_PRE_MAX_REGEX);
+        return -1;
+    }
+    return compile_all(p, "tokenizer.json", regex, n, err, errlen);
 }
 
 void tok_pre_free(TokPre *p) {

@@ -59,6 +59,9 @@ const char *dtype_supported_list(void);      /* "F32, F16, BF16, Q4_0, ..." for 
 
 /* Dequantize one row of n elements (n a multiple of the block size) to f32, on the host. */
 void dtype_dequantize_row(DType t, const void *src, float *dst, int64_t n);
+/* f32 to F32, F16 or BF16 (rounded to nearest even), on the host; 0, or -1 for another type.
+ * What a Hugging Face model's --dtype conversion at load uses. */
+int dtype_convert_row(DType t, const float *src, void *dst, int64_t n);
 
 #define TENSOR_MAX_DIMS 4
 typedef struct Tensor {
@@ -161,9 +164,11 @@ typedef struct BackendOps {
     int (*add_bias)(struct Backend *be, float *x, const float *bias, int T, int dim);
     /* x[i] += y[i] */
     int (*add)(struct Backend *be, float *x, const float *y, int64_t n);
-    /* x [T, n_heads, head_dim], rotated in place at positions pos[t]; the first rot_dim dims */
+    /* x [T, n_heads, head_dim], rotated in place at positions pos[t]; the first rot_dim dims.
+     * freq_factors [rot_dim / 2] (backend memory) or NULL: pair i's angle is divided by
+     * freq_factors[i], as llama.cpp's rope_freqs and Llama-3.1's rope_scaling (llama3) make it */
     int (*rope)(struct Backend *be, float *x, const int32_t *pos, int T, int n_heads, int head_dim, int rot_dim,
-                float theta, int style);
+                float theta, const float *freq_factors, int style);
     /* gate[i] = silu(gate[i]) * up[i] */
     int (*silu_mul)(struct Backend *be, float *gate, const float *up, int64_t n);
     /* write k, v [T, kv_dim] into the cache of `layer` at b->slot_mapping (slot -1: skipped) */

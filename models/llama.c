@@ -1,7 +1,8 @@
 /* The Llama-family forward pass over one flat batch (prefill chunks and decode tokens of
  * many sequences together), written only against the backend op table:
  *   x = embed(tokens)
- *   per layer: x += Wo · attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x))   (paged KV cache)
+ *   per layer: x += Wo · attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x))   (paged KV cache;
+ *              Qwen3 RMSNorms each head of q and k before the rope)
  *              x += Wdown · (silu(Wgate·n(x)) * Wup·n(x))
  *   logits = Wout · n(x[last token of each sequence])
  * Each residual add is fused with the norm that follows it (add_rmsnorm), and the last
@@ -80,8 +81,14 @@ static int attention_block(const Model *m, Backend *be, KvCache *kv, const Batch
         OP(op->add_bias(be, s->k, L->bk.data, T, kvd));
         OP(op->add_bias(be, s->v, L->bv.data, T, kvd));
     }
-    OP(op->rope(be, s->q, b->positions, T, c->n_heads, c->head_dim, c->rot_dim, c->rope_theta, c->rope_style));
-    OP(op->rope(be, s->k, b->positions, T, c->n_kv_heads, c->head_dim, c->rot_dim, c->rope_theta, c->rope_style));
+    if (L->q_norm.data) { /* Qwen3: each head's q and k RMSNormed, as rows of head_dim */
+        OP(op->rmsnorm(be, s->q, L->q_norm.data, s->q, T * c->n_heads, c->head_dim, c->norm_eps));
+        OP(op->rmsnorm(be, s->k, L->k_norm.data, s->k, T * c->n_kv_heads, c->head_dim, c->norm_eps));
+    }
+    OP(op->rope(be, s->q, b->positions, T, c->n_heads, c->head_dim, c->rot_dim, c->rope_theta,
+                m->rope_freqs.data, c->rope_style));
+    OP(op->rope(be, s->k, b->positions, T, c->n_kv_heads, c->head_dim, c->rot_dim, c->rope_theta,
+                m->rope_freqs.data, c->rope_style));
     OP(op->kv_write(be, kv, layer, s->k, s->v, &b->attn));
     OP(op->attention(be, kv, layer, s->q, &b->attn, c->n_heads, c->n_kv_heads, c->head_dim,
                      1.0f / sqrtf((float)c->head_dim), s->attn));

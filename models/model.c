@@ -1,11 +1,13 @@
 /* Model loading: the config from a GGUF file's metadata and the weights as Tensors that
- * point into the mapping. Every tensor the forward pass reads is checked here for presence,
- * type and exact shape, so that a hostile or mismatched file fails at load with a message
- * naming the tensor, never later inside a kernel. */
+ * point into the mapping (a Hugging Face directory goes to hf_model.c). Every tensor the
+ * forward pass reads is checked here for presence, type and exact shape, so that a hostile
+ * or mismatched file fails at load with a message naming the tensor, never later inside a
+ * kernel. */
 #include "models/model.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,12 +19,14 @@ typedef struct ArchInfo {
     const char *name;
     int rope_style;
     int qkv_bias;
+    int qk_norm;
 } ArchInfo;
 
 static const ArchInfo arch_table[] = {
-    {"llama", ROPE_NORMAL, 0},
-    {"mistral", ROPE_NORMAL, 0},
-    {"qwen2", ROPE_NEOX, 1},
+    {"llama", ROPE_NORMAL, 0, 0},
+    {"mistral", ROPE_NORMAL, 0, 0},
+    {"qwen2", ROPE_NEOX, 1, 0},
+    {"qwen3", ROPE_NEOX, 0, 1},
 };
 
 static int get_u32_key(const GgufFile *f, const char *arch, const char *suffix, uint32_t *out, int required,
@@ -55,11 +59,13 @@ static int read_config(const GgufFile *f, ModelConfig *c, char *err, size_t errl
     for (size_t i = 0; i < sizeof arch_table / sizeof arch_table[0]; i++)
         if (strcmp(arch_table[i].name, c->arch) == 0) ai = &arch_table[i];
     if (!ai) {
-        return err_set(err, errlen, -EINVAL, "%s: architecture '%s' is not supported (supported: llama, mistral, qwen2)",
+        return err_set(err, errlen, -EINVAL, "%s: architecture '%s' is not supported (supported: llama, mistral, qwen2, qwen3)",
                  gguf_path(f), c->arch);
     }
     c->rope_style = ai->rope_style;
     c->qkv_bias = ai->qkv_bias;
+    c->qk_norm = ai->qk_norm;
+    c->torch_dtype = -1;
     if (gguf_get_str(f, "general.name", &s) == 0) {
         size_t n = s.len < sizeof c->name - 1 ? s.len : sizeof c->name - 1;
         memcpy(c->name, s.ptr, n);
@@ -149,6 +155,8 @@ static int bind_layer(Model *m, int l, char *err, size_t errlen) {
     BIND(bq, "attn_q.bias", qd, 0, 1, !c->qkv_bias);
     BIND(bk, "attn_k.bias", kvd, 0, 1, !c->qkv_bias);
     BIND(bv, "attn_v.bias", kvd, 0, 1, !c->qkv_bias);
+    BIND(q_norm, "attn_q_norm.weight", c->head_dim, 0, 1, !c->qk_norm);
+    BIND(k_norm, "attn_k_norm.weight", c->head_dim, 0, 1, !c->qk_norm);
     BIND(ffn_norm, "ffn_norm.weight", c->dim, 0, 1, 0);
     BIND(w_gate, "ffn_gate.weight", c->dim, c->ffn_dim, 0, 0);
     BIND(w_up, "ffn_up.weight", c->dim, c->ffn_dim, 0, 0);
@@ -157,12 +165,30 @@ static int bind_layer(Model *m, int l, char *err, size_t errlen) {
     return 0;
 }
 
-int model_load(const char *path, Model **out, char *err, size_t errlen) {
+void model_dir_of(const char *path, char *out, size_t cap) {
+    struct stat sb;
+    snprintf(out, cap, "%s", path);
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) return;
+    char *slash = strrchr(out, '/');
+    if (slash && slash != out) *slash = 0;
+    else snprintf(out, cap, slash ? "/" : ".");
+}
+
+int model_load(const char *path, int dtype, Model **out, char *err, size_t errlen) {
     *out = NULL;
+    struct stat sb;
+    size_t len = strlen(path);
+    if ((stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) || (len > 5 && !strcmp(path + len - 5, ".json")))
+        return model_load_hf(path, dtype, out, err, errlen);
+    if (dtype != DT_COUNT)
+        return err_set(err, errlen, -EINVAL, "--dtype: a GGUF model's matrices compute in the types they are stored in "
+                       "(quantized, F16 or BF16); --dtype applies to Hugging Face directories and --load-format dummy");
     Model *m = calloc(1, sizeof *m);
     if (!m) {
         return err_set(err, errlen, -ENOMEM, "out of memory");
     }
+    m->format = MODEL_FORMAT_GGUF;
+    snprintf(m->path, sizeof m->path, "%s", path);
     if (gguf_open(path, &m->gguf, err, errlen) != 0 || read_config(m->gguf, &m->cfg, err, errlen) != 0) goto fail;
     ModelConfig *c = &m->cfg;
     const GgufTensor *emb = gguf_find_tensor(m->gguf, "token_embd.weight");
@@ -177,6 +203,10 @@ int model_load(const char *path, Model **out, char *err, size_t errlen) {
         goto fail;
     c->tied_output = m->output.data == NULL;
     if (c->tied_output) m->output = m->tok_embd;
+    m->weight_dtype = m->tok_embd.type;
+    /* Llama-3.1 GGUFs carry their rope_scaling as the frequency factors themselves */
+    if (bind(m, &m->rope_freqs, "rope_freqs.weight", c->rot_dim / 2, 0, 1, 1, err, errlen)) goto fail;
+    if (m->rope_freqs.data) snprintf(c->rope_scaling, sizeof c->rope_scaling, "llama3");
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
     if (!m->layers) {
         snprintf(err, errlen, "out of memory");
@@ -196,5 +226,14 @@ void model_free(Model *m) {
     if (m->uploaded && m->weights_buf) backend_free(m->uploaded, m->weights_buf);
     free(m->layers);
     if (m->gguf) gguf_close(m->gguf);
+    st_close(m->st);
+    free(m->host_buf);
     free(m);
+}
+
+int64_t model_param_count(const ModelConfig *c) {
+    int64_t d = c->dim, hd = c->head_dim, attn = d * hd * (2 * (int64_t)c->n_heads + 2 * (int64_t)c->n_kv_heads);
+    int64_t bias = c->qkv_bias ? hd * (c->n_heads + 2 * (int64_t)c->n_kv_heads) : 0;
+    int64_t layer = attn + bias + 3 * d * c->ffn_dim + 2 * d + (c->qk_norm ? 2 * hd : 0);
+    return (int64_t)c->vocab_size * d * (c->tied_output ? 1 : 2) + c->n_layers * layer + d;
 }

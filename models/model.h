@@ -1,8 +1,9 @@
-/* A loaded model: its config from the GGUF metadata, its weights as Tensors (in the mapped
- * file, then where the backend computes), and its forward pass written against
- * kernels/backend.h. One architecture
- * family for now: Llama and its GGUF cousins (llama, mistral, qwen2): RMSNorm, RoPE, GQA,
- * SwiGLU, optional QKV bias, tied or separate output embedding. */
+/* A loaded model: its config (GGUF metadata, or a Hugging Face config.json), its weights as
+ * Tensors (in the mapped GGUF or safetensors files, or converted to --dtype in host memory,
+ * then where the backend computes), and its forward pass written against kernels/backend.h.
+ * One architecture family: Llama and its cousins (llama, mistral, qwen2, qwen3): RMSNorm,
+ * RoPE (with optional frequency factors), GQA, SwiGLU, optional QKV bias, optional per-head
+ * q/k RMSNorm (Qwen3), tied or separate output embedding. */
 #ifndef PISTON_MODEL_H
 #define PISTON_MODEL_H
 
@@ -12,6 +13,10 @@
 #include "kernels/backend.h"
 #include "models/gguf.h"
 #include "models/kv_cache.h"
+#include "models/safetensors.h"
+
+/* Where a model's weights came from (piston show, /api/show). */
+typedef enum ModelFormat { MODEL_FORMAT_GGUF = 0, MODEL_FORMAT_SAFETENSORS, MODEL_FORMAT_DUMMY } ModelFormat;
 
 typedef struct ModelConfig {
     char arch[32];      /* general.architecture */
@@ -29,18 +34,32 @@ typedef struct ModelConfig {
     float norm_eps;
     int rope_style;     /* enum RopeStyle */
     int qkv_bias;       /* qwen2 */
+    int qk_norm;        /* qwen3: RMSNorm over each head of q and k before RoPE */
     int tied_output;    /* output.weight absent: token_embd is the head */
+    /* rope_scaling: "llama3" (Llama-3.1's), "linear", or "" for none; the parameters of
+     * llama3's (factor, low/high frequency factors, the original context) */
+    char rope_scaling[16];
+    float rope_factor, rope_low_freq, rope_high_freq;
+    int rope_orig_ctx;
+    char hf_arch[48];   /* config.json's architectures[0], e.g. "LlamaForCausalLM"; "" for GGUF */
+    int torch_dtype;    /* config.json's torch_dtype as a DType, or -1 */
 } ModelConfig;
 
 typedef struct LayerWeights {
     Tensor attn_norm, wq, wk, wv, wo;
     Tensor bq, bk, bv; /* data NULL when the architecture has no bias */
+    Tensor q_norm, k_norm; /* [head_dim] f32 (qwen3); data NULL otherwise */
     Tensor ffn_norm, w_gate, w_up, w_down;
 } LayerWeights;
 
 typedef struct Model {
     ModelConfig cfg;
-    GgufFile *gguf;
+    ModelFormat format;
+    char path[4096];     /* the file or directory it was loaded from (or the dummy's name) */
+    GgufFile *gguf;      /* MODEL_FORMAT_GGUF */
+    SafeTensors *st;     /* MODEL_FORMAT_SAFETENSORS */
+    void *host_buf;      /* tensors converted at load (--dtype, f32 norms, rope_freqs): malloc'd */
+    int weight_dtype;    /* the matrices' DType once loaded (the one of tok_embd); -1 when mixed */
     Backend *uploaded;   /* the backend model_upload put the weights on, or NULL */
     int dummy;           /* --load-format dummy: no file, weights made by model_upload */
     uint64_t dummy_seed;
@@ -48,18 +67,38 @@ typedef struct Model {
     Tensor tok_embd; /* [vocab, dim] */
     Tensor out_norm; /* [dim] f32 */
     Tensor output;   /* [vocab, dim]: tok_embd when tied */
+    Tensor rope_freqs; /* [rot_dim / 2] f32 frequency factors, or data NULL (ndim 0) */
     LayerWeights *layers;
 } Model;
 
-/* Load a GGUF model. The tensors point into the mapping until model_upload. */
-int model_load(const char *path, Model **out, char *err, size_t errlen);
+/* Load a GGUF file, or a Hugging Face directory (config.json + safetensors; path may also be
+ * its config.json). dtype: what the matrices become (DT_F32, DT_F16, DT_BF16), or DT_COUNT
+ * for auto (a GGUF's as stored; a directory's torch_dtype, else as stored); a GGUF takes
+ * only auto. The tensors point into the mapping (or host_buf) until model_upload. */
+int model_load(const char *path, int dtype, Model **out, char *err, size_t errlen);
+/* models/hf_model.c: the directory half of model_load. */
+int model_load_hf(const char *path, int dtype, Model **out, char *err, size_t errlen);
+/* models/hf_config.c: config.json (a file, or the directory holding it) into c, which the
+ * caller zeroed. The architectures Piston runs are listed in the error for any other. */
+int hf_config_read(const char *path, ModelConfig *c, char *err, size_t errlen);
+/* The directory of a model path (itself when a directory, else its parent), into out. */
+void model_dir_of(const char *path, char *out, size_t cap);
+/* models/rope_freqs.c: rope_scaling's per-pair frequency factors for c, into ff [rot_dim/2].
+ * 0 when c has none (ff untouched), 1 when written, negative with err for a type Piston
+ * does not implement. */
+int rope_freqs_compute(const ModelConfig *c, float *ff, char *err, size_t errlen);
+/* Parameter count of the architecture (what piston show and /api/show report). */
+int64_t model_param_count(const ModelConfig *c);
 /* Put the weights where `be` computes: the CPU backend reads them in place from the mapping
  * (no copy); a device backend gets one buffer holding every tensor, copied tensor by tensor
  * with a progress line on stderr, and the Tensors then point there. Once per model. */
 int model_upload(Model *m, Backend *be, char *err, size_t errlen);
-/* A dummy model of a built-in config ("llama-3-8b", ... model_dummy_names()): shapes only,
- * matrices of dtype (DT_BF16, DT_F16 or DT_F32); model_upload makes the weights from seed. */
+/* A dummy model of a built-in config ("llama-3-8b", ... model_dummy_names()) or of a
+ * config.json (a path to it, or a directory holding it): shapes only, matrices of dtype
+ * (DT_BF16, DT_F16 or DT_F32); model_upload makes the weights from seed. */
 int model_dummy_create(const char *name, DType dtype, uint64_t seed, Model **out, char *err, size_t errlen);
+/* The same from a config already read (what model_dummy_create does after looking it up). */
+int model_dummy_from_config(const ModelConfig *c, DType dtype, uint64_t seed, Model **out, char *err, size_t errlen);
 int model_is_dummy_name(const char *name);
 const char *model_dummy_names(void);
 /* model_upload's half for dummies: fill each listed tensor (their data already placed). */

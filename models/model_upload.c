@@ -13,17 +13,18 @@
 /* Every distinct tensor the forward reads, into a malloc'd list (the tied head is the
  * embedding, listed once). Returns the count, or -1 when out of memory. */
 static int model_tensors(Model *m, Tensor ***out) {
-    Tensor **list = malloc((3 + 12 * (size_t)m->cfg.n_layers) * sizeof *list);
+    Tensor **list = malloc((4 + 14 * (size_t)m->cfg.n_layers) * sizeof *list);
     *out = list;
     if (!list) return -1;
     int n = 0;
     list[n++] = &m->tok_embd;
     list[n++] = &m->out_norm;
     if (!m->cfg.tied_output) list[n++] = &m->output;
+    if (m->rope_freqs.ndim > 0) list[n++] = &m->rope_freqs;
     for (int l = 0; l < m->cfg.n_layers; l++) {
         LayerWeights *L = &m->layers[l];
-        Tensor *t[] = {&L->attn_norm, &L->wq, &L->wk, &L->wv, &L->wo, &L->bq, &L->bk, &L->bv, &L->ffn_norm,
-                       &L->w_gate, &L->w_up, &L->w_down};
+        Tensor *t[] = {&L->attn_norm, &L->wq, &L->wk, &L->wv, &L->wo, &L->bq, &L->bk, &L->bv, &L->q_norm,
+                       &L->k_norm, &L->ffn_norm, &L->w_gate, &L->w_up, &L->w_down};
         for (size_t i = 0; i < sizeof t / sizeof *t; i++)
             if (t[i]->ndim > 0) list[n++] = t[i]; /* absent (optional) tensors have no shape */
     }

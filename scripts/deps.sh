@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and testing Piston needs, only what is missing:
-# Debian packages (compiler, libuv, cJSON, http-parser, PCRE2) and the Python packages the
+# Debian packages (compiler, libuv, cJSON, http-parser, PCRE2, utf8proc for NFC, libcurl and
+# OpenSSL's libcrypto for `piston pull`) and the Python packages the
 # tests use. Safe to run again; quiet when everything is there.
 set -euo pipefail
-apt_pkgs=(build-essential pkg-config libuv1-dev libcjson-dev libhttp-parser-dev libpcre2-dev libedit-dev python3 python3-pip unzip)
+apt_pkgs=(build-essential pkg-config libuv1-dev libcjson-dev libhttp-parser-dev libpcre2-dev libedit-dev
+          libutf8proc-dev libcurl4-openssl-dev libssl-dev python3 python3-pip unzip)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -17,11 +19,12 @@ fi
 # Python: the test runner and the references (numpy + gguf for the NumPy forward, jinja2 for
 # chat templates, jsonschema to validate structured outputs) and the official clients of each
 # dialect (openai, anthropic, ollama, huggingface_hub; pydantic for openai's parse).
-# llama-cpp-python is only needed to regenerate fixtures and for `make bench`.
+# llama-cpp-python is only needed to regenerate fixtures (tests/ref/):
+# `python3 bench/llamacpp_build.py pip-install` builds it without -march=native.
 py_missing=()
 for m in pytest:pytest numpy:numpy gguf:gguf jinja2:jinja2 openai:openai prometheus_client:prometheus-client requests:requests \
          ollama:ollama pexpect:pexpect yaml:pyyaml kubernetes_validate:kubernetes-validate huggingface_hub:huggingface_hub \
-         matplotlib:matplotlib jsonschema:jsonschema pydantic:pydantic anthropic:anthropic; do
+         matplotlib:matplotlib jsonschema:jsonschema pydantic:pydantic anthropic:anthropic safetensors:safetensors tokenizers:tokenizers; do
   python3 -c "import ${m%%:*}" 2>/dev/null || py_missing+=("${m##*:}")
 done
 if [ ${#py_missing[@]} -gt 0 ]; then

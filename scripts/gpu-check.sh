@@ -21,7 +21,7 @@ prepare() {
   local cuda_home
   cuda_home=$(dirname "$(dirname "$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)")")
   # static where the GPU machine has nothing (its image has no libuv or cJSON); cJSON beside
-  local libs="-l:libuv_a.a -l:libhttp_parser.a -l:libpcre2-8.a -l:libedit.a -l:libtinfo.a -l:libbsd.a -l:libmd.a -lcjson -lm -pthread \
+  local libs="-l:libuv_a.a -l:libhttp_parser.a -l:libpcre2-8.a -l:libedit.a -l:libtinfo.a -l:libbsd.a -l:libmd.a -l:libutf8proc.a -l:libcrypto.a -lcjson -lm -pthread \
     -Wl,-rpath,'\$\$ORIGIN/../lib' -L$cuda_home/lib64 -lcudart_static -ldl -lrt -l:libstdc++.a"
   make -j"$(nproc)" BUILD=$G BIN=$G/bin CUDA=1 LDLIBS="$libs" \
     $G/bin/piston $G/tests/test_backend_ops $G/tests/test_cuda_forward

@@ -35,8 +35,10 @@ typedef struct ModelFacts {
     ModelConfig cfg;
     int max_model_len;
     EngineStats stats;
-    int64_t file_size;
-    char quant[16];           /* e.g. "Q4_1" */
+    int64_t file_size;        /* the GGUF, or the safetensors shards together */
+    char quant[16];           /* e.g. "Q4_1"; a directory's --dtype ("BF16") */
+    char format[16];          /* "gguf", "safetensors" or "dummy" */
+    SamplingParams gen_defaults; /* what an OpenAI request starts from (generation_config.json) */
     const ConstraintVocab *vocab; /* what constraints compile against (api_structured.c) */
 } ModelFacts;
 

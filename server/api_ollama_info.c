@@ -14,11 +14,7 @@ static void tagged_name(const Server *s, char *out, size_t n) {
     snprintf(out, n, strchr(s->opt.model_name, ':') ? "%s" : "%s:latest", s->opt.model_name);
 }
 
-static int64_t param_count(const ModelConfig *c) {
-    int64_t d = c->dim, hd = c->head_dim, attn = d * hd * (2 * (int64_t)c->n_heads + 2 * (int64_t)c->n_kv_heads);
-    int64_t layer = attn + 3 * d * c->ffn_dim + 2 * d;
-    return (int64_t)c->vocab_size * d * (c->tied_output ? 1 : 2) + c->n_layers * layer + d;
-}
+static int64_t param_count(const ModelConfig *c) { return model_param_count(c); }
 
 static void size_text(int64_t p, char *out, size_t n) {
     if (p >= 1000000000) snprintf(out, n, "%.1fB", p / 1e9);
@@ -30,7 +26,7 @@ static cJSON *details(const Server *s) {
     size_text(param_count(&s->model.cfg), ps, sizeof ps);
     cJSON *d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "parent_model", "");
-    cJSON_AddStringToObject(d, "format", "gguf");
+    cJSON_AddStringToObject(d, "format", s->model.format);
     cJSON_AddStringToObject(d, "family", s->model.cfg.arch);
     cJSON *f = cJSON_AddArrayToObject(d, "families");
     cJSON_AddItemToArray(f, cJSON_CreateString(s->model.cfg.arch));

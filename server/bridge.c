@@ -250,6 +250,15 @@ static ModelFacts *facts_new(Engine *e, const char *path) {
     f->cfg = *engine_model_config(e);
     f->max_model_len = engine_max_model_len(e);
     engine_get_stats(e, &f->stats);
+    const Model *md = engine_model(e);
+    static const char *const formats[] = {"gguf", "safetensors", "dummy"};
+    snprintf(f->format, sizeof f->format, "%s", formats[md->format]);
+    f->gen_defaults = *engine_sampling_defaults(e);
+    if (md->format != MODEL_FORMAT_GGUF) { /* a directory: its weights' bytes and --dtype */
+        f->file_size = md->st ? st_total_bytes(md->st) : model_weight_bytes(md);
+        snprintf(f->quant, sizeof f->quant, "%s", md->weight_dtype >= 0 ? dtype_name(md->weight_dtype) : "mixed");
+        return f;
+    }
     FILE *fp = fopen(path, "rb");
     if (fp && fseek(fp, 0, SEEK_END) == 0) f->file_size = ftell(fp);
     if (fp) fclose(fp);

@@ -33,7 +33,7 @@ int cpu_matmul(Backend *be, const Tensor *W, const float *x, float *y, int T);
 int cpu_add_bias(Backend *be, float *x, const float *bias, int T, int dim);
 int cpu_add(Backend *be, float *x, const float *y, int64_t n);
 int cpu_rope(Backend *be, float *x, const int32_t *pos, int T, int n_heads, int head_dim, int rot_dim, float theta,
-             int style);
+             const float *freq_factors, int style);
 int cpu_silu_mul(Backend *be, float *gate, const float *up, int64_t n);
 int cpu_kv_write(Backend *be, KvCache *kv, int layer, const float *k, const float *v, const AttnBatch *b);
 int cpu_attention(Backend *be, const KvCache *kv, int layer, const float *q, const AttnBatch *b, int n_heads,

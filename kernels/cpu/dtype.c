@@ -1,8 +1,11 @@
-/* Block geometry and names of the element types Piston reads (GGML numbering). The
- * dequantizers live in quant.c; this file is only the table every reader checks against. */
+/* Block geometry and names of the element types Piston reads (GGML numbering), and the
+ * conversion from f32 into the float types. The dequantizers live in quant.c; this file is
+ * otherwise the table every reader checks against. */
 #include <stdio.h>
+#include <string.h>
 
 #include "kernels/backend.h"
+#include "kernels/cpu/quant.h"
 
 typedef struct DTypeInfo {
     const char *name;
@@ -47,4 +50,12 @@ const char *dtype_name(int type) {
 
 const char *dtype_supported_list(void) {
     return "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K";
+}
+
+int dtype_convert_row(DType t, const float *src, void *dst, int64_t n) {
+    if (t == DT_F32) memmove(dst, src, (size_t)n * sizeof(float));
+    else if (t == DT_F16) for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = f32_to_fp16(src[i]);
+    else if (t == DT_BF16) for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = f32_to_bf16(src[i]);
+    else return -1;
+    return 0;
 }

@@ -52,7 +52,7 @@ int main(void) {
         backend_destroy(be);
     }
     printf("ops covered on %s: embed (11 types), gather_last, gather_rows, rmsnorm, add_rmsnorm, add, add_bias, silu_mul, rope "
-           "(normal, neox, partial), kv_write (f32, f16, bf16), kv_copy_blocks, attention (f32, f16, bf16 cache; GQA 1, 4, 8; "
+           "(normal, neox, partial, frequency factors), kv_write (f32, f16, bf16), kv_copy_blocks, attention (f32, f16, bf16 cache; GQA 1, 4, 8; "
            "head_dim 64, 128), matmul (F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K), fill_random\n", name);
     return TEST_SUMMARY();
 }

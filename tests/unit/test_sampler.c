@@ -1,4 +1,6 @@
 /* Sampler tests: each rule against a direct computation on small vocabularies. */
+#include <math.h>
+
 #include "engine/sampler.h"
 #include "tests/unit/test.h"
 
@@ -21,6 +23,23 @@ int main(void) {
     sampling_params_default(&p);
     p.temperature = 0;
     CHECK(sample_with(&p, logits, V, NULL, 0) == 123, "greedy is the argmax");
+    /* greedy against a plain scan from x[0] (the first of equal maxima; NaNs never win, x[0]
+     * when it is NaN), over lengths that are not multiples of the argmax's 8 lanes */
+    {
+        float x[77];
+        for (int trial = 0; trial < 400; trial++) {
+            int n = 1 + trial % 77;
+            for (int i = 0; i < n; i++) x[i] = (float)(int)test_rand_uniform(&rng, -4, 4); /* many ties */
+            if (trial % 5 == 1) x[(trial * 7) % n] = NAN;
+            if (trial % 11 == 3) x[0] = NAN;
+            if (trial % 13 == 4)
+                for (int i = 0; i < n; i++) x[i] = -INFINITY;
+            int want = 0;
+            for (int i = 1; i < n; i++)
+                if (x[i] > x[want]) want = i;
+            CHECK(sample_with(&p, x, n, NULL, 0) == want, "greedy trial %d (n %d)", trial, n);
+        }
+    }
 
     /* top-k 1 and a tiny top-p are greedy at any temperature */
     sampling_params_default(&p);

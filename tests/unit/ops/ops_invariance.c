@@ -44,9 +44,9 @@ void ops_test_batch_invariance(OpsCtx *c, Backend *other) {
         for (int t = 0; t < T; t++) be1->ops->silu_mul(be1, one + (int64_t)t * dim, u + (int64_t)t * dim, dim);
         CHECK(!memcmp(all, one, (size_t)n * 4), "silu_mul batch invariant (backend %d)", k);
         memcpy(ra, xr, (size_t)nr * 4), memcpy(ro, xr, (size_t)nr * 4);
-        bes[k]->ops->rope(bes[k], ra, pos, T, nh, hd, hd, 10000.0f, ROPE_NEOX);
+        bes[k]->ops->rope(bes[k], ra, pos, T, nh, hd, hd, 10000.0f, NULL, ROPE_NEOX);
         for (int t = 0; t < T; t++)
-            be1->ops->rope(be1, ro + (int64_t)t * nh * hd, pos + t, 1, nh, hd, hd, 10000.0f, ROPE_NEOX);
+            be1->ops->rope(be1, ro + (int64_t)t * nh * hd, pos + t, 1, nh, hd, hd, 10000.0f, NULL, ROPE_NEOX);
         CHECK(!memcmp(ra, ro, (size_t)nr * 4), "rope batch invariant (backend %d)", k);
     }
     free(x), free(y), free(w), free(u), free(all), free(one), free(xa), free(xo), free(xr), free(ra), free(ro);

@@ -1,7 +1,7 @@
 /* Row and elementwise ops through the backend interface: embed (F32, F16, BF16, Q8_0 and
  * Q4_0 tables decoded here from their formats, the other types through
  * dtype_dequantize_row, which test_quant checks against the gguf package), gather_last, gather_rows,
- * rmsnorm, add_rmsnorm, add, add_bias, silu_mul and rope (normal and neox, partial rotary
+ * rmsnorm, add_rmsnorm, add, add_bias, silu_mul and rope (normal and neox, frequency factors, partial rotary
  * dims), each against a double-precision reference. */
 #include <math.h>
 #include <stdlib.h>
@@ -201,14 +201,14 @@ static void test_elementwise(OpsCtx *c) {
 /* ---- rope ---- */
 
 static void ref_rope(double *out, const float *x, const int32_t *pos, int T, int nh, int hd, int rot, double base,
-                     int style) {
+                     const float *ff, int style) {
     for (int t = 0; t < T; t++)
         for (int h = 0; h < nh; h++) {
             const float *xh = x + ((int64_t)t * nh + h) * hd;
             double *o = out + ((int64_t)t * nh + h) * hd;
             for (int i = 0; i < hd; i++) o[i] = xh[i];
             for (int i = 0; i < rot / 2; i++) {
-                double th = pos[t] * pow(base, -2.0 * i / rot);
+                double th = pos[t] * pow(base, -2.0 * i / rot) / (ff ? ff[i] : 1.0);
                 int i0 = style == ROPE_NEOX ? i : 2 * i, i1 = style == ROPE_NEOX ? i + rot / 2 : 2 * i + 1;
                 o[i0] = xh[i0] * cos(th) - xh[i1] * sin(th);
                 o[i1] = xh[i0] * sin(th) + xh[i1] * cos(th);
@@ -217,29 +217,36 @@ static void ref_rope(double *out, const float *x, const int32_t *pos, int T, int
 }
 
 static void test_rope(OpsCtx *c) {
-    const int cfg[][4] = {{4, 64, 64, ROPE_NORMAL}, {3, 128, 128, ROPE_NEOX}, {2, 64, 32, ROPE_NEOX},
-                          {2, 128, 64, ROPE_NORMAL}}; /* heads, head_dim, rot_dim, style */
-    for (int k = 0; k < 4; k++) {
+    /* heads, head_dim, rot_dim, style, frequency factors (as Llama-3.1's: 1 for high
+     * frequencies, up to 8 for low ones, smooth between) */
+    const int cfg[][5] = {{4, 64, 64, ROPE_NORMAL, 0}, {3, 128, 128, ROPE_NEOX, 0}, {2, 64, 32, ROPE_NEOX, 0},
+                          {2, 128, 64, ROPE_NORMAL, 0}, {3, 128, 128, ROPE_NEOX, 1}, {2, 64, 64, ROPE_NORMAL, 1}};
+    for (int k = 0; k < 6; k++) {
         int T = c->small ? 5 : 17, nh = cfg[k][0], hd = cfg[k][1], rot = cfg[k][2], style = cfg[k][3];
+        float ff[64], *mid = ops_rand(c, 64, 1, 8);
+        for (int i = 0; i < rot / 2; i++) ff[i] = i < rot / 8 ? 1.0f : i > rot / 3 ? 8.0f : mid[i];
+        free(mid);
         int64_t n = (int64_t)T * nh * hd;
         float *x = ops_rand(c, n, -1, 1);
         int32_t pos[17];
         for (int t = 0; t < T; t++) pos[t] = t == 0 ? 0 : ops_rand_int(c, 0, 4000);
         double *ref = malloc((size_t)n * sizeof *ref), *scale = malloc((size_t)n * sizeof *scale);
-        ref_rope(ref, x, pos, T, nh, hd, rot, 10000.0, style);
+        ref_rope(ref, x, pos, T, nh, hd, rot, 10000.0, cfg[k][4] ? ff : NULL, style);
         /* llama.cpp's angle recipe (theta *= powf(base, -2/rot) per pair, in float) drifts
          * from the exact angle by a few ulp per step, so the error grows with the position:
          * <= 2.4e-7 * pos measured for pos < 8192 and |x| <= 1; allow 1e-6 * pos + 1e-6 */
         for (int64_t i = 0; i < n; i++) scale[i] = pos[i / ((int64_t)nh * hd)];
         float *d_x = ops_upload(c, x, (size_t)n * 4);
         int32_t *d_pos = ops_upload(c, pos, (size_t)T * 4);
-        CHECK(c->be->ops->rope(c->be, d_x, d_pos, T, nh, hd, rot, 10000.0f, style) == 0, "rope: %s", c->be->err);
+        float *d_ff = cfg[k][4] ? ops_upload(c, ff, (size_t)rot / 2 * 4) : NULL;
+        CHECK(c->be->ops->rope(c->be, d_x, d_pos, T, nh, hd, rot, 10000.0f, d_ff, style) == 0, "rope: %s", c->be->err);
         float *got = ops_download(c, d_x, (size_t)n * 4);
         char what[96];
-        snprintf(what, sizeof what, "rope %s heads %d head_dim %d rot %d", style == ROPE_NEOX ? "neox" : "normal", nh,
-                 hd, rot);
+        snprintf(what, sizeof what, "rope %s heads %d head_dim %d rot %d%s", style == ROPE_NEOX ? "neox" : "normal", nh,
+                 hd, rot, cfg[k][4] ? " freq_factors" : "");
         ops_close(what, got, ref, scale, n, 1e-6, 1e-6 * c->tol_scale);
         ops_free(c, d_x), ops_free(c, d_pos);
+        if (d_ff) ops_free(c, d_ff);
         free(x), free(ref), free(scale), free(got);
     }
 }

@@ -1,0 +1,90 @@
+/* The text side of a Hugging Face model directory beyond the tokenizer (see text_model.h):
+ * the chat template (tokenizer_config.json's chat_template, a string or a list of named
+ * templates of which "default" is the one; or chat_template.jinja, where newer transformers
+ * save it) and generation_config.json's defaults: temperature, top_p, top_k, min_p,
+ * repetition_penalty and the eos_token_id list, which vLLM applies to a request that does
+ * not set them (--generation-config auto), ignores (vllm) or reads from another folder. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "engine/text_model.h"
+
+static char *slurp(const char *path, size_t limit) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return NULL;
+    char *buf = malloc(limit + 1);
+    size_t n = buf ? fread(buf, 1, limit + 1, fp) : 0;
+    fclose(fp);
+    if (!buf || n > limit) return free(buf), NULL;
+    buf[n] = 0;
+    return buf;
+}
+
+char *hf_chat_template_read(const char *dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%.4000s/tokenizer_config.json", dir);
+    char *text = slurp(path, 16u << 20), *out = NULL;
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(j, "chat_template"), *e;
+    if (cJSON_IsString(ct)) out = strdup(ct->valuestring);
+    const cJSON *list = cJSON_IsArray(ct) ? ct : NULL;
+    cJSON_ArrayForEach(e, list) { /* [{name, template}]: "default", else the first */
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "name"));
+        const char *tpl = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "template"));
+        if (tpl && (!out || (name && !strcmp(name, "default")))) free(out), out = strdup(tpl);
+    }
+    cJSON_Delete(j);
+    if (!out) {
+        snprintf(path, sizeof path, "%.4000s/chat_template.jinja", dir);
+        out = slurp(path, 16u << 20);
+    }
+    return out;
+}
+
+static void set_float(const cJSON *j, const char *key, float *dst, float lo, float hi, char *what, size_t cap) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi)) return;
+    *dst = (float)v->valuedouble;
+    size_t n = strlen(what);
+    snprintf(what + n, cap - n, "%s%s %g", n ? ", " : "", key, v->valuedouble);
+}
+
+int hf_generation_config_read(TextModel *m, const char *dir, int required, char *err, size_t errlen) {
+    char path[4096];
+    snprintf(path, sizeof path, "%.4000s/generation_config.json", dir);
+    char *text = slurp(path, 1u << 20);
+    if (!text)
+        return required ? err_set(err, errlen, -ENOENT, "--generation-config %s: no generation_config.json there", dir)
+                        : 0;
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return err_set(err, errlen, -EINVAL, "%s: not a JSON object", path);
+    }
+    SamplingParams *p = &m->gen_defaults;
+    char *what = m->gen_summary;
+    size_t cap = sizeof m->gen_summary;
+    what[0] = 0;
+    set_float(j, "temperature", &p->temperature, 0, 100, what, cap);
+    set_float(j, "top_p", &p->top_p, 1e-9f, 1, what, cap);
+    set_float(j, "min_p", &p->min_p, 0, 1, what, cap);
+    set_float(j, "repetition_penalty", &p->repetition_penalty, 1e-6f, 100, what, cap);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "top_k");
+    if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1 << 30) {
+        p->top_k = (int)v->valuedouble;
+        size_t n = strlen(what);
+        snprintf(what + n, cap - n, "%stop_k %d", n ? ", " : "", p->top_k);
+    }
+    /* eos_token_id: one id or a list; each ends generation, as the model's EOS does */
+    const cJSON *eos = cJSON_GetObjectItemCaseSensitive(j, "eos_token_id"), *e;
+    if (cJSON_IsNumber(eos)) tokenizer_add_eog(m->tok, (int32_t)eos->valuedouble);
+    const cJSON *list = cJSON_IsArray(eos) ? eos : NULL;
+    cJSON_ArrayForEach(e, list) if (cJSON_IsNumber(e)) tokenizer_add_eog(m->tok, (int32_t)e->valuedouble);
+    cJSON_Delete(j);
+    return 0;
+}

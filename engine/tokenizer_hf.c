@@ -1,0 +1,234 @@
+/* A Hugging Face tokenizer.json (the `tokenizers` library's format) and tokenizer_config.json
+ * as a TokSpec, so that the same tokenizer as a GGUF's runs over it. Read: byte-level BPE
+ * (model.vocab, model.merges as "a b" strings or [a, b] pairs, model.ignore_merges), the
+ * pre-tokenizer tree (Sequence, Split with a Regex or String pattern and behavior Isolated,
+ * Digits, ByteLevel with use_regex: GPT-2's regex), an NFC normalizer (Qwen2), added tokens
+ * (special ones become CONTROL, others USER_DEFINED: always matched, as the library matches
+ * them), the BOS/EOS that a TemplateProcessing post-processor adds, and tokenizer_config.json's
+ * bos_token, eos_token, unk_token, pad_token, add_bos_token and add_eos_token, which win.
+ * SentencePiece-style tokenizer.json files (Metaspace, byte_fallback: Llama-2, Mistral v0.1-3)
+ * and other models (Unigram, WordPiece) are refused by name: their GGUF works. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "engine/tokenizer_internal.h"
+
+typedef struct HfCtx {
+    TokSpec s;
+    const char *path;
+    char *owned[TOK_PRE_MAX_REGEX]; /* regexes made here (escaped String patterns) */
+    int byte_level;
+} HfCtx;
+
+static cJSON *read_json(const char *path, int required, char *err, size_t errlen) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        if (required) err_set(err, errlen, -ENOENT, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 64u << 20, n;
+    char *buf = malloc(cap + 1);
+    n = buf ? fread(buf, 1, cap + 1, fp) : 0;
+    fclose(fp);
+    cJSON *j = buf && n <= cap ? cJSON_ParseWithLength(buf, n) : NULL;
+    free(buf);
+    if (!j) err_set(err, errlen, -EINVAL, "%s: not JSON (or over 64 MiB)", path);
+    return j;
+}
+
+static TokStr jstr(const cJSON *v) {
+    return cJSON_IsString(v) ? (TokStr){v->valuestring, (uint32_t)strlen(v->valuestring)} : (TokStr){NULL, 0};
+}
+
+static int add_regex(HfCtx *c, const char *re, char *err, size_t errlen) {
+    if (c->s.n_regex >= TOK_PRE_MAX_REGEX)
+        return err_set(err, errlen, -EINVAL, "%s: more than %d pre-tokenizer splits", c->path, TOK_PRE_MAX_REGEX);
+    c->s.regex[c->s.n_regex++] = re;
+    return 0;
+}
+
+static int walk_pre(HfCtx *c, const cJSON *p, char *err, size_t errlen) {
+    if (!p || cJSON_IsNull(p)) return 0;
+    const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "type"));
+    if (!type) return err_set(err, errlen, -EINVAL, "%s: a pre_tokenizer without a type", c->path);
+    if (!strcmp(type, "Sequence")) {
+        const cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(p, "pretokenizers")) {
+            int rc = walk_pre(c, e, err, errlen);
+            if (rc) return rc;
+        }
+        return 0;
+    }
+    if (!strcmp(type, "ByteLevel")) {
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "add_prefix_space")))
+            return err_set(err, errlen, -EINVAL, "%s: ByteLevel with add_prefix_space is not supported", c->path);
+        c->byte_level = 1;
+        return cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(p, "use_regex"))
+                   ? 0 : add_regex(c, tok_pre_gpt2_regex(), err, errlen);
+    }
+    if (!strcmp(type, "Digits"))
+        return add_regex(c, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "individual_digits")) ? "\\p{N}"
+                                                                                                 : "\\p{N}+",
+                         err, errlen);
+    if (!strcmp(type, "Split")) {
+        const cJSON *pat = cJSON_GetObjectItemCaseSensitive(p, "pattern");
+        const char *re = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(pat, "Regex"));
+        const char *lit = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(pat, "String"));
+        const char *beh = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "behavior"));
+        if ((!re && !lit) || !beh || strcmp(beh, "Isolated") || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "invert")))
+            return err_set(err, errlen, -EINVAL, "%s: a Split pre-tokenizer with behavior %s is not supported (Isolated "
+                           "is)", c->path, beh ? beh : "(none)");
+        if (re || c->s.n_regex >= TOK_PRE_MAX_REGEX) return add_regex(c, re ? re : "", err, errlen);
+        char *q = malloc(strlen(lit) + 8); /* \Q...\E: the string literally */
+        if (!q) return err_set(err, errlen, -ENOMEM, "out of memory");
+        sprintf(q, "\\Q%s\\E", lit);
+        c->owned[c->s.n_regex] = q;
+        return add_regex(c, q, err, errlen);
+    }
+    return err_set(err, errlen, -EINVAL, "%s: pre_tokenizer %s is not supported (Piston reads byte-level BPE: "
+                   "Sequence, Split, Digits, ByteLevel)", c->path, type);
+}
+
+static int read_normalizer(HfCtx *c, const cJSON *n, char *err, size_t errlen) {
+    if (!n || cJSON_IsNull(n)) return 0;
+    const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(n, "type"));
+    if (type && !strcmp(type, "NFC")) return c->s.nfc = 1, 0;
+    if (type && !strcmp(type, "Sequence")) {
+        const cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(n, "normalizers")) {
+            int rc = read_normalizer(c, e, err, errlen);
+            if (rc) return rc;
+        }
+        return 0;
+    }
+    return err_set(err, errlen, -EINVAL, "%s: normalizer %s is not supported (NFC is)", c->path, type ? type : "?");
+}
+
+static int32_t id_of(const cJSON *vocab, const cJSON *added, const cJSON *tok) {
+    /* a token in tokenizer_config.json is a string or an AddedToken object {content: ...} */
+    const char *s = cJSON_IsString(tok) ? tok->valuestring
+                                        : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(tok, "content"));
+    if (!s) return -1;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, added) {
+        const char *ct = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "content"));
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
+        if (ct && !strcmp(ct, s) && cJSON_IsNumber(id)) return (int32_t)id->valuedouble;
+    }
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(vocab, s);
+    return cJSON_IsNumber(v) ? (int32_t)v->valuedouble : -1;
+}
+
+static int fill_vocab(HfCtx *c, const cJSON *model, const cJSON *added, char *err, size_t errlen) {
+    const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab"), *e;
+    const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
+    if (!cJSON_IsObject(vocab) || !cJSON_IsArray(merges))
+        return err_set(err, errlen, -EINVAL, "%s: model.vocab or model.merges is missing", c->path);
+    int n = 0;
+    cJSON_ArrayForEach(e, vocab) if (cJSON_IsNumber(e) && e->valuedouble >= n) n = (int)e->valuedouble + 1;
+    cJSON_ArrayForEach(e, added) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
+        if (cJSON_IsNumber(id) && id->valuedouble >= n) n = (int)id->valuedouble + 1;
+    }
+    if (n <= 0 || n > 1 << 24) return err_set(err, errlen, -EINVAL, "%s: the vocabulary has %d ids", c->path, n);
+    TokSpec *s = &c->s;
+    s->n_vocab = n;
+    s->text = calloc((size_t)n, sizeof *s->text);
+    s->type = malloc((size_t)n);
+    int64_t nm = cJSON_GetArraySize(merges);
+    s->merge_left = malloc((nm ? nm : 1) * sizeof *s->merge_left);
+    s->merge_right = malloc((nm ? nm : 1) * sizeof *s->merge_right);
+    if (!s->text || !s->type || !s->merge_left || !s->merge_right) return err_set(err, errlen, -ENOMEM, "out of memory");
+    memset(s->type, TOK_TYPE_NORMAL, (size_t)n);
+    cJSON_ArrayForEach(e, vocab) {
+        if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble >= n) continue;
+        s->text[(int)e->valuedouble] = (TokStr){e->string, (uint32_t)strlen(e->string)};
+    }
+    cJSON_ArrayForEach(e, added) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
+        TokStr ct = jstr(cJSON_GetObjectItemCaseSensitive(e, "content"));
+        if (!cJSON_IsNumber(id) || id->valuedouble < 0 || !ct.p) continue;
+        s->text[(int)id->valuedouble] = ct;
+        s->type[(int)id->valuedouble] =
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "special")) ? TOK_TYPE_CONTROL : TOK_TYPE_USER_DEFINED;
+    }
+    int64_t k = 0;
+    cJSON_ArrayForEach(e, merges) {
+        TokStr l = {NULL, 0}, r = {NULL, 0};
+        if (cJSON_IsString(e)) { /* "left right" */
+            const char *str = e->valuestring, *sp = str[0] ? strchr(str + 1, ' ') : NULL;
+            if (sp) l = (TokStr){str, (uint32_t)(sp - str)}, r = (TokStr){sp + 1, (uint32_t)strlen(sp + 1)};
+        } else if (cJSON_GetArraySize(e) == 2) {
+            l = jstr(cJSON_GetArrayItem(e, 0)), r = jstr(cJSON_GetArrayItem(e, 1));
+        }
+        s->merge_left[k] = l, s->merge_right[k] = r, k++;
+    }
+    s->n_merges = k;
+    return 0;
+}
+
+/* BOS/EOS that the post-processor adds around a single sequence (Llama-3's <|begin_of_text|>). */
+static void read_post(HfCtx *c, const cJSON *pp, const cJSON *vocab, const cJSON *added) {
+    const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(pp, "type"));
+    if (type && !strcmp(type, "Sequence")) {
+        const cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(pp, "processors")) read_post(c, e, vocab, added);
+        return;
+    }
+    const cJSON *single = cJSON_GetObjectItemCaseSensitive(pp, "single");
+    if (!type || strcmp(type, "TemplateProcessing") || cJSON_GetArraySize(single) < 1) return;
+    const cJSON *first = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(single, 0), "SpecialToken");
+    const cJSON *last = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(single, cJSON_GetArraySize(single) - 1),
+                                                         "SpecialToken");
+    if (first) c->s.add_bos = 1, c->s.bos = id_of(vocab, added, cJSON_GetObjectItemCaseSensitive(first, "id"));
+    if (last) c->s.add_eos = 1, c->s.eos = id_of(vocab, added, cJSON_GetObjectItemCaseSensitive(last, "id"));
+}
+
+int tokenizer_create_hf(const char *dir, Tokenizer **out, char *err, size_t errlen) {
+    *out = NULL;
+    char path[4096], cpath[4096];
+    if (snprintf(path, sizeof path, "%s/tokenizer.json", dir) >= (int)sizeof path ||
+        snprintf(cpath, sizeof cpath, "%s/tokenizer_config.json", dir) >= (int)sizeof cpath)
+        return err_set(err, errlen, -ENAMETOOLONG, "%s: path too long", dir);
+    HfCtx c = {.path = path};
+    c.s = (TokSpec){.src = path, .model = TOK_MODEL_BPE, .bos = -1, .eos = -1, .unk = -1, .pad = -1, .eot = -1,
+                    .eom = -1, .add_bos = 0};
+    cJSON *j = read_json(path, 1, err, errlen), *cfg = NULL;
+    if (!j) return -EINVAL;
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(j, "model");
+    const cJSON *added = cJSON_GetObjectItemCaseSensitive(j, "added_tokens");
+    const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+    const char *mtype = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(model, "type"));
+    int rc = 0;
+    if (!mtype || strcmp(mtype, "BPE"))
+        rc = err_set(err, errlen, -EINVAL, "%s: model type %s is not supported (Piston reads byte-level BPE)", path,
+                     mtype ? mtype : "(none)");
+    if (!rc) rc = walk_pre(&c, cJSON_GetObjectItemCaseSensitive(j, "pre_tokenizer"), err, errlen);
+    if (!rc && (!c.byte_level || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model, "byte_fallback"))))
+        rc = err_set(err, errlen, -EINVAL, "%s: a SentencePiece-style BPE (Metaspace, byte_fallback) is not supported "
+                     "from tokenizer.json; Piston reads byte-level BPE here (the model's GGUF works)", path);
+    if (!rc) rc = read_normalizer(&c, cJSON_GetObjectItemCaseSensitive(j, "normalizer"), err, errlen);
+    if (!rc) rc = fill_vocab(&c, model, added, err, errlen);
+    if (!rc) {
+        c.s.ignore_merges = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model, "ignore_merges"));
+        c.s.unk = id_of(vocab, added, cJSON_GetObjectItemCaseSensitive(model, "unk_token"));
+        read_post(&c, cJSON_GetObjectItemCaseSensitive(j, "post_processor"), vocab, added);
+        cfg = read_json(cpath, 0, NULL, 0); /* optional: the library's defaults without it */
+        const cJSON *v;
+        if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "bos_token")) && !cJSON_IsNull(v)) c.s.bos = id_of(vocab, added, v);
+        if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "eos_token")) && !cJSON_IsNull(v)) c.s.eos = id_of(vocab, added, v);
+        if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "unk_token")) && !cJSON_IsNull(v)) c.s.unk = id_of(vocab, added, v);
+        if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "pad_token")) && !cJSON_IsNull(v)) c.s.pad = id_of(vocab, added, v);
+        if (cJSON_IsBool(v = cJSON_GetObjectItemCaseSensitive(cfg, "add_bos_token"))) c.s.add_bos = cJSON_IsTrue(v);
+        if (cJSON_IsBool(v = cJSON_GetObjectItemCaseSensitive(cfg, "add_eos_token"))) c.s.add_eos = cJSON_IsTrue(v);
+        rc = tokenizer_from_spec(&c.s, out, err, errlen);
+    }
+    cJSON_Delete(j);
+    cJSON_Delete(cfg);
+    for (int i = 0; i < TOK_PRE_MAX_REGEX; i++) free(c.owned[i]);
+    free(c.s.text), free(c.s.type), free(c.s.merge_left), free(c.s.merge_right);
+    return rc;
+}
