@@ -66,7 +66,8 @@ int sampler_init(Sampler *s, const SamplingParams *p, int n_vocab) {
     s->idx = malloc((size_t)n_vocab * sizeof *s->idx);
     s->count = malloc((size_t)n_vocab * sizeof *s->count);
     s->stamp = calloc((size_t)n_vocab, sizeof *s->stamp);
-    if (!s->work || !s->idx || !s->count || !s->stamp) {
+    s->block = malloc(((size_t)n_vocab / SAMPLER_DRAW_BLOCK + 1) * sizeof *s->block);
+    if (!s->work || !s->idx || !s->count || !s->stamp || !s->block) {
         sampler_free(s);
         return -1;
     }
@@ -85,6 +86,7 @@ void sampler_free(Sampler *s) {
     free(s->idx);
     free(s->count);
     free(s->stamp);
+    free(s->block);
     memset(s, 0, sizeof *s);
 }
 
@@ -104,6 +106,15 @@ static int32_t argmax(const float *x, int n) {
     for (i = 0; i < n; i++)
         if (x[i] == best) return i;
     return 0;
+}
+
+/* The first of the largest among candidates idx[0, m) in increasing id order: what argmax
+ * gives over logits with every other id at -inf. */
+static int32_t argmax_of(const float *w, const int32_t *idx, int m) {
+    int32_t best = idx[0];
+    for (int i = 1; i < m; i++)
+        if (w[idx[i]] > w[best]) best = idx[i];
+    return best;
 }
 
 /* Order candidates idx[0, n) by work[] descending; ties by lower id, so results never
@@ -180,15 +191,22 @@ int32_t sampler_sample_mods(Sampler *s, const float *logits, const SampleMods *m
     }
     memcpy(w, logits, (size_t)n * sizeof *w);
     sampler_apply_penalties(s, prompt, n_prompt, output, n_output);
-    if (modded && sampler_apply_mods(s, mods) == 0) return -1;
+    int listed = 0; /* the candidates are idx[0, m); else every id, the masked ones at -inf */
+    int m = modded ? sampler_apply_mods(s, mods, &listed) : n;
+    if (m == 0) return -1;
 
     int32_t chosen;
+    int32_t *idx = s->idx;
+    int plain = !(p->top_k > 0 && p->top_k < n) && p->min_p <= 0.0f && p->top_p >= 1.0f;
     if (p->temperature == 0.0f) {
-        chosen = argmax(w, n);
+        chosen = listed ? argmax_of(w, idx, m) : argmax(w, n);
+    } else if (!listed && plain) {
+        chosen = sampler_draw_all(s, p->temperature, rng_uniform(s->rng));
     } else {
-        int32_t *idx = s->idx;
-        for (int i = 0; i < n; i++) idx[i] = i;
-        int m = n; /* candidates idx[0, m) */
+        if (!listed) {
+            for (int i = 0; i < n; i++) idx[i] = i;
+            m = n;
+        }
         if (p->top_k > 0 && p->top_k < m) {
             select_top(w, idx, m, p->top_k);
             m = p->top_k;

@@ -41,6 +41,8 @@ typedef struct SampleResult {
     TokenLogprob top[SAMPLER_MAX_LOGPROBS];
 } SampleResult;
 
+#define SAMPLER_DRAW_BLOCK 256
+
 typedef struct Sampler {
     SamplingParams p;
     int n_vocab;
@@ -49,6 +51,7 @@ typedef struct Sampler {
     int32_t *idx;          /* [n_vocab] candidate ids */
     uint32_t *count;       /* [n_vocab] occurrences in the output, valid where stamp matches */
     uint32_t *stamp;       /* [n_vocab] */
+    double *block;         /* [n_vocab / SAMPLER_DRAW_BLOCK + 1] probability mass per block of ids */
     uint32_t cur_stamp;
 } Sampler;
 

@@ -7,7 +7,13 @@
 
 /* Repetition, presence and frequency penalties on s->work. */
 void sampler_apply_penalties(Sampler *s, const int32_t *prompt, int n_prompt, const int32_t *output, int n_output);
-/* Logit bias, then the mask, on s->work; returns how many tokens the mask leaves. */
-int sampler_apply_mods(Sampler *s, const SampleMods *m);
+/* Logit bias on s->work, then the mask: when it allows few tokens, their ids go into s->idx
+ * in increasing order and *listed is 1; otherwise the others become -inf in s->work and
+ * *listed is 0. Returns how many tokens the mask leaves (n_vocab without one). */
+int sampler_apply_mods(Sampler *s, const SampleMods *m, int *listed);
+/* A draw from softmax(s->work / temperature) over the whole vocabulary (-inf entries never
+ * drawn), u uniform in [0, 1): what the general path gives without top-k, top-p or min-p,
+ * over vectors instead of a list of candidates (sampler_draw.c). */
+int32_t sampler_draw_all(Sampler *s, float temperature, double u);
 
 #endif

@@ -1,6 +1,8 @@
 /* The sampler's changes to a copy of the logits (s->work) before a draw: penalties (as
  * vLLM and HF apply repetition_penalty; presence and frequency as OpenAI defines them),
- * then a request's logit bias, then its constraint mask. */
+ * then a request's logit bias, then its constraint mask: a mask that allows few tokens becomes
+ * the list of candidates the draw looks at (a pass over its bits, not over the vocabulary);
+ * one that allows many sets the others to -inf, so that the draw runs over whole vectors. */
 #include <math.h>
 #include <string.h>
 
@@ -51,23 +53,37 @@ void sampler_apply_penalties(Sampler *s, const int32_t *prompt, int n_prompt, co
     }
 }
 
-int sampler_apply_mods(Sampler *s, const SampleMods *m) {
+/* Set bits (SWAR: the baseline target has no popcnt instruction, and libgcc's is a call). */
+static int bit_count(uint32_t x) {
+    x = x - ((x >> 1) & 0x55555555u);
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    return (int)((((x + (x >> 4)) & 0x0F0F0F0Fu) * 0x01010101u) >> 24);
+}
+
+int sampler_apply_mods(Sampler *s, const SampleMods *m, int *listed) {
     float *w = s->work;
+    *listed = 0;
     for (int i = 0; i < m->n_bias; i++)
         if (m->bias[i].id >= 0 && m->bias[i].id < s->n_vocab) w[m->bias[i].id] += m->bias[i].bias;
     if (!m->allow) return s->n_vocab;
-    int left = 0, words = (s->n_vocab + 31) / 32;
-    for (int k = 0; k < words; k++) {
+    int words = (s->n_vocab + 31) / 32, tail = s->n_vocab % 32, left = 0;
+    uint32_t last = tail ? (1u << tail) - 1 : 0xFFFFFFFFu; /* the bits past n_vocab are not tokens */
+    for (int k = 0; k < words; k++) left += bit_count(k == words - 1 ? m->allow[k] & last : m->allow[k]);
+    if (left <= s->n_vocab / 16) { /* few: list them, and leave the logits alone */
+        int32_t *idx = s->idx;
+        int n = 0;
+        for (int k = 0; k < words; k++)
+            for (uint32_t bits = k == words - 1 ? m->allow[k] & last : m->allow[k]; bits; bits &= bits - 1)
+                idx[n++] = k * 32 + __builtin_ctz(bits);
+        *listed = 1;
+        return left;
+    }
+    for (int k = 0; k < words; k++) { /* many: the others to -inf, whole words at a time where the mask is full */
         uint32_t bits = m->allow[k];
         int base = k * 32, end = base + 32 < s->n_vocab ? base + 32 : s->n_vocab;
-        if (bits == 0xFFFFFFFFu && end == base + 32) {
-            left += 32;
-            continue;
-        }
-        for (int i = base; i < end; i++) {
-            if ((bits >> (i - base)) & 1) left++;
-            else w[i] = -INFINITY;
-        }
+        if (bits == 0xFFFFFFFFu) continue;
+        for (int i = base; i < end; i++)
+            if (!((bits >> (i - base)) & 1)) w[i] = -INFINITY;
     }
     return left;
 }

@@ -1,7 +1,11 @@
 /* Sampler tests: each rule against a direct computation on small vocabularies. */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "engine/sampler.h"
+#include "engine/sampler_internal.h"
 #include "tests/unit/test.h"
 
 static int sample_with(const SamplingParams *p, const float *logits, int n, const int32_t *out, int n_out) {
@@ -10,6 +14,115 @@ static int sample_with(const SamplingParams *p, const float *logits, int n, cons
     int id = sampler_sample(&s, logits, NULL, 0, out, n_out, NULL);
     sampler_free(&s);
     return id;
+}
+
+/* A mask against its definition: drawing under it is drawing from logits with every other
+ * token at -inf (the same id for the same seed, greedy or not, with top-p, min-p, penalties
+ * and a bias), and with top-k the id is one of the k best allowed ones. */
+static void test_masks(unsigned long long *rng) {
+    const int sizes[] = {1, 31, 32, 33, 1000, 4099};
+    float *x = malloc(4099 * sizeof *x), *ref = malloc(4099 * sizeof *ref);
+    uint32_t *allow = calloc((4099 + 31) / 32, sizeof *allow);
+    int32_t out[6] = {0, 3, 3, 7, 30, 2};
+    for (int trial = 0; trial < 240; trial++) {
+        int n = sizes[trial % 6], words = (n + 31) / 32;
+        for (int i = 0; i < n; i++) x[i] = (float)(int)test_rand_uniform(rng, -6, 6) * 0.5f; /* ties too */
+        double density = (trial / 6) % 4 == 0 ? 0.002 : (trial / 6) % 4 == 1 ? 0.1 : (trial / 6) % 4 == 2 ? 0.9 : 1.0;
+        memset(allow, 0, (size_t)words * sizeof *allow);
+        int n_allowed = 0;
+        for (int i = 0; i < n; i++)
+            if (test_rand_uniform(rng, 0, 1) < density) allow[i / 32] |= 1u << (i % 32), n_allowed++;
+        if (trial % 7 == 3) allow[words - 1] |= ~0u; /* bits past the vocabulary are not tokens */
+        n_allowed = 0;
+        for (int i = 0; i < n; i++) n_allowed += allow[i / 32] >> (i % 32) & 1;
+        LogitBias bias[2] = {{n / 2, 3.0f}, {n - 1, -2.0f}};
+        SampleMods mods = {allow, bias, trial % 3 == 0 ? 2 : 0};
+        SamplingParams p;
+        sampling_params_default(&p);
+        p.has_seed = 1, p.seed = (uint64_t)trial;
+        int kind = trial % 5;
+        if (kind == 0) p.temperature = 0;
+        if (kind == 2) p.top_p = 0.8f;
+        if (kind == 3) p.min_p = 0.05f, p.frequency_penalty = 0.5f;
+        if (kind == 4) p.top_k = 5;
+        for (int i = 0; i < n; i++) ref[i] = x[i];
+        for (int i = 0; i < mods.n_bias; i++) ref[bias[i].id] += bias[i].bias;
+        for (int i = 0; i < n; i++)
+            if (!(allow[i / 32] >> (i % 32) & 1)) ref[i] = -INFINITY;
+        Sampler a, b;
+        sampler_init(&a, &p, n), sampler_init(&b, &p, n);
+        int got = sampler_sample_mods(&a, x, &mods, NULL, 0, out, n > 30 ? 6 : 0, NULL);
+        int want = sampler_sample(&b, ref, NULL, 0, out, n > 30 ? 6 : 0, NULL);
+        CHECK(n_allowed == 0 || (got >= 0 && got < n && (allow[got / 32] >> (got % 32) & 1)), "trial %d: drew %d", trial,
+              got);
+        if (n_allowed == 0) {
+            CHECK(got == -1, "trial %d: nothing allowed gives -1, got %d", trial, got);
+        } else if (kind == 4) {
+            int better = 0; /* allowed tokens strictly above the drawn one */
+            for (int i = 0; i < n; i++) better += ref[i] > ref[got];
+            CHECK(got >= 0 && (allow[got / 32] >> (got % 32) & 1) && better < 5, "trial %d: top-k drew %d", trial, got);
+        } else {
+            CHECK(got == want, "trial %d (n %d, kind %d, %d allowed): %d under the mask, %d with -inf logits", trial, n,
+                  kind, n_allowed, got, want);
+        }
+        sampler_free(&a), sampler_free(&b);
+    }
+    free(x), free(ref), free(allow);
+}
+
+/* The vectorised draw over the whole vocabulary against the distribution computed in double:
+ * for u away from a boundary of the cumulative sum (by more than rounding), the same token. */
+static void test_draw_all(unsigned long long *rng) {
+    const int sizes[] = {1, 7, 255, 256, 257, 1000, 49152};
+    double *cum = malloc(49152 * sizeof *cum);
+    float *x = malloc(49152 * sizeof *x);
+    int checked = 0, ok = 1;
+    for (int trial = 0; trial < 70; trial++) {
+        int n = sizes[trial % 7];
+        float T = trial % 3 == 0 ? 0.3f : trial % 3 == 1 ? 1.0f : 2.5f;
+        for (int i = 0; i < n; i++) x[i] = test_rand_uniform(rng, -12, 12);
+        if (trial % 4 == 1)
+            for (int i = 0; i < n; i += 3) x[i] = -INFINITY; /* masked */
+        if (trial % 5 == 2) x[n / 2] = 40.0f;               /* one dominant token */
+        float mx = -INFINITY;
+        for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+        double z = 0;
+        for (int i = 0; i < n; i++) cum[i] = z += exp(((double)x[i] - mx) / T);
+        SamplingParams p;
+        sampling_params_default(&p);
+        Sampler s;
+        sampler_init(&s, &p, n);
+        for (int k = 0; k < 40; k++) {
+            double u = test_rand_uniform(rng, 0, 1);
+            int want = 0;
+            while (want < n - 1 && !(u * z < cum[want] && x[want] > -INFINITY)) want++;
+            double lo = want ? cum[want - 1] / z : 0, hi = cum[want] / z;
+            if (u - lo < 1e-5 || hi - u < 1e-5) continue; /* too close to call in float */
+            memcpy(s.work, x, (size_t)n * sizeof *x);
+            int got = sampler_draw_all(&s, T, u);
+            checked++;
+            if (got != want) ok = 0, fprintf(stderr, "trial %d n %d T %g u %.9f: drew %d, want %d\n", trial, n, T, u, got, want);
+        }
+        sampler_free(&s);
+    }
+    CHECK(ok && checked > 1000, "the vectorised draw matches the exact distribution (%d draws checked)", checked);
+    /* e^x itself: over [-87, 0] within 3e-7 relative of exp() */
+    float e[8], worst = 0;
+    Sampler s;
+    SamplingParams p;
+    sampling_params_default(&p);
+    sampler_init(&s, &p, 8);
+    for (int k = 0; k < 20000; k++) {
+        float v = -87.0f * (float)k / 20000;
+        for (int l = 0; l < 8; l++) s.work[l] = l == 0 ? 0.0f : v; /* max 0: work[l] becomes e^v */
+        sampler_draw_all(&s, 1.0f, 0.5);
+        memcpy(e, s.work, sizeof e);
+        double want = exp((double)v), rel = fabs(e[1] - want) / want;
+        if (rel > worst) worst = (float)rel;
+    }
+    sampler_free(&s);
+    CHECK(worst < 3e-7, "e^x within %g relative", worst);
+    free(cum), free(x);
 }
 
 int main(void) {
@@ -138,6 +251,8 @@ int main(void) {
     CHECK(sampling_params_validate(&p, err, sizeof err) != 0 && strstr(err, "top_p"));
     p.top_p = 1, p.temperature = -1;
     CHECK(sampling_params_validate(&p, err, sizeof err) != 0 && strstr(err, "temperature"));
+    test_masks(&rng);
+    test_draw_all(&rng);
     free(logits);
     return TEST_SUMMARY();
 }
