@@ -150,15 +150,17 @@ serve: deps all model
 bench: all model
 	python3 bench/compare-llamacpp.py
 
-# Structured outputs: compile times of the schema corpus and the per-token cost of the masks
+# Structured outputs: the sampler's cost with and without masks (bench/tools/sampler_cost.c),
+# compile times of the schema corpus and the per-token cost of the masks
 # (bench/tools/structured_cost.c), then the end-to-end per-token cost of constrained
 # decoding against unconstrained at batch 1 and 32 (bench/structured_bench.py; --llamacpp URL
 # adds a llama.cpp server on the same GGUF)
-bench-structured: all model $(BUILD)/bench/structured_cost
+bench-structured: all model $(BUILD)/bench/structured_cost $(BUILD)/bench/sampler_cost
+	$(BUILD)/bench/sampler_cost
 	$(BUILD)/bench/structured_cost
 	python3 bench/structured_bench.py
 
-$(BUILD)/bench/structured_cost: bench/tools/structured_cost.c $(LIBA)
+$(BUILD)/bench/%: bench/tools/%.c $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
