@@ -91,19 +91,11 @@ void sampler_free(Sampler *s) {
 }
 
 /* The first index of the largest value (NaNs never win; x[0] when it is NaN, as a plain scan
- * from x[0] gives). Two passes: the maximum over 8 independent lanes, which the compiler keeps
- * in vector registers, then the first index holding it. A single pass that carries the best
- * index is one long dependency chain (about 5 cycles a logit, ~100 us over a 49k vocabulary). */
+ * from x[0] gives): the maximum over vectors, then the first index holding it. A single pass
+ * that carries the best index is one long dependency chain (~100 us over a 49k vocabulary). */
 static int32_t argmax(const float *x, int n) {
-    float m[8];
-    for (int l = 0; l < 8; l++) m[l] = x[0];
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; l++) m[l] = x[i + l] > m[l] ? x[i + l] : m[l];
-    for (; i < n; i++) m[0] = x[i] > m[0] ? x[i] : m[0];
-    float best = m[0];
-    for (int l = 1; l < 8; l++) best = m[l] > best ? m[l] : best;
-    for (i = 0; i < n; i++)
+    float best = sampler_max(x, n);
+    for (int i = 0; i < n; i++)
         if (x[i] == best) return i;
     return 0;
 }

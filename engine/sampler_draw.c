@@ -4,7 +4,7 @@
  * 49k vocabulary here: more than a whole decode step's share at batch 32. This one works on
  * whole vectors: the maximum over 8 lanes, e^x by a polynomial the compiler vectorises, the
  * mass of each block of SAMPLER_DRAW_BLOCK ids on the way, then the draw finds its block
- * first and walks only that one. The order of the cumulative walk is the general path's
+ * first and walks only that one. The vector maximum is also the greedy argmax's first pass. The order of the cumulative walk is the general path's
  * (increasing ids), so both draw the same token for the same u up to rounding. */
 #include <math.h>
 #include <string.h>
@@ -92,15 +92,21 @@ __attribute__((target("avx2"))) static double exp_block_avx2(float *w, int i0, i
 }
 #endif
 
+float sampler_max(const float *x, int n) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2")) return max_all_avx2(x, n);
+#endif
+    return max_all_sse(x, n);
+}
+
 int32_t sampler_draw_all(Sampler *s, float temperature, double u) {
     float *w = s->work;
     const int n = s->n_vocab, B = SAMPLER_DRAW_BLOCK, nb = (n + B - 1) / B;
-    float (*max_all)(const float *, int) = max_all_sse;
     double (*exp_block)(float *, int, int, float, float) = exp_block_sse;
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx2")) max_all = max_all_avx2, exp_block = exp_block_avx2;
+    if (__builtin_cpu_supports("avx2")) exp_block = exp_block_avx2;
 #endif
-    float mx = max_all(w, n);
+    float mx = sampler_max(w, n);
     if (!(mx > -INFINITY)) return 0; /* every logit -inf or NaN: nothing to weigh */
     double total = 0;
     for (int b = 0; b < nb; b++) {

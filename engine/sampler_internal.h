@@ -15,5 +15,7 @@ int sampler_apply_mods(Sampler *s, const SampleMods *m, int *listed);
  * drawn), u uniform in [0, 1): what the general path gives without top-k, top-p or min-p,
  * over vectors instead of a list of candidates (sampler_draw.c). */
 int32_t sampler_draw_all(Sampler *s, float temperature, double u);
+/* The largest of x[0, n) (NaNs never win over a number; x[0] when every other is NaN). */
+float sampler_max(const float *x, int n);
 
 #endif
