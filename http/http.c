@@ -44,8 +44,12 @@ static void request_reset(HttpConn *c) {
     http_buf_free(&c->body);
     c->header_bytes = 0;
     c->last_was_value = 0;
-    c->started = c->complete = c->err_status = 0;
+    c->complete = c->err_status = 0;
+    c->err_msg = NULL;
+    c->in_trailer = c->crlf_need = 0;
+    c->chunk_left = 0;
     c->head_only = c->streaming = c->chunked = 0;
+    c->stall_armed = 0;
 }
 
 static void timer_arm(HttpConn *c, double seconds);
@@ -62,11 +66,7 @@ static int header_budget(HttpConn *c, size_t n) {
 }
 
 static int on_message_begin(http_parser *p) {
-    HttpConn *c = p->data;
-    request_reset(c);
-    c->started = 1;
-    /* the whole request must arrive within read_timeout_s: trickling bytes do not extend it */
-    timer_arm(c, c->srv->lim.read_timeout_s);
+    request_reset(p->data); /* the read timeout runs since the first byte (head_gate) */
     return 0;
 }
 
@@ -90,6 +90,7 @@ static int append_chunk(char **dst, const char *at, size_t n) {
 static int on_header_field(http_parser *p, const char *at, size_t n) {
     HttpConn *c = p->data;
     if (header_budget(c, n)) return -1;
+    if (c->in_trailer) return 0; /* a chunked trailer: dropped, it never counts as a header */
     HttpRequest *r = &c->req;
     if (r->n_headers == 0 || c->last_was_value) { /* a new header; else the name continues */
         if (r->n_headers >= c->srv->lim.max_headers) {
@@ -107,13 +108,32 @@ static int on_header_field(http_parser *p, const char *at, size_t n) {
 static int on_header_value(http_parser *p, const char *at, size_t n) {
     HttpConn *c = p->data;
     if (header_budget(c, n)) return -1;
+    if (c->in_trailer) return 0;
     c->last_was_value = 1;
     return append_chunk(&c->req.headers[c->req.n_headers - 1].value, at, n);
+}
+
+/* The application's say on a request before its body is read (HttpHeadersCb): 1 when it
+ * answered the request itself. The connection is HANDLING meanwhile, so that it can. */
+static int headers_refused(HttpConn *c) {
+    c->state = CONN_HANDLING;
+    c->keep_alive = 0; /* an answer now leaves the body unread: the connection cannot go on */
+    c->head_only = c->req.method == HTTP_HEAD;
+    http_access_begin(c);
+    if (c->srv->on_headers(c->srv->ud, c, &c->req) == 0) {
+        c->state = CONN_READING;
+        c->access_open = 0; /* the request's record opens again when it is complete */
+        c->head_only = 0;
+        return 0;
+    }
+    if (c->state == CONN_HANDLING) http_respond(c, 500, "application/json", "{}", 2, NULL); /* said no, sent nothing */
+    return 1;
 }
 
 static int on_headers_complete(http_parser *p) {
     HttpConn *c = p->data;
     HttpRequest *r = &c->req;
+    c->in_trailer = 1;
     for (int i = 0; i < r->n_headers; i++)
         if (!r->headers[i].value) r->headers[i].value = strdup("");
     r->method = p->method;
@@ -133,8 +153,28 @@ static int on_headers_complete(http_parser *p) {
         c->err_status = 413;
         return -1;
     }
+    if (c->srv->on_headers && headers_refused(c)) return -1; /* answered (401, ...): no 100 Continue */
+    /* only now, the head valid and the request allowed, may the client send its body */
     const char *expect = http_header(r, "expect");
     if (expect && !strcasecmp(expect, "100-continue") && p->http_minor >= 1) http_write_raw(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    return 0;
+}
+
+static int on_chunk_header(http_parser *p) {
+    HttpConn *c = p->data;
+    c->chunk_left = p->content_length;
+    return 0;
+}
+
+/* The CRLF that must follow a chunk's data (the lenient parser takes any two bytes there):
+ * check what of it lies in [q, end); the rest is checked when it arrives (conn_feed). */
+static int chunk_crlf_check(HttpConn *c, const char *q, const char *end) {
+    for (; c->crlf_need > 0 && q < end; q++, c->crlf_need--)
+        if (*q != (c->crlf_need == 2 ? '\r' : '\n')) {
+            c->err_status = 400;
+            c->err_msg = "chunk data not followed by CRLF";
+            return -1;
+        }
     return 0;
 }
 
@@ -143,6 +183,13 @@ static int on_body(http_parser *p, const char *at, size_t n) {
     if (c->body.len + n > c->srv->lim.max_body) {
         c->err_status = 413;
         return -1;
+    }
+    if ((p->flags & F_CHUNKED) && c->chunk_left > 0) {
+        c->chunk_left -= n < c->chunk_left ? n : c->chunk_left;
+        if (c->chunk_left == 0) {
+            c->crlf_need = 2;
+            if (chunk_crlf_check(c, at + n, c->feed_end)) return -1;
+        }
     }
     return http_buf_append(&c->body, at, n);
 }
@@ -154,6 +201,7 @@ static int on_message_complete(http_parser *p) {
     if (!c->body.p && http_buf_append(&c->body, "", 0)) return -1; /* an empty body is still a string */
     c->req.body = c->body.p;
     c->req.body_len = c->body.len;
+    c->head_ok = 0, c->head_scan = 0; /* the next request's head is checked anew */
     http_parser_pause(p, 1); /* one request at a time: the rest waits in c->in */
     return 0;
 }
@@ -161,9 +209,9 @@ static int on_message_complete(http_parser *p) {
 /* ---- feeding the parser ---- */
 
 static void conn_bad_request(HttpConn *c, int status, const char *msg) {
-    char body[256];
-    int n = snprintf(body, sizeof body, "{\"error\":{\"message\":\"%s\",\"type\":\"BadRequestError\",\"param\":null,"
-                     "\"code\":%d}}", msg, status);
+    char body[320];
+    int n = snprintf(body, sizeof body, "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"param\":null,"
+                     "\"code\":%d}}", msg, status >= 500 ? "InternalServerError" : "BadRequestError", status);
     c->keep_alive = 0;
     c->req.keep_alive = 0;
     c->state = CONN_HANDLING;
@@ -172,13 +220,39 @@ static void conn_bad_request(HttpConn *c, int status, const char *msg) {
     http_respond(c, status, "application/json", body, (size_t)n, NULL);
 }
 
+/* A new request's head must be whole and valid before the parser sees it (http_head.c):
+ * 1 to parse, 0 to wait for more bytes, -1 when it was refused. */
+static int head_gate(HttpConn *c) {
+    if (!c->started) { /* the whole request must arrive within read_timeout_s from its first byte */
+        c->started = 1;
+        timer_arm(c, c->srv->lim.read_timeout_s);
+    }
+    size_t head_len = 0;
+    const char *msg = NULL;
+    int rc = http_head_check(c->in.p, c->in.len, &c->head_scan, &head_len, &msg);
+    if (rc == 0 && c->in.len > c->srv->lim.max_header_bytes + 64) /* 64: room for leading empty lines */
+        conn_bad_request(c, 431, "request header fields too large");
+    else if (rc < 0)
+        conn_bad_request(c, -rc, msg);
+    if (rc <= 0) return c->state == CONN_READING ? 0 : -1;
+    c->head_ok = 1;
+    return 1;
+}
+
 static void conn_feed(HttpConn *c) {
     if (c->feeding) return;
     c->feeding = 1;
     while (c->state == CONN_READING && c->in.len > 0) {
+        if (!c->head_ok && head_gate(c) <= 0) break;
+        c->feed_end = c->in.p + c->in.len;
+        if (c->crlf_need && chunk_crlf_check(c, c->in.p, c->feed_end)) {
+            conn_bad_request(c, 400, c->err_msg);
+            break;
+        }
         size_t n = http_parser_execute(&c->parser, &c->srv->settings, c->in.p, c->in.len);
         memmove(c->in.p, c->in.p + n, c->in.len - n);
         c->in.len -= n;
+        if (c->state != CONN_READING) break; /* answered from inside the parser (on_headers) */
         if (c->complete) {
             c->complete = 0;
             c->state = CONN_HANDLING;
@@ -194,6 +268,7 @@ static void conn_feed(HttpConn *c) {
             if (c->err_status == 413) conn_bad_request(c, 413, "request body too large");
             else if (c->err_status == 431 || e == HPE_HEADER_OVERFLOW)
                 conn_bad_request(c, 431, "request header fields too large");
+            else if (c->err_status == 400 && c->err_msg) conn_bad_request(c, 400, c->err_msg);
             else conn_bad_request(c, 400, http_errno_description(e));
             break;
         }
@@ -215,16 +290,21 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         http_conn_abort(c);
         return;
     }
-    if (nread == 0 || c->state == CONN_CLOSING) return;
-    if (http_buf_append(&c->in, buf->base, (size_t)nread)) {
+    if (nread == 0) return;
+    http_conn_received(c, buf->base, (size_t)nread);
+}
+
+void http_conn_received(HttpConn *c, const char *p, size_t n) {
+    if (c->state == CONN_CLOSING) return;
+    if (http_buf_append(&c->in, p, n)) {
         http_conn_abort(c);
         return;
     }
     if (c->state == CONN_READING) {
         conn_feed(c);
-    } else if (c->in.len > c->srv->lim.max_header_bytes + c->srv->lim.max_body) {
+    } else if (c->in.len > c->srv->lim.max_header_bytes + c->srv->lim.max_body && c->reading) {
         /* a client pipelining far ahead: stop reading until the response ends */
-        uv_read_stop(s);
+        uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
     }
 }
@@ -276,22 +356,34 @@ static int conn_begin_close(HttpConn *c) {
     return 0;
 }
 
-void http_conn_abort(HttpConn *c) {
-    if (conn_begin_close(c)) return;
+static void close_handles(HttpConn *c) {
+    if (c->handles_closing) return;
+    c->handles_closing = 1;
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
 
-static void on_shutdown(uv_shutdown_t *req, int status) {
-    HttpConn *c = req->data;
-    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+void http_conn_abort(HttpConn *c) {
+    if (conn_begin_close(c)) return;
+    close_handles(c);
 }
+
+static void on_shutdown(uv_shutdown_t *req, int status) { close_handles(req->data); }
+
+/* A closing connection whose last bytes the client does not read goes anyway: it must not
+ * hold the server (a shutdown waits for every connection) for ever. */
+static void on_flush_deadline(uv_timer_t *t) { close_handles(t->data); }
 
 void http_conn_close_after_writes(HttpConn *c) {
     if (conn_begin_close(c)) return;
     c->shutdown.data = c;
-    if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0) on_shutdown(&c->shutdown, -1);
+    if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        on_shutdown(&c->shutdown, -1);
+        return;
+    }
+    double s = c->srv->lim.stream_stall_s > 0 ? c->srv->lim.stream_stall_s : 30;
+    if (c->srv->draining && s > 2) s = 2; /* shutting down: a short while for the last bytes */
+    uv_timer_start(&c->timer, on_flush_deadline, (uint64_t)(s * 1000.0), 0);
 }
 
 void http_conn_response_done(HttpConn *c) {
@@ -299,6 +391,7 @@ void http_conn_response_done(HttpConn *c) {
     http_access_end(c, 0);
     int keep = c->keep_alive && !c->srv->draining;
     request_reset(c);
+    c->started = 0;
     if (!keep) {
         http_conn_close_after_writes(c);
         return;
@@ -306,7 +399,7 @@ void http_conn_response_done(HttpConn *c) {
     c->state = CONN_READING;
     http_parser_pause(&c->parser, 0);
     timer_arm(c, c->srv->lim.keep_alive_s);
-    if (!c->reading && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
+    if (!c->reading && !c->sink && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
     conn_feed(c); /* pipelined requests already received (no-op inside a synchronous response) */
 }
 
@@ -318,6 +411,7 @@ void http_conn_settings(http_parser_settings *st) {
     st->on_header_field = on_header_field;
     st->on_header_value = on_header_value;
     st->on_headers_complete = on_headers_complete;
+    st->on_chunk_header = on_chunk_header;
     st->on_body = on_body;
     st->on_message_complete = on_message_complete;
 }
@@ -333,6 +427,7 @@ void http_conn_accepted(HttpConn *c) {
     s->conns = c;
     s->n_conns++;
     timer_arm(c, s->lim.keep_alive_s);
+    if (c->sink) return; /* detached (http_feed.c): bytes come from http_conn_feed */
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
     else http_conn_abort(c);
 }

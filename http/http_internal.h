@@ -42,12 +42,23 @@ struct HttpConn {
     int last_was_value;
     int started;            /* the request's first byte has arrived */
     int complete;
-    int err_status;         /* a limit a callback enforced (413, 431), else 0 */
+    int err_status;         /* a limit a callback enforced (413, 431, 400), else 0 */
+    const char *err_msg;    /* with err_status, when a callback names the fault */
+    size_t head_scan;       /* bytes of c->in scanned for the head's end (http_head.c) */
+    int head_ok;            /* the head was checked whole: the parser may have it */
+    int in_trailer;         /* the headers are complete: fields now are a chunked trailer */
+    uint64_t chunk_left;    /* bytes of the current chunk's data not yet seen */
+    int crlf_need;          /* bytes of the CRLF after a chunk's data not yet checked */
+    const char *feed_end;   /* the end of the bytes http_parser_execute is running over */
     /* the response */
     int head_only;          /* HEAD: headers without the body */
     int streaming, chunked;
     int keep_alive;
     size_t backlog;         /* bytes handed to uv_write and not yet written */
+    int stall_armed;        /* the stall timer runs: queued bytes wait for a write */
+    int handles_closing;    /* uv_close was called on tcp and timer (the shutdown may still report) */
+    HttpSinkCb sink;        /* a detached connection (http_feed.c): responses go here */
+    void *sink_ud;
     void *user;
     /* the access record of the request being handled, and its extra response headers */
     HttpAccess access;
@@ -66,6 +77,7 @@ struct HttpServer {
     HttpRequestCb on_request;
     HttpCloseCb on_close;
     HttpLogCb on_log;
+    HttpHeadersCb on_headers;
     void *ud;
     HttpConn *conns;
     int n_conns;            /* linked (usable) connections */
@@ -78,6 +90,15 @@ struct HttpServer {
 };
 
 int http_buf_append(HttpBuf *b, const char *p, size_t n);
+/* http_head.c: the head at the start of p[0, n): 1 when it is complete and valid (*head_len
+ * its bytes), 0 when more are needed (*scanned remembers how far the scan got; 0 for a new
+ * head), or -status with *msg naming the fault. */
+int http_head_check(const char *p, size_t n, size_t *scanned, size_t *head_len, const char **msg);
+/* Bytes read from the connection (http.c): parsed now, or buffered while a request is
+ * handled. */
+void http_conn_received(HttpConn *c, const char *p, size_t n);
+/* A stream's write was queued or completed: watch for a client that reads nothing. */
+void http_conn_stall_check(HttpConn *c, int wrote);
 void http_buf_free(HttpBuf *b);
 
 /* Queue bytes as they are (the status line of "100 Continue", the parts of a response). */
