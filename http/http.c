@@ -49,7 +49,6 @@ static void request_reset(HttpConn *c) {
     c->in_trailer = c->crlf_need = 0;
     c->chunk_left = 0;
     c->head_only = c->streaming = c->chunked = 0;
-    c->stall_armed = 0;
 }
 
 static void timer_arm(HttpConn *c, double seconds);
@@ -398,6 +397,7 @@ void http_conn_response_done(HttpConn *c) {
     }
     c->state = CONN_READING;
     http_parser_pause(&c->parser, 0);
+    uv_timer_stop(&c->timer); /* a stream's stall watch */
     timer_arm(c, c->srv->lim.keep_alive_s);
     if (!c->reading && !c->sink && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
     conn_feed(c); /* pipelined requests already received (no-op inside a synchronous response) */

@@ -55,7 +55,9 @@ struct HttpConn {
     int streaming, chunked;
     int keep_alive;
     size_t backlog;         /* bytes handed to uv_write and not yet written */
-    int stall_armed;        /* the stall timer runs: queued bytes wait for a write */
+    uint64_t bytes_queued;  /* every byte handed to uv_write on this connection */
+    uint64_t stall_acked;   /* the stall watch (http_stall.c): bytes the client had taken, */
+    double stall_since;     /* and since when that figure has not moved */
     int handles_closing;    /* uv_close was called on tcp and timer (the shutdown may still report) */
     HttpSinkCb sink;        /* a detached connection (http_feed.c): responses go here */
     void *sink_ud;
@@ -97,8 +99,13 @@ int http_head_check(const char *p, size_t n, size_t *scanned, size_t *head_len, 
 /* Bytes read from the connection (http.c): parsed now, or buffered while a request is
  * handled. */
 void http_conn_received(HttpConn *c, const char *p, size_t n);
-/* A stream's write was queued or completed: watch for a client that reads nothing. */
-void http_conn_stall_check(HttpConn *c, int wrote);
+/* http_stall.c: watch a stream for a client that reads nothing (from http_stream_begin),
+ * and cut a stream (the access log says why; on_close aborts its request). */
+void http_stall_watch(HttpConn *c);
+void http_stream_cut(HttpConn *c, const char *why);
+/* More of the stream than --stream-max-backlog waits for the client (queued, or in the
+ * socket unacknowledged): cut it, and 1. */
+int http_stream_over_backlog(HttpConn *c);
 void http_buf_free(HttpBuf *b);
 
 /* Queue bytes as they are (the status line of "100 Continue", the parts of a response). */

@@ -44,11 +44,7 @@ static void on_written(uv_write_t *req, int status) {
     HttpConn *c = w->conn;
     c->backlog -= w->len;
     free(w);
-    if (status < 0 && status != UV_ECANCELED) {
-        http_conn_abort(c);
-        return;
-    }
-    if (status == 0) http_conn_stall_check(c, 1);
+    if (status < 0 && status != UV_ECANCELED) http_conn_abort(c);
 }
 
 /* Queue up to three pieces as one write (a chunk is size line, data, CRLF). */
@@ -61,6 +57,7 @@ static void write3(HttpConn *c, const char *a, size_t na, const char *b, size_t 
     }
     w->conn = c;
     w->len = na + nb + nd;
+    c->bytes_queued += w->len;
     if (c->access_open) c->access.bytes_out += w->len;
     if (c->sink) { /* a detached connection (http_feed.c) */
         if (na) c->sink(c->sink_ud, a, na);
@@ -79,9 +76,7 @@ static void write3(HttpConn *c, const char *a, size_t na, const char *b, size_t 
         c->backlog -= w->len;
         free(w);
         http_conn_abort(c);
-        return;
     }
-    http_conn_stall_check(c, 0);
 }
 
 void http_write_raw(HttpConn *c, const char *p, size_t n) { write3(c, p, n, NULL, 0, NULL, 0); }
@@ -124,51 +119,12 @@ void http_stream_begin(HttpConn *c, int status, const char *content_type) {
     n += snprintf(h + n, sizeof h - (size_t)n, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n%s%s\r\n",
                   c->chunked ? "Transfer-Encoding: chunked\r\n" : "", c->hdrs);
     write3(c, h, (size_t)n, NULL, 0, NULL, 0);
-}
-
-/* A stream whose client reads nothing is cut: its request is aborted through on_close
- * (which frees its sequence and blocks in the engine) and the access log says why. */
-static void stream_cut(HttpConn *c, const char *why) {
-    if (c->access_open)
-        snprintf(c->access.error, sizeof c->access.error, "%s (%zu bytes unwritten): the stream was cut", why,
-                 c->backlog);
-    http_conn_abort(c);
-}
-
-static void on_stall(uv_timer_t *t) {
-    HttpConn *c = t->data;
-    c->stall_armed = 0;
-    if (c->state != CONN_HANDLING || !c->streaming) return;
-    char why[96];
-    snprintf(why, sizeof why, "stream stalled: the client read nothing for %gs", c->srv->lim.stream_stall_s);
-    stream_cut(c, why);
-}
-
-/* The stall watch of a streamed response: while bytes wait in libuv's queue (the socket
- * is full: the client does not read), the timer runs; each completed write (wrote) starts
- * it again, an empty queue stops it. A client that reads slowly keeps its stream; one that
- * stops reading loses it after --stream-stall-timeout. */
-void http_conn_stall_check(HttpConn *c, int wrote) {
-    double s = c->srv->lim.stream_stall_s;
-    if (c->state != CONN_HANDLING || !c->streaming || s <= 0 || c->sink) return;
-    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
-        if (c->stall_armed) uv_timer_stop(&c->timer), c->stall_armed = 0;
-        return;
-    }
-    if (c->stall_armed && !wrote) return;
-    uv_timer_start(&c->timer, on_stall, (uint64_t)(s * 1000.0), 0);
-    c->stall_armed = 1;
+    http_stall_watch(c);
 }
 
 void http_stream_send(HttpConn *c, const char *data, size_t len) {
     if (c->state != CONN_HANDLING || !c->streaming || len == 0 || c->head_only) return;
-    size_t bound = c->srv->lim.max_stream_backlog;
-    if (bound && c->backlog > bound) {
-        char why[96];
-        snprintf(why, sizeof why, "stream backlog over %zu bytes: the client does not read", bound);
-        stream_cut(c, why);
-        return;
-    }
+    if (http_stream_over_backlog(c)) return; /* cut: its request is aborted through on_close */
     if (!c->chunked) {
         write3(c, data, len, NULL, 0, NULL, 0);
         return;
