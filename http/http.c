@@ -226,11 +226,12 @@ static int head_gate(HttpConn *c) {
         c->started = 1;
         timer_arm(c, c->srv->lim.read_timeout_s);
     }
-    size_t head_len = 0;
+    /* only the first max_header_bytes (and room for leading empty lines) can be a head: the
+     * verdict on a head must not depend on how much arrived after it, or in which pieces */
+    size_t max = c->srv->lim.max_header_bytes + 64, head_len = 0;
     const char *msg = NULL;
-    int rc = http_head_check(c->in.p, c->in.len, &c->head_scan, &head_len, &msg);
-    if (rc == 0 && c->in.len > c->srv->lim.max_header_bytes + 64) /* 64: room for leading empty lines */
-        conn_bad_request(c, 431, "request header fields too large");
+    int rc = http_head_check(c->in.p, c->in.len < max ? c->in.len : max, &c->head_scan, &head_len, &msg);
+    if (rc == 0 && c->in.len >= max) conn_bad_request(c, 431, "request header fields too large");
     else if (rc < 0)
         conn_bad_request(c, -rc, msg);
     if (rc <= 0) return c->state == CONN_READING ? 0 : -1;
