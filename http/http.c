@@ -1,5 +1,6 @@
-/* HTTP connections (see http.h): read, parse with http-parser, enforce the limits,
- * hand complete requests to the API layer one at a time, and close. Responses are written by
+/* HTTP connections (see http.h): read, check each request head (http_head.c), parse with
+ * http-parser (its callbacks are in http_parse.c), enforce the limits, hand complete
+ * requests to the API layer one at a time, and close. Responses are written by
  * http_response.c, which calls back into http_conn_response_done. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,175 +36,7 @@ const char *http_header(const HttpRequest *r, const char *name) {
     return NULL;
 }
 
-static void request_reset(HttpConn *c) {
-    for (int i = 0; i < c->req.n_headers; i++) free(c->req.headers[i].name), free(c->req.headers[i].value);
-    free(c->req.headers);
-    free(c->req.path);
-    memset(&c->req, 0, sizeof c->req);
-    http_buf_free(&c->url);
-    http_buf_free(&c->body);
-    c->header_bytes = 0;
-    c->last_was_value = 0;
-    c->complete = c->err_status = 0;
-    c->err_msg = NULL;
-    c->in_trailer = c->crlf_need = 0;
-    c->chunk_left = 0;
-    c->head_only = c->streaming = c->chunked = 0;
-}
-
 static void timer_arm(HttpConn *c, double seconds);
-
-/* ---- parser callbacks: copy what the parser reports, and stop at a limit ---- */
-
-static int header_budget(HttpConn *c, size_t n) {
-    c->header_bytes += n;
-    if (c->header_bytes > c->srv->lim.max_header_bytes) {
-        c->err_status = 431;
-        return -1;
-    }
-    return 0;
-}
-
-static int on_message_begin(http_parser *p) {
-    request_reset(p->data); /* the read timeout runs since the first byte (head_gate) */
-    return 0;
-}
-
-static int on_url(http_parser *p, const char *at, size_t n) {
-    HttpConn *c = p->data;
-    if (header_budget(c, n)) return -1;
-    return http_buf_append(&c->url, at, n);
-}
-
-/* http-parser may hand a header name or value over in several pieces: append to *dst */
-static int append_chunk(char **dst, const char *at, size_t n) {
-    size_t old = *dst ? strlen(*dst) : 0;
-    char *s = realloc(*dst, old + n + 1);
-    if (!s) return -1;
-    memcpy(s + old, at, n);
-    s[old + n] = 0;
-    *dst = s;
-    return 0;
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t n) {
-    HttpConn *c = p->data;
-    if (header_budget(c, n)) return -1;
-    if (c->in_trailer) return 0; /* a chunked trailer: dropped, it never counts as a header */
-    HttpRequest *r = &c->req;
-    if (r->n_headers == 0 || c->last_was_value) { /* a new header; else the name continues */
-        if (r->n_headers >= c->srv->lim.max_headers) {
-            c->err_status = 431;
-            return -1;
-        }
-        if (!r->headers) r->headers = calloc((size_t)c->srv->lim.max_headers, sizeof *r->headers);
-        if (!r->headers) return -1;
-        r->n_headers++;
-    }
-    c->last_was_value = 0;
-    return append_chunk(&r->headers[r->n_headers - 1].name, at, n);
-}
-
-static int on_header_value(http_parser *p, const char *at, size_t n) {
-    HttpConn *c = p->data;
-    if (header_budget(c, n)) return -1;
-    if (c->in_trailer) return 0;
-    c->last_was_value = 1;
-    return append_chunk(&c->req.headers[c->req.n_headers - 1].value, at, n);
-}
-
-/* The application's say on a request before its body is read (HttpHeadersCb): 1 when it
- * answered the request itself. The connection is HANDLING meanwhile, so that it can. */
-static int headers_refused(HttpConn *c) {
-    c->state = CONN_HANDLING;
-    c->keep_alive = 0; /* an answer now leaves the body unread: the connection cannot go on */
-    c->head_only = c->req.method == HTTP_HEAD;
-    http_access_begin(c);
-    if (c->srv->on_headers(c->srv->ud, c, &c->req) == 0) {
-        c->state = CONN_READING;
-        c->access_open = 0; /* the request's record opens again when it is complete */
-        c->head_only = 0;
-        return 0;
-    }
-    if (c->state == CONN_HANDLING) http_respond(c, 500, "application/json", "{}", 2, NULL); /* said no, sent nothing */
-    return 1;
-}
-
-static int on_headers_complete(http_parser *p) {
-    HttpConn *c = p->data;
-    HttpRequest *r = &c->req;
-    c->in_trailer = 1;
-    for (int i = 0; i < r->n_headers; i++)
-        if (!r->headers[i].value) r->headers[i].value = strdup("");
-    r->method = p->method;
-    r->method_name = http_method_str(p->method);
-    r->http_minor = p->http_minor;
-    const char *url = c->url.p ? c->url.p : "/";
-    const char *q = strchr(url, '?');
-    size_t plen = q ? (size_t)(q - url) : strlen(url);
-    r->path = malloc(plen + 1 + (q ? strlen(q + 1) : 0) + 1);
-    if (!r->path) return -1;
-    memcpy(r->path, url, plen);
-    r->path[plen] = 0;
-    r->query = r->path + plen + 1;
-    strcpy(r->query, q ? q + 1 : "");
-    /* a declared body over the limit is refused before a byte of it is read */
-    if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->srv->lim.max_body) {
-        c->err_status = 413;
-        return -1;
-    }
-    if (c->srv->on_headers && headers_refused(c)) return -1; /* answered (401, ...): no 100 Continue */
-    /* only now, the head valid and the request allowed, may the client send its body */
-    const char *expect = http_header(r, "expect");
-    if (expect && !strcasecmp(expect, "100-continue") && p->http_minor >= 1) http_write_raw(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-    return 0;
-}
-
-static int on_chunk_header(http_parser *p) {
-    HttpConn *c = p->data;
-    c->chunk_left = p->content_length;
-    return 0;
-}
-
-/* The CRLF that must follow a chunk's data (the lenient parser takes any two bytes there):
- * check what of it lies in [q, end); the rest is checked when it arrives (conn_feed). */
-static int chunk_crlf_check(HttpConn *c, const char *q, const char *end) {
-    for (; c->crlf_need > 0 && q < end; q++, c->crlf_need--)
-        if (*q != (c->crlf_need == 2 ? '\r' : '\n')) {
-            c->err_status = 400;
-            c->err_msg = "chunk data not followed by CRLF";
-            return -1;
-        }
-    return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t n) {
-    HttpConn *c = p->data;
-    if (c->body.len + n > c->srv->lim.max_body) {
-        c->err_status = 413;
-        return -1;
-    }
-    if ((p->flags & F_CHUNKED) && c->chunk_left > 0) {
-        c->chunk_left -= n < c->chunk_left ? n : c->chunk_left;
-        if (c->chunk_left == 0) {
-            c->crlf_need = 2;
-            if (chunk_crlf_check(c, at + n, c->feed_end)) return -1;
-        }
-    }
-    return http_buf_append(&c->body, at, n);
-}
-
-static int on_message_complete(http_parser *p) {
-    HttpConn *c = p->data;
-    c->complete = 1;
-    c->req.keep_alive = http_should_keep_alive(p);
-    if (!c->body.p && http_buf_append(&c->body, "", 0)) return -1; /* an empty body is still a string */
-    c->req.body = c->body.p;
-    c->req.body_len = c->body.len;
-    c->head_ok = 0, c->head_scan = 0; /* the next request's head is checked anew */
-    http_parser_pause(p, 1); /* one request at a time: the rest waits in c->in */
-    return 0;
-}
 
 /* ---- feeding the parser ---- */
 
@@ -228,15 +61,38 @@ static int head_gate(HttpConn *c) {
     }
     /* only the first max_header_bytes (and room for leading empty lines) can be a head: the
      * verdict on a head must not depend on how much arrived after it, or in which pieces */
-    size_t max = c->srv->lim.max_header_bytes + 64, head_len = 0;
+    size_t max = c->srv->lim.max_header_bytes + 64;
+    HttpHead h = {0};
     const char *msg = NULL;
-    int rc = http_head_check(c->in.p, c->in.len < max ? c->in.len : max, &c->head_scan, &head_len, &msg);
+    int rc = http_head_check(c->in.p, c->in.len < max ? c->in.len : max, &c->head_scan, &h, &msg);
     if (rc == 0 && c->in.len >= max) conn_bad_request(c, 431, "request header fields too large");
     else if (rc < 0)
         conn_bad_request(c, -rc, msg);
     if (rc <= 0) return c->state == CONN_READING ? 0 : -1;
     c->head_ok = 1;
+    c->framed = h.len; /* the message so far: its head; its body is framed as it arrives */
+    c->body_left = h.chunked ? 0 : h.content_length;
+    c->chunk_state = h.chunked ? CHUNK_SIZE : CHUNK_NONE;
+    c->chunk_left = 0;
+    c->trailer_bytes = 0;
     return 1;
+}
+
+/* Frame what arrived of the message's body: c->framed grows over the bytes that belong to
+ * it. 0, or the status of a fault in a chunked body's framing right after c->framed (its
+ * message in c->err_msg): it is answered
+ * once the parser has had the bytes before it, so that what is answered (a 401 from the
+ * headers callback, a 413) never depends on how far the bytes had arrived. */
+static int frame_body(HttpConn *c) {
+    size_t avail = c->in.len - c->framed;
+    int bad = 0;
+    if (c->chunk_state == CHUNK_NONE) {
+        size_t k = avail < c->body_left ? avail : (size_t)c->body_left;
+        c->framed += k, c->body_left -= k;
+    } else {
+        c->framed += http_chunked_scan(c, c->in.p + c->framed, avail, &bad);
+    }
+    return bad;
 }
 
 static void conn_feed(HttpConn *c) {
@@ -244,14 +100,16 @@ static void conn_feed(HttpConn *c) {
     c->feeding = 1;
     while (c->state == CONN_READING && c->in.len > 0) {
         if (!c->head_ok && head_gate(c) <= 0) break;
-        c->feed_end = c->in.p + c->in.len;
-        if (c->crlf_need && chunk_crlf_check(c, c->in.p, c->feed_end)) {
-            conn_bad_request(c, 400, c->err_msg);
+        int bad = frame_body(c);
+        if (c->framed == 0) { /* nothing of this message to parse (0 bytes would mean EOF) */
+            if (bad) conn_bad_request(c, bad, c->err_msg);
             break;
         }
-        size_t n = http_parser_execute(&c->parser, &c->srv->settings, c->in.p, c->in.len);
+        /* the parser sees this message's bytes only: never a pipelined request's unchecked head */
+        size_t n = http_parser_execute(&c->parser, &c->srv->settings, c->in.p, c->framed);
         memmove(c->in.p, c->in.p + n, c->in.len - n);
         c->in.len -= n;
+        c->framed -= n < c->framed ? n : c->framed;
         if (c->state != CONN_READING) break; /* answered from inside the parser (on_headers) */
         if (c->complete) {
             c->complete = 0;
@@ -268,7 +126,6 @@ static void conn_feed(HttpConn *c) {
             if (c->err_status == 413) conn_bad_request(c, 413, "request body too large");
             else if (c->err_status == 431 || e == HPE_HEADER_OVERFLOW)
                 conn_bad_request(c, 431, "request header fields too large");
-            else if (c->err_status == 400 && c->err_msg) conn_bad_request(c, 400, c->err_msg);
             else conn_bad_request(c, 400, http_errno_description(e));
             break;
         }
@@ -328,7 +185,7 @@ static void on_handle_closed(uv_handle_t *h) {
     HttpConn *c = h->data;
     if (--c->open_handles > 0) return;
     HttpServer *s = c->srv;
-    request_reset(c);
+    http_request_reset(c);
     http_buf_free(&c->in);
     free(c);
     s->n_records--;
@@ -390,7 +247,7 @@ void http_conn_response_done(HttpConn *c) {
     if (c->state != CONN_HANDLING) return;
     http_access_end(c, 0);
     int keep = c->keep_alive && !c->srv->draining;
-    request_reset(c);
+    http_request_reset(c);
     c->started = 0;
     if (!keep) {
         http_conn_close_after_writes(c);
@@ -404,18 +261,6 @@ void http_conn_response_done(HttpConn *c) {
     conn_feed(c); /* pipelined requests already received (no-op inside a synchronous response) */
 }
 
-
-void http_conn_settings(http_parser_settings *st) {
-    memset(st, 0, sizeof *st);
-    st->on_message_begin = on_message_begin;
-    st->on_url = on_url;
-    st->on_header_field = on_header_field;
-    st->on_header_value = on_header_value;
-    st->on_headers_complete = on_headers_complete;
-    st->on_chunk_header = on_chunk_header;
-    st->on_body = on_body;
-    st->on_message_complete = on_message_complete;
-}
 
 void http_conn_accepted(HttpConn *c) {
     HttpServer *s = c->srv;

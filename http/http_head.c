@@ -14,7 +14,9 @@
  *   Content-Length, or one that is not a number                              → 400
  *
  * The scan for the head's end resumes where the last one stopped, so a head that trickles
- * in byte by byte costs linear time. */
+ * in byte by byte costs linear time. What the head says of its body (its Content-Length, or
+ * chunked) is what frames the message: http_chunked.c and http.c hand the parser only the
+ * bytes that this framing gives the message, never the next request's. */
 #include <string.h>
 #include <strings.h>
 
@@ -60,6 +62,7 @@ typedef struct HeadFacts {
     int n_host, n_cl, n_te;
     int te_chunked;     /* exactly one Transfer-Encoding, and it is "chunked" */
     int cl_bad;
+    uint64_t cl;
 } HeadFacts;
 
 /* The value without the optional whitespace around it. */
@@ -74,7 +77,11 @@ static void note_field(HeadFacts *f, const char *name, size_t nn, const char *v,
     if (nn == 14 && !strncasecmp(name, "content-length", 14)) {
         f->n_cl++;
         int ok = vn > 0 && vn <= 18; /* 18 digits cannot overflow the parser's uint64 */
-        for (size_t i = 0; ok && i < vn; i++) ok = v[i] >= '0' && v[i] <= '9';
+        f->cl = 0;
+        for (size_t i = 0; ok && i < vn; i++) {
+            ok = v[i] >= '0' && v[i] <= '9';
+            f->cl = f->cl * 10 + (uint64_t)(v[i] - '0');
+        }
         if (!ok) f->cl_bad = 1;
     }
     if (nn == 17 && !strncasecmp(name, "transfer-encoding", 17)) {
@@ -112,7 +119,7 @@ static int check_framing(const HeadFacts *f, int minor, const char **msg) {
 }
 
 /* Every line of a complete head [0, n) (the final empty line included). */
-static int check_lines(const char *p, size_t n, const char **msg) {
+static int check_lines(const char *p, size_t n, HttpHead *h, const char **msg) {
     HeadFacts f = {0};
     int minor = 1, rc;
     size_t line = 0;
@@ -124,10 +131,12 @@ static int check_lines(const char *p, size_t n, const char **msg) {
         if (rc) return rc;
         line += len + 2;
     }
+    h->chunked = f.n_te > 0;
+    h->content_length = f.n_cl ? f.cl : 0;
     return check_framing(&f, minor, msg);
 }
 
-int http_head_check(const char *p, size_t n, size_t *scanned, size_t *head_len, const char **msg) {
+int http_head_check(const char *p, size_t n, size_t *scanned, HttpHead *h, const char **msg) {
     size_t start = skip_empty_lines(p, n);
     size_t i = *scanned > start ? *scanned : start;
     for (; i < n; i++) {
@@ -135,8 +144,8 @@ int http_head_check(const char *p, size_t n, size_t *scanned, size_t *head_len, 
         if (p[i] != '\n') continue;
         if (i == 0 || p[i - 1] != '\r') return fail(msg, "bare LF in the request head (lines end with CRLF)", 400);
         if (i >= start + 3 && p[i - 2] == '\n' && p[i - 3] == '\r') {
-            *head_len = i + 1;
-            int rc = check_lines(p + start, i + 1 - start, msg);
+            h->len = i + 1;
+            int rc = check_lines(p + start, i + 1 - start, h, msg);
             return rc ? rc : 1;
         }
     }

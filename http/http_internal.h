@@ -47,9 +47,14 @@ struct HttpConn {
     size_t head_scan;       /* bytes of c->in scanned for the head's end (http_head.c) */
     int head_ok;            /* the head was checked whole: the parser may have it */
     int in_trailer;         /* the headers are complete: fields now are a chunked trailer */
-    uint64_t chunk_left;    /* bytes of the current chunk's data not yet seen */
-    int crlf_need;          /* bytes of the CRLF after a chunk's data not yet checked */
-    const char *feed_end;   /* the end of the bytes http_parser_execute is running over */
+    /* the current message's framing, from its head: the parser only ever sees c->in's first
+     * `framed` bytes, which belong to this message and have been checked */
+    size_t framed;
+    uint64_t body_left;     /* Content-Length bytes not yet framed */
+    int chunk_state;        /* a chunked body's scan (http_chunked.c), or CHUNK_NONE */
+    uint64_t chunk_left;    /* bytes of the current chunk's data not yet framed */
+    int chunk_digits;
+    size_t trailer_bytes;
     /* the response */
     int head_only;          /* HEAD: headers without the body */
     int streaming, chunked;
@@ -92,10 +97,24 @@ struct HttpServer {
 };
 
 int http_buf_append(HttpBuf *b, const char *p, size_t n);
-/* http_head.c: the head at the start of p[0, n): 1 when it is complete and valid (*head_len
- * its bytes), 0 when more are needed (*scanned remembers how far the scan got; 0 for a new
- * head), or -status with *msg naming the fault. */
-int http_head_check(const char *p, size_t n, size_t *scanned, size_t *head_len, const char **msg);
+/* What a valid head says of its message. */
+typedef struct HttpHead {
+    size_t len;              /* the head's bytes, leading empty lines and the final CRLF included */
+    int chunked;             /* Transfer-Encoding: chunked; else content_length bytes of body */
+    uint64_t content_length;
+} HttpHead;
+/* http_head.c: the head at the start of p[0, n): 1 when it is complete and valid (*h says
+ * what it frames), 0 when more are needed (*scanned remembers how far the scan got; 0 for a
+ * new head), or -status with *msg naming the fault. */
+int http_head_check(const char *p, size_t n, size_t *scanned, HttpHead *h, const char **msg);
+/* http_chunked.c: a chunked body's framing, checked byte by byte as RFC 9112 writes it (the
+ * CRLF after each chunk's data, no bare LF or CR, no control bytes in extensions and
+ * trailer lines, the trailer within max_header_bytes): the bytes of p[0, n) that belong to
+ * the message and are well framed (fewer once it ends: c->chunk_state is then CHUNK_DONE);
+ * *bad is the status of the fault of the byte right after them (c->err_msg says it), or 0. */
+enum { CHUNK_NONE = 0, CHUNK_SIZE, CHUNK_SIZE_MORE, CHUNK_EXT, CHUNK_SIZE_LF, CHUNK_DATA, CHUNK_DATA_CR,
+       CHUNK_DATA_LF, CHUNK_TRAILER, CHUNK_TRAILER_LINE, CHUNK_TRAILER_LF, CHUNK_END_LF, CHUNK_DONE };
+size_t http_chunked_scan(HttpConn *c, const char *p, size_t n, int *bad);
 /* Bytes read from the connection (http.c): parsed now, or buffered while a request is
  * handled. */
 void http_conn_received(HttpConn *c, const char *p, size_t n);
@@ -118,8 +137,9 @@ void http_access_begin(HttpConn *c);
 void http_access_status(HttpConn *c, int status);
 void http_access_end(HttpConn *c, int client_gone);
 void http_access_peer(HttpConn *c);
-/* The parser callbacks (http.c). */
+/* http_parse.c: the parser callbacks, and the request record emptied for the next one. */
 void http_conn_settings(http_parser_settings *st);
+void http_request_reset(HttpConn *c);
 /* A new connection: link it, start its parser, timer and reads (http.c). */
 void http_conn_accepted(HttpConn *c);
 /* The close callback of a connection's handles: the record goes after the second. */
