@@ -65,7 +65,7 @@ static const FlagSpec serve_flags[] = {
     {"--max-connections", NULL, FLAG_INT, OFF(http.max_connections), 1, 1 << 20, NULL, "N", "open connections", "1024"},
     {"--shutdown-timeout", NULL, FLAG_DOUBLE, OFF(shutdown_grace_s), 0, 1e6, NULL, "S", "grace for in-flight requests at SIGTERM", "30"},
     {"--stream-stall-timeout", NULL, FLAG_DOUBLE, OFF(http.stream_stall_s), 0, 1e6, NULL, "S", "a stream whose client reads nothing for S seconds is cut and its request aborted (0: never)", "30"},
-    {"--stream-max-backlog", NULL, FLAG_FN, 0, 0, 0, parse_backlog, "BYTES", "a stream's unwritten bytes beyond which it is cut and its request aborted", "4M"},
+    {"--stream-max-backlog", NULL, FLAG_FN, 0, 0, 0, parse_backlog, "BYTES", "a stream's bytes not yet taken by its client beyond which it is cut and its request aborted", "4M"},
     {"--disable-log-requests", NULL, FLAG_FN, 0, 0, 0, no_access_log, NULL, "no log line per request", NULL},
     {"--disable-uvicorn-access-log", NULL, FLAG_FN, 0, 0, 0, no_access_log, NULL, "the same, as vLLM spells it for uvicorn", NULL},
     {"--enable-log-requests", NULL, FLAG_BOOL, OFF(log_requests), 0, 0, NULL, NULL, "log each request's parameters too", "off"},
