@@ -161,6 +161,11 @@ def test_shutdown_ends_each_stream_in_its_dialect(piston, model):
     first = {name: s.recv(65536) for name, s in socks.items()}  # every stream has begun
     for name, b in first.items():
         assert b.startswith(b"HTTP/1.1 200"), (name, b[:300])
+    # and a request that answers at its end, not streamed: it gets a 503 when cut
+    whole = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+    whole.sendall(request_bytes("/v1/completions", {"model": MODEL_NAME, "prompt": COUNTING, "max_tokens": 1500,
+                                                    "ignore_eos": True}))
+    assert wait_for(lambda: metric(metrics(srv), "vllm:num_requests_running") == 5, 30)
     srv.proc.send_signal(signal.SIGTERM)
     out = {}
     for name, s in socks.items():
@@ -169,10 +174,18 @@ def test_shutdown_ends_each_stream_in_its_dialect(piston, model):
             data += chunk
         s.close()
         out[name] = data
+    data = b""
+    while chunk := whole.recv(65536):
+        data += chunk
+    whole.close()
     rc = srv.proc.wait(timeout=60)
     log = srv.text()
     assert rc == 1, log[-3000:]
-    assert "4 requests aborted" in log and "stopped with exit status 1" in log
+    assert "5 requests aborted" in log and "stopped with exit status 1" in log
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503"), data[:300]
+    err = json.loads(body)["error"]
+    assert "shut down" in err["message"] and err["code"] == 503
     for name, raw in out.items():
         body, terminated = dechunk(raw)
         assert terminated, (name, raw[-300:])
