@@ -27,10 +27,12 @@ static long fail(HttpConn *c, const char *why) {
     return -1;
 }
 
-/* One byte outside the data; 0, or -1 with the fault (-431: the trailer is too large). */
+/* One byte outside the data; 0, or -1 with the fault (-431: the trailer is too large). A
+ * faulty byte changes nothing: stepped again (conn_feed scans again once the parser has had
+ * the bytes before it), it gets the same verdict. */
 static int step(HttpConn *c, char ch) {
     int v;
-    if (c->chunk_state >= CHUNK_TRAILER && ++c->trailer_bytes > c->srv->lim.max_header_bytes) {
+    if (c->chunk_state >= CHUNK_TRAILER && c->trailer_bytes + 1 > c->srv->lim.max_header_bytes) {
         /* counted here, byte by byte, not by the parser's callbacks, whose timing depends on
          * how the bytes were split into reads */
         fail(c, "request header fields too large (the trailer)");
@@ -43,7 +45,8 @@ static int step(HttpConn *c, char ch) {
         return 0;
     case CHUNK_SIZE_MORE:
         if ((v = hex_value(ch)) >= 0) {
-            if (++c->chunk_digits > 15) return (int)fail(c, "chunk size too large");
+            if (c->chunk_digits + 1 > 15) return (int)fail(c, "chunk size too large");
+            c->chunk_digits++;
             c->chunk_left = c->chunk_left * 16 + (uint64_t)v;
         } else if (ch == ';' || ch == ' ' || ch == '\t') {
             c->chunk_state = CHUNK_EXT;
@@ -96,11 +99,13 @@ size_t http_chunked_scan(HttpConn *c, const char *p, size_t n, int *bad) {
             if ((c->chunk_left -= k) == 0) c->chunk_state = CHUNK_DATA_CR;
             continue;
         }
+        int trailer = c->chunk_state >= CHUNK_TRAILER;
         int rc = step(c, p[i]);
         if (rc) {
             *bad = rc == -431 ? 431 : 400;
             break;
         }
+        c->trailer_bytes += (size_t)trailer;
         i++;
     }
     return i;

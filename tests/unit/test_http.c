@@ -176,7 +176,23 @@ static void test_head_over_the_limit(void) {
     expect_statuses("a head over the limit with a bad line past it", in, (size_t)n, want, 1);
 }
 
+/* A fault in the trailer is answered the same however often the scan meets it (fuzz_http:
+ * a control byte at the trailer's limit was 400 fed byte by byte, 431 fed whole). */
+static void test_trailer_fault_at_the_limit(void) {
+    char in[1024];
+    int n = snprintf(in, sizeof in, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: ");
+    for (int i = 0; i < 512 - 4; i++) in[n++] = 'a'; /* 511 bytes of trailer with "X: " */
+    in[n++] = '\x0b';
+    n += snprintf(in + n, sizeof in - (size_t)n, "\r\n\r\n");
+    static const int want[] = {400};
+    expect_statuses("a control byte at the trailer's limit", in, (size_t)n, want, 1);
+    static const int want431[] = {431};
+    in[n - 5] = 'a', in[n - 4] = 'a'; /* one more byte of trailer than the limit, no fault before */
+    expect_statuses("a trailer one byte over the limit", in, (size_t)n, want431, 1);
+}
+
 int main(void) {
+    test_trailer_fault_at_the_limit();
     test_line_ends_and_fields();
     test_versions_and_host();
     test_body_framing();
