@@ -36,6 +36,9 @@ static int parse_body(const char *v, void *base, char *err, size_t n) {
 static int parse_header_size(const char *v, void *base, char *err, size_t n) {
     return size_flag("--max-header-size", v, &((ServeOptions *)base)->http.max_header_bytes, err, n);
 }
+static int parse_backlog(const char *v, void *base, char *err, size_t n) {
+    return size_flag("--stream-max-backlog", v, &((ServeOptions *)base)->http.max_stream_backlog, err, n);
+}
 static int no_access_log(const char *v, void *base, char *err, size_t n) {
     ((ServeOptions *)base)->access_log = 0;
     return 0;
@@ -61,6 +64,8 @@ static const FlagSpec serve_flags[] = {
     {"--request-timeout", NULL, FLAG_DOUBLE, OFF(http.read_timeout_s), 0.001, 1e6, NULL, "S", "a request must arrive whole within S seconds: 408", "30"},
     {"--max-connections", NULL, FLAG_INT, OFF(http.max_connections), 1, 1 << 20, NULL, "N", "open connections", "1024"},
     {"--shutdown-timeout", NULL, FLAG_DOUBLE, OFF(shutdown_grace_s), 0, 1e6, NULL, "S", "grace for in-flight requests at SIGTERM", "30"},
+    {"--stream-stall-timeout", NULL, FLAG_DOUBLE, OFF(http.stream_stall_s), 0, 1e6, NULL, "S", "a stream whose client reads nothing for S seconds is cut and its request aborted (0: never)", "30"},
+    {"--stream-max-backlog", NULL, FLAG_FN, 0, 0, 0, parse_backlog, "BYTES", "a stream's bytes not yet taken by its client beyond which it is cut and its request aborted", "4M"},
     {"--disable-log-requests", NULL, FLAG_FN, 0, 0, 0, no_access_log, NULL, "no log line per request", NULL},
     {"--disable-uvicorn-access-log", NULL, FLAG_FN, 0, 0, 0, no_access_log, NULL, "the same, as vLLM spells it for uvicorn", NULL},
     {"--enable-log-requests", NULL, FLAG_BOOL, OFF(log_requests), 0, 0, NULL, NULL, "log each request's parameters too", "off"},

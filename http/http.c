@@ -1,5 +1,6 @@
-/* HTTP connections (see http.h): read, parse with http-parser, enforce the limits,
- * hand complete requests to the API layer one at a time, and close. Responses are written by
+/* HTTP connections (see http.h): read, check each request head (http_head.c), parse with
+ * http-parser (its callbacks are in http_parse.c), enforce the limits, hand complete
+ * requests to the API layer one at a time, and close. Responses are written by
  * http_response.c, which calls back into http_conn_response_done. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,135 +36,14 @@ const char *http_header(const HttpRequest *r, const char *name) {
     return NULL;
 }
 
-static void request_reset(HttpConn *c) {
-    for (int i = 0; i < c->req.n_headers; i++) free(c->req.headers[i].name), free(c->req.headers[i].value);
-    free(c->req.headers);
-    free(c->req.path);
-    memset(&c->req, 0, sizeof c->req);
-    http_buf_free(&c->url);
-    http_buf_free(&c->body);
-    c->header_bytes = 0;
-    c->last_was_value = 0;
-    c->started = c->complete = c->err_status = 0;
-    c->head_only = c->streaming = c->chunked = 0;
-}
-
 static void timer_arm(HttpConn *c, double seconds);
-
-/* ---- parser callbacks: copy what the parser reports, and stop at a limit ---- */
-
-static int header_budget(HttpConn *c, size_t n) {
-    c->header_bytes += n;
-    if (c->header_bytes > c->srv->lim.max_header_bytes) {
-        c->err_status = 431;
-        return -1;
-    }
-    return 0;
-}
-
-static int on_message_begin(http_parser *p) {
-    HttpConn *c = p->data;
-    request_reset(c);
-    c->started = 1;
-    /* the whole request must arrive within read_timeout_s: trickling bytes do not extend it */
-    timer_arm(c, c->srv->lim.read_timeout_s);
-    return 0;
-}
-
-static int on_url(http_parser *p, const char *at, size_t n) {
-    HttpConn *c = p->data;
-    if (header_budget(c, n)) return -1;
-    return http_buf_append(&c->url, at, n);
-}
-
-/* http-parser may hand a header name or value over in several pieces: append to *dst */
-static int append_chunk(char **dst, const char *at, size_t n) {
-    size_t old = *dst ? strlen(*dst) : 0;
-    char *s = realloc(*dst, old + n + 1);
-    if (!s) return -1;
-    memcpy(s + old, at, n);
-    s[old + n] = 0;
-    *dst = s;
-    return 0;
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t n) {
-    HttpConn *c = p->data;
-    if (header_budget(c, n)) return -1;
-    HttpRequest *r = &c->req;
-    if (r->n_headers == 0 || c->last_was_value) { /* a new header; else the name continues */
-        if (r->n_headers >= c->srv->lim.max_headers) {
-            c->err_status = 431;
-            return -1;
-        }
-        if (!r->headers) r->headers = calloc((size_t)c->srv->lim.max_headers, sizeof *r->headers);
-        if (!r->headers) return -1;
-        r->n_headers++;
-    }
-    c->last_was_value = 0;
-    return append_chunk(&r->headers[r->n_headers - 1].name, at, n);
-}
-
-static int on_header_value(http_parser *p, const char *at, size_t n) {
-    HttpConn *c = p->data;
-    if (header_budget(c, n)) return -1;
-    c->last_was_value = 1;
-    return append_chunk(&c->req.headers[c->req.n_headers - 1].value, at, n);
-}
-
-static int on_headers_complete(http_parser *p) {
-    HttpConn *c = p->data;
-    HttpRequest *r = &c->req;
-    for (int i = 0; i < r->n_headers; i++)
-        if (!r->headers[i].value) r->headers[i].value = strdup("");
-    r->method = p->method;
-    r->method_name = http_method_str(p->method);
-    r->http_minor = p->http_minor;
-    const char *url = c->url.p ? c->url.p : "/";
-    const char *q = strchr(url, '?');
-    size_t plen = q ? (size_t)(q - url) : strlen(url);
-    r->path = malloc(plen + 1 + (q ? strlen(q + 1) : 0) + 1);
-    if (!r->path) return -1;
-    memcpy(r->path, url, plen);
-    r->path[plen] = 0;
-    r->query = r->path + plen + 1;
-    strcpy(r->query, q ? q + 1 : "");
-    /* a declared body over the limit is refused before a byte of it is read */
-    if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->srv->lim.max_body) {
-        c->err_status = 413;
-        return -1;
-    }
-    const char *expect = http_header(r, "expect");
-    if (expect && !strcasecmp(expect, "100-continue") && p->http_minor >= 1) http_write_raw(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-    return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t n) {
-    HttpConn *c = p->data;
-    if (c->body.len + n > c->srv->lim.max_body) {
-        c->err_status = 413;
-        return -1;
-    }
-    return http_buf_append(&c->body, at, n);
-}
-
-static int on_message_complete(http_parser *p) {
-    HttpConn *c = p->data;
-    c->complete = 1;
-    c->req.keep_alive = http_should_keep_alive(p);
-    if (!c->body.p && http_buf_append(&c->body, "", 0)) return -1; /* an empty body is still a string */
-    c->req.body = c->body.p;
-    c->req.body_len = c->body.len;
-    http_parser_pause(p, 1); /* one request at a time: the rest waits in c->in */
-    return 0;
-}
 
 /* ---- feeding the parser ---- */
 
 static void conn_bad_request(HttpConn *c, int status, const char *msg) {
-    char body[256];
-    int n = snprintf(body, sizeof body, "{\"error\":{\"message\":\"%s\",\"type\":\"BadRequestError\",\"param\":null,"
-                     "\"code\":%d}}", msg, status);
+    char body[320];
+    int n = snprintf(body, sizeof body, "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"param\":null,"
+                     "\"code\":%d}}", msg, status >= 500 ? "InternalServerError" : "BadRequestError", status);
     c->keep_alive = 0;
     c->req.keep_alive = 0;
     c->state = CONN_HANDLING;
@@ -172,13 +52,65 @@ static void conn_bad_request(HttpConn *c, int status, const char *msg) {
     http_respond(c, status, "application/json", body, (size_t)n, NULL);
 }
 
+/* A new request's head must be whole and valid before the parser sees it (http_head.c):
+ * 1 to parse, 0 to wait for more bytes, -1 when it was refused. */
+static int head_gate(HttpConn *c) {
+    if (!c->started) { /* the whole request must arrive within read_timeout_s from its first byte */
+        c->started = 1;
+        timer_arm(c, c->srv->lim.read_timeout_s);
+    }
+    /* only the first max_header_bytes (and room for leading empty lines) can be a head: the
+     * verdict on a head must not depend on how much arrived after it, or in which pieces */
+    size_t max = c->srv->lim.max_header_bytes + 64;
+    HttpHead h = {0};
+    const char *msg = NULL;
+    int rc = http_head_check(c->in.p, c->in.len < max ? c->in.len : max, &c->head_scan, &h, &msg);
+    if (rc == 0 && c->in.len >= max) conn_bad_request(c, 431, "request header fields too large");
+    else if (rc < 0)
+        conn_bad_request(c, -rc, msg);
+    if (rc <= 0) return c->state == CONN_READING ? 0 : -1;
+    c->head_ok = 1;
+    c->framed = h.len; /* the message so far: its head; its body is framed as it arrives */
+    c->body_left = h.chunked ? 0 : h.content_length;
+    c->chunk_state = h.chunked ? CHUNK_SIZE : CHUNK_NONE;
+    c->chunk_left = 0;
+    c->trailer_bytes = 0;
+    return 1;
+}
+
+/* Frame what arrived of the message's body: c->framed grows over the bytes that belong to
+ * it. 0, or the status of a fault in a chunked body's framing right after c->framed (its
+ * message in c->err_msg): it is answered
+ * once the parser has had the bytes before it, so that what is answered (a 401 from the
+ * headers callback, a 413) never depends on how far the bytes had arrived. */
+static int frame_body(HttpConn *c) {
+    size_t avail = c->in.len - c->framed;
+    int bad = 0;
+    if (c->chunk_state == CHUNK_NONE) {
+        size_t k = avail < c->body_left ? avail : (size_t)c->body_left;
+        c->framed += k, c->body_left -= k;
+    } else {
+        c->framed += http_chunked_scan(c, c->in.p + c->framed, avail, &bad);
+    }
+    return bad;
+}
+
 static void conn_feed(HttpConn *c) {
     if (c->feeding) return;
     c->feeding = 1;
     while (c->state == CONN_READING && c->in.len > 0) {
-        size_t n = http_parser_execute(&c->parser, &c->srv->settings, c->in.p, c->in.len);
+        if (!c->head_ok && head_gate(c) <= 0) break;
+        int bad = frame_body(c);
+        if (c->framed == 0) { /* nothing of this message to parse (0 bytes would mean EOF) */
+            if (bad) conn_bad_request(c, bad, c->err_msg);
+            break;
+        }
+        /* the parser sees this message's bytes only: never a pipelined request's unchecked head */
+        size_t n = http_parser_execute(&c->parser, &c->srv->settings, c->in.p, c->framed);
         memmove(c->in.p, c->in.p + n, c->in.len - n);
         c->in.len -= n;
+        c->framed -= n < c->framed ? n : c->framed;
+        if (c->state != CONN_READING) break; /* answered from inside the parser (on_headers) */
         if (c->complete) {
             c->complete = 0;
             c->state = CONN_HANDLING;
@@ -215,16 +147,21 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         http_conn_abort(c);
         return;
     }
-    if (nread == 0 || c->state == CONN_CLOSING) return;
-    if (http_buf_append(&c->in, buf->base, (size_t)nread)) {
+    if (nread == 0) return;
+    http_conn_received(c, buf->base, (size_t)nread);
+}
+
+void http_conn_received(HttpConn *c, const char *p, size_t n) {
+    if (c->state == CONN_CLOSING) return;
+    if (http_buf_append(&c->in, p, n)) {
         http_conn_abort(c);
         return;
     }
     if (c->state == CONN_READING) {
         conn_feed(c);
-    } else if (c->in.len > c->srv->lim.max_header_bytes + c->srv->lim.max_body) {
+    } else if (c->in.len > c->srv->lim.max_header_bytes + c->srv->lim.max_body && c->reading) {
         /* a client pipelining far ahead: stop reading until the response ends */
-        uv_read_stop(s);
+        uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
     }
 }
@@ -248,7 +185,7 @@ static void on_handle_closed(uv_handle_t *h) {
     HttpConn *c = h->data;
     if (--c->open_handles > 0) return;
     HttpServer *s = c->srv;
-    request_reset(c);
+    http_request_reset(c);
     http_buf_free(&c->in);
     free(c);
     s->n_records--;
@@ -276,51 +213,54 @@ static int conn_begin_close(HttpConn *c) {
     return 0;
 }
 
-void http_conn_abort(HttpConn *c) {
-    if (conn_begin_close(c)) return;
+static void close_handles(HttpConn *c) {
+    if (c->handles_closing) return;
+    c->handles_closing = 1;
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
 
-static void on_shutdown(uv_shutdown_t *req, int status) {
-    HttpConn *c = req->data;
-    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+void http_conn_abort(HttpConn *c) {
+    if (conn_begin_close(c)) return;
+    close_handles(c);
 }
+
+static void on_shutdown(uv_shutdown_t *req, int status) { close_handles(req->data); }
+
+/* A closing connection whose last bytes the client does not read goes anyway: it must not
+ * hold the server (a shutdown waits for every connection) for ever. */
+static void on_flush_deadline(uv_timer_t *t) { close_handles(t->data); }
 
 void http_conn_close_after_writes(HttpConn *c) {
     if (conn_begin_close(c)) return;
     c->shutdown.data = c;
-    if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0) on_shutdown(&c->shutdown, -1);
+    if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        on_shutdown(&c->shutdown, -1);
+        return;
+    }
+    double s = c->srv->lim.stream_stall_s > 0 ? c->srv->lim.stream_stall_s : 30;
+    if (c->srv->draining && s > 2) s = 2; /* shutting down: a short while for the last bytes */
+    uv_timer_start(&c->timer, on_flush_deadline, (uint64_t)(s * 1000.0), 0);
 }
 
 void http_conn_response_done(HttpConn *c) {
     if (c->state != CONN_HANDLING) return;
     http_access_end(c, 0);
     int keep = c->keep_alive && !c->srv->draining;
-    request_reset(c);
+    http_request_reset(c);
+    c->started = 0;
     if (!keep) {
         http_conn_close_after_writes(c);
         return;
     }
     c->state = CONN_READING;
     http_parser_pause(&c->parser, 0);
+    uv_timer_stop(&c->timer); /* a stream's stall watch */
     timer_arm(c, c->srv->lim.keep_alive_s);
-    if (!c->reading && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
+    if (!c->reading && !c->sink && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
     conn_feed(c); /* pipelined requests already received (no-op inside a synchronous response) */
 }
 
-
-void http_conn_settings(http_parser_settings *st) {
-    memset(st, 0, sizeof *st);
-    st->on_message_begin = on_message_begin;
-    st->on_url = on_url;
-    st->on_header_field = on_header_field;
-    st->on_header_value = on_header_value;
-    st->on_headers_complete = on_headers_complete;
-    st->on_body = on_body;
-    st->on_message_complete = on_message_complete;
-}
 
 void http_conn_accepted(HttpConn *c) {
     HttpServer *s = c->srv;
@@ -333,6 +273,7 @@ void http_conn_accepted(HttpConn *c) {
     s->conns = c;
     s->n_conns++;
     timer_arm(c, s->lim.keep_alive_s);
+    if (c->sink) return; /* detached (http_feed.c): bytes come from http_conn_feed */
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
     else http_conn_abort(c);
 }

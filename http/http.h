@@ -43,9 +43,16 @@ typedef struct HttpLimits {
     double keep_alive_s;     /* an idle keep-alive connection is closed after this */
     double read_timeout_s;   /* a request must arrive whole within this: 408 */
     int max_connections;     /* more are accepted and closed at once */
+    double stream_stall_s;   /* a stream whose queued bytes see no write for this long is cut (0: never) */
+    size_t max_stream_backlog; /* a stream's unwritten bytes beyond which it is cut (0: no bound) */
 } HttpLimits;
 
 typedef void (*HttpRequestCb)(void *ud, HttpConn *c, HttpRequest *r);
+/* A request's line and headers arrived and are valid, its body is not read yet: 0 reads on
+ * (and sends 100 Continue when the client expects it); anything else means the callback has
+ * answered the request itself (401, ...), and the connection closes after that answer, the
+ * body unread. The request has no body yet (body NULL). */
+typedef int (*HttpHeadersCb)(void *ud, HttpConn *c, HttpRequest *r);
 typedef void (*HttpCloseCb)(void *ud, HttpConn *c);
 
 /* What one request did, for the access log. The HTTP layer fills the first part; the
@@ -83,6 +90,8 @@ void http_server_close_all(HttpServer *s);
  * runs then. */
 void http_server_destroy(HttpServer *s, void (*cb)(void *ud));
 
+/* The headers-complete callback (NULL: none). */
+void http_server_set_headers_cb(HttpServer *s, HttpHeadersCb cb);
 /* The access-log callback (NULL: none), called on the loop thread. */
 void http_server_set_log(HttpServer *s, HttpLogCb cb);
 /* The current request's access record, to annotate; NULL when there is none. */
@@ -107,5 +116,18 @@ void http_stream_end(HttpConn *c);
 /* Bytes queued for the client and not yet written (a slow reader's backlog). */
 size_t http_conn_backlog(const HttpConn *c);
 const char *http_status_text(int status);
+
+/* Connections without sockets (http_feed.c), for tests and fuzz targets: a server that
+ * listens nowhere, and connections whose bytes come from http_conn_feed and whose
+ * response bytes go to sink. They run the same parsing, limits and responses as a socket's.
+ * Free the server with http_server_destroy, then run the loop until it is done. */
+typedef void (*HttpSinkCb)(void *ud, const char *p, size_t n);
+HttpServer *http_server_new_detached(uv_loop_t *loop, const HttpLimits *lim, HttpRequestCb on_request,
+                                     HttpCloseCb on_close, void *ud);
+HttpConn *http_conn_new_detached(HttpServer *s, HttpSinkCb sink, void *sink_ud);
+/* Bytes as if read from the connection's socket; -1 once the connection is closed. */
+int http_conn_feed(HttpConn *c, const char *p, size_t n);
+/* The client hung up (EOF). */
+void http_conn_feed_eof(HttpConn *c);
 
 #endif

@@ -62,3 +62,4 @@ void http_conn_add_header(HttpConn *c, const char *name, const char *value) {
 }
 
 void http_server_set_log(HttpServer *s, HttpLogCb cb) { s->on_log = cb; }
+void http_server_set_headers_cb(HttpServer *s, HttpHeadersCb cb) { s->on_headers = cb; }

@@ -42,12 +42,30 @@ struct HttpConn {
     int last_was_value;
     int started;            /* the request's first byte has arrived */
     int complete;
-    int err_status;         /* a limit a callback enforced (413, 431), else 0 */
+    int err_status;         /* a limit a callback enforced (413, 431, 400), else 0 */
+    const char *err_msg;    /* with err_status, when a callback names the fault */
+    size_t head_scan;       /* bytes of c->in scanned for the head's end (http_head.c) */
+    int head_ok;            /* the head was checked whole: the parser may have it */
+    int in_trailer;         /* the headers are complete: fields now are a chunked trailer */
+    /* the current message's framing, from its head: the parser only ever sees c->in's first
+     * `framed` bytes, which belong to this message and have been checked */
+    size_t framed;
+    uint64_t body_left;     /* Content-Length bytes not yet framed */
+    int chunk_state;        /* a chunked body's scan (http_chunked.c), or CHUNK_NONE */
+    uint64_t chunk_left;    /* bytes of the current chunk's data not yet framed */
+    int chunk_digits;
+    size_t trailer_bytes;
     /* the response */
     int head_only;          /* HEAD: headers without the body */
     int streaming, chunked;
     int keep_alive;
     size_t backlog;         /* bytes handed to uv_write and not yet written */
+    uint64_t bytes_queued;  /* every byte handed to uv_write on this connection */
+    uint64_t stall_acked;   /* the stall watch (http_stall.c): bytes the client had taken, */
+    double stall_since;     /* and since when that figure has not moved */
+    int handles_closing;    /* uv_close was called on tcp and timer (the shutdown may still report) */
+    HttpSinkCb sink;        /* a detached connection (http_feed.c): responses go here */
+    void *sink_ud;
     void *user;
     /* the access record of the request being handled, and its extra response headers */
     HttpAccess access;
@@ -66,6 +84,7 @@ struct HttpServer {
     HttpRequestCb on_request;
     HttpCloseCb on_close;
     HttpLogCb on_log;
+    HttpHeadersCb on_headers;
     void *ud;
     HttpConn *conns;
     int n_conns;            /* linked (usable) connections */
@@ -78,6 +97,34 @@ struct HttpServer {
 };
 
 int http_buf_append(HttpBuf *b, const char *p, size_t n);
+/* What a valid head says of its message. */
+typedef struct HttpHead {
+    size_t len;              /* the head's bytes, leading empty lines and the final CRLF included */
+    int chunked;             /* Transfer-Encoding: chunked; else content_length bytes of body */
+    uint64_t content_length;
+} HttpHead;
+/* http_head.c: the head at the start of p[0, n): 1 when it is complete and valid (*h says
+ * what it frames), 0 when more are needed (*scanned remembers how far the scan got; 0 for a
+ * new head), or -status with *msg naming the fault. */
+int http_head_check(const char *p, size_t n, size_t *scanned, HttpHead *h, const char **msg);
+/* http_chunked.c: a chunked body's framing, checked byte by byte as RFC 9112 writes it (the
+ * CRLF after each chunk's data, no bare LF or CR, no control bytes in extensions and
+ * trailer lines, the trailer within max_header_bytes): the bytes of p[0, n) that belong to
+ * the message and are well framed (fewer once it ends: c->chunk_state is then CHUNK_DONE);
+ * *bad is the status of the fault of the byte right after them (c->err_msg says it), or 0. */
+enum { CHUNK_NONE = 0, CHUNK_SIZE, CHUNK_SIZE_MORE, CHUNK_EXT, CHUNK_SIZE_LF, CHUNK_DATA, CHUNK_DATA_CR,
+       CHUNK_DATA_LF, CHUNK_TRAILER, CHUNK_TRAILER_LINE, CHUNK_TRAILER_LF, CHUNK_END_LF, CHUNK_DONE };
+size_t http_chunked_scan(HttpConn *c, const char *p, size_t n, int *bad);
+/* Bytes read from the connection (http.c): parsed now, or buffered while a request is
+ * handled. */
+void http_conn_received(HttpConn *c, const char *p, size_t n);
+/* http_stall.c: watch a stream for a client that reads nothing (from http_stream_begin),
+ * and cut a stream (the access log says why; on_close aborts its request). */
+void http_stall_watch(HttpConn *c);
+void http_stream_cut(HttpConn *c, const char *why);
+/* More of the stream than --stream-max-backlog waits for the client (queued, or in the
+ * socket unacknowledged): cut it, and 1. */
+int http_stream_over_backlog(HttpConn *c);
 void http_buf_free(HttpBuf *b);
 
 /* Queue bytes as they are (the status line of "100 Continue", the parts of a response). */
@@ -90,8 +137,9 @@ void http_access_begin(HttpConn *c);
 void http_access_status(HttpConn *c, int status);
 void http_access_end(HttpConn *c, int client_gone);
 void http_access_peer(HttpConn *c);
-/* The parser callbacks (http.c). */
+/* http_parse.c: the parser callbacks, and the request record emptied for the next one. */
 void http_conn_settings(http_parser_settings *st);
+void http_request_reset(HttpConn *c);
 /* A new connection: link it, start its parser, timer and reads (http.c). */
 void http_conn_accepted(HttpConn *c);
 /* The close callback of a connection's handles: the record goes after the second. */

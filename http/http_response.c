@@ -34,6 +34,7 @@ const char *http_status_text(int status) {
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
     default: return "Unknown";
     }
 }
@@ -56,7 +57,15 @@ static void write3(HttpConn *c, const char *a, size_t na, const char *b, size_t 
     }
     w->conn = c;
     w->len = na + nb + nd;
+    c->bytes_queued += w->len;
     if (c->access_open) c->access.bytes_out += w->len;
+    if (c->sink) { /* a detached connection (http_feed.c) */
+        if (na) c->sink(c->sink_ud, a, na);
+        if (nb) c->sink(c->sink_ud, b, nb);
+        if (nd) c->sink(c->sink_ud, d, nd);
+        free(w);
+        return;
+    }
     if (na) memcpy(w->data, a, na);
     if (nb) memcpy(w->data + na, b, nb);
     if (nd) memcpy(w->data + na + nb, d, nd);
@@ -110,18 +119,12 @@ void http_stream_begin(HttpConn *c, int status, const char *content_type) {
     n += snprintf(h + n, sizeof h - (size_t)n, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n%s%s\r\n",
                   c->chunked ? "Transfer-Encoding: chunked\r\n" : "", c->hdrs);
     write3(c, h, (size_t)n, NULL, 0, NULL, 0);
+    http_stall_watch(c);
 }
-
-/* A stream's unwritten bytes beyond which the client counts as gone: one that reads nothing
- * must not make the server buffer a whole generation per connection. */
-#define HTTP_MAX_BACKLOG ((size_t)32 << 20)
 
 void http_stream_send(HttpConn *c, const char *data, size_t len) {
     if (c->state != CONN_HANDLING || !c->streaming || len == 0 || c->head_only) return;
-    if (c->backlog > HTTP_MAX_BACKLOG) {
-        http_conn_abort(c); /* aborts its request through on_close */
-        return;
-    }
+    if (http_stream_over_backlog(c)) return; /* cut: its request is aborted through on_close */
     if (!c->chunked) {
         write3(c, data, len, NULL, 0, NULL, 0);
         return;

@@ -187,6 +187,7 @@ void api_anthropic_messages(Server *s, HttpConn *c, HttpRequest *r);
 void api_anthropic_count_tokens(Server *s, HttpConn *c, HttpRequest *r);
 /* The HTTP layer's callbacks (api_routes.c): dispatch, and a client that went away. */
 void api_on_request(void *srv, HttpConn *c, HttpRequest *r);
+int api_on_headers(void *srv, HttpConn *c, HttpRequest *r);
 void api_on_close(void *srv, HttpConn *c);
 /* A message from the engine thread (api_common.c); frees m. */
 void api_on_engine_msg(Server *s, OutMsg *m);

@@ -187,25 +187,47 @@ static int key_ok(const char *want, const HttpRequest *r) {
     return diff == 0;
 }
 
-void api_on_request(void *ud, HttpConn *c, HttpRequest *r) {
-    Server *s = ud;
-    const Route *hit = NULL;
-    char allow[64] = "";
-    int path_known = 0;
+/* The route of path and method, or NULL; allow[n] gets the methods the path takes. */
+static const Route *route_find(const HttpRequest *r, char *allow, size_t n, int *path_known) {
     const char *path = r->path;
     int is_model_path = !strncmp(path, "/v1/models/", 11); /* GET /v1/models/{id} */
     for (size_t i = 0; i < sizeof k_routes / sizeof *k_routes; i++) {
         const Route *rt = &k_routes[i];
         if (strcmp(rt->path, is_model_path ? "/v1/models" : path) != 0) continue;
-        path_known = 1;
-        if (rt->method == r->method || (rt->method == HTTP_GET && r->method == HTTP_HEAD)) {
-            hit = rt;
-            break;
-        }
-        size_t n = strlen(allow);
-        snprintf(allow + n, sizeof allow - n, "%s%s%s", n ? ", " : "", http_method_str(rt->method),
+        *path_known = 1;
+        if (rt->method == r->method || (rt->method == HTTP_GET && r->method == HTTP_HEAD)) return rt;
+        size_t k = strlen(allow);
+        snprintf(allow + k, n - k, "%s%s%s", k ? ", " : "", http_method_str(rt->method),
                  rt->method == HTTP_GET ? ", HEAD" : "");
     }
+    return NULL;
+}
+
+static int auth_refused(Server *s, HttpConn *c, const HttpRequest *r, const Route *hit) {
+    if (!hit->auth || !s->opt.api_key || key_ok(s->opt.api_key, r)) return 0;
+    api_error(c, hit->dialect, 401, NULL, http_header(r, "authorization") ? "invalid API key" : "missing API key: send "
+              "'Authorization: Bearer <key>'");
+    return 1;
+}
+
+/* The key is checked once the headers are in, before a byte of the body is read or a
+ * 100 Continue invites it; api_on_request checks again (a request without a hook). */
+int api_on_headers(void *ud, HttpConn *c, HttpRequest *r) {
+    Server *s = ud;
+    char allow[64] = "";
+    int path_known = 0;
+    const Route *hit = route_find(r, allow, sizeof allow, &path_known);
+    if (!hit || !hit->auth || !s->opt.api_key || key_ok(s->opt.api_key, r)) return 0;
+    if (api_access_begin(s, c, r, hit->dialect)) return 1;
+    return auth_refused(s, c, r, hit);
+}
+
+void api_on_request(void *ud, HttpConn *c, HttpRequest *r) {
+    Server *s = ud;
+    char allow[64] = "";
+    int path_known = 0;
+    const char *path = r->path;
+    const Route *hit = route_find(r, allow, sizeof allow, &path_known);
     Dialect d = hit ? hit->dialect : dialect_of_path(path);
     if (api_access_begin(s, c, r, d)) return; /* a CORS preflight, answered */
     if (!hit && path_known) {
@@ -223,11 +245,7 @@ void api_on_request(void *ud, HttpConn *c, HttpRequest *r) {
                   r->method_name, path);
         return;
     }
-    if (hit->auth && s->opt.api_key && !key_ok(s->opt.api_key, r)) {
-        api_error(c, d, 401, NULL, http_header(r, "authorization") ? "invalid API key" : "missing API key: send "
-                  "'Authorization: Bearer <key>'");
-        return;
-    }
+    if (auth_refused(s, c, r, hit)) return;
     if (hit->model && !s->ready) {
         api_error(c, d, 503, NULL, "the model is still loading");
         return;

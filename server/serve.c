@@ -8,8 +8,11 @@
  * instead of after a round trip through a busy engine thread, which stays on the model.
  *
  * Shutdown: the first SIGINT/SIGTERM stops accepting and lets in-flight requests finish
- * for --shutdown-timeout seconds; then (or at a second signal) every connection is closed,
- * which aborts its request; the engine thread stops and the process exits 0. */
+ * for --shutdown-timeout seconds; then (or at a second signal) every request still running
+ * ends in its dialect's words (a stream gets the error event its dialect sends mid-stream and
+ * its terminating chunk, a request not yet answered a 503), its engine work is aborted, the
+ * other connections are closed; the engine thread stops and the process exits 0, or 1 when
+ * requests were aborted (an orchestrator sees that the shutdown lost work). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +31,8 @@ void server_options_default(ServeOptions *o) {
     o->cors = (CorsOptions){"[\"*\"]", "[\"*\"]", "[\"*\"]", 0};
     o->shutdown_grace_s = 30;
     o->http = (HttpLimits){.max_body = 8u << 20, .max_header_bytes = 16u << 10, .max_headers = 100,
-                           .keep_alive_s = 30, .read_timeout_s = 30, .max_connections = 1024};
+                           .keep_alive_s = 30, .read_timeout_s = 30, .max_connections = 1024,
+                           .stream_stall_s = 30, .max_stream_backlog = 4u << 20};
     engine_args_default(&o->engine);
 }
 
@@ -53,10 +57,29 @@ static void finish(Server *s) {
     s->bridge = NULL;
 }
 
+/* Every job still answering ends now: its client gets the dialect's error (job_fail: an
+ * event and the stream's end, or a 503), the engine drops its sequence. The number ended. */
+static int abort_jobs(Server *s) {
+    int n = 0;
+    for (Job *j = s->jobs; j; j = j->next) {
+        if (j->finished || j->abort_sent) continue; /* answered, or its client is gone and it is aborting */
+        job_fail(j, 503, "the server shut down before the request finished (the --shutdown-timeout grace period "
+                         "is over)");
+        j->abort_sent = 1;
+        bridge_abort(s->bridge, j); /* the release follows: serve_job_released */
+        n++;
+    }
+    return n;
+}
+
 static void on_grace(uv_timer_t *t) {
     Server *s = t->data;
-    if (s->n_jobs > 0) log_line(LOG_WARN, "grace period over: aborting %d requests", s->n_jobs);
-    if (s->http) http_server_close_all(s->http); /* each close aborts its job; releases follow */
+    int n = abort_jobs(s) + s->n_compiling; /* a compiling request's connection closes below */
+    if (n > 0) {
+        log_line(LOG_WARN, "grace period over: %d requests aborted; the exit status will be 1", n);
+        s->exit_code = 1;
+    }
+    if (s->http) http_server_close_all(s->http); /* the rest: idle connections, compilations */
     if (s->n_jobs == 0 && s->n_compiling == 0) finish(s);
 }
 
@@ -112,14 +135,15 @@ static void log_config(const ServeOptions *o) {
              "max_model_len=%d max_num_seqs=%d max_num_batched_tokens=%d block_size=%d prefix_caching=%s "
              "chunked_prefill=%s kv_cache_memory=%lld kv_cache_dtype=%d gpu_memory_utilization=%.2f enforce_eager=%d "
              "api_key=%s max_queued_requests=%d max_request_body=%zu request_timeout=%gs keep_alive=%gs "
-             "max_connections=%d shutdown_timeout=%gs access_log=%s log_format=%s allowed_origins=%s",
+             "max_connections=%d shutdown_timeout=%gs stream_stall_timeout=%gs stream_max_backlog=%zu access_log=%s "
+             "log_format=%s allowed_origins=%s",
              e->model_path, names, o->host, o->port, e->backend.device ? e->backend.device : "auto",
              e->backend.n_threads, e->backend.precision == MATMUL_F32 ? "f32" : "q8", e->max_model_len,
              e->max_num_seqs, e->max_num_batched_tokens, e->block_size, e->enable_prefix_caching ? "on" : "off",
              e->enable_chunked_prefill ? "on" : "off", (long long)e->kv_cache_memory, e->kv_cache_dtype,
              e->gpu_memory_utilization, e->enforce_eager, o->api_key ? "set" : "none", o->max_queued_requests,
              o->http.max_body, o->http.read_timeout_s, o->http.keep_alive_s, o->http.max_connections,
-             o->shutdown_grace_s, o->access_log ? "on" : "off", o->log_json ? "json" : "text", o->cors.origins);
+             o->shutdown_grace_s, o->http.stream_stall_s, o->http.max_stream_backlog, o->access_log ? "on" : "off", o->log_json ? "json" : "text", o->cors.origins);
 }
 
 int server_run(ServeOptions *o) {
@@ -145,7 +169,7 @@ int server_run(ServeOptions *o) {
     char err[512];
     if (http_server_start(&loop, s.opt.host, s.opt.port, &s.opt.http, api_on_request, api_on_close, &s, &s.http, err,
                           sizeof err) ||
-        (http_server_set_log(s.http, api_on_access), 0) || bridge_start(&s, &s.bridge, err, sizeof err)) {
+        (http_server_set_log(s.http, api_on_access), http_server_set_headers_cb(s.http, api_on_headers), 0) || bridge_start(&s, &s.bridge, err, sizeof err)) {
         log_line(LOG_ERROR, "%s", err);
         s.exit_code = 1;
         s.shutting_down = 1;
@@ -159,5 +183,6 @@ int server_run(ServeOptions *o) {
     constraint_cache_destroy(s.constraints);
     if (uv_loop_close(&loop) != 0) log_line(LOG_WARN, "warning: handles still open at exit");
     if (s.exit_code == 0) log_line(LOG_INFO, "stopped");
+    else log_line(LOG_WARN, "stopped with exit status %d", s.exit_code);
     return s.exit_code;
 }

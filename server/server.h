@@ -43,9 +43,11 @@ typedef struct ServeOptions {
 
 /* Defaults: 127.0.0.1:8000, no API key, 512 queued requests, 30 s grace, HTTP limits of
  * 8 MiB bodies, 16 KiB of headers, 100 headers, 30 s keep-alive and read timeouts, 1024
- * connections; the engine's own defaults. */
+ * connections, streams cut after 30 s without a write or at 4 MiB unwritten; the engine's
+ * own defaults. */
 void server_options_default(ServeOptions *o);
-/* Serve until shut down; returns the process exit code (0 after a clean shutdown). */
+/* Serve until shut down; returns the process exit code (0 after a clean shutdown, 1 when
+ * the grace period ended with requests aborted or the model failed to load). */
 int server_run(ServeOptions *o);
 
 #endif
