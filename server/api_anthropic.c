@@ -182,7 +182,7 @@ int api_anthropic_prepare(Server *s, const cJSON *b, AnthropicReq *a, StructSpec
 }
 
 void api_anthropic_req_free(AnthropicReq *a) {
-    free(a->system), free(a->prompt);
+    free(a->system), chat_prompt_free(&a->prompt);
     cJSON_Delete(a->messages), cJSON_Delete(a->tools);
     memset(a, 0, sizeof *a);
 }
@@ -196,7 +196,7 @@ void api_anthropic_count_tokens(Server *s, HttpConn *c, HttpRequest *r) {
     cJSON_DeleteItemFromObjectCaseSensitive(b, "max_tokens");
     int status = api_anthropic_prepare(s, b, &a, &spec, err, sizeof err);
     int32_t *ids = NULL;
-    int count = status ? 0 : tokenizer_encode_alloc(s->model.tok, a.prompt, strlen(a.prompt), s->model.chat->bos_text == NULL, 1, &ids);
+    int count = status ? 0 : chat_prompt_encode(s->model.chat, s->model.tok, &a.prompt, &ids);
     if (!status && count < 0) status = 500, snprintf(err, sizeof err, "the conversation cannot be tokenized");
     free(ids);
     api_anthropic_req_free(&a);

@@ -193,7 +193,7 @@ void api_anthropic_messages(Server *s, HttpConn *c, HttpRequest *r) {
         if (!(j->ext = tool_state_new(&a.tr, 1))) status = 500, snprintf(err, sizeof err, "out of memory");
         else j->ext_free = (void (*)(void *))tool_state_free, ((ToolState *)j->ext)->id_prefix = "toolu_";
     }
-    if (!status && api_add_text_prompt(s, m, 0, a.prompt, s->model.chat->bos_text == NULL, 1))
+    if (!status && api_add_chat_prompt(s, m, 0, &a.prompt))
         status = 500, snprintf(err, sizeof err, "out of memory");
     api_anthropic_req_free(&a);
     if (!status) {

@@ -69,9 +69,9 @@ static int tool_calls(Conv *c, const cJSON *calls, int k, char *err, size_t n) {
     return 0;
 }
 
-int api_render_conversation(Server *s, const cJSON *messages, const char *system, const cJSON *tools, char **out,
+int api_render_conversation(Server *s, const cJSON *messages, const char *system, const cJSON *tools, ChatPrompt *out,
                             char *err, size_t n) {
-    *out = NULL;
+    memset(out, 0, sizeof *out);
     if (!s->model.chat) return snprintf(err, n, "this model has no usable chat template: %s", s->model.chat_err), 1;
     if (!cJSON_IsArray(messages) || cJSON_GetArraySize(messages) == 0)
         return snprintf(err, n, "'messages' must be a non-empty list of {role, content}"), 1;
@@ -127,10 +127,8 @@ int api_render_conversation(Server *s, const cJSON *messages, const char *system
         }
         has_tool_msgs = 1;
     }
-    if (has_tools || has_tool_msgs)
-        rc = chat_template_apply_tools(s->model.chat, c.msgs, c.n, has_tools ? tools : NULL, 1, out, err, n) ? 1 : 0;
-    else
-        rc = chat_template_apply(s->model.chat, c.msgs, c.n, 1, out, err, n) ? 1 : 0;
+    (void)has_tool_msgs; /* chat_template_render takes the tool template for tools or tool messages */
+    rc = chat_template_render(s->model.chat, c.msgs, c.n, has_tools ? tools : NULL, 1, out, err, n) ? 1 : 0;
 done:
     conv_free(&c);
     return rc;

@@ -268,7 +268,18 @@ int api_add_text_prompt(Server *s, InMsg *m, int i, const char *text, int add_sp
     return 0;
 }
 
-int api_render_chat(Server *s, const cJSON *messages, const char *system, char **out, char *err, size_t n) {
+int api_add_chat_prompt(Server *s, InMsg *m, int i, const ChatPrompt *p) {
+    int32_t *ids;
+    int n = chat_prompt_encode(s->model.chat, s->model.tok, p, &ids);
+    if (n < 0) return -1;
+    free(m->prompts[i]);
+    m->prompts[i] = ids;
+    m->n_prompt[i] = n;
+    return 0;
+}
+
+int api_render_chat(Server *s, const cJSON *messages, const char *system, ChatPrompt *out, char *err, size_t n) {
+    memset(out, 0, sizeof *out);
     if (!s->model.chat) return snprintf(err, n, "this model has no usable chat template: %s", s->model.chat_err), 1;
     if (!cJSON_IsArray(messages) || cJSON_GetArraySize(messages) == 0)
         return snprintf(err, n, "'messages' must be a non-empty list of {role, content}"), 1;
@@ -321,7 +332,7 @@ int api_render_chat(Server *s, const cJSON *messages, const char *system, char *
         }
         k++;
     }
-    rc = chat_template_apply(s->model.chat, msgs, k, 1, out, err, n) ? 1 : 0;
+    rc = chat_template_render(s->model.chat, msgs, k, NULL, 1, out, err, n) ? 1 : 0;
 done:
     if (rc && !msgs) snprintf(err, n, "out of memory");
     for (int i = 0; owned && i < count; i++) free(owned[i]);

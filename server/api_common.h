@@ -229,11 +229,15 @@ int json_opt_stop_ids(const cJSON *o, const char *key, InMsg *m, char *err, size
 /* The model name a request names: 1 when it is ours (or absent), else 0. */
 int api_model_matches(const Server *s, const char *name, int allow_tag);
 InMsg *in_msg_new(int n_prompts);
-/* Tokenize text as a prompt (special tokens parsed when parse_special); into prompt i. */
+/* Tokenize text as a prompt (special tokens parsed when parse_special: a raw prompt, as vLLM
+ * and llama.cpp do); into prompt i. */
 int api_add_text_prompt(Server *s, InMsg *m, int i, const char *text, int add_special, int parse_special);
-/* Render a chat (an array of {role, content}) with the model's template into a malloc'd
- * string; 0, or 1 with err set (bad message, no template). */
-int api_render_chat(Server *s, const cJSON *messages, const char *system, char **out, char *err, size_t n);
+/* Tokenize a rendered conversation into prompt i: control tokens only from the template's
+ * text, message contents as plain text (chat_prompt_encode). */
+int api_add_chat_prompt(Server *s, InMsg *m, int i, const ChatPrompt *p);
+/* Render a chat (an array of {role, content}) with the model's template into *out
+ * (chat_prompt_free it); 0, or 1 with err set (bad message, no template). */
+int api_render_chat(Server *s, const cJSON *messages, const char *system, ChatPrompt *out, char *err, size_t n);
 /* Check every prompt against max_model_len and the asked max_tokens (<= 0: fill the
  * context); 0, or 1 with err set in vLLM's words. */
 int api_check_lengths(Server *s, const InMsg *m, int max_tokens, char *err, size_t n);

@@ -174,7 +174,6 @@ static void handle(Server *s, HttpConn *c, HttpRequest *r, int chat) {
     const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(b, "context");
     InMsg *m = NULL;
     Job *j = NULL;
-    char *text = NULL;
     StructSpec spec = {-1, NULL, 0};
     const cJSON *images = cJSON_GetObjectItemCaseSensitive(b, "images");
     if (!cJSON_IsString(model) || !*model->valuestring) status = 400, snprintf(err, sizeof err, "model is required");
@@ -219,6 +218,7 @@ static void handle(Server *s, HttpConn *c, HttpRequest *r, int chat) {
         if (!(j->ext = tool_state_new(&tr, 1))) status = 500, snprintf(err, sizeof err, "out of memory");
         else j->ext_free = (void (*)(void *))tool_state_free;
     }
+    ChatPrompt text = {0};
     if (!status && chat) {
         if (api_render_conversation(s, messages, NULL, tr.tools, &text, err, sizeof err)) status = 400;
     } else if (!status && !raw) {
@@ -229,12 +229,11 @@ static void handle(Server *s, HttpConn *c, HttpRequest *r, int chat) {
         if (api_render_chat(s, one, cJSON_IsString(system) ? system->valuestring : NULL, &text, err, sizeof err))
             status = 400;
         cJSON_Delete(one);
-    } else if (!status) {
-        text = strdup(prompt->valuestring);
     }
-    if (!status && (!text || api_add_text_prompt(s, m, 0, text, raw || !s->model.chat || !s->model.chat->bos_text, 1)))
+    /* raw: the client wrote the whole prompt, special tokens and all, as with /v1/completions */
+    if (!status && (raw ? api_add_text_prompt(s, m, 0, prompt->valuestring, 1, 1) : api_add_chat_prompt(s, m, 0, &text)))
         status = 500, snprintf(err, sizeof err, "out of memory");
-    free(text);
+    chat_prompt_free(&text);
     if (!status && !chat && cJSON_IsArray(ctx) && cJSON_GetArraySize(ctx) > 0) { /* continue an earlier context */
         int nc = cJSON_GetArraySize(ctx), k = 0, nv = tokenizer_n_vocab(s->model.tok);
         int32_t *ids = malloc((size_t)(nc + m->n_prompt[0]) * sizeof *ids);

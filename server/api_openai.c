@@ -245,7 +245,7 @@ void api_openai_chat(Server *s, HttpConn *c, HttpRequest *r) {
         j->kind = OAI_CHAT;
         status = parse_common(s, b, m, j, 1, &max_tokens, &spec, err, sizeof err);
     }
-    char *text = NULL;
+    ChatPrompt text = {0};
     ToolReq tr;
     if (!status)
         status = api_tools_request(s, cJSON_GetObjectItemCaseSensitive(b, "tools"), cJSON_GetObjectItemCaseSensitive(b, "tool_choice"),
@@ -255,9 +255,8 @@ void api_openai_chat(Server *s, HttpConn *c, HttpRequest *r) {
     if (!status && api_render_conversation(s, cJSON_GetObjectItemCaseSensitive(b, "messages"), NULL, tr.tools, &text, err,
                                            sizeof err))
         status = 400;
-    if (!status && api_add_text_prompt(s, m, 0, text, s->model.chat->bos_text == NULL, 1))
-        status = 500, snprintf(err, sizeof err, "out of memory");
-    free(text);
+    if (!status && api_add_chat_prompt(s, m, 0, &text)) status = 500, snprintf(err, sizeof err, "out of memory");
+    chat_prompt_free(&text);
     if (status) {
         cJSON_Delete(b);
         in_msg_free(m);

@@ -8,8 +8,8 @@
 
 #include <http_parser.h>
 
-#include "server/api_common.h"
 #include "base/version.h"
+#include "server/api_tools.h"
 
 typedef void (*Handler)(Server *s, HttpConn *c, HttpRequest *r);
 
@@ -62,7 +62,7 @@ static void tokenize(Server *s, HttpConn *c, HttpRequest *r) {
     const cJSON *messages = cJSON_GetObjectItemCaseSensitive(body, "messages");
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(body, "model");
     InMsg *m = in_msg_new(1);
-    char *text = NULL;
+    ChatPrompt text = {0};
     int status = 400;
     if (!m) {
         snprintf(err, sizeof err, "out of memory"), status = 500;
@@ -74,13 +74,13 @@ static void tokenize(Server *s, HttpConn *c, HttpRequest *r) {
         if (api_add_text_prompt(s, m, 0, prompt->valuestring, add_special, 1))
             snprintf(err, sizeof err, "the prompt cannot be tokenized");
     } else if (messages) {
-        if (!api_render_chat(s, messages, NULL, &text, err, sizeof err) &&
-            api_add_text_prompt(s, m, 0, text, s->model.chat->bos_text == NULL, 1))
+        if (!api_render_conversation(s, messages, NULL, cJSON_GetObjectItemCaseSensitive(body, "tools"), &text, err,
+                                     sizeof err) && api_add_chat_prompt(s, m, 0, &text))
             snprintf(err, sizeof err, "the conversation cannot be tokenized");
     } else {
         snprintf(err, sizeof err, "'prompt' (a string) or 'messages' is required");
     }
-    free(text);
+    chat_prompt_free(&text);
     cJSON_Delete(body);
     if (*err) {
         in_msg_free(m);
