@@ -232,6 +232,17 @@ static int same_model(const char *want, const char *have) {
     return !strncmp(have, want, n) && !strcmp(have + n, ":latest");
 }
 
+const char *api_model_ref(const Server *s) {
+    const char *a = s->opt.model_arg ? s->opt.model_arg : "";
+    int is_path = a[0] == '/' || a[0] == '.' || a[0] == '~' || strstr(a, ".gguf") || strchr(a, '/') != strrchr(a, '/');
+    if (!is_path) return a;
+    size_t n = strlen(a);
+    while (n > 1 && a[n - 1] == '/') n--; /* a directory given as dir/ */
+    const char *b = a + n;
+    while (b > a && b[-1] != '/') b--;
+    return *b ? b : a;
+}
+
 int api_model_matches(const Server *s, const char *name, int allow_tag) {
     (void)allow_tag; /* every dialect takes the tag forms: clients mix them */
     if (!name || !*name) return 1;

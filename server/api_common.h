@@ -226,6 +226,10 @@ int json_opt_u64(const cJSON *o, const char *key, uint64_t *out, int *has, char 
 int json_opt_stop(const cJSON *o, const char *key, InMsg *m, char *err, size_t n);
 int json_opt_stop_ids(const cJSON *o, const char *key, InMsg *m, char *err, size_t n);
 
+/* The model as clients may see it: the argument of `piston serve` when it names a model
+ * (smollm2, ORG/NAME), its file or directory name when it is a path, never the server's
+ * filesystem layout. */
+const char *api_model_ref(const Server *s);
 /* The model name a request names: 1 when it is ours (or absent), else 0. */
 int api_model_matches(const Server *s, const char *name, int allow_tag);
 InMsg *in_msg_new(int n_prompts);

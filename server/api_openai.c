@@ -37,7 +37,7 @@ void api_openai_models(Server *s, HttpConn *c, HttpRequest *r) {
         cJSON_AddStringToObject(card, "object", "model");
         cJSON_AddNumberToObject(card, "created", (double)s->started);
         cJSON_AddStringToObject(card, "owned_by", "piston");
-        cJSON_AddStringToObject(card, "root", s->opt.model_arg);
+        cJSON_AddStringToObject(card, "root", api_model_ref(s));
         cJSON_AddNullToObject(card, "parent");
         cJSON_AddNumberToObject(card, "max_model_len", s->model.max_model_len);
         if (want) {

@@ -18,7 +18,7 @@ typedef struct Route {
     int method;       /* HTTP_GET routes also answer HEAD */
     Handler handler;
     Dialect dialect;  /* the shape of its errors */
-    int auth;         /* needs the API key (when one is set) */
+    int auth;         /* needs the API key (when one is set): all but the probes */
     int model;        /* needs the model loaded (503 while loading) */
     int generates;    /* starts generation work (refused while shutting down) */
 } Route;
@@ -145,22 +145,22 @@ static const Route k_routes[] = {
     {"/health", HTTP_GET, health, DIALECT_OPENAI, 0, 1, 0},
     {"/version", HTTP_GET, version, DIALECT_OPENAI, 0, 0, 0},
     {"/metrics", HTTP_GET, metrics, DIALECT_OPENAI, 0, 1, 0},
-    {"/tokenize", HTTP_POST, tokenize, DIALECT_OPENAI, 0, 1, 0},
-    {"/detokenize", HTTP_POST, detokenize, DIALECT_OPENAI, 0, 1, 0},
+    {"/tokenize", HTTP_POST, tokenize, DIALECT_OPENAI, 1, 1, 0},
+    {"/detokenize", HTTP_POST, detokenize, DIALECT_OPENAI, 1, 1, 0},
     {"/v1/models", HTTP_GET, api_openai_models, DIALECT_OPENAI, 1, 1, 0},
     {"/v1/completions", HTTP_POST, api_openai_completions, DIALECT_OPENAI, 1, 1, 1},
     {"/v1/chat/completions", HTTP_POST, api_openai_chat, DIALECT_OPENAI, 1, 1, 1},
     {"/generate", HTTP_POST, api_tgi_generate, DIALECT_TGI, 1, 1, 1},
     {"/generate_stream", HTTP_POST, api_tgi_generate_stream, DIALECT_TGI, 1, 1, 1},
     {"/", HTTP_POST, api_tgi_compat, DIALECT_TGI, 1, 1, 1},
-    {"/info", HTTP_GET, api_tgi_info, DIALECT_TGI, 0, 1, 0},
-    {"/", HTTP_GET, root, DIALECT_OLLAMA, 0, 0, 0},
+    {"/info", HTTP_GET, api_tgi_info, DIALECT_TGI, 1, 1, 0},
+    {"/", HTTP_GET, root, DIALECT_OLLAMA, 1, 0, 0},
     {"/api/generate", HTTP_POST, api_ollama_generate, DIALECT_OLLAMA, 1, 1, 1},
     {"/api/chat", HTTP_POST, api_ollama_chat, DIALECT_OLLAMA, 1, 1, 1},
-    {"/api/tags", HTTP_GET, api_ollama_tags, DIALECT_OLLAMA, 0, 1, 0},
-    {"/api/show", HTTP_POST, api_ollama_show, DIALECT_OLLAMA, 0, 1, 0},
-    {"/api/ps", HTTP_GET, api_ollama_ps, DIALECT_OLLAMA, 0, 1, 0},
-    {"/api/version", HTTP_GET, api_ollama_version, DIALECT_OLLAMA, 0, 0, 0},
+    {"/api/tags", HTTP_GET, api_ollama_tags, DIALECT_OLLAMA, 1, 1, 0},
+    {"/api/show", HTTP_POST, api_ollama_show, DIALECT_OLLAMA, 1, 1, 0},
+    {"/api/ps", HTTP_GET, api_ollama_ps, DIALECT_OLLAMA, 1, 1, 0},
+    {"/api/version", HTTP_GET, api_ollama_version, DIALECT_OLLAMA, 1, 0, 0},
     {"/v1/messages", HTTP_POST, api_anthropic_messages, DIALECT_ANTHROPIC, 1, 1, 1},
     {"/v1/messages/count_tokens", HTTP_POST, api_anthropic_count_tokens, DIALECT_ANTHROPIC, 1, 1, 0},
 };
@@ -187,6 +187,30 @@ static int key_ok(const char *want, const HttpRequest *r) {
     return diff == 0;
 }
 
+/* Whether path is one of --public-routes (a comma separated list of exact paths). */
+static int listed_public(const char *list, const char *path) {
+    size_t n = strlen(path);
+    for (const char *p = list; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        while (len && *p == ' ') p++, len--;
+        while (len && p[len - 1] == ' ') len--;
+        if (len == n && !strncmp(p, path, n)) return 1;
+        p = e ? e + 1 : NULL;
+    }
+    return 0;
+}
+
+/* With an API key, every route needs it except the probes (/health, /metrics, /version:
+ * load balancers, Prometheus and liveness checks carry no key) and those --public-routes
+ * opens. Paths that name no route need it too, so that a client without the key learns
+ * nothing of which routes exist. */
+static int needs_key(const Server *s, const Route *hit, const char *path) {
+    if (!s->opt.api_key) return 0;
+    if (listed_public(s->opt.public_routes, path)) return 0;
+    return hit ? hit->auth : 1;
+}
+
 void api_on_request(void *ud, HttpConn *c, HttpRequest *r) {
     Server *s = ud;
     const Route *hit = NULL;
@@ -208,6 +232,14 @@ void api_on_request(void *ud, HttpConn *c, HttpRequest *r) {
     }
     Dialect d = hit ? hit->dialect : dialect_of_path(path);
     if (api_access_begin(s, c, r, d)) return; /* a CORS preflight, answered */
+    const Route *any = hit;
+    for (size_t i = 0; !any && path_known && i < sizeof k_routes / sizeof *k_routes; i++)
+        if (!strcmp(k_routes[i].path, is_model_path ? "/v1/models" : path)) any = &k_routes[i];
+    if (needs_key(s, any, path) && !key_ok(s->opt.api_key, r)) {
+        api_error(c, d, 401, NULL, http_header(r, "authorization") || http_header(r, "x-api-key") ? "invalid API key"
+                  : "missing API key: send 'Authorization: Bearer <key>'");
+        return;
+    }
     if (!hit && path_known) {
         char extra[96];
         snprintf(extra, sizeof extra, "Allow: %s\r\n", allow);
@@ -221,11 +253,6 @@ void api_on_request(void *ud, HttpConn *c, HttpRequest *r) {
     if (!hit) {
         api_error(c, d, 404, NULL, "no route %s %s (see the README for the OpenAI, TGI and Ollama routes)",
                   r->method_name, path);
-        return;
-    }
-    if (hit->auth && s->opt.api_key && !key_ok(s->opt.api_key, r)) {
-        api_error(c, d, 401, NULL, http_header(r, "authorization") ? "invalid API key" : "missing API key: send "
-                  "'Authorization: Bearer <key>'");
         return;
     }
     if (hit->model && !s->ready) {
