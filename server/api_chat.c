@@ -55,7 +55,7 @@ static int tool_calls(Conv *c, const cJSON *calls, int k, char *err, size_t n) {
         if (!cJSON_IsString(name)) return snprintf(err, n, "messages[%d].tool_calls: each needs function.name", k), 1;
         const cJSON *a = args;
         if (cJSON_IsString(args)) { /* OpenAI: JSON text */
-            cJSON *p = cJSON_Parse(args->valuestring);
+            cJSON *p = cJSON_ParseWithOpts(args->valuestring, NULL, 1); /* nothing after the value */
             if (!p) return snprintf(err, n, "messages[%d].tool_calls: function.arguments is not valid JSON", k), 1;
             c->parsed[c->n_parsed++] = p;
             a = p;

@@ -75,7 +75,34 @@ static const char *anthropic_error_type(int status) {
     }
 }
 
-cJSON *api_error_body(Dialect d, int status, const char *param, const char *msg) {
+/* Bytes that are not valid UTF-8 become U+FFFD, one per bad byte (defined below). */
+static char *utf8_sanitize(const char *p, size_t n);
+
+/* The field an error message is about, when it names one the way the dialects' messages do:
+ * "'temperature' must be ...", "messages[2]: ...", "The model `x` does not exist." Else "". */
+static void param_of(const char *msg, char *out, size_t n) {
+    const char *e;
+    out[0] = 0;
+    if (msg[0] == '\'' && (e = strchr(msg + 1, '\'')) && e - msg - 1 < (long)n && e > msg + 1) {
+        snprintf(out, n, "%.*s", (int)(e - msg - 1), msg + 1);
+        for (char *c = out; *c; c++)
+            if (!(*c == '_' || *c == '.' || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
+                out[0] = 0; /* not a field name */
+    } else if (!strncmp(msg, "messages[", 9)) {
+        snprintf(out, n, "messages");
+    } else if (!strncmp(msg, "The model `", 11)) {
+        snprintf(out, n, "model");
+    }
+}
+
+cJSON *api_error_body(Dialect d, int status, const char *param, const char *raw_msg) {
+    /* the message may quote the request (a model name, a path): never invalid UTF-8 in JSON */
+    char *clean = utf8_sanitize(raw_msg, strlen(raw_msg)), derived[64];
+    const char *msg = clean ? clean : "(an error message that could not be written)";
+    if (d == DIALECT_OPENAI && !param) {
+        param_of(msg, derived, sizeof derived);
+        if (derived[0]) param = derived;
+    }
     cJSON *j = cJSON_CreateObject();
     if (d == DIALECT_ANTHROPIC) { /* {"type": "error", "error": {"type", "message"}} */
         cJSON_AddStringToObject(j, "type", "error");
@@ -93,6 +120,7 @@ cJSON *api_error_body(Dialect d, int status, const char *param, const char *msg)
         cJSON_AddStringToObject(j, "error", msg);
         if (d == DIALECT_TGI) cJSON_AddStringToObject(j, "error_type", tgi_error_type(status));
     }
+    free(clean);
     return j;
 }
 
@@ -115,13 +143,50 @@ void api_error(HttpConn *c, Dialect d, int status, const char *param, const char
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     HttpAccess *a = http_conn_access(c);
-    if (a && !a->error[0]) snprintf(a->error, sizeof a->error, "%.255s", msg);
+    if (a && !a->error[0]) {
+        char *clean = utf8_sanitize(msg, strlen(msg));
+        snprintf(a->error, sizeof a->error, "%.255s", clean ? clean : "?");
+        free(clean);
+    }
     api_send_json(c, status, api_error_body(d, status, param, msg));
+}
+
+/* The length of the UTF-8 sequence at p[i] (of n), or 0 when it is not one: overlong forms,
+ * surrogates and code points beyond U+10FFFF are not. */
+static size_t utf8_seq(const unsigned char *p, size_t i, size_t n) {
+    unsigned c = p[i];
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (!len || i + len > n || (len == 2 && c < 0xc2) || c > 0xf4) return 0;
+    for (size_t k = 1; k < len; k++)
+        if ((p[i + k] & 0xc0) != 0x80) return 0;
+    if (len == 3 && ((c == 0xe0 && p[i + 1] < 0xa0) || (c == 0xed && p[i + 1] >= 0xa0))) return 0;
+    if (len == 4 && ((c == 0xf0 && p[i + 1] < 0x90) || (c == 0xf4 && p[i + 1] >= 0x90))) return 0;
+    return len;
+}
+
+/* The offset of the first byte of p[0, n) that is not UTF-8, or -1 when it all is. */
+static long utf8_invalid_at(const unsigned char *p, size_t n) {
+    for (size_t i = 0, l; i < n; i += l)
+        if (!(l = utf8_seq(p, i, n))) return (long)i;
+    return -1;
 }
 
 cJSON *api_parse_body(HttpConn *c, Dialect d, const HttpRequest *r) {
     const char *end = NULL;
+    /* JSON is UTF-8 (RFC 8259): other bytes would reach prompts and, quoted, error bodies */
+    long bad = utf8_invalid_at((const unsigned char *)r->body, r->body_len);
+    if (bad >= 0) {
+        api_error(c, d, 400, NULL, "the request body is not valid UTF-8 (byte %ld): JSON must be UTF-8", bad);
+        return NULL;
+    }
     cJSON *j = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, 0);
+    size_t rest = j && end ? (size_t)(end - r->body) : 0;
+    while (j && rest < r->body_len && strchr(" \t\r\n", r->body[rest]) && r->body[rest]) rest++;
+    if (j && rest < r->body_len) { /* {"a":1} xyz: one JSON value is the whole body */
+        cJSON_Delete(j);
+        api_error(c, d, 400, NULL, "malformed JSON in the request body: bytes after the JSON value (at byte %zu)", rest);
+        return NULL;
+    }
     if (!j) {
         if (r->body_len == 0) api_error(c, d, 400, NULL, "the request body is empty: a JSON object is expected");
         else api_error(c, d, 400, NULL, "malformed JSON in the request body (near byte %ld)",
@@ -377,13 +442,10 @@ static char *utf8_sanitize(const char *p, size_t n) {
     if (!o) return NULL;
     size_t j = 0;
     for (size_t i = 0; i < n;) {
-        unsigned char c = (unsigned char)p[i];
-        int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        int ok = len > 0 && i + (size_t)len <= n && !(len == 2 && c < 0xc2);
-        for (int k = 1; ok && k < len; k++) ok = ((unsigned char)p[i + k] & 0xc0) == 0x80;
-        if (ok) {
-            memcpy(o + j, p + i, (size_t)len);
-            j += (size_t)len, i += (size_t)len;
+        size_t len = utf8_seq((const unsigned char *)p, i, n);
+        if (len) {
+            memcpy(o + j, p + i, len);
+            j += len, i += len;
         } else {
             memcpy(o + j, "\xef\xbf\xbd", 3);
             j += 3, i++;

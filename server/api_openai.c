@@ -220,7 +220,7 @@ void api_openai_completions(Server *s, HttpConn *c, HttpRequest *r) {
         in_msg_free(m);
         job_free(j);
         struct_spec_free(&spec);
-        api_error(c, DIALECT_OPENAI, status, status == 400 ? "prompt" : NULL, "%s", *err ? err : "out of memory");
+        api_error(c, DIALECT_OPENAI, status, NULL, "%s", *err ? err : "out of memory"); /* param: the field err names */
         return;
     }
     if (((j->opt[OPT_ECHO] && j->logprobs >= 0) || j->opt[OPT_PROMPT_LP]) && (j->prompt_ids = calloc((size_t)np, sizeof(int32_t *))))
