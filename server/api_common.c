@@ -1,6 +1,5 @@
 /* Helpers every API dialect uses: errors in each dialect's shape, typed JSON fields with
- * messages that name the field, prompts (tokenized here on the loop thread, see serve.c for
- * why), chat rendering, length checks in vLLM's words, ids, times, token texts. */
+ * messages that name the field, chat rendering, length checks in vLLM's words, ids, times, token texts. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,33 +170,41 @@ static long utf8_invalid_at(const unsigned char *p, size_t n) {
     return -1;
 }
 
-cJSON *api_parse_body(HttpConn *c, Dialect d, const HttpRequest *r) {
+cJSON *api_json_parse(const char *body, size_t len, char *err, size_t n) {
     const char *end = NULL;
     /* JSON is UTF-8 (RFC 8259): other bytes would reach prompts and, quoted, error bodies */
-    long bad = utf8_invalid_at((const unsigned char *)r->body, r->body_len);
-    if (bad >= 0) {
-        api_error(c, d, 400, NULL, "the request body is not valid UTF-8 (byte %ld): JSON must be UTF-8", bad);
-        return NULL;
-    }
-    cJSON *j = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, 0);
-    size_t rest = j && end ? (size_t)(end - r->body) : 0;
-    while (j && rest < r->body_len && strchr(" \t\r\n", r->body[rest]) && r->body[rest]) rest++;
-    if (j && rest < r->body_len) { /* {"a":1} xyz: one JSON value is the whole body */
+    long bad = utf8_invalid_at((const unsigned char *)body, len);
+    if (bad >= 0) return snprintf(err, n, "the request body is not valid UTF-8 (byte %ld): JSON must be UTF-8", bad), NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    size_t rest = j && end ? (size_t)(end - body) : 0;
+    while (j && rest < len && body[rest] && strchr(" \t\r\n", body[rest])) rest++;
+    if (j && rest < len) { /* {"a":1} xyz: one JSON value is the whole body */
         cJSON_Delete(j);
-        api_error(c, d, 400, NULL, "malformed JSON in the request body: bytes after the JSON value (at byte %zu)", rest);
-        return NULL;
+        return snprintf(err, n, "malformed JSON in the request body: bytes after the JSON value (at byte %zu)", rest), NULL;
     }
     if (!j) {
-        if (r->body_len == 0) api_error(c, d, 400, NULL, "the request body is empty: a JSON object is expected");
-        else api_error(c, d, 400, NULL, "malformed JSON in the request body (near byte %ld)",
-                       end ? (long)(end - r->body) : 0L);
+        if (len == 0) snprintf(err, n, "the request body is empty: a JSON object is expected");
+        else snprintf(err, n, "malformed JSON in the request body (near byte %ld)", end ? (long)(end - body) : 0L);
         return NULL;
     }
     if (!cJSON_IsObject(j)) {
         cJSON_Delete(j);
-        api_error(c, d, 400, NULL, "the request body must be a JSON object");
-        return NULL;
+        return snprintf(err, n, "the request body must be a JSON object"), NULL;
     }
+    return j;
+}
+
+cJSON *api_parse_body(Server *s, HttpConn *c, Dialect d, const HttpRequest *r) {
+    char err[192];
+    cJSON *j;
+    if (s->parsed.req == r) { /* parsed on the worker pool (api_routes.c) */
+        j = s->parsed.json;
+        snprintf(err, sizeof err, "%s", s->parsed.err);
+        s->parsed.req = NULL, s->parsed.json = NULL;
+    } else {
+        j = api_json_parse(r->body, r->body_len, err, sizeof err);
+    }
+    if (!j) api_error(c, d, 400, NULL, "%s", err);
     return j;
 }
 
@@ -332,26 +339,6 @@ InMsg *in_msg_new(int n_prompts) {
     request_params_default(&m->params);
     m->t_arrival = engine_now();
     return m;
-}
-
-int api_add_text_prompt(Server *s, InMsg *m, int i, const char *text, int add_special, int parse_special) {
-    int32_t *ids;
-    int n = tokenizer_encode_alloc(s->model.tok, text, strlen(text), add_special, parse_special, &ids);
-    if (n < 0) return -1;
-    free(m->prompts[i]);
-    m->prompts[i] = ids;
-    m->n_prompt[i] = n;
-    return 0;
-}
-
-int api_add_chat_prompt(Server *s, InMsg *m, int i, const ChatPrompt *p) {
-    int32_t *ids;
-    int n = chat_prompt_encode(s->model.chat, s->model.tok, p, &ids);
-    if (n < 0) return -1;
-    free(m->prompts[i]);
-    m->prompts[i] = ids;
-    m->n_prompt[i] = n;
-    return 0;
 }
 
 int api_render_chat(Server *s, const cJSON *messages, const char *system, ChatPrompt *out, char *err, size_t n) {

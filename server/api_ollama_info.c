@@ -79,7 +79,7 @@ void api_ollama_version(Server *s, HttpConn *c, HttpRequest *r) {
 }
 
 void api_ollama_show(Server *s, HttpConn *c, HttpRequest *r) {
-    cJSON *b = api_parse_body(c, DIALECT_OLLAMA, r);
+    cJSON *b = api_parse_body(s, c, DIALECT_OLLAMA, r);
     if (!b) return;
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(b, "model");
     if (!cJSON_IsString(name)) name = cJSON_GetObjectItemCaseSensitive(b, "name");

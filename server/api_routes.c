@@ -52,9 +52,24 @@ static void metrics(Server *s, HttpConn *c, HttpRequest *r) {
     free(text);
 }
 
-/* vLLM's /tokenize: {prompt} or {messages}, add_special_tokens → {count, max_model_len, tokens}. */
+/* vLLM's /tokenize: {prompt} or {messages} (with tools), add_special_tokens → {count,
+ * max_model_len, tokens}. Tokenized as the generation routes tokenize (api_submit: a long
+ * text on the worker pool, and then its answer too: tokenize_answer). */
+static char *tokenize_answer(const Server *s, const InMsg *m) {
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out, "count", m->n_prompt[0]);
+    cJSON_AddNumberToObject(out, "max_model_len", s->model.max_model_len);
+    cJSON *ids = cJSON_AddArrayToObject(out, "tokens");
+    for (int i = 0; i < m->n_prompt[0]; i++) cJSON_AddItemToArray(ids, cJSON_CreateNumber(m->prompts[0][i]));
+    char *text = cJSON_PrintUnformatted(out);
+    cJSON_Delete(out);
+    return text;
+}
+
+static const JobOps k_answer_ops = {"application/json", NULL, NULL};
+
 static void tokenize(Server *s, HttpConn *c, HttpRequest *r) {
-    cJSON *body = api_parse_body(c, DIALECT_OPENAI, r);
+    cJSON *body = api_parse_body(s, c, DIALECT_OPENAI, r);
     if (!body) return;
     char err[512] = "";
     int add_special = 1;
@@ -62,43 +77,40 @@ static void tokenize(Server *s, HttpConn *c, HttpRequest *r) {
     const cJSON *messages = cJSON_GetObjectItemCaseSensitive(body, "messages");
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(body, "model");
     InMsg *m = in_msg_new(1);
+    Job *j = m ? job_new(s, c, &k_answer_ops, DIALECT_OPENAI, 1, 1) : NULL;
     ChatPrompt text = {0};
     int status = 400;
-    if (!m) {
+    if (!m || !j) {
         snprintf(err, sizeof err, "out of memory"), status = 500;
     } else if (model && !cJSON_IsNull(model) && !(cJSON_IsString(model) && api_model_matches(s, model->valuestring, 0))) {
         snprintf(err, sizeof err, "The model `%s` does not exist.", cJSON_IsString(model) ? model->valuestring : "?");
         status = 404;
     } else if (json_opt_bool(body, "add_special_tokens", &add_special, err, sizeof err)) {
     } else if (cJSON_IsString(prompt)) {
-        if (api_add_text_prompt(s, m, 0, prompt->valuestring, add_special, 1))
-            snprintf(err, sizeof err, "the prompt cannot be tokenized");
+        if (api_add_text_prompt(s, m, 0, prompt->valuestring, add_special, 1)) snprintf(err, sizeof err, "out of memory"), status = 500;
     } else if (messages) {
         if (!api_render_conversation(s, messages, NULL, cJSON_GetObjectItemCaseSensitive(body, "tools"), &text, err,
                                      sizeof err) && api_add_chat_prompt(s, m, 0, &text))
-            snprintf(err, sizeof err, "the conversation cannot be tokenized");
+            snprintf(err, sizeof err, "out of memory"), status = 500;
     } else {
         snprintf(err, sizeof err, "'prompt' (a string) or 'messages' is required");
     }
     chat_prompt_free(&text);
     cJSON_Delete(body);
-    if (*err) {
-        in_msg_free(m);
-        api_error(c, DIALECT_OPENAI, status, NULL, "%s", err);
-        return;
+    if (!*err) {
+        j->no_length_check = 1, j->answer = tokenize_answer;
+        int rc = api_submit(j, m, NULL, err, sizeof err);
+        if (rc == 0) return; /* answered, or answering */
+        status = rc > 0 ? rc : 503;
     }
-    cJSON *out = cJSON_CreateObject();
-    cJSON_AddNumberToObject(out, "count", m->n_prompt[0]);
-    cJSON_AddNumberToObject(out, "max_model_len", s->model.max_model_len);
-    cJSON *ids = cJSON_AddArrayToObject(out, "tokens");
-    for (int i = 0; i < m->n_prompt[0]; i++) cJSON_AddItemToArray(ids, cJSON_CreateNumber(m->prompts[0][i]));
     in_msg_free(m);
-    api_send_json(c, 200, out);
+    job_free(j);
+    api_error(c, DIALECT_OPENAI, status, NULL, "%s", *err ? err : "the server is overloaded");
 }
 
 /* vLLM's /detokenize: {tokens} → {prompt}. */
 static void detokenize(Server *s, HttpConn *c, HttpRequest *r) {
-    cJSON *body = api_parse_body(c, DIALECT_OPENAI, r);
+    cJSON *body = api_parse_body(s, c, DIALECT_OPENAI, r);
     if (!body) return;
     const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(body, "tokens"), *e;
     int n_vocab = tokenizer_n_vocab(s->model.tok);
@@ -187,6 +199,83 @@ static int key_ok(const char *want, const HttpRequest *r) {
     return diff == 0;
 }
 
+/* ---- long bodies parsed on the worker pool ----
+ * Parsing grows with the body (tens of milliseconds for 8 MiB), so a long one is parsed on
+ * libuv's worker pool from a copy (the connection, and its request, may go away meanwhile),
+ * and the route's handler runs when it is done, finding the result in s->parsed. Until then
+ * a placeholder job holds the connection, so that a client that leaves is noticed (its conn
+ * becomes NULL; abort_sent: there is nothing to abort in the engine). */
+#define PARSE_INLINE_BYTES (64 << 10)
+
+typedef struct ParseWork {
+    uv_work_t req;
+    Server *s;
+    Job *wait;                /* the placeholder */
+    HttpRequest *r;
+    const Route *route;
+    char *body;               /* a copy, [len] */
+    size_t len;
+    cJSON *json;
+    char err[192];
+} ParseWork;
+
+static const JobOps k_wait_ops = {"application/json", NULL, NULL};
+
+static void parse_work(uv_work_t *req) {
+    ParseWork *w = req->data;
+    w->json = api_json_parse(w->body, w->len, w->err, sizeof w->err);
+}
+
+static void parse_done(uv_work_t *req, int status) {
+    ParseWork *w = req->data;
+    Server *s = w->s;
+    HttpConn *c = w->wait->conn;
+    s->n_compiling--;
+    if (c) { /* the client is still there, and so is its request */
+        http_conn_set_user(c, NULL);
+        if (status) {
+            api_error(c, w->route->dialect, 500, NULL, "the request's parsing was cancelled");
+        } else if (w->route->generates && s->shutting_down) {
+            api_error(c, w->route->dialect, 503, NULL, "the server is shutting down");
+        } else {
+            s->parsed.req = w->r, s->parsed.json = w->json, w->json = NULL;
+            snprintf(s->parsed.err, sizeof s->parsed.err, "%s", w->err);
+            w->route->handler(s, c, w->r);
+            if (s->parsed.req == w->r) cJSON_Delete(s->parsed.json); /* a handler that did not parse */
+            s->parsed.req = NULL, s->parsed.json = NULL;
+        }
+    }
+    cJSON_Delete(w->json);
+    job_free(w->wait);
+    free(w->body);
+    free(w);
+    serve_job_released(s); /* a shutdown may have waited for this */
+}
+
+/* 0: queued (the handler runs later); -1: not (run it now). */
+static int parse_then_handle(Server *s, HttpConn *c, HttpRequest *r, const Route *route) {
+    ParseWork *w = calloc(1, sizeof *w);
+    if (!w) return -1;
+    w->req.data = w, w->s = s, w->r = r, w->route = route, w->len = r->body_len;
+    w->wait = job_new(s, c, &k_wait_ops, route->dialect, 1, 1);
+    w->body = malloc(r->body_len + 1);
+    if (!w->wait || !w->body) goto fail;
+    memcpy(w->body, r->body, r->body_len + 1);
+    w->wait->abort_sent = 1;
+    http_conn_set_user(c, w->wait);
+    if (uv_queue_work(s->loop, &w->req, parse_work, parse_done)) {
+        http_conn_set_user(c, NULL);
+        goto fail;
+    }
+    s->n_compiling++;
+    return 0;
+fail:
+    job_free(w->wait);
+    free(w->body);
+    free(w);
+    return -1;
+}
+
 /* Whether path is one of --public-routes (a comma separated list of exact paths). */
 static int listed_public(const char *list, const char *path) {
     size_t n = strlen(path);
@@ -263,6 +352,7 @@ void api_on_request(void *ud, HttpConn *c, HttpRequest *r) {
         api_error(c, d, 503, NULL, "the server is shutting down");
         return;
     }
+    if (r->method == HTTP_POST && r->body_len > PARSE_INLINE_BYTES && parse_then_handle(s, c, r, hit) == 0) return;
     hit->handler(s, c, r);
 }
 
