@@ -74,9 +74,6 @@ static const char *anthropic_error_type(int status) {
     }
 }
 
-/* Bytes that are not valid UTF-8 become U+FFFD, one per bad byte (defined below). */
-static char *utf8_sanitize(const char *p, size_t n);
-
 /* The field an error message is about, when it names one the way the dialects' messages do:
  * "'temperature' must be ...", "messages[2]: ...", "The model `x` does not exist." Else "". */
 static void param_of(const char *msg, char *out, size_t n) {
@@ -96,7 +93,7 @@ static void param_of(const char *msg, char *out, size_t n) {
 
 cJSON *api_error_body(Dialect d, int status, const char *param, const char *raw_msg) {
     /* the message may quote the request (a model name, a path): never invalid UTF-8 in JSON */
-    char *clean = utf8_sanitize(raw_msg, strlen(raw_msg)), derived[64];
+    char *clean = api_utf8_sanitize(raw_msg, strlen(raw_msg)), derived[64];
     const char *msg = clean ? clean : "(an error message that could not be written)";
     if (d == DIALECT_OPENAI && !param) {
         param_of(msg, derived, sizeof derived);
@@ -143,69 +140,11 @@ void api_error(HttpConn *c, Dialect d, int status, const char *param, const char
     va_end(ap);
     HttpAccess *a = http_conn_access(c);
     if (a && !a->error[0]) {
-        char *clean = utf8_sanitize(msg, strlen(msg));
+        char *clean = api_utf8_sanitize(msg, strlen(msg));
         snprintf(a->error, sizeof a->error, "%.255s", clean ? clean : "?");
         free(clean);
     }
     api_send_json(c, status, api_error_body(d, status, param, msg));
-}
-
-/* The length of the UTF-8 sequence at p[i] (of n), or 0 when it is not one: overlong forms,
- * surrogates and code points beyond U+10FFFF are not. */
-static size_t utf8_seq(const unsigned char *p, size_t i, size_t n) {
-    unsigned c = p[i];
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (!len || i + len > n || (len == 2 && c < 0xc2) || c > 0xf4) return 0;
-    for (size_t k = 1; k < len; k++)
-        if ((p[i + k] & 0xc0) != 0x80) return 0;
-    if (len == 3 && ((c == 0xe0 && p[i + 1] < 0xa0) || (c == 0xed && p[i + 1] >= 0xa0))) return 0;
-    if (len == 4 && ((c == 0xf0 && p[i + 1] < 0x90) || (c == 0xf4 && p[i + 1] >= 0x90))) return 0;
-    return len;
-}
-
-/* The offset of the first byte of p[0, n) that is not UTF-8, or -1 when it all is. */
-static long utf8_invalid_at(const unsigned char *p, size_t n) {
-    for (size_t i = 0, l; i < n; i += l)
-        if (!(l = utf8_seq(p, i, n))) return (long)i;
-    return -1;
-}
-
-cJSON *api_json_parse(const char *body, size_t len, char *err, size_t n) {
-    const char *end = NULL;
-    /* JSON is UTF-8 (RFC 8259): other bytes would reach prompts and, quoted, error bodies */
-    long bad = utf8_invalid_at((const unsigned char *)body, len);
-    if (bad >= 0) return snprintf(err, n, "the request body is not valid UTF-8 (byte %ld): JSON must be UTF-8", bad), NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-    size_t rest = j && end ? (size_t)(end - body) : 0;
-    while (j && rest < len && body[rest] && strchr(" \t\r\n", body[rest])) rest++;
-    if (j && rest < len) { /* {"a":1} xyz: one JSON value is the whole body */
-        cJSON_Delete(j);
-        return snprintf(err, n, "malformed JSON in the request body: bytes after the JSON value (at byte %zu)", rest), NULL;
-    }
-    if (!j) {
-        if (len == 0) snprintf(err, n, "the request body is empty: a JSON object is expected");
-        else snprintf(err, n, "malformed JSON in the request body (near byte %ld)", end ? (long)(end - body) : 0L);
-        return NULL;
-    }
-    if (!cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        return snprintf(err, n, "the request body must be a JSON object"), NULL;
-    }
-    return j;
-}
-
-cJSON *api_parse_body(Server *s, HttpConn *c, Dialect d, const HttpRequest *r) {
-    char err[192];
-    cJSON *j;
-    if (s->parsed.req == r) { /* parsed on the worker pool (api_routes.c) */
-        j = s->parsed.json;
-        snprintf(err, sizeof err, "%s", s->parsed.err);
-        s->parsed.req = NULL, s->parsed.json = NULL;
-    } else {
-        j = api_json_parse(r->body, r->body_len, err, sizeof err);
-    }
-    if (!j) api_error(c, d, 400, NULL, "%s", err);
-    return j;
 }
 
 /* ---- typed optional fields ---- */
@@ -341,69 +280,6 @@ InMsg *in_msg_new(int n_prompts) {
     return m;
 }
 
-int api_render_chat(Server *s, const cJSON *messages, const char *system, ChatPrompt *out, char *err, size_t n) {
-    memset(out, 0, sizeof *out);
-    if (!s->model.chat) return snprintf(err, n, "this model has no usable chat template: %s", s->model.chat_err), 1;
-    if (!cJSON_IsArray(messages) || cJSON_GetArraySize(messages) == 0)
-        return snprintf(err, n, "'messages' must be a non-empty list of {role, content}"), 1;
-    int count = cJSON_GetArraySize(messages) + 1, k = 0, rc = 1;
-    ChatMessage *msgs = calloc((size_t)count, sizeof *msgs);
-    char **owned = calloc((size_t)count, sizeof *owned);
-    if (!msgs || !owned) goto done;
-    if (system && *system) msgs[k].role = "system", msgs[k++].content = system;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, messages) {
-        const cJSON *role = cJSON_GetObjectItemCaseSensitive(e, "role");
-        const cJSON *content = cJSON_GetObjectItemCaseSensitive(e, "content");
-        if (!cJSON_IsObject(e) || !cJSON_IsString(role)) {
-            snprintf(err, n, "messages[%d] must be an object with a string 'role'", k);
-            goto done;
-        }
-        const char *r = role->valuestring;
-        if (!strcmp(r, "developer")) r = "system"; /* OpenAI's newer name for the system role */
-        if (strcmp(r, "system") && strcmp(r, "user") && strcmp(r, "assistant")) {
-            snprintf(err, n, "messages[%d]: role '%s' is not supported (system, user, assistant)", k, r);
-            goto done;
-        }
-        msgs[k].role = r;
-        if (!content || cJSON_IsNull(content)) {
-            msgs[k].content = "";
-        } else if (cJSON_IsString(content)) {
-            msgs[k].content = content->valuestring;
-        } else if (cJSON_IsArray(content)) { /* [{type: text, text}]: joined with newlines, as vLLM does */
-            size_t total = 1;
-            const cJSON *part;
-            cJSON_ArrayForEach(part, content) {
-                const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
-                const cJSON *ty = cJSON_GetObjectItemCaseSensitive(part, "type");
-                if (!cJSON_IsString(t) || (ty && !(cJSON_IsString(ty) && !strcmp(ty->valuestring, "text")))) {
-                    snprintf(err, n, "messages[%d].content: only text parts are supported", k);
-                    goto done;
-                }
-                total += strlen(t->valuestring) + 1;
-            }
-            char *joined = owned[k] = calloc(1, total);
-            if (!joined) goto done;
-            cJSON_ArrayForEach(part, content) {
-                if (*joined) strcat(joined, "\n");
-                strcat(joined, cJSON_GetObjectItemCaseSensitive(part, "text")->valuestring);
-            }
-            msgs[k].content = joined;
-        } else {
-            snprintf(err, n, "messages[%d].content must be a string or a list of text parts", k);
-            goto done;
-        }
-        k++;
-    }
-    rc = chat_template_render(s->model.chat, msgs, k, NULL, 1, out, err, n) ? 1 : 0;
-done:
-    if (rc && !msgs) snprintf(err, n, "out of memory");
-    for (int i = 0; owned && i < count; i++) free(owned[i]);
-    free(owned);
-    free(msgs);
-    return rc;
-}
-
 int api_check_lengths(Server *s, const InMsg *m, int max_tokens, char *err, size_t n) {
     int L = s->model.max_model_len;
     for (int i = 0; i < m->n_prompts; i++) {
@@ -422,28 +298,8 @@ int api_check_lengths(Server *s, const InMsg *m, int max_tokens, char *err, size
     return 0;
 }
 
-/* Bytes that are not valid UTF-8 (a byte-level piece that ends inside a character)
- * become U+FFFD, one per bad byte. */
-static char *utf8_sanitize(const char *p, size_t n) {
-    char *o = malloc(3 * n + 1);
-    if (!o) return NULL;
-    size_t j = 0;
-    for (size_t i = 0; i < n;) {
-        size_t len = utf8_seq((const unsigned char *)p, i, n);
-        if (len) {
-            memcpy(o + j, p + i, len);
-            j += len, i += len;
-        } else {
-            memcpy(o + j, "\xef\xbf\xbd", 3);
-            j += 3, i++;
-        }
-    }
-    o[j] = 0;
-    return o;
-}
-
 char *api_token_text(const Server *s, int32_t id) {
     size_t n = 0;
     const char *p = tokenizer_piece(s->model.tok, id, &n);
-    return utf8_sanitize(p, n);
+    return api_utf8_sanitize(p, n);
 }

@@ -241,9 +241,16 @@ void api_send_json(HttpConn *c, int status, cJSON *j);
 /* The body as one JSON object, UTF-8, nothing after it: the object, or NULL with err set.
  * Any thread. */
 cJSON *api_json_parse(const char *body, size_t len, char *err, size_t n);
-/* The request's body parsed (on the worker pool already when it is long: api_routes.c); on
- * failure answer 400 and return NULL. */
+/* The request's body parsed (on the worker pool already when it was long: api_parse_later);
+ * on failure answer 400 and return NULL. */
 cJSON *api_parse_body(Server *s, HttpConn *c, Dialect d, const HttpRequest *r);
+typedef void (*ApiHandler)(Server *s, HttpConn *c, HttpRequest *r);
+/* A body too long to parse on the loop thread: 1 when it is queued on the worker pool and
+ * handler(s, c, r) will run once it is parsed (503 instead when generates and the server is
+ * shutting down by then; nothing when the client has left); 0: run the handler now. */
+int api_parse_later(Server *s, HttpConn *c, HttpRequest *r, Dialect d, int generates, ApiHandler handler);
+/* p[0, n) with every byte that is not UTF-8 replaced by U+FFFD: malloc'd, or NULL. */
+char *api_utf8_sanitize(const char *p, size_t n);
 
 /* Typed optional fields: absent or null leaves *out; a wrong type or range is 1 with err set
  * (naming the field); 0 otherwise. */
@@ -269,9 +276,7 @@ int api_add_text_prompt(Server *s, InMsg *m, int i, const char *text, int add_sp
 /* A rendered conversation as prompt i, taken from *p (which is left empty): control tokens
  * only from the template's text, message contents as plain text (chat_prompt_encode). */
 int api_add_chat_prompt(Server *s, InMsg *m, int i, ChatPrompt *p);
-/* Render a chat (an array of {role, content}) with the model's template into *out
- * (chat_prompt_free it); 0, or 1 with err set (bad message, no template). */
-int api_render_chat(Server *s, const cJSON *messages, const char *system, ChatPrompt *out, char *err, size_t n);
+
 /* Check every prompt against max_model_len and the asked max_tokens (<= 0: fill the
  * context); 0, or 1 with err set in vLLM's words. */
 int api_check_lengths(Server *s, const InMsg *m, int max_tokens, char *err, size_t n);

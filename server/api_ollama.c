@@ -241,7 +241,7 @@ static void handle(Server *s, HttpConn *c, HttpRequest *r, int chat) {
         cJSON_AddStringToObject(msg, "role", "user");
         cJSON_AddStringToObject(msg, "content", prompt->valuestring);
         cJSON_AddItemToArray(one, msg);
-        if (api_render_chat(s, one, cJSON_IsString(system) ? system->valuestring : NULL, &text, err, sizeof err))
+        if (api_render_conversation(s, one, cJSON_IsString(system) ? system->valuestring : NULL, NULL, &text, err, sizeof err))
             status = 400;
         cJSON_Delete(one);
     }

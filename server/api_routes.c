@@ -11,7 +11,7 @@
 #include "base/version.h"
 #include "server/api_tools.h"
 
-typedef void (*Handler)(Server *s, HttpConn *c, HttpRequest *r);
+typedef ApiHandler Handler;
 
 typedef struct Route {
     const char *path;
@@ -199,83 +199,6 @@ static int key_ok(const char *want, const HttpRequest *r) {
     return diff == 0;
 }
 
-/* ---- long bodies parsed on the worker pool ----
- * Parsing grows with the body (tens of milliseconds for 8 MiB), so a long one is parsed on
- * libuv's worker pool from a copy (the connection, and its request, may go away meanwhile),
- * and the route's handler runs when it is done, finding the result in s->parsed. Until then
- * a placeholder job holds the connection, so that a client that leaves is noticed (its conn
- * becomes NULL; abort_sent: there is nothing to abort in the engine). */
-#define PARSE_INLINE_BYTES (64 << 10)
-
-typedef struct ParseWork {
-    uv_work_t req;
-    Server *s;
-    Job *wait;                /* the placeholder */
-    HttpRequest *r;
-    const Route *route;
-    char *body;               /* a copy, [len] */
-    size_t len;
-    cJSON *json;
-    char err[192];
-} ParseWork;
-
-static const JobOps k_wait_ops = {"application/json", NULL, NULL};
-
-static void parse_work(uv_work_t *req) {
-    ParseWork *w = req->data;
-    w->json = api_json_parse(w->body, w->len, w->err, sizeof w->err);
-}
-
-static void parse_done(uv_work_t *req, int status) {
-    ParseWork *w = req->data;
-    Server *s = w->s;
-    HttpConn *c = w->wait->conn;
-    s->n_compiling--;
-    if (c) { /* the client is still there, and so is its request */
-        http_conn_set_user(c, NULL);
-        if (status) {
-            api_error(c, w->route->dialect, 500, NULL, "the request's parsing was cancelled");
-        } else if (w->route->generates && s->shutting_down) {
-            api_error(c, w->route->dialect, 503, NULL, "the server is shutting down");
-        } else {
-            s->parsed.req = w->r, s->parsed.json = w->json, w->json = NULL;
-            snprintf(s->parsed.err, sizeof s->parsed.err, "%s", w->err);
-            w->route->handler(s, c, w->r);
-            if (s->parsed.req == w->r) cJSON_Delete(s->parsed.json); /* a handler that did not parse */
-            s->parsed.req = NULL, s->parsed.json = NULL;
-        }
-    }
-    cJSON_Delete(w->json);
-    job_free(w->wait);
-    free(w->body);
-    free(w);
-    serve_job_released(s); /* a shutdown may have waited for this */
-}
-
-/* 0: queued (the handler runs later); -1: not (run it now). */
-static int parse_then_handle(Server *s, HttpConn *c, HttpRequest *r, const Route *route) {
-    ParseWork *w = calloc(1, sizeof *w);
-    if (!w) return -1;
-    w->req.data = w, w->s = s, w->r = r, w->route = route, w->len = r->body_len;
-    w->wait = job_new(s, c, &k_wait_ops, route->dialect, 1, 1);
-    w->body = malloc(r->body_len + 1);
-    if (!w->wait || !w->body) goto fail;
-    memcpy(w->body, r->body, r->body_len + 1);
-    w->wait->abort_sent = 1;
-    http_conn_set_user(c, w->wait);
-    if (uv_queue_work(s->loop, &w->req, parse_work, parse_done)) {
-        http_conn_set_user(c, NULL);
-        goto fail;
-    }
-    s->n_compiling++;
-    return 0;
-fail:
-    job_free(w->wait);
-    free(w->body);
-    free(w);
-    return -1;
-}
-
 /* Whether path is one of --public-routes (a comma separated list of exact paths). */
 static int listed_public(const char *list, const char *path) {
     size_t n = strlen(path);
@@ -352,7 +275,7 @@ void api_on_request(void *ud, HttpConn *c, HttpRequest *r) {
         api_error(c, d, 503, NULL, "the server is shutting down");
         return;
     }
-    if (r->method == HTTP_POST && r->body_len > PARSE_INLINE_BYTES && parse_then_handle(s, c, r, hit) == 0) return;
+    if (r->method == HTTP_POST && api_parse_later(s, c, r, hit->dialect, hit->generates, hit->handler)) return;
     hit->handler(s, c, r);
 }
 
