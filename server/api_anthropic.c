@@ -31,9 +31,13 @@ static char *blocks_text(const cJSON *v, const char *what, char *err, size_t n) 
         total += strlen(t->valuestring) + 1;
     }
     char *out = calloc(1, total);
+    size_t len = 0; /* appended at an offset: strcat per block would be quadratic in the blocks */
     cJSON_ArrayForEach(b, v) {
-        if (out && *out) strcat(out, "\n");
-        if (out) strcat(out, cJSON_GetObjectItemCaseSensitive(b, "text")->valuestring);
+        const char *t = cJSON_GetObjectItemCaseSensitive(b, "text")->valuestring;
+        size_t tl = strlen(t);
+        if (!out) break;
+        if (len) out[len++] = '\n';
+        memcpy(out + len, t, tl + 1), len += tl;
     }
     return out;
 }

@@ -39,9 +39,12 @@ static const char *content_text(Conv *c, const cJSON *content, int k, char *err,
     }
     char *joined = c->owned[c->n_owned++] = calloc(1, total);
     if (!joined) return snprintf(err, n, "out of memory"), NULL;
+    size_t len = 0; /* appended at an offset: strcat per part would be quadratic in the parts */
     cJSON_ArrayForEach(part, content) {
-        if (*joined) strcat(joined, "\n");
-        strcat(joined, cJSON_GetObjectItemCaseSensitive(part, "text")->valuestring);
+        const char *t = cJSON_GetObjectItemCaseSensitive(part, "text")->valuestring;
+        size_t tl = strlen(t);
+        if (len) joined[len++] = '\n';
+        memcpy(joined + len, t, tl + 1), len += tl;
     }
     return joined;
 }

@@ -18,7 +18,10 @@ import requests
 from server_fixture import MODEL_NAME, Server, server  # noqa: F401
 
 TEXT = ("The quick brown fox jumps over the lazy dog. " * 160000)[:7_000_000]
+PARTS = [{"type": "text", "text": "part %d" % i} for i in range(100000)]  # joining them must be linear
 BODIES = {
+    "/tokenize#parts": {"model": MODEL_NAME, "messages": [{"role": "user", "content": PARTS}]},
+    "/v1/messages/count_tokens#blocks": {"model": MODEL_NAME, "system": PARTS, "messages": [{"role": "user", "content": "hi"}]},
     "/v1/completions": {"model": MODEL_NAME, "prompt": TEXT, "max_tokens": 1},
     "/v1/chat/completions": {"model": MODEL_NAME, "messages": [{"role": "user", "content": TEXT}], "max_tokens": 1},
     "/tokenize": {"model": MODEL_NAME, "prompt": TEXT},
@@ -44,7 +47,7 @@ def body_files():
 def test_health_answers_while_a_huge_prompt_is_tokenized(server, body_files, path):  # noqa: F811
     # curl in its own process sends the body, so that this one only measures /health
     big = subprocess.Popen(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Content-Type: application/json",
-                            "--data-binary", "@" + body_files[path], server(path)], stdout=subprocess.PIPE, text=True)
+                            "--data-binary", "@" + body_files[path], server(path.split("#")[0])], stdout=subprocess.PIPE, text=True)
     s = requests.Session()
     worst, polls = 0.0, 0
     while big.poll() is None:
