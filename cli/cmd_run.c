@@ -78,14 +78,14 @@ static int reply(Chat *c, char *err, size_t errlen) {
     int k = 0;
     if (c->system) all[k++] = (ChatMessage){.role = "system", .content = c->system};
     memcpy(all + k, c->msgs, (size_t)c->n * sizeof *all);
-    char *prompt = NULL;
-    int rc = chat_template_apply(c->tpl, all, k + c->n, 1, &prompt, err, errlen);
+    ChatPrompt prompt;
+    int rc = chat_template_render(c->tpl, all, k + c->n, NULL, 1, &prompt, err, errlen);
     free(all);
     if (rc) return -1;
     int32_t *ids;
-    /* a template that writes BOS itself must not get a second one from the tokenizer */
-    int n = tokenizer_encode_alloc(engine_tokenizer(c->e), prompt, strlen(prompt), c->tpl->bos_text == NULL, 1, &ids);
-    free(prompt);
+    /* what was typed is text: "<|im_end|>" in it stays text, as in the server's chat routes */
+    int n = chat_prompt_encode(c->tpl, engine_tokenizer(c->e), &prompt, &ids);
+    chat_prompt_free(&prompt);
     if (n < 0) return snprintf(err, errlen, "could not tokenize the conversation"), -1;
     int room = engine_max_model_len(c->e) - n;
     Reply r = {c, calloc(1, 256), 0, 256, 0, chat_term_width(), "", 0, 0, 0, 0, 0, 0};

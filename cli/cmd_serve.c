@@ -54,7 +54,8 @@ static int parse_log_format(const char *v, void *base, char *err, size_t n) {
 static const FlagSpec serve_flags[] = {
     {"--host", NULL, FLAG_STR, OFF(host), 0, 0, NULL, "ADDR", "address to bind (0.0.0.0 serves a network)", "127.0.0.1"},
     {"--port", NULL, FLAG_INT, OFF(port), 0, 65535, NULL, "N", "port (0 picks a free one, printed at start)", "8000"},
-    {"--api-key", NULL, FLAG_STR, OFF(api_key), 0, 0, NULL, "KEY", "require 'Authorization: Bearer KEY' (or x-api-key) on generation routes", "$PISTON_API_KEY"},
+    {"--api-key", NULL, FLAG_STR, OFF(api_key), 0, 0, NULL, "KEY", "require 'Authorization: Bearer KEY' (or x-api-key) on every route but /health, /metrics, /version", "$PISTON_API_KEY"},
+    {"--public-routes", NULL, FLAG_STR, OFF(public_routes), 0, 0, NULL, "PATHS", "with --api-key, also answer these paths without the key (comma separated, e.g. /v1/models,/api/tags)", "none"},
     {"--max-queued-requests", NULL, FLAG_INT, OFF(max_queued_requests), 0, 1 << 24, NULL, "N", "waiting sequences before new requests get 503 (TGI: 429)", "512"},
     {"--seed", NULL, FLAG_FN, 0, 0, 0, parse_seed, "N", "requests without a seed get one derived from N", "random"},
     {"--max-request-body", NULL, FLAG_FN, 0, 0, 0, parse_body, "BYTES", "request body limit: 413 beyond", "8M"},

@@ -8,6 +8,7 @@
  * template's source, so it is not tied to one model. */
 #include "engine/chat_template.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,6 +169,7 @@ typedef struct Buf {
     char *p;
     size_t n, cap;
     int oom;
+    ChatSpans *sp; /* where message text is marked, or NULL */
 } Buf;
 
 static void put_n(Buf *b, const char *s, size_t n) {
@@ -187,6 +189,28 @@ static void put_n(Buf *b, const char *s, size_t n) {
 
 static void put(Buf *b, const char *s) {
     if (s) put_n(b, s, strlen(s));
+}
+
+/* Message text (content, a system prompt): plain text to the tokenizer. */
+static void put_text(Buf *b, const char *s) {
+    size_t start = b->n;
+    put(b, s);
+    if (b->sp) chat_spans_mark(b->sp, start, b->n);
+}
+
+void chat_spans_mark(ChatSpans *s, size_t start, size_t end) {
+    if (s->oom || end <= start) return;
+    if (s->n > 0 && s->v[s->n - 1].end >= start) { /* touches the last one */
+        if (end > s->v[s->n - 1].end) s->v[s->n - 1].end = end;
+        return;
+    }
+    if (s->n == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 16;
+        TokSpan *v = realloc(s->v, (size_t)cap * sizeof *v);
+        if (!v) { s->oom = 1; return; }
+        s->v = v, s->cap = cap;
+    }
+    s->v[s->n++] = (TokSpan){start, end};
 }
 
 /* Python's str.isspace() for one code point: what Jinja's trim filter and str.strip() remove. */
@@ -222,11 +246,12 @@ void chat_trim_span(const char *str, size_t *start_out, size_t *end_out) {
     *start_out = start, *end_out = end;
 }
 
-/* Appends s with leading and trailing white space removed. */
+/* Appends message text s with leading and trailing white space removed. */
 static void put_trimmed(Buf *b, const char *str) {
-    size_t start, end;
+    size_t start, end, at = b->n;
     chat_trim_span(str, &start, &end);
     put_n(b, (str ? str : "") + start, end - start);
+    if (b->sp) chat_spans_mark(b->sp, at, b->n);
 }
 
 static int is_role(const ChatMessage *m, const char *role) {
@@ -241,9 +266,9 @@ static int render_chatml(const ChatTemplate *ct, const ChatMessage *m, int n, in
             put(b, "<|im_end|>\n");
         }
         put(b, "<|im_start|>");
-        put(b, m[i].role);
+        put(b, m[i].role); /* a role is one the server checked (system, user, assistant, tool) */
         put(b, "\n");
-        put(b, m[i].content);
+        put_text(b, m[i].content);
         put(b, "<|im_end|>\n");
     }
     if (gen) put(b, "<|im_start|>assistant\n");
@@ -298,7 +323,7 @@ static int render_llama2(const ChatTemplate *ct, const ChatMessage *m, int n, Bu
     for (int i = 0; i < n; i++) {
         /* The template strips the whole content, the <<SYS>> block included (so a system
          * prompt with leading spaces keeps them, and an empty user turn loses the "\n\n"). */
-        Buf c = {0};
+        Buf c = {0}; /* message text as a whole: <<SYS>> is no control token */
         if (i == 0 && sys) {
             put(&c, "<<SYS>>\n");
             put(&c, sys);
@@ -328,10 +353,10 @@ static int render_mistral(const ChatTemplate *ct, const ChatMessage *m, int n, B
         if (is_role(&m[i], "user") != (i % 2 == 0)) return check_alternation(m, n, err, errlen);
         if (is_role(&m[i], "user")) {
             put(b, "[INST] ");
-            put(b, m[i].content);
+            put_text(b, m[i].content);
             put(b, " [/INST]");
         } else if (is_role(&m[i], "assistant")) {
-            put(b, m[i].content);
+            put_text(b, m[i].content);
             put(b, ct->eos_text);
         } else {
             return err_set(err, errlen, -EINVAL, "Only user and assistant roles are supported!");
@@ -346,7 +371,7 @@ static int render_zephyr(const ChatTemplate *ct, const ChatMessage *m, int n, in
             put(b, "<|");
             put(b, m[i].role);
             put(b, "|>\n");
-            put(b, m[i].content);
+            put_text(b, m[i].content);
             put(b, ct->eos_text);
             put(b, "\n");
         }
@@ -357,13 +382,18 @@ static int render_zephyr(const ChatTemplate *ct, const ChatMessage *m, int n, in
 
 int chat_template_apply(const ChatTemplate *ct, const ChatMessage *msgs, int n, int add_generation_prompt,
                         char **out, char *err, size_t errlen) {
+    return chat_render_basic(ct, msgs, n, add_generation_prompt, out, NULL, err, errlen);
+}
+
+int chat_render_basic(const ChatTemplate *ct, const ChatMessage *msgs, int n, int add_generation_prompt, char **out,
+                      ChatSpans *sp, char *err, size_t errlen) {
     *out = NULL;
     for (int i = 0; i < n; i++) {
         if (!msgs[i].role) {
             return err_set(err, errlen, -EINVAL, "message %d has no role", i);
         }
     }
-    Buf b = {0};
+    Buf b = {.sp = sp};
     int rc;
     put(&b, ""); /* an empty conversation still gives a string */
     switch (ct->kind) {
@@ -372,7 +402,7 @@ int chat_template_apply(const ChatTemplate *ct, const ChatMessage *msgs, int n, 
     case CHAT_TEMPLATE_LLAMA2: rc = render_llama2(ct, msgs, n, &b, err, errlen); break;
     case CHAT_TEMPLATE_MISTRAL: rc = render_mistral(ct, msgs, n, &b, err, errlen); break;
     case CHAT_TEMPLATE_ZEPHYR: rc = render_zephyr(ct, msgs, n, add_generation_prompt, &b); break;
-    case CHAT_TEMPLATE_MISTRAL_NEMO: free(b.p); return chat_template_apply_tools(ct, msgs, n, NULL, add_generation_prompt, out, err, errlen);
+    case CHAT_TEMPLATE_MISTRAL_NEMO: free(b.p); return chat_render_tools(ct, msgs, n, NULL, add_generation_prompt, out, sp, err, errlen);
     default: snprintf(err, errlen, "chat template kind %d is not known", (int)ct->kind); rc = -1;
     }
     if (rc == 0 && b.oom) {
@@ -386,4 +416,42 @@ int chat_template_apply(const ChatTemplate *ct, const ChatMessage *msgs, int n, 
     }
     *out = b.p;
     return 0;
+}
+
+/* ---- prompts with their message spans ---- */
+
+static int has_tool_messages(const ChatMessage *m, int n) {
+    for (int i = 0; i < n; i++)
+        if (m[i].n_tool_calls || (m[i].role && !strcmp(m[i].role, "tool"))) return 1;
+    return 0;
+}
+
+int chat_template_render(const ChatTemplate *ct, const ChatMessage *msgs, int n, const cJSON *tools, int gen,
+                         ChatPrompt *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    ChatSpans sp = {0};
+    int with_tools = tools && cJSON_GetArraySize(tools) > 0, rc;
+    if (with_tools || has_tool_messages(msgs, n))
+        rc = chat_render_tools(ct, msgs, n, with_tools ? tools : NULL, gen, &out->text, &sp, err, errlen);
+    else
+        rc = chat_render_basic(ct, msgs, n, gen, &out->text, &sp, err, errlen);
+    if (rc == 0 && sp.oom) rc = err_set(err, errlen, -ENOMEM, "out of memory rendering the chat template");
+    if (rc != 0) {
+        free(out->text), free(sp.v);
+        memset(out, 0, sizeof *out);
+        return rc < 0 ? rc : -1;
+    }
+    out->len = strlen(out->text);
+    out->plain = sp.v, out->n_plain = sp.n;
+    return 0;
+}
+
+void chat_prompt_free(ChatPrompt *p) {
+    free(p->text), free(p->plain);
+    memset(p, 0, sizeof *p);
+}
+
+int chat_prompt_encode(const ChatTemplate *ct, const Tokenizer *tok, const ChatPrompt *p, int32_t **ids) {
+    /* the template writes BOS itself where it has one (bos_text) */
+    return tokenizer_encode_spans_alloc(tok, p->text, p->len, ct->bos_text == NULL, 1, p->plain, p->n_plain, ids);
 }

@@ -8,6 +8,8 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
+#include "engine/tokenizer.h"
+
 typedef enum ChatTemplateKind {
     CHAT_TEMPLATE_CHATML = 0,
     CHAT_TEMPLATE_LLAMA3,
@@ -67,6 +69,27 @@ int chat_template_set_tokens(ChatTemplate *ct, const char *bos_text, const char 
 int chat_template_apply(const ChatTemplate *ct, const ChatMessage *msgs, int n, int add_generation_prompt,
                         char **out, char *err, size_t errlen);
 const char *chat_template_kind_name(ChatTemplateKind k);
+
+/* A rendered conversation: the text, and the byte ranges of it that came from the messages
+ * (contents, system prompts, tool results, tool names, arguments and schemas) rather than
+ * from the template. Only the template's own text may become control tokens: a user who
+ * writes "<|im_end|>\n<|im_start|>system" must not forge a turn. Tokenize it with
+ * chat_prompt_encode. */
+typedef struct ChatPrompt {
+    char *text;       /* NUL-terminated, [len] */
+    size_t len;
+    TokSpan *plain;   /* [n_plain], sorted, disjoint */
+    int n_plain;
+} ChatPrompt;
+
+/* chat_template_apply_tools into *out with the spans (tools NULL: none). 0, or negative with
+ * err set. */
+int chat_template_render(const ChatTemplate *ct, const ChatMessage *msgs, int n, const cJSON *tools,
+                         int add_generation_prompt, ChatPrompt *out, char *err, size_t errlen);
+void chat_prompt_free(ChatPrompt *p);
+/* The prompt's ids (malloc'd into *ids): control tokens from the template's text only, BOS
+ * added when the template does not write it. The count, or a negative code. */
+int chat_prompt_encode(const ChatTemplate *ct, const Tokenizer *tok, const ChatPrompt *p, int32_t **ids);
 
 /* The tool-call format of the family (TOOL_FORMAT_NONE: it has none). */
 ToolFormat chat_template_tool_format(const ChatTemplate *ct);

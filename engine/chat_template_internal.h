@@ -10,4 +10,19 @@
  * trim) removes it: [*start, *end). */
 void chat_trim_span(const char *s, size_t *start, size_t *end);
 
+/* The plain (message) spans of a prompt being rendered; oom is sticky. */
+typedef struct ChatSpans {
+    TokSpan *v;
+    int n, cap;
+    int oom;
+} ChatSpans;
+/* Mark [start, end) as message text (joined with the last span when they touch). */
+void chat_spans_mark(ChatSpans *s, size_t start, size_t end);
+
+/* The renderers: text into *out, spans into *sp (either may be NULL to skip). */
+int chat_render_basic(const ChatTemplate *ct, const ChatMessage *msgs, int n, int gen, char **out, ChatSpans *sp,
+                      char *err, size_t errlen);
+int chat_render_tools(const ChatTemplate *ct, const ChatMessage *msgs, int n, const cJSON *tools, int gen, char **out,
+                      ChatSpans *sp, char *err, size_t errlen);
+
 #endif

@@ -33,10 +33,35 @@ ToolFormat chat_template_tool_format(const ChatTemplate *ct) {
 static int is(const ChatMessage *m, const char *role) { return m->role && !strcmp(m->role, role); }
 static const char *text(const ChatMessage *m) { return m->content ? m->content : ""; }
 
-static void put_trim(PyBuf *b, const char *s) {
-    size_t a, e;
+/* The renderers write message text (contents, names, arguments, the tools' schemas) through
+ * these, which mark it plain in sp: to the tokenizer it is text, never a control token. */
+static void mark_from(PyBuf *b, ChatSpans *sp, size_t start) {
+    if (sp) chat_spans_mark(sp, start, b->n);
+}
+
+static void put_trim(PyBuf *b, ChatSpans *sp, const char *s) {
+    size_t a, e, at = b->n;
     chat_trim_span(s, &a, &e);
     pybuf_put(b, (s ? s : "") + a, e - a);
+    mark_from(b, sp, at);
+}
+
+static void put_text(PyBuf *b, ChatSpans *sp, const char *s) {
+    size_t at = b->n;
+    pybuf_puts(b, s);
+    mark_from(b, sp, at);
+}
+
+static void put_json(PyBuf *b, ChatSpans *sp, const cJSON *v, int indent) {
+    size_t at = b->n;
+    pyjson_dump(b, v, indent);
+    mark_from(b, sp, at);
+}
+
+static void put_jstring(PyBuf *b, ChatSpans *sp, const char *s) {
+    size_t at = b->n;
+    pyjson_string(b, s);
+    mark_from(b, sp, at);
 }
 
 static const char *const k_qwen_tools_head =
@@ -47,36 +72,39 @@ static const char *const k_qwen_tools_tail =
     "<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n"
     "</tool_call><|im_end|>\n";
 
-static int render_chatml(const ChatTemplate *ct, const ChatMessage *m, int n, const cJSON *tools, int gen, PyBuf *b) {
+static int render_chatml(const ChatTemplate *ct, const ChatMessage *m, int n, const cJSON *tools, int gen, PyBuf *b,
+                         ChatSpans *sp) {
     const char *def = ct->default_system ? ct->default_system : "You are a helpful assistant.";
     int has_system = n > 0 && is(&m[0], "system");
     if (tools && cJSON_GetArraySize(tools) > 0) {
         pybuf_puts(b, "<|im_start|>system\n");
-        pybuf_puts(b, has_system ? text(&m[0]) : def);
+        if (has_system) put_text(b, sp, text(&m[0]));
+        else pybuf_puts(b, def);
         pybuf_puts(b, k_qwen_tools_head);
-        for (const cJSON *t = tools->child; t; t = t->next) pybuf_puts(b, "\n"), pyjson_dump(b, t, -1);
+        for (const cJSON *t = tools->child; t; t = t->next) pybuf_puts(b, "\n"), put_json(b, sp, t, -1);
         pybuf_puts(b, k_qwen_tools_tail);
     } else if (has_system || ct->default_system) {
         pybuf_puts(b, "<|im_start|>system\n");
-        pybuf_puts(b, has_system ? text(&m[0]) : def);
+        if (has_system) put_text(b, sp, text(&m[0]));
+        else pybuf_puts(b, def);
         pybuf_puts(b, "<|im_end|>\n");
     }
     for (int i = 0; i < n; i++) {
         if (is(&m[i], "user") || (is(&m[i], "system") && i > 0) || (is(&m[i], "assistant") && !m[i].n_tool_calls)) {
             pybuf_puts(b, "<|im_start|>"), pybuf_puts(b, m[i].role), pybuf_puts(b, "\n");
-            pybuf_puts(b, text(&m[i])), pybuf_puts(b, "<|im_end|>\n");
+            put_text(b, sp, text(&m[i])), pybuf_puts(b, "<|im_end|>\n");
         } else if (is(&m[i], "assistant")) {
             pybuf_puts(b, "<|im_start|>assistant");
-            if (*text(&m[i])) pybuf_puts(b, "\n"), pybuf_puts(b, text(&m[i]));
+            if (*text(&m[i])) pybuf_puts(b, "\n"), put_text(b, sp, text(&m[i]));
             for (int k = 0; k < m[i].n_tool_calls; k++) {
-                pybuf_puts(b, "\n<tool_call>\n{\"name\": \""), pybuf_puts(b, m[i].tool_calls[k].name);
-                pybuf_puts(b, "\", \"arguments\": "), pyjson_dump(b, m[i].tool_calls[k].arguments, -1);
+                pybuf_puts(b, "\n<tool_call>\n{\"name\": \""), put_text(b, sp, m[i].tool_calls[k].name);
+                pybuf_puts(b, "\", \"arguments\": "), put_json(b, sp, m[i].tool_calls[k].arguments, -1);
                 pybuf_puts(b, "}\n</tool_call>");
             }
             pybuf_puts(b, "<|im_end|>\n");
         } else if (is(&m[i], "tool")) { /* consecutive results share one user turn */
             if (i == 0 || !is(&m[i - 1], "tool")) pybuf_puts(b, "<|im_start|>user");
-            pybuf_puts(b, "\n<tool_response>\n"), pybuf_puts(b, text(&m[i])), pybuf_puts(b, "\n</tool_response>");
+            pybuf_puts(b, "\n<tool_response>\n"), put_text(b, sp, text(&m[i])), pybuf_puts(b, "\n</tool_response>");
             if (i == n - 1 || !is(&m[i + 1], "tool")) pybuf_puts(b, "<|im_end|>\n");
         }
     }
@@ -85,7 +113,7 @@ static int render_chatml(const ChatTemplate *ct, const ChatMessage *m, int n, co
 }
 
 static int render_llama3(const ChatTemplate *ct, const ChatMessage *m, int n, const cJSON *tools, int gen, PyBuf *b,
-                         char *err, size_t errlen) {
+                         ChatSpans *sp, char *err, size_t errlen) {
     int with_tools = tools != NULL;
     pybuf_puts(b, ct->bos_text ? ct->bos_text : "");
     const char *sys = "";
@@ -93,7 +121,7 @@ static int render_llama3(const ChatTemplate *ct, const ChatMessage *m, int n, co
     pybuf_puts(b, "<|start_header_id|>system<|end_header_id|>\n\n");
     if (with_tools) pybuf_puts(b, "Environment: ipython\n");
     pybuf_puts(b, ct->system_preamble);
-    put_trim(b, sys);
+    put_trim(b, sp, sys);
     pybuf_puts(b, "<|eot_id|>");
     if (with_tools) { /* the tools go with the first user message */
         if (n == 0) return err_set(err, errlen, -EINVAL, "Cannot put tools in the first user message when there's no first user message!");
@@ -101,25 +129,25 @@ static int render_llama3(const ChatTemplate *ct, const ChatMessage *m, int n, co
         pybuf_puts(b, "Given the following functions, please respond with a JSON for a function call with its proper "
                       "arguments that best answers the given prompt.\n\nRespond in the format {\"name\": function name, "
                       "\"parameters\": dictionary of argument name and its value}.Do not use variables.\n\n");
-        for (const cJSON *t = tools->child; t; t = t->next) pyjson_dump(b, t, 4), pybuf_puts(b, "\n\n");
-        put_trim(b, text(&m[0]));
+        for (const cJSON *t = tools->child; t; t = t->next) put_json(b, sp, t, 4), pybuf_puts(b, "\n\n");
+        put_trim(b, sp, text(&m[0]));
         pybuf_puts(b, "<|eot_id|>");
         m++, n--;
     }
     for (int i = 0; i < n; i++) {
         if (is(&m[i], "tool") || is(&m[i], "ipython")) {
             pybuf_puts(b, "<|start_header_id|>ipython<|end_header_id|>\n\n");
-            pyjson_string(b, text(&m[i])); /* a string is iterable to Jinja: tojson quotes it */
+            put_jstring(b, sp, text(&m[i])); /* a string is iterable to Jinja: tojson quotes it */
             pybuf_puts(b, "<|eot_id|>");
         } else if (m[i].n_tool_calls) {
             if (m[i].n_tool_calls != 1) return err_set(err, errlen, -EINVAL, "This model only supports single tool-calls at once!");
             pybuf_puts(b, "<|start_header_id|>assistant<|end_header_id|>\n\n{\"name\": \"");
-            pybuf_puts(b, m[i].tool_calls[0].name), pybuf_puts(b, "\", \"parameters\": ");
-            pyjson_dump(b, m[i].tool_calls[0].arguments, -1);
+            put_text(b, sp, m[i].tool_calls[0].name), pybuf_puts(b, "\", \"parameters\": ");
+            put_json(b, sp, m[i].tool_calls[0].arguments, -1);
             pybuf_puts(b, "}<|eot_id|>");
         } else {
             pybuf_puts(b, "<|start_header_id|>"), pybuf_puts(b, m[i].role), pybuf_puts(b, "<|end_header_id|>\n\n");
-            put_trim(b, text(&m[i]));
+            put_trim(b, sp, text(&m[i]));
             pybuf_puts(b, "<|eot_id|>");
         }
     }
@@ -132,8 +160,8 @@ static int id9(const char *id) {
     return 1;
 }
 
-static int render_nemo(const ChatTemplate *ct, const ChatMessage *m, int n, const cJSON *tools, PyBuf *b, char *err,
-                       size_t errlen) {
+static int render_nemo(const ChatTemplate *ct, const ChatMessage *m, int n, const cJSON *tools, PyBuf *b, ChatSpans *sp,
+                       char *err, size_t errlen) {
     const char *sys = NULL, *eos = ct->eos_text ? ct->eos_text : "";
     if (n > 0 && is(&m[0], "system")) sys = text(&m[0]), m++, n--;
     int last_user = -1, k = 0;
@@ -150,7 +178,9 @@ static int render_nemo(const ChatTemplate *ct, const ChatMessage *m, int n, cons
         int is_last_user = last_user >= 0 && is(&m[i], "user") && !strcmp(text(&m[i]), text(&m[last_user]));
         if (is(&m[i], "user")) {
             if (tools && is_last_user) {
-                pybuf_puts(b, "[AVAILABLE_TOOLS][");
+                pybuf_puts(b, "[AVAILABLE_TOOLS]");
+                size_t at = b->n; /* the tools as a whole: no control token in them */
+                pybuf_puts(b, "[");
                 for (const cJSON *t = tools->child; t; t = t->next) {
                     const cJSON *f = cJSON_GetObjectItemCaseSensitive(t, "function");
                     pybuf_puts(b, "{\"type\": \"function\", \"function\": {");
@@ -166,13 +196,16 @@ static int render_nemo(const ChatTemplate *ct, const ChatMessage *m, int n, cons
                     pybuf_puts(b, "}}");
                     pybuf_puts(b, t->next ? ", " : "]");
                 }
+                mark_from(b, sp, at);
                 pybuf_puts(b, "[/AVAILABLE_TOOLS]");
             }
             pybuf_puts(b, "[INST]");
-            if (i == n - 1 && sys) pybuf_puts(b, sys), pybuf_puts(b, "\n\n");
-            pybuf_puts(b, text(&m[i])), pybuf_puts(b, "[/INST]");
+            if (i == n - 1 && sys) put_text(b, sp, sys), pybuf_puts(b, "\n\n");
+            put_text(b, sp, text(&m[i])), pybuf_puts(b, "[/INST]");
         } else if (m[i].n_tool_calls) {
-            pybuf_puts(b, "[TOOL_CALLS][");
+            pybuf_puts(b, "[TOOL_CALLS]");
+            size_t at = b->n; /* the calls as a whole */
+            pybuf_puts(b, "[");
             for (int c = 0; c < m[i].n_tool_calls; c++) {
                 const ChatToolCall *tc = &m[i].tool_calls[c];
                 if (!id9(tc->id)) return err_set(err, errlen, -EINVAL, "Tool call IDs should be alphanumeric strings with length 9!");
@@ -180,15 +213,19 @@ static int render_nemo(const ChatTemplate *ct, const ChatMessage *m, int n, cons
                 pyjson_dump(b, tc->arguments, -1);
                 pybuf_puts(b, ", \"id\": \""), pybuf_puts(b, tc->id), pybuf_puts(b, "\"}");
                 if (c + 1 < m[i].n_tool_calls) pybuf_puts(b, ", ");
-                else pybuf_puts(b, "]"), pybuf_puts(b, eos);
+                else pybuf_puts(b, "]"), mark_from(b, sp, at), pybuf_puts(b, eos);
             }
         } else if (is(&m[i], "assistant")) {
-            pybuf_puts(b, text(&m[i])), pybuf_puts(b, eos);
+            put_text(b, sp, text(&m[i])), pybuf_puts(b, eos);
         } else if (is(&m[i], "tool") || is(&m[i], "tool_results")) {
-            pybuf_puts(b, "[TOOL_RESULTS]{\"content\": "), pybuf_puts(b, text(&m[i])), pybuf_puts(b, ", ");
+            pybuf_puts(b, "[TOOL_RESULTS]");
+            size_t at = b->n; /* the result as a whole */
+            pybuf_puts(b, "{\"content\": "), pybuf_puts(b, text(&m[i])), pybuf_puts(b, ", ");
             if (!id9(m[i].tool_call_id))
                 return err_set(err, errlen, -EINVAL, "Tool call IDs should be alphanumeric strings with length 9!");
-            pybuf_puts(b, "\"call_id\": \""), pybuf_puts(b, m[i].tool_call_id), pybuf_puts(b, "\"}[/TOOL_RESULTS]");
+            pybuf_puts(b, "\"call_id\": \""), pybuf_puts(b, m[i].tool_call_id), pybuf_puts(b, "\"}");
+            mark_from(b, sp, at);
+            pybuf_puts(b, "[/TOOL_RESULTS]");
         } else {
             return err_set(err, errlen, -EINVAL, "Only user and assistant roles are supported, with the exception of an "
                            "initial optional system message!");
@@ -199,13 +236,18 @@ static int render_nemo(const ChatTemplate *ct, const ChatMessage *m, int n, cons
 
 int chat_template_apply_tools(const ChatTemplate *ct, const ChatMessage *msgs, int n, const cJSON *tools, int gen,
                               char **out, char *err, size_t errlen) {
+    return chat_render_tools(ct, msgs, n, tools, gen, out, NULL, err, errlen);
+}
+
+int chat_render_tools(const ChatTemplate *ct, const ChatMessage *msgs, int n, const cJSON *tools, int gen, char **out,
+                      ChatSpans *sp, char *err, size_t errlen) {
     *out = NULL;
     if (tools && !cJSON_IsArray(tools)) return err_set(err, errlen, -EINVAL, "tools must be a list");
     PyBuf b = {0};
     pybuf_puts(&b, "");
     int rc;
     switch (ct->kind) {
-    case CHAT_TEMPLATE_CHATML: rc = render_chatml(ct, msgs, n, tools, gen, &b); break;
+    case CHAT_TEMPLATE_CHATML: rc = render_chatml(ct, msgs, n, tools, gen, &b, sp); break;
     case CHAT_TEMPLATE_LLAMA3:
         if (!ct->system_preamble && (tools || n > 0)) {
             for (int i = 0; i < n; i++)
@@ -213,11 +255,11 @@ int chat_template_apply_tools(const ChatTemplate *ct, const ChatMessage *msgs, i
                     return free(b.p), err_set(err, errlen, -EINVAL, "this Llama-3 chat template has no tool messages (Llama-3.1 and later have)");
             if (tools) return free(b.p), err_set(err, errlen, -EINVAL, "this Llama-3 chat template has no tools (Llama-3.1 and later have)");
             free(b.p);
-            return chat_template_apply(ct, msgs, n, gen, out, err, errlen);
+            return chat_render_basic(ct, msgs, n, gen, out, sp, err, errlen);
         }
-        rc = render_llama3(ct, msgs, n, tools, gen, &b, err, errlen);
+        rc = render_llama3(ct, msgs, n, tools, gen, &b, sp, err, errlen);
         break;
-    case CHAT_TEMPLATE_MISTRAL_NEMO: rc = render_nemo(ct, msgs, n, tools, &b, err, errlen); break;
+    case CHAT_TEMPLATE_MISTRAL_NEMO: rc = render_nemo(ct, msgs, n, tools, &b, sp, err, errlen); break;
     default:
         free(b.p);
         for (int i = 0; i < n; i++)
@@ -225,7 +267,7 @@ int chat_template_apply_tools(const ChatTemplate *ct, const ChatMessage *msgs, i
         if (tools)
             return err_set(err, errlen, -EINVAL, "the %s chat template has no tool calls (ChatML, Llama-3.1 and Mistral-Nemo have)",
                            chat_template_kind_name(ct->kind));
-        return chat_template_apply(ct, msgs, n, gen, out, err, errlen);
+        return chat_render_basic(ct, msgs, n, gen, out, sp, err, errlen);
     }
     if (!rc && b.oom) rc = err_set(err, errlen, -ENOMEM, "out of memory rendering the chat template");
     if (rc) {

@@ -233,7 +233,21 @@ typedef struct Frag {
 } Frag;
 
 /* Splits text into plain runs and special tokens. Returns the fragment count, -1 on OOM. */
-static int partition(const Tokenizer *t, const char *text, size_t len, int parse_special, Frag **out) {
+/* Whether [a, b) overlaps one of the sorted, disjoint spans. */
+static int overlaps_span(const TokSpan *sp, int n, size_t a, size_t b) {
+    int lo = 0, hi = n; /* the first span that ends after a */
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (sp[mid].end <= a) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < n && sp[lo].start < b;
+}
+
+/* Splits text into plain runs and special tokens. A control token whose bytes overlap one of
+ * the plain spans stays text. Returns the fragment count, -1 on OOM. */
+static int partition(const Tokenizer *t, const char *text, size_t len, int parse_special, const TokSpan *plain,
+                     int n_plain, Frag **out) {
     int n = 1, cap = 16;
     Frag *fr = malloc(cap * sizeof *fr);
     if (!fr) return -1;
@@ -247,8 +261,11 @@ static int partition(const Tokenizer *t, const char *text, size_t len, int parse
         if (sl > len || !memmem(text, len, st, sl)) continue; /* cheap filter for the common case */
         for (int i = 0; i < n; i++) {
             if (fr[i].id >= 0) continue;
-            const char *base = text + fr[i].off;
-            const char *hit = memmem(base, fr[i].len, st, sl);
+            const char *base = text + fr[i].off, *from = base, *stop = base + fr[i].len, *hit;
+            int ctrl = t->type[id] != TOK_TYPE_USER_DEFINED;
+            while ((hit = memmem(from, (size_t)(stop - from), st, sl)) && ctrl && n_plain > 0 &&
+                   overlaps_span(plain, n_plain, (size_t)(hit - text), (size_t)(hit - text) + sl))
+                from = hit + 1; /* inside content: text, not a control token */
             if (!hit) continue;
             if (n + 2 > cap) {
                 Frag *nf = realloc(fr, (cap *= 2) * sizeof *fr);
@@ -274,11 +291,16 @@ static int partition(const Tokenizer *t, const char *text, size_t len, int parse
 
 int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int add_special, int parse_special,
                      int32_t *ids, int cap) {
+    return tokenizer_encode_spans(t, text, len, add_special, parse_special, NULL, 0, ids, cap);
+}
+
+int tokenizer_encode_spans(const Tokenizer *t, const char *text, size_t len, int add_special, int parse_special,
+                           const TokSpan *plain, int n_plain, int32_t *ids, int cap) {
     /* At most one id per byte (plus BOS, EOS, a space prefix), so the count fits an int. */
     if (len > (size_t)INT_MAX / 2) return -1;
     TokOut out = {ids, cap < 0 ? 0 : cap, 0};
     Frag *fr;
-    int nf = partition(t, text, len, parse_special, &fr);
+    int nf = partition(t, text, len, parse_special, plain, n_plain, &fr);
     if (nf < 0) return -1;
     if (add_special && t->add_bos && t->bos >= 0) tok_out_push(&out, t->bos);
     /* SentencePiece prefixes a space to a run of text at the start or after a special token. */
@@ -303,13 +325,18 @@ int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int add_s
 
 int tokenizer_encode_alloc(const Tokenizer *t, const char *text, size_t len, int add_special, int parse_special,
                            int32_t **ids) {
+    return tokenizer_encode_spans_alloc(t, text, len, add_special, parse_special, NULL, 0, ids);
+}
+
+int tokenizer_encode_spans_alloc(const Tokenizer *t, const char *text, size_t len, int add_special, int parse_special,
+                                 const TokSpan *plain, int n_plain, int32_t **ids) {
     /* a first guess of one id per 3 bytes fits most text; a second call gets the exact count */
     int cap = (int)(len / 3 < (size_t)1 << 26 ? len / 3 : (size_t)1 << 26) + 8;
     *ids = NULL;
     for (int tries = 0; tries < 2; tries++) {
         int32_t *buf = malloc((size_t)cap * sizeof *buf);
         if (!buf) return -ENOMEM;
-        int n = tokenizer_encode(t, text, len, add_special, parse_special, buf, cap);
+        int n = tokenizer_encode_spans(t, text, len, add_special, parse_special, plain, n_plain, buf, cap);
         if (n >= 0 && n <= cap) {
             *ids = buf;
             return n;

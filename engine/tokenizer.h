@@ -35,6 +35,21 @@ int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int add_s
 int tokenizer_encode_alloc(const Tokenizer *t, const char *text, size_t len, int add_special, int parse_special,
                            int32_t **ids);
 
+/* A byte range [start, end) of a text. */
+typedef struct TokSpan {
+    size_t start, end;
+} TokSpan;
+/* As tokenizer_encode, but a control token (<|im_end|>, <|eot_id|>, ...) whose bytes overlap
+ * one of plain[0, n_plain) (sorted, disjoint) stays text, as with parse_special = 0: a chat
+ * prompt's message contents are plain text and only the template's own markers become
+ * control tokens (chat_template_render gives the spans). With no spans it is
+ * tokenizer_encode; where no control text lies in a span the ids are the same as
+ * tokenizer_encode's, since the plain runs between control tokens are encoded whole. */
+int tokenizer_encode_spans(const Tokenizer *t, const char *text, size_t len, int add_special, int parse_special,
+                           const TokSpan *plain, int n_plain, int32_t *ids, int cap);
+int tokenizer_encode_spans_alloc(const Tokenizer *t, const char *text, size_t len, int add_special, int parse_special,
+                                 const TokSpan *plain, int n_plain, int32_t **ids);
+
 int tokenizer_n_vocab(const Tokenizer *t);
 int32_t tokenizer_bos(const Tokenizer *t); /* -1 when none */
 int32_t tokenizer_eos(const Tokenizer *t);

@@ -31,9 +31,13 @@ static char *blocks_text(const cJSON *v, const char *what, char *err, size_t n) 
         total += strlen(t->valuestring) + 1;
     }
     char *out = calloc(1, total);
+    size_t len = 0; /* appended at an offset: strcat per block would be quadratic in the blocks */
     cJSON_ArrayForEach(b, v) {
-        if (out && *out) strcat(out, "\n");
-        if (out) strcat(out, cJSON_GetObjectItemCaseSensitive(b, "text")->valuestring);
+        const char *t = cJSON_GetObjectItemCaseSensitive(b, "text")->valuestring;
+        size_t tl = strlen(t);
+        if (!out) break;
+        if (len) out[len++] = '\n';
+        memcpy(out + len, t, tl + 1), len += tl;
     }
     return out;
 }
@@ -182,31 +186,42 @@ int api_anthropic_prepare(Server *s, const cJSON *b, AnthropicReq *a, StructSpec
 }
 
 void api_anthropic_req_free(AnthropicReq *a) {
-    free(a->system), free(a->prompt);
+    free(a->system), chat_prompt_free(&a->prompt);
     cJSON_Delete(a->messages), cJSON_Delete(a->tools);
     memset(a, 0, sizeof *a);
 }
 
+/* Answered once the conversation is tokens (api_submit: a long one on the worker pool). */
+static char *count_answer(const Server *s, const InMsg *m) {
+    char *t = malloc(48);
+    if (t) snprintf(t, 48, "{\"input_tokens\":%d}", m->n_prompt[0]);
+    return t;
+}
+
+static const JobOps k_count_ops = {"application/json", NULL, NULL};
+
 void api_anthropic_count_tokens(Server *s, HttpConn *c, HttpRequest *r) {
-    cJSON *b = api_parse_body(c, DIALECT_ANTHROPIC, r);
+    cJSON *b = api_parse_body(s, c, DIALECT_ANTHROPIC, r);
     if (!b) return;
     char err[1024] = "";
     AnthropicReq a;
     StructSpec spec = {-1, NULL, 0};
     cJSON_DeleteItemFromObjectCaseSensitive(b, "max_tokens");
     int status = api_anthropic_prepare(s, b, &a, &spec, err, sizeof err);
-    int32_t *ids = NULL;
-    int count = status ? 0 : tokenizer_encode_alloc(s->model.tok, a.prompt, strlen(a.prompt), s->model.chat->bos_text == NULL, 1, &ids);
-    if (!status && count < 0) status = 500, snprintf(err, sizeof err, "the conversation cannot be tokenized");
-    free(ids);
+    InMsg *m = status ? NULL : in_msg_new(1);
+    Job *j = m ? job_new(s, c, &k_count_ops, DIALECT_ANTHROPIC, 1, 1) : NULL;
+    if (!status && (!j || api_add_chat_prompt(s, m, 0, &a.prompt))) status = 500, snprintf(err, sizeof err, "out of memory");
     api_anthropic_req_free(&a);
     struct_spec_free(&spec);
     cJSON_Delete(b);
-    if (status) {
-        api_error(c, DIALECT_ANTHROPIC, status, NULL, "%s", err);
-        return;
+    if (!status) {
+        j->no_length_check = 1, j->answer = count_answer;
+        int rc = api_submit(j, m, NULL, err, sizeof err);
+        if (rc == 0) return;
+        status = rc > 0 ? rc : 529;
+        if (rc < 0) snprintf(err, sizeof err, "Overloaded");
     }
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "input_tokens", count);
-    api_send_json(c, 200, o);
+    in_msg_free(m);
+    job_free(j);
+    api_error(c, DIALECT_ANTHROPIC, status, NULL, "%s", err);
 }

@@ -8,7 +8,8 @@
 /* A request turned into what the other dialects use: the rendered prompt, the OpenAI-shaped
  * messages and tools it came from, and the tool request. */
 typedef struct AnthropicReq {
-    char *system, *prompt;
+    char *system;
+    ChatPrompt prompt;
     cJSON *messages, *tools;
     ToolReq tr;
 } AnthropicReq;

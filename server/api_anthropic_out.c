@@ -170,7 +170,7 @@ static void on_finish(Job *j) {
 static const JobOps k_ops = {"text/event-stream; charset=utf-8", on_output, on_finish};
 
 void api_anthropic_messages(Server *s, HttpConn *c, HttpRequest *r) {
-    cJSON *b = api_parse_body(c, DIALECT_ANTHROPIC, r);
+    cJSON *b = api_parse_body(s, c, DIALECT_ANTHROPIC, r);
     if (!b) return;
     char err[1024] = "";
     int status = 0, max_tokens = 0, stream = 0;
@@ -193,7 +193,7 @@ void api_anthropic_messages(Server *s, HttpConn *c, HttpRequest *r) {
         if (!(j->ext = tool_state_new(&a.tr, 1))) status = 500, snprintf(err, sizeof err, "out of memory");
         else j->ext_free = (void (*)(void *))tool_state_free, ((ToolState *)j->ext)->id_prefix = "toolu_";
     }
-    if (!status && api_add_text_prompt(s, m, 0, a.prompt, s->model.chat->bos_text == NULL, 1))
+    if (!status && api_add_chat_prompt(s, m, 0, &a.prompt))
         status = 500, snprintf(err, sizeof err, "out of memory");
     api_anthropic_req_free(&a);
     if (!status) {
@@ -204,8 +204,10 @@ void api_anthropic_messages(Server *s, HttpConn *c, HttpRequest *r) {
         m->params.max_tokens = max_tokens;
         api_make_id(s, "msg_", j->id, sizeof j->id);
         api_default_seed(s, m);
-        if (api_check_lengths(s, m, max_tokens, err, sizeof err)) status = 400;
-        else if (api_submit(j, m, &spec)) status = 529, snprintf(err, sizeof err, "Overloaded");
+        j->check_max_tokens = max_tokens;
+        int rc = api_submit(j, m, &spec, err, sizeof err);
+        if (rc > 0) status = rc;
+        else if (rc < 0) status = 529, snprintf(err, sizeof err, "Overloaded");
     }
     cJSON_Delete(b);
     struct_spec_free(&spec);

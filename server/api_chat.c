@@ -39,9 +39,12 @@ static const char *content_text(Conv *c, const cJSON *content, int k, char *err,
     }
     char *joined = c->owned[c->n_owned++] = calloc(1, total);
     if (!joined) return snprintf(err, n, "out of memory"), NULL;
+    size_t len = 0; /* appended at an offset: strcat per part would be quadratic in the parts */
     cJSON_ArrayForEach(part, content) {
-        if (*joined) strcat(joined, "\n");
-        strcat(joined, cJSON_GetObjectItemCaseSensitive(part, "text")->valuestring);
+        const char *t = cJSON_GetObjectItemCaseSensitive(part, "text")->valuestring;
+        size_t tl = strlen(t);
+        if (len) joined[len++] = '\n';
+        memcpy(joined + len, t, tl + 1), len += tl;
     }
     return joined;
 }
@@ -55,7 +58,7 @@ static int tool_calls(Conv *c, const cJSON *calls, int k, char *err, size_t n) {
         if (!cJSON_IsString(name)) return snprintf(err, n, "messages[%d].tool_calls: each needs function.name", k), 1;
         const cJSON *a = args;
         if (cJSON_IsString(args)) { /* OpenAI: JSON text */
-            cJSON *p = cJSON_Parse(args->valuestring);
+            cJSON *p = cJSON_ParseWithOpts(args->valuestring, NULL, 1); /* nothing after the value */
             if (!p) return snprintf(err, n, "messages[%d].tool_calls: function.arguments is not valid JSON", k), 1;
             c->parsed[c->n_parsed++] = p;
             a = p;
@@ -69,9 +72,9 @@ static int tool_calls(Conv *c, const cJSON *calls, int k, char *err, size_t n) {
     return 0;
 }
 
-int api_render_conversation(Server *s, const cJSON *messages, const char *system, const cJSON *tools, char **out,
+int api_render_conversation(Server *s, const cJSON *messages, const char *system, const cJSON *tools, ChatPrompt *out,
                             char *err, size_t n) {
-    *out = NULL;
+    memset(out, 0, sizeof *out);
     if (!s->model.chat) return snprintf(err, n, "this model has no usable chat template: %s", s->model.chat_err), 1;
     if (!cJSON_IsArray(messages) || cJSON_GetArraySize(messages) == 0)
         return snprintf(err, n, "'messages' must be a non-empty list of {role, content}"), 1;
@@ -127,10 +130,8 @@ int api_render_conversation(Server *s, const cJSON *messages, const char *system
         }
         has_tool_msgs = 1;
     }
-    if (has_tools || has_tool_msgs)
-        rc = chat_template_apply_tools(s->model.chat, c.msgs, c.n, has_tools ? tools : NULL, 1, out, err, n) ? 1 : 0;
-    else
-        rc = chat_template_apply(s->model.chat, c.msgs, c.n, 1, out, err, n) ? 1 : 0;
+    (void)has_tool_msgs; /* chat_template_render takes the tool template for tools or tool messages */
+    rc = chat_template_render(s->model.chat, c.msgs, c.n, has_tools ? tools : NULL, 1, out, err, n) ? 1 : 0;
 done:
     conv_free(&c);
     return rc;

@@ -1,6 +1,5 @@
 /* Helpers every API dialect uses: errors in each dialect's shape, typed JSON fields with
- * messages that name the field, prompts (tokenized here on the loop thread, see serve.c for
- * why), chat rendering, length checks in vLLM's words, ids, times, token texts. */
+ * messages that name the field, chat rendering, length checks in vLLM's words, ids, times, token texts. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,7 +74,31 @@ static const char *anthropic_error_type(int status) {
     }
 }
 
-cJSON *api_error_body(Dialect d, int status, const char *param, const char *msg) {
+/* The field an error message is about, when it names one the way the dialects' messages do:
+ * "'temperature' must be ...", "messages[2]: ...", "The model `x` does not exist." Else "". */
+static void param_of(const char *msg, char *out, size_t n) {
+    const char *e;
+    out[0] = 0;
+    if (msg[0] == '\'' && (e = strchr(msg + 1, '\'')) && e - msg - 1 < (long)n && e > msg + 1) {
+        snprintf(out, n, "%.*s", (int)(e - msg - 1), msg + 1);
+        for (char *c = out; *c; c++)
+            if (!(*c == '_' || *c == '.' || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
+                out[0] = 0; /* not a field name */
+    } else if (!strncmp(msg, "messages[", 9)) {
+        snprintf(out, n, "messages");
+    } else if (!strncmp(msg, "The model `", 11)) {
+        snprintf(out, n, "model");
+    }
+}
+
+cJSON *api_error_body(Dialect d, int status, const char *param, const char *raw_msg) {
+    /* the message may quote the request (a model name, a path): never invalid UTF-8 in JSON */
+    char *clean = api_utf8_sanitize(raw_msg, strlen(raw_msg)), derived[64];
+    const char *msg = clean ? clean : "(an error message that could not be written)";
+    if (d == DIALECT_OPENAI && !param) {
+        param_of(msg, derived, sizeof derived);
+        if (derived[0]) param = derived;
+    }
     cJSON *j = cJSON_CreateObject();
     if (d == DIALECT_ANTHROPIC) { /* {"type": "error", "error": {"type", "message"}} */
         cJSON_AddStringToObject(j, "type", "error");
@@ -93,6 +116,7 @@ cJSON *api_error_body(Dialect d, int status, const char *param, const char *msg)
         cJSON_AddStringToObject(j, "error", msg);
         if (d == DIALECT_TGI) cJSON_AddStringToObject(j, "error_type", tgi_error_type(status));
     }
+    free(clean);
     return j;
 }
 
@@ -115,25 +139,12 @@ void api_error(HttpConn *c, Dialect d, int status, const char *param, const char
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     HttpAccess *a = http_conn_access(c);
-    if (a && !a->error[0]) snprintf(a->error, sizeof a->error, "%.255s", msg);
+    if (a && !a->error[0]) {
+        char *clean = api_utf8_sanitize(msg, strlen(msg));
+        snprintf(a->error, sizeof a->error, "%.255s", clean ? clean : "?");
+        free(clean);
+    }
     api_send_json(c, status, api_error_body(d, status, param, msg));
-}
-
-cJSON *api_parse_body(HttpConn *c, Dialect d, const HttpRequest *r) {
-    const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, 0);
-    if (!j) {
-        if (r->body_len == 0) api_error(c, d, 400, NULL, "the request body is empty: a JSON object is expected");
-        else api_error(c, d, 400, NULL, "malformed JSON in the request body (near byte %ld)",
-                       end ? (long)(end - r->body) : 0L);
-        return NULL;
-    }
-    if (!cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        api_error(c, d, 400, NULL, "the request body must be a JSON object");
-        return NULL;
-    }
-    return j;
 }
 
 /* ---- typed optional fields ---- */
@@ -232,6 +243,17 @@ static int same_model(const char *want, const char *have) {
     return !strncmp(have, want, n) && !strcmp(have + n, ":latest");
 }
 
+const char *api_model_ref(const Server *s) {
+    const char *a = s->opt.model_arg ? s->opt.model_arg : "";
+    int is_path = a[0] == '/' || a[0] == '.' || a[0] == '~' || strstr(a, ".gguf") || strchr(a, '/') != strrchr(a, '/');
+    if (!is_path) return a;
+    size_t n = strlen(a);
+    while (n > 1 && a[n - 1] == '/') n--; /* a directory given as dir/ */
+    const char *b = a + n;
+    while (b > a && b[-1] != '/') b--;
+    return *b ? b : a;
+}
+
 int api_model_matches(const Server *s, const char *name, int allow_tag) {
     (void)allow_tag; /* every dialect takes the tag forms: clients mix them */
     if (!name || !*name) return 1;
@@ -258,78 +280,6 @@ InMsg *in_msg_new(int n_prompts) {
     return m;
 }
 
-int api_add_text_prompt(Server *s, InMsg *m, int i, const char *text, int add_special, int parse_special) {
-    int32_t *ids;
-    int n = tokenizer_encode_alloc(s->model.tok, text, strlen(text), add_special, parse_special, &ids);
-    if (n < 0) return -1;
-    free(m->prompts[i]);
-    m->prompts[i] = ids;
-    m->n_prompt[i] = n;
-    return 0;
-}
-
-int api_render_chat(Server *s, const cJSON *messages, const char *system, char **out, char *err, size_t n) {
-    if (!s->model.chat) return snprintf(err, n, "this model has no usable chat template: %s", s->model.chat_err), 1;
-    if (!cJSON_IsArray(messages) || cJSON_GetArraySize(messages) == 0)
-        return snprintf(err, n, "'messages' must be a non-empty list of {role, content}"), 1;
-    int count = cJSON_GetArraySize(messages) + 1, k = 0, rc = 1;
-    ChatMessage *msgs = calloc((size_t)count, sizeof *msgs);
-    char **owned = calloc((size_t)count, sizeof *owned);
-    if (!msgs || !owned) goto done;
-    if (system && *system) msgs[k].role = "system", msgs[k++].content = system;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, messages) {
-        const cJSON *role = cJSON_GetObjectItemCaseSensitive(e, "role");
-        const cJSON *content = cJSON_GetObjectItemCaseSensitive(e, "content");
-        if (!cJSON_IsObject(e) || !cJSON_IsString(role)) {
-            snprintf(err, n, "messages[%d] must be an object with a string 'role'", k);
-            goto done;
-        }
-        const char *r = role->valuestring;
-        if (!strcmp(r, "developer")) r = "system"; /* OpenAI's newer name for the system role */
-        if (strcmp(r, "system") && strcmp(r, "user") && strcmp(r, "assistant")) {
-            snprintf(err, n, "messages[%d]: role '%s' is not supported (system, user, assistant)", k, r);
-            goto done;
-        }
-        msgs[k].role = r;
-        if (!content || cJSON_IsNull(content)) {
-            msgs[k].content = "";
-        } else if (cJSON_IsString(content)) {
-            msgs[k].content = content->valuestring;
-        } else if (cJSON_IsArray(content)) { /* [{type: text, text}]: joined with newlines, as vLLM does */
-            size_t total = 1;
-            const cJSON *part;
-            cJSON_ArrayForEach(part, content) {
-                const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
-                const cJSON *ty = cJSON_GetObjectItemCaseSensitive(part, "type");
-                if (!cJSON_IsString(t) || (ty && !(cJSON_IsString(ty) && !strcmp(ty->valuestring, "text")))) {
-                    snprintf(err, n, "messages[%d].content: only text parts are supported", k);
-                    goto done;
-                }
-                total += strlen(t->valuestring) + 1;
-            }
-            char *joined = owned[k] = calloc(1, total);
-            if (!joined) goto done;
-            cJSON_ArrayForEach(part, content) {
-                if (*joined) strcat(joined, "\n");
-                strcat(joined, cJSON_GetObjectItemCaseSensitive(part, "text")->valuestring);
-            }
-            msgs[k].content = joined;
-        } else {
-            snprintf(err, n, "messages[%d].content must be a string or a list of text parts", k);
-            goto done;
-        }
-        k++;
-    }
-    rc = chat_template_apply(s->model.chat, msgs, k, 1, out, err, n) ? 1 : 0;
-done:
-    if (rc && !msgs) snprintf(err, n, "out of memory");
-    for (int i = 0; owned && i < count; i++) free(owned[i]);
-    free(owned);
-    free(msgs);
-    return rc;
-}
-
 int api_check_lengths(Server *s, const InMsg *m, int max_tokens, char *err, size_t n) {
     int L = s->model.max_model_len;
     for (int i = 0; i < m->n_prompts; i++) {
@@ -348,31 +298,8 @@ int api_check_lengths(Server *s, const InMsg *m, int max_tokens, char *err, size
     return 0;
 }
 
-/* Bytes that are not valid UTF-8 (a byte-level piece that ends inside a character)
- * become U+FFFD, one per bad byte. */
-static char *utf8_sanitize(const char *p, size_t n) {
-    char *o = malloc(3 * n + 1);
-    if (!o) return NULL;
-    size_t j = 0;
-    for (size_t i = 0; i < n;) {
-        unsigned char c = (unsigned char)p[i];
-        int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        int ok = len > 0 && i + (size_t)len <= n && !(len == 2 && c < 0xc2);
-        for (int k = 1; ok && k < len; k++) ok = ((unsigned char)p[i + k] & 0xc0) == 0x80;
-        if (ok) {
-            memcpy(o + j, p + i, (size_t)len);
-            j += (size_t)len, i += (size_t)len;
-        } else {
-            memcpy(o + j, "\xef\xbf\xbd", 3);
-            j += 3, i++;
-        }
-    }
-    o[j] = 0;
-    return o;
-}
-
 char *api_token_text(const Server *s, int32_t id) {
     size_t n = 0;
     const char *p = tokenizer_piece(s->model.tok, id, &n);
-    return utf8_sanitize(p, n);
+    return api_utf8_sanitize(p, n);
 }

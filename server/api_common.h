@@ -61,11 +61,25 @@ typedef struct Server {
     uv_signal_t sigint, sigterm;
     uv_timer_t grace;
     ConstraintCache *constraints; /* compiled structured outputs, by spec (api_structured.c) */
-    int n_compiling;          /* requests whose constraint compiles on libuv's worker pool */
+    int n_compiling;          /* requests with work on libuv's worker pool: a body parsed, prompts
+                               * tokenized, a constraint compiled (shutdown waits for them) */
+    struct {                  /* the body of the request being dispatched, parsed on the pool */
+        const HttpRequest *req; /* NULL: none */
+        cJSON *json;          /* NULL: err says why */
+        char err[192];
+    } parsed;
 } Server;
 
 /* ---- loop → engine ---- */
 typedef enum InKind { IN_ADD = 0, IN_ABORT } InKind;
+/* A prompt's text still to tokenize (api_prepare.c), its ids to be appended to the prompt's. */
+typedef struct PromptSrc {
+    char *text;               /* malloc'd, [len]; NULL: nothing to tokenize */
+    size_t len;
+    TokSpan *plain;           /* a chat prompt's message spans (chat_prompt_encode), or NULL */
+    int n_plain;
+    int add_special, parse_special;
+} PromptSrc;
 typedef struct InMsg {
     struct InMsg *next;
     InKind kind;
@@ -73,6 +87,7 @@ typedef struct InMsg {
     int n_prompts;
     int32_t **prompts;        /* [n_prompts][n_prompt[i]] */
     int *n_prompt;
+    PromptSrc *src;           /* [n_prompts]: texts the loop thread has not tokenized (api_prepare.c) */
     RequestParams params;     /* params.stop points into stops, params.logit_bias into bias;
                                * params.constraint is a reference this message holds */
     char *stops[ENGINE_MAX_STOP];
@@ -167,6 +182,16 @@ struct Job {
     void (*ext_free)(void *);
     int opt[8];               /* the dialect's small options */
     char *model_name;         /* the name to answer with */
+    /* once its prompts are tokens (api_prepare.c), before the engine sees the job */
+    int keep_prompt_ids;      /* copy them into prompt_ids (echo, TGI's prefill, Ollama's context) */
+    int check_max_tokens;     /* api_check_lengths' max_tokens (<= 0: fill the context) */
+    int length_status;        /* the status of a prompt that does not fit (0: 400) */
+    int no_length_check;      /* /tokenize, count_tokens: any length is an answer */
+    /* the dialect's own step (Ollama: num_ctx): 0, or an HTTP status with err set */
+    int (*on_prompts)(Job *j, InMsg *m, char *err, size_t n);
+    /* answer with the tokens instead of generating (/tokenize): the JSON body, malloc'd, made
+     * from m alone (it runs on a worker when the prompt was long), or NULL */
+    char *(*answer)(const Server *s, const InMsg *m);
 };
 
 /* Route handlers (api_openai.c, api_tgi.c, api_ollama.c, api_routes.c). */
@@ -214,8 +239,19 @@ void api_error(HttpConn *c, Dialect d, int status, const char *param, const char
 cJSON *api_error_body(Dialect d, int status, const char *param, const char *msg);
 /* cJSON to the connection: status 200, application/json; frees j. */
 void api_send_json(HttpConn *c, int status, cJSON *j);
-/* Parse the body as a JSON object; on failure answer 400 and return NULL. */
-cJSON *api_parse_body(HttpConn *c, Dialect d, const HttpRequest *r);
+/* The body as one JSON object, UTF-8, nothing after it: the object, or NULL with err set.
+ * Any thread. */
+cJSON *api_json_parse(const char *body, size_t len, char *err, size_t n);
+/* The request's body parsed (on the worker pool already when it was long: api_parse_later);
+ * on failure answer 400 and return NULL. */
+cJSON *api_parse_body(Server *s, HttpConn *c, Dialect d, const HttpRequest *r);
+typedef void (*ApiHandler)(Server *s, HttpConn *c, HttpRequest *r);
+/* A body too long to parse on the loop thread: 1 when it is queued on the worker pool and
+ * handler(s, c, r) will run once it is parsed (503 instead when generates and the server is
+ * shutting down by then; nothing when the client has left); 0: run the handler now. */
+int api_parse_later(Server *s, HttpConn *c, HttpRequest *r, Dialect d, int generates, ApiHandler handler);
+/* p[0, n) with every byte that is not UTF-8 replaced by U+FFFD: malloc'd, or NULL. */
+char *api_utf8_sanitize(const char *p, size_t n);
 
 /* Typed optional fields: absent or null leaves *out; a wrong type or range is 1 with err set
  * (naming the field); 0 otherwise. */
@@ -227,14 +263,21 @@ int json_opt_u64(const cJSON *o, const char *key, uint64_t *out, int *has, char 
 int json_opt_stop(const cJSON *o, const char *key, InMsg *m, char *err, size_t n);
 int json_opt_stop_ids(const cJSON *o, const char *key, InMsg *m, char *err, size_t n);
 
+/* The model as clients may see it: the argument of `piston serve` when it names a model
+ * (smollm2, ORG/NAME), its file or directory name when it is a path, never the server's
+ * filesystem layout. */
+const char *api_model_ref(const Server *s);
 /* The model name a request names: 1 when it is ours (or absent), else 0. */
 int api_model_matches(const Server *s, const char *name, int allow_tag);
 InMsg *in_msg_new(int n_prompts);
-/* Tokenize text as a prompt (special tokens parsed when parse_special); into prompt i. */
+/* Text as prompt i (special tokens parsed when parse_special: a raw prompt, as vLLM and
+ * llama.cpp do), tokenized by api_submit: at once when short, else on libuv's worker pool
+ * (api_prepare.c); its ids follow whatever prompt i already holds. 0, or -1 out of memory. */
 int api_add_text_prompt(Server *s, InMsg *m, int i, const char *text, int add_special, int parse_special);
-/* Render a chat (an array of {role, content}) with the model's template into a malloc'd
- * string; 0, or 1 with err set (bad message, no template). */
-int api_render_chat(Server *s, const cJSON *messages, const char *system, char **out, char *err, size_t n);
+/* A rendered conversation as prompt i, taken from *p (which is left empty): control tokens
+ * only from the template's text, message contents as plain text (chat_prompt_encode). */
+int api_add_chat_prompt(Server *s, InMsg *m, int i, ChatPrompt *p);
+
 /* Check every prompt against max_model_len and the asked max_tokens (<= 0: fill the
  * context); 0, or 1 with err set in vLLM's words. */
 int api_check_lengths(Server *s, const InMsg *m, int max_tokens, char *err, size_t n);

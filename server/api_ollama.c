@@ -162,8 +162,23 @@ static int messages_have_images(const cJSON *messages) {
     return 0;
 }
 
+enum { OPT_NUM_CTX = 6, OPT_NUM_PREDICT = 7 }; /* Job.opt: what fit_context needs */
+
+/* Once the prompt is tokens: it must fit num_ctx, and max_tokens is what num_predict asks
+ * within the room left. */
+static int fit_context(Job *j, InMsg *m, char *err, size_t n) {
+    int num_ctx = j->opt[OPT_NUM_CTX], num_predict = j->opt[OPT_NUM_PREDICT], room = num_ctx - m->n_prompt[0];
+    if (m->n_prompt[0] >= num_ctx)
+        return snprintf(err, n, "the prompt (%d tokens) does not fit the context (num_ctx %d, --max-model-len %d)",
+                        m->n_prompt[0], num_ctx, j->srv->model.max_model_len), 400;
+    /* -1 (and -2): until the context is full */
+    m->params.max_tokens = num_predict > 0 && num_predict < room ? num_predict : room;
+    if (num_predict == 0) m->params.max_tokens = 1; /* Ollama evaluates the prompt only; one token is our least */
+    return 0;
+}
+
 static void handle(Server *s, HttpConn *c, HttpRequest *r, int chat) {
-    cJSON *b = api_parse_body(c, DIALECT_OLLAMA, r);
+    cJSON *b = api_parse_body(s, c, DIALECT_OLLAMA, r);
     if (!b) return;
     char err[1024] = "";
     int status = 0, stream = 1, raw = 0, num_predict = -1, num_ctx = 0;
@@ -174,7 +189,6 @@ static void handle(Server *s, HttpConn *c, HttpRequest *r, int chat) {
     const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(b, "context");
     InMsg *m = NULL;
     Job *j = NULL;
-    char *text = NULL;
     StructSpec spec = {-1, NULL, 0};
     const cJSON *images = cJSON_GetObjectItemCaseSensitive(b, "images");
     if (!cJSON_IsString(model) || !*model->valuestring) status = 400, snprintf(err, sizeof err, "model is required");
@@ -219,6 +233,7 @@ static void handle(Server *s, HttpConn *c, HttpRequest *r, int chat) {
         if (!(j->ext = tool_state_new(&tr, 1))) status = 500, snprintf(err, sizeof err, "out of memory");
         else j->ext_free = (void (*)(void *))tool_state_free;
     }
+    ChatPrompt text = {0};
     if (!status && chat) {
         if (api_render_conversation(s, messages, NULL, tr.tools, &text, err, sizeof err)) status = 400;
     } else if (!status && !raw) {
@@ -226,49 +241,34 @@ static void handle(Server *s, HttpConn *c, HttpRequest *r, int chat) {
         cJSON_AddStringToObject(msg, "role", "user");
         cJSON_AddStringToObject(msg, "content", prompt->valuestring);
         cJSON_AddItemToArray(one, msg);
-        if (api_render_chat(s, one, cJSON_IsString(system) ? system->valuestring : NULL, &text, err, sizeof err))
+        if (api_render_conversation(s, one, cJSON_IsString(system) ? system->valuestring : NULL, NULL, &text, err, sizeof err))
             status = 400;
         cJSON_Delete(one);
-    } else if (!status) {
-        text = strdup(prompt->valuestring);
     }
-    if (!status && (!text || api_add_text_prompt(s, m, 0, text, raw || !s->model.chat || !s->model.chat->bos_text, 1)))
-        status = 500, snprintf(err, sizeof err, "out of memory");
-    free(text);
     if (!status && !chat && cJSON_IsArray(ctx) && cJSON_GetArraySize(ctx) > 0) { /* continue an earlier context */
         int nc = cJSON_GetArraySize(ctx), k = 0, nv = tokenizer_n_vocab(s->model.tok);
-        int32_t *ids = malloc((size_t)(nc + m->n_prompt[0]) * sizeof *ids);
+        int32_t *ids = malloc((size_t)nc * sizeof *ids);
         const cJSON *e;
         cJSON_ArrayForEach(e, ctx) {
             if (ids && cJSON_IsNumber(e) && e->valuedouble >= 0 && e->valuedouble < nv) ids[k++] = (int32_t)e->valuedouble;
         }
-        if (!ids || k != nc) status = 400, snprintf(err, sizeof err, "'context' must be a list of token ids");
-        else {
-            memcpy(ids + nc, m->prompts[0], (size_t)m->n_prompt[0] * sizeof *ids);
-            free(m->prompts[0]);
-            m->prompts[0] = ids, m->n_prompt[0] += nc, ids = NULL;
-        }
-        free(ids);
+        if (!ids || k != nc) status = 400, snprintf(err, sizeof err, "'context' must be a list of token ids"), free(ids);
+        else m->prompts[0] = ids, m->n_prompt[0] = nc; /* the prompt's ids follow these */
     }
+    /* raw: the client wrote the whole prompt, special tokens and all, as with /v1/completions */
+    if (!status && (raw ? api_add_text_prompt(s, m, 0, prompt->valuestring, 1, 1) : api_add_chat_prompt(s, m, 0, &text)))
+        status = 500, snprintf(err, sizeof err, "out of memory");
+    chat_prompt_free(&text);
     cJSON_Delete(b);
     if (!status) {
-        int room = num_ctx - m->n_prompt[0];
-        if (m->n_prompt[0] >= num_ctx) {
-            status = 400;
-            snprintf(err, sizeof err, "the prompt (%d tokens) does not fit the context (num_ctx %d, --max-model-len %d)",
-                     m->n_prompt[0], num_ctx, s->model.max_model_len);
-        }
-        /* -1 (and -2): until the context is full */
-        m->params.max_tokens = num_predict > 0 && num_predict < room ? num_predict : room;
-        if (num_predict == 0) m->params.max_tokens = 1; /* Ollama evaluates the prompt only; one token is our least */
+        j->opt[OPT_NUM_CTX] = num_ctx, j->opt[OPT_NUM_PREDICT] = num_predict;
+        j->on_prompts = fit_context;
+        j->keep_prompt_ids = !chat; /* the context of the answer */
+        api_default_seed(s, m);
+        int rc = api_submit(j, m, &spec, err, sizeof err);
+        if (rc > 0) status = rc;
+        else if (rc < 0) status = 503, snprintf(err, sizeof err, "server busy, please try again.  maximum pending requests exceeded");
     }
-    if (!status && !chat && (j->prompt_ids = calloc(1, sizeof(int32_t *))) &&
-        (j->prompt_ids[0] = malloc((size_t)m->n_prompt[0] * sizeof(int32_t) + 1)))
-        memcpy(j->prompt_ids[0], m->prompts[0], (size_t)m->n_prompt[0] * sizeof(int32_t));
-    if (!status) api_default_seed(s, m);
-    if (!status && api_check_lengths(s, m, 0, err, sizeof err)) status = 400;
-    if (!status && api_submit(j, m, &spec))
-        status = 503, snprintf(err, sizeof err, "server busy, please try again.  maximum pending requests exceeded");
     struct_spec_free(&spec);
     if (!status) return;
     in_msg_free(m);

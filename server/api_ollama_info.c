@@ -79,7 +79,7 @@ void api_ollama_version(Server *s, HttpConn *c, HttpRequest *r) {
 }
 
 void api_ollama_show(Server *s, HttpConn *c, HttpRequest *r) {
-    cJSON *b = api_parse_body(c, DIALECT_OLLAMA, r);
+    cJSON *b = api_parse_body(s, c, DIALECT_OLLAMA, r);
     if (!b) return;
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(b, "model");
     if (!cJSON_IsString(name)) name = cJSON_GetObjectItemCaseSensitive(b, "name");
@@ -94,7 +94,7 @@ void api_ollama_show(Server *s, HttpConn *c, HttpRequest *r) {
     const ModelConfig *cfg = &s->model.cfg;
     char buf[512], key[96];
     cJSON *o = cJSON_CreateObject();
-    snprintf(buf, sizeof buf, "FROM %s\n", s->opt.engine.model_path);
+    snprintf(buf, sizeof buf, "FROM %s\n", api_model_ref(s)); /* a name, never the server's path */
     cJSON_AddStringToObject(o, "modelfile", buf);
     cJSON_AddStringToObject(o, "parameters", "temperature 0.8\ntop_k 40\ntop_p 0.9\nrepeat_penalty 1.1");
     cJSON_AddStringToObject(o, "template", s->model.chat ? chat_template_kind_name(s->model.chat->kind) : "");

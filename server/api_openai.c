@@ -37,7 +37,7 @@ void api_openai_models(Server *s, HttpConn *c, HttpRequest *r) {
         cJSON_AddStringToObject(card, "object", "model");
         cJSON_AddNumberToObject(card, "created", (double)s->started);
         cJSON_AddStringToObject(card, "owned_by", "piston");
-        cJSON_AddStringToObject(card, "root", s->opt.model_arg);
+        cJSON_AddStringToObject(card, "root", api_model_ref(s));
         cJSON_AddNullToObject(card, "parent");
         cJSON_AddNumberToObject(card, "max_model_len", s->model.max_model_len);
         if (want) {
@@ -158,8 +158,10 @@ static void submit(Server *s, HttpConn *c, cJSON *b, InMsg *m, Job *j, int max_t
     cJSON_Delete(b);
     int status = 0;
     api_default_seed(s, m);
-    if (api_check_lengths(s, m, max_tokens, err, n)) status = 400;
-    else if (api_submit(j, m, spec)) {
+    j->check_max_tokens = max_tokens;
+    int rc = api_submit(j, m, spec, err, n);
+    if (rc > 0) status = rc;
+    else if (rc < 0) {
         status = 503;
         snprintf(err, n, "the server is overloaded: %d requests are waiting (--max-queued-requests)",
                  s->opt.max_queued_requests);
@@ -172,7 +174,7 @@ static void submit(Server *s, HttpConn *c, cJSON *b, InMsg *m, Job *j, int max_t
 }
 
 void api_openai_completions(Server *s, HttpConn *c, HttpRequest *r) {
-    cJSON *b = api_parse_body(c, DIALECT_OPENAI, r);
+    cJSON *b = api_parse_body(s, c, DIALECT_OPENAI, r);
     if (!b) return;
     char err[1024] = "";
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(b, "prompt");
@@ -220,19 +222,16 @@ void api_openai_completions(Server *s, HttpConn *c, HttpRequest *r) {
         in_msg_free(m);
         job_free(j);
         struct_spec_free(&spec);
-        api_error(c, DIALECT_OPENAI, status, status == 400 ? "prompt" : NULL, "%s", *err ? err : "out of memory");
+        api_error(c, DIALECT_OPENAI, status, NULL, "%s", *err ? err : "out of memory"); /* param: the field err names */
         return;
     }
-    if (((j->opt[OPT_ECHO] && j->logprobs >= 0) || j->opt[OPT_PROMPT_LP]) && (j->prompt_ids = calloc((size_t)np, sizeof(int32_t *))))
-        for (int i = 0; i < np; i++)
-            if ((j->prompt_ids[i] = malloc((size_t)(m->n_prompt[i] + 1) * sizeof(int32_t))))
-                memcpy(j->prompt_ids[i], m->prompts[i], (size_t)m->n_prompt[i] * sizeof(int32_t));
+    j->keep_prompt_ids = (j->opt[OPT_ECHO] && j->logprobs >= 0) || j->opt[OPT_PROMPT_LP];
     api_make_id(s, "cmpl-", j->id, sizeof j->id);
     submit(s, c, b, m, j, max_tokens, &spec, err, sizeof err);
 }
 
 void api_openai_chat(Server *s, HttpConn *c, HttpRequest *r) {
-    cJSON *b = api_parse_body(c, DIALECT_OPENAI, r);
+    cJSON *b = api_parse_body(s, c, DIALECT_OPENAI, r);
     if (!b) return;
     char err[1024] = "";
     int nsamples = 1, status = 0, max_tokens = 0;
@@ -245,7 +244,7 @@ void api_openai_chat(Server *s, HttpConn *c, HttpRequest *r) {
         j->kind = OAI_CHAT;
         status = parse_common(s, b, m, j, 1, &max_tokens, &spec, err, sizeof err);
     }
-    char *text = NULL;
+    ChatPrompt text = {0};
     ToolReq tr;
     if (!status)
         status = api_tools_request(s, cJSON_GetObjectItemCaseSensitive(b, "tools"), cJSON_GetObjectItemCaseSensitive(b, "tool_choice"),
@@ -255,9 +254,8 @@ void api_openai_chat(Server *s, HttpConn *c, HttpRequest *r) {
     if (!status && api_render_conversation(s, cJSON_GetObjectItemCaseSensitive(b, "messages"), NULL, tr.tools, &text, err,
                                            sizeof err))
         status = 400;
-    if (!status && api_add_text_prompt(s, m, 0, text, s->model.chat->bos_text == NULL, 1))
-        status = 500, snprintf(err, sizeof err, "out of memory");
-    free(text);
+    if (!status && api_add_chat_prompt(s, m, 0, &text)) status = 500, snprintf(err, sizeof err, "out of memory");
+    chat_prompt_free(&text);
     if (status) {
         cJSON_Delete(b);
         in_msg_free(m);

@@ -8,17 +8,17 @@
 
 #include <http_parser.h>
 
-#include "server/api_common.h"
 #include "base/version.h"
+#include "server/api_tools.h"
 
-typedef void (*Handler)(Server *s, HttpConn *c, HttpRequest *r);
+typedef ApiHandler Handler;
 
 typedef struct Route {
     const char *path;
     int method;       /* HTTP_GET routes also answer HEAD */
     Handler handler;
     Dialect dialect;  /* the shape of its errors */
-    int auth;         /* needs the API key (when one is set) */
+    int auth;         /* needs the API key (when one is set): all but the probes */
     int model;        /* needs the model loaded (503 while loading) */
     int generates;    /* starts generation work (refused while shutting down) */
 } Route;
@@ -52,9 +52,24 @@ static void metrics(Server *s, HttpConn *c, HttpRequest *r) {
     free(text);
 }
 
-/* vLLM's /tokenize: {prompt} or {messages}, add_special_tokens → {count, max_model_len, tokens}. */
+/* vLLM's /tokenize: {prompt} or {messages} (with tools), add_special_tokens → {count,
+ * max_model_len, tokens}. Tokenized as the generation routes tokenize (api_submit: a long
+ * text on the worker pool, and then its answer too: tokenize_answer). */
+static char *tokenize_answer(const Server *s, const InMsg *m) {
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out, "count", m->n_prompt[0]);
+    cJSON_AddNumberToObject(out, "max_model_len", s->model.max_model_len);
+    cJSON *ids = cJSON_AddArrayToObject(out, "tokens");
+    for (int i = 0; i < m->n_prompt[0]; i++) cJSON_AddItemToArray(ids, cJSON_CreateNumber(m->prompts[0][i]));
+    char *text = cJSON_PrintUnformatted(out);
+    cJSON_Delete(out);
+    return text;
+}
+
+static const JobOps k_answer_ops = {"application/json", NULL, NULL};
+
 static void tokenize(Server *s, HttpConn *c, HttpRequest *r) {
-    cJSON *body = api_parse_body(c, DIALECT_OPENAI, r);
+    cJSON *body = api_parse_body(s, c, DIALECT_OPENAI, r);
     if (!body) return;
     char err[512] = "";
     int add_special = 1;
@@ -62,43 +77,40 @@ static void tokenize(Server *s, HttpConn *c, HttpRequest *r) {
     const cJSON *messages = cJSON_GetObjectItemCaseSensitive(body, "messages");
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(body, "model");
     InMsg *m = in_msg_new(1);
-    char *text = NULL;
+    Job *j = m ? job_new(s, c, &k_answer_ops, DIALECT_OPENAI, 1, 1) : NULL;
+    ChatPrompt text = {0};
     int status = 400;
-    if (!m) {
+    if (!m || !j) {
         snprintf(err, sizeof err, "out of memory"), status = 500;
     } else if (model && !cJSON_IsNull(model) && !(cJSON_IsString(model) && api_model_matches(s, model->valuestring, 0))) {
         snprintf(err, sizeof err, "The model `%s` does not exist.", cJSON_IsString(model) ? model->valuestring : "?");
         status = 404;
     } else if (json_opt_bool(body, "add_special_tokens", &add_special, err, sizeof err)) {
     } else if (cJSON_IsString(prompt)) {
-        if (api_add_text_prompt(s, m, 0, prompt->valuestring, add_special, 1))
-            snprintf(err, sizeof err, "the prompt cannot be tokenized");
+        if (api_add_text_prompt(s, m, 0, prompt->valuestring, add_special, 1)) snprintf(err, sizeof err, "out of memory"), status = 500;
     } else if (messages) {
-        if (!api_render_chat(s, messages, NULL, &text, err, sizeof err) &&
-            api_add_text_prompt(s, m, 0, text, s->model.chat->bos_text == NULL, 1))
-            snprintf(err, sizeof err, "the conversation cannot be tokenized");
+        if (!api_render_conversation(s, messages, NULL, cJSON_GetObjectItemCaseSensitive(body, "tools"), &text, err,
+                                     sizeof err) && api_add_chat_prompt(s, m, 0, &text))
+            snprintf(err, sizeof err, "out of memory"), status = 500;
     } else {
         snprintf(err, sizeof err, "'prompt' (a string) or 'messages' is required");
     }
-    free(text);
+    chat_prompt_free(&text);
     cJSON_Delete(body);
-    if (*err) {
-        in_msg_free(m);
-        api_error(c, DIALECT_OPENAI, status, NULL, "%s", err);
-        return;
+    if (!*err) {
+        j->no_length_check = 1, j->answer = tokenize_answer;
+        int rc = api_submit(j, m, NULL, err, sizeof err);
+        if (rc == 0) return; /* answered, or answering */
+        status = rc > 0 ? rc : 503;
     }
-    cJSON *out = cJSON_CreateObject();
-    cJSON_AddNumberToObject(out, "count", m->n_prompt[0]);
-    cJSON_AddNumberToObject(out, "max_model_len", s->model.max_model_len);
-    cJSON *ids = cJSON_AddArrayToObject(out, "tokens");
-    for (int i = 0; i < m->n_prompt[0]; i++) cJSON_AddItemToArray(ids, cJSON_CreateNumber(m->prompts[0][i]));
     in_msg_free(m);
-    api_send_json(c, 200, out);
+    job_free(j);
+    api_error(c, DIALECT_OPENAI, status, NULL, "%s", *err ? err : "the server is overloaded");
 }
 
 /* vLLM's /detokenize: {tokens} → {prompt}. */
 static void detokenize(Server *s, HttpConn *c, HttpRequest *r) {
-    cJSON *body = api_parse_body(c, DIALECT_OPENAI, r);
+    cJSON *body = api_parse_body(s, c, DIALECT_OPENAI, r);
     if (!body) return;
     const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(body, "tokens"), *e;
     int n_vocab = tokenizer_n_vocab(s->model.tok);
@@ -145,22 +157,22 @@ static const Route k_routes[] = {
     {"/health", HTTP_GET, health, DIALECT_OPENAI, 0, 1, 0},
     {"/version", HTTP_GET, version, DIALECT_OPENAI, 0, 0, 0},
     {"/metrics", HTTP_GET, metrics, DIALECT_OPENAI, 0, 1, 0},
-    {"/tokenize", HTTP_POST, tokenize, DIALECT_OPENAI, 0, 1, 0},
-    {"/detokenize", HTTP_POST, detokenize, DIALECT_OPENAI, 0, 1, 0},
+    {"/tokenize", HTTP_POST, tokenize, DIALECT_OPENAI, 1, 1, 0},
+    {"/detokenize", HTTP_POST, detokenize, DIALECT_OPENAI, 1, 1, 0},
     {"/v1/models", HTTP_GET, api_openai_models, DIALECT_OPENAI, 1, 1, 0},
     {"/v1/completions", HTTP_POST, api_openai_completions, DIALECT_OPENAI, 1, 1, 1},
     {"/v1/chat/completions", HTTP_POST, api_openai_chat, DIALECT_OPENAI, 1, 1, 1},
     {"/generate", HTTP_POST, api_tgi_generate, DIALECT_TGI, 1, 1, 1},
     {"/generate_stream", HTTP_POST, api_tgi_generate_stream, DIALECT_TGI, 1, 1, 1},
     {"/", HTTP_POST, api_tgi_compat, DIALECT_TGI, 1, 1, 1},
-    {"/info", HTTP_GET, api_tgi_info, DIALECT_TGI, 0, 1, 0},
-    {"/", HTTP_GET, root, DIALECT_OLLAMA, 0, 0, 0},
+    {"/info", HTTP_GET, api_tgi_info, DIALECT_TGI, 1, 1, 0},
+    {"/", HTTP_GET, root, DIALECT_OLLAMA, 1, 0, 0},
     {"/api/generate", HTTP_POST, api_ollama_generate, DIALECT_OLLAMA, 1, 1, 1},
     {"/api/chat", HTTP_POST, api_ollama_chat, DIALECT_OLLAMA, 1, 1, 1},
-    {"/api/tags", HTTP_GET, api_ollama_tags, DIALECT_OLLAMA, 0, 1, 0},
-    {"/api/show", HTTP_POST, api_ollama_show, DIALECT_OLLAMA, 0, 1, 0},
-    {"/api/ps", HTTP_GET, api_ollama_ps, DIALECT_OLLAMA, 0, 1, 0},
-    {"/api/version", HTTP_GET, api_ollama_version, DIALECT_OLLAMA, 0, 0, 0},
+    {"/api/tags", HTTP_GET, api_ollama_tags, DIALECT_OLLAMA, 1, 1, 0},
+    {"/api/show", HTTP_POST, api_ollama_show, DIALECT_OLLAMA, 1, 1, 0},
+    {"/api/ps", HTTP_GET, api_ollama_ps, DIALECT_OLLAMA, 1, 1, 0},
+    {"/api/version", HTTP_GET, api_ollama_version, DIALECT_OLLAMA, 1, 0, 0},
     {"/v1/messages", HTTP_POST, api_anthropic_messages, DIALECT_ANTHROPIC, 1, 1, 1},
     {"/v1/messages/count_tokens", HTTP_POST, api_anthropic_count_tokens, DIALECT_ANTHROPIC, 1, 1, 0},
 };
@@ -187,6 +199,30 @@ static int key_ok(const char *want, const HttpRequest *r) {
     return diff == 0;
 }
 
+/* Whether path is one of --public-routes (a comma separated list of exact paths). */
+static int listed_public(const char *list, const char *path) {
+    size_t n = strlen(path);
+    for (const char *p = list; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        while (len && *p == ' ') p++, len--;
+        while (len && p[len - 1] == ' ') len--;
+        if (len == n && !strncmp(p, path, n)) return 1;
+        p = e ? e + 1 : NULL;
+    }
+    return 0;
+}
+
+/* With an API key, every route needs it except the probes (/health, /metrics, /version:
+ * load balancers, Prometheus and liveness checks carry no key) and those --public-routes
+ * opens. Paths that name no route need it too, so that a client without the key learns
+ * nothing of which routes exist. */
+static int needs_key(const Server *s, const Route *hit, const char *path) {
+    if (!s->opt.api_key) return 0;
+    if (listed_public(s->opt.public_routes, path)) return 0;
+    return hit ? hit->auth : 1;
+}
+
 /* The route of path and method, or NULL; allow[n] gets the methods the path takes. */
 static const Route *route_find(const HttpRequest *r, char *allow, size_t n, int *path_known) {
     const char *path = r->path;
@@ -203,23 +239,34 @@ static const Route *route_find(const HttpRequest *r, char *allow, size_t n, int 
     return NULL;
 }
 
-static int auth_refused(Server *s, HttpConn *c, const HttpRequest *r, const Route *hit) {
-    if (!hit->auth || !s->opt.api_key || key_ok(s->opt.api_key, r)) return 0;
-    api_error(c, hit->dialect, 401, NULL, http_header(r, "authorization") ? "invalid API key" : "missing API key: send "
-              "'Authorization: Bearer <key>'");
-    return 1;
+/* Whether the request needs the key and lacks it. hit: its route, or NULL; a known path
+ * asked with another method follows that path's rule. */
+static int key_missing(const Server *s, const HttpRequest *r, const Route *hit, int path_known) {
+    int is_model_path = !strncmp(r->path, "/v1/models/", 11);
+    const Route *rule = hit;
+    for (size_t i = 0; !rule && path_known && i < sizeof k_routes / sizeof *k_routes; i++)
+        if (!strcmp(k_routes[i].path, is_model_path ? "/v1/models" : r->path)) rule = &k_routes[i];
+    return needs_key(s, rule, r->path) && !key_ok(s->opt.api_key, r);
+}
+
+static void refuse_key(HttpConn *c, const HttpRequest *r, Dialect d) {
+    api_error(c, d, 401, NULL, http_header(r, "authorization") || http_header(r, "x-api-key") ? "invalid API key"
+              : "missing API key: send 'Authorization: Bearer <key>'");
 }
 
 /* The key is checked once the headers are in, before a byte of the body is read or a
- * 100 Continue invites it; api_on_request checks again (a request without a hook). */
+ * 100 Continue invites it; api_on_request checks again (a request without a hook).
+ * Preflights (OPTIONS) are api_on_request's: CORS answers them without a key. */
 int api_on_headers(void *ud, HttpConn *c, HttpRequest *r) {
     Server *s = ud;
+    if (!s->opt.api_key || r->method == HTTP_OPTIONS) return 0;
     char allow[64] = "";
     int path_known = 0;
     const Route *hit = route_find(r, allow, sizeof allow, &path_known);
-    if (!hit || !hit->auth || !s->opt.api_key || key_ok(s->opt.api_key, r)) return 0;
-    if (api_access_begin(s, c, r, hit->dialect)) return 1;
-    return auth_refused(s, c, r, hit);
+    if (!key_missing(s, r, hit, path_known)) return 0;
+    Dialect d = hit ? hit->dialect : dialect_of_path(r->path);
+    if (!api_access_begin(s, c, r, d)) refuse_key(c, r, d);
+    return 1;
 }
 
 void api_on_request(void *ud, HttpConn *c, HttpRequest *r) {
@@ -230,6 +277,10 @@ void api_on_request(void *ud, HttpConn *c, HttpRequest *r) {
     const Route *hit = route_find(r, allow, sizeof allow, &path_known);
     Dialect d = hit ? hit->dialect : dialect_of_path(path);
     if (api_access_begin(s, c, r, d)) return; /* a CORS preflight, answered */
+    if (key_missing(s, r, hit, path_known)) {
+        refuse_key(c, r, d);
+        return;
+    }
     if (!hit && path_known) {
         char extra[96];
         snprintf(extra, sizeof extra, "Allow: %s\r\n", allow);
@@ -245,7 +296,6 @@ void api_on_request(void *ud, HttpConn *c, HttpRequest *r) {
                   r->method_name, path);
         return;
     }
-    if (auth_refused(s, c, r, hit)) return;
     if (hit->model && !s->ready) {
         api_error(c, d, 503, NULL, "the model is still loading");
         return;
@@ -254,6 +304,7 @@ void api_on_request(void *ud, HttpConn *c, HttpRequest *r) {
         api_error(c, d, 503, NULL, "the server is shutting down");
         return;
     }
+    if (r->method == HTTP_POST && api_parse_later(s, c, r, hit->dialect, hit->generates, hit->handler)) return;
     hit->handler(s, c, r);
 }
 

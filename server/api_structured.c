@@ -4,19 +4,13 @@
  * guided_json / guided_regex / guided_choice / guided_grammar are taken as the
  * structured_outputs fields they were renamed to.
  *
- * Compilation runs on libuv's worker pool. Meanwhile the job is tied to its connection (so a
- * client that leaves is noticed) but not yet submitted; when the work is done, on the loop
- * thread, the constraint goes into the cache and the job to the engine, or the error to the
- * client in its dialect's shape. The server counts these jobs, so that shutdown waits for
- * them: a compilation reads the engine's vocabulary. */
+ * Compilation runs on libuv's worker pool, with the prompts' tokenization (api_prepare.c). */
 #include "server/api_structured.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CACHE_ENTRIES 64
 
 void struct_spec_free(StructSpec *s) {
     free(s->text);
@@ -150,89 +144,3 @@ int api_structured_ollama(const cJSON *b, StructSpec *out, char *err, size_t n) 
     if (cJSON_IsObject(f)) return set_schema(out, f, "format", err, n);
     return snprintf(err, n, "'format' must be \"json\" or a JSON Schema"), 400;
 }
-
-/* ---- compilation on the worker pool ---- */
-
-typedef struct CompileWork {
-    uv_work_t req;
-    Job *j;
-    InMsg *m;
-    StructSpec spec;
-    const ConstraintVocab *vocab;
-    Constraint *c;
-    int rc;
-    char err[512];
-} CompileWork;
-
-static void compile_work(uv_work_t *req) {
-    CompileWork *w = req->data;
-    ConstraintSpec cs = {(ConstraintKind)w->spec.kind, w->spec.text, w->spec.len};
-    ConstraintLimits lim;
-    constraint_limits_default(&lim);
-    lim.what = "the server's limit per structured output: 10 s of compilation, 512 MiB";
-    w->rc = constraint_compile(w->vocab, &cs, &lim, &w->c, w->err, sizeof w->err);
-}
-
-static void compile_done(uv_work_t *req, int status) {
-    CompileWork *w = req->data;
-    Job *j = w->j;
-    Server *s = j->srv;
-    s->n_compiling--;
-    if (w->rc == 0) {
-        ConstraintSpec cs = {(ConstraintKind)w->spec.kind, w->spec.text, w->spec.len};
-        if (s->constraints) constraint_cache_put(s->constraints, &cs, constraint_ref(w->c));
-        w->m->params.constraint = w->c;
-    }
-    j->abort_sent = 0;
-    if (!j->conn) { /* the client left */
-    } else if (w->rc || status) {
-        job_fail(j, 400, status ? "the structured output's compilation was cancelled" : w->err);
-    } else if (s->shutting_down) {
-        job_fail(j, 503, "the server is shutting down");
-    } else if (job_submit(j, w->m) == 0) {
-        w->m = NULL, j = NULL; /* the engine's now */
-    } else {
-        job_fail(j, 503, "the server is overloaded: too many requests are waiting (--max-queued-requests)");
-    }
-    if (j) {
-        if (j->conn) http_conn_set_user(j->conn, NULL);
-        job_free(j);
-    }
-    in_msg_free(w->m);
-    struct_spec_free(&w->spec);
-    free(w);
-    serve_job_released(s); /* a shutdown may have waited for this */
-}
-
-int api_submit(Job *j, InMsg *m, StructSpec *spec) {
-    Server *s = j->srv;
-    if (!spec || spec->kind < 0) return job_submit(j, m);
-    if (bridge_num_waiting(s->bridge) >= s->opt.max_queued_requests) return -1;
-    if (!s->constraints) constraint_cache_create(CACHE_ENTRIES, &s->constraints);
-    ConstraintSpec cs = {(ConstraintKind)spec->kind, spec->text, spec->len};
-    Constraint *c = s->constraints ? constraint_cache_get(s->constraints, &cs) : NULL;
-    if (c) {
-        m->params.constraint = c;
-        struct_spec_free(spec);
-        if (job_submit(j, m) == 0) return 0;
-        constraint_unref(c), m->params.constraint = NULL;
-        return -1;
-    }
-    CompileWork *w = calloc(1, sizeof *w);
-    if (!w) return -1;
-    w->req.data = w, w->j = j, w->m = m, w->spec = *spec, w->vocab = s->model.vocab;
-    spec->text = NULL, spec->kind = -1;
-    /* tied to the connection, so that its close finds the job; no engine abort to send yet */
-    j->abort_sent = 1;
-    http_conn_set_user(j->conn, j);
-    if (uv_queue_work(s->loop, &w->req, compile_work, compile_done)) {
-        *spec = w->spec;
-        free(w);
-        http_conn_set_user(j->conn, NULL);
-        j->abort_sent = 0;
-        return -1;
-    }
-    s->n_compiling++;
-    return 0;
-}
-

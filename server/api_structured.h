@@ -1,8 +1,8 @@
 /* Structured outputs in every dialect: the fields that ask for a constraint, read into one
  * spec (OpenAI's response_format, vLLM's structured_outputs and its older guided_* names,
- * TGI's parameters.grammar, Ollama's format), and the submission of a job whose constraint
- * must first be compiled: from the cache at once, or on libuv's worker pool (never on the
- * loop or engine thread), with a 400 naming the problem or the limit when it fails. */
+ * TGI's parameters.grammar, Ollama's format), and the submission of a job whose prompts must
+ * first be tokenized and constraint compiled (api_prepare.c), with a 400 naming the problem
+ * or the limit when compilation fails. */
 #ifndef PISTON_API_STRUCTURED_H
 #define PISTON_API_STRUCTURED_H
 
@@ -33,9 +33,14 @@ int api_refuse_unimplemented(const cJSON *body, Dialect d, char *err, size_t n);
 /* OpenAI's logit_bias ({"token id": bias}) into m. 0, or 400 with err set. */
 int api_logit_bias(Server *s, const cJSON *body, InMsg *m, char *err, size_t n);
 
-/* Submit m for j (as job_submit), compiling spec's constraint first when it has one and it is
- * not cached; takes spec's text. 0: submitted, or queued for compilation (the job then
- * answers for itself); -1: the queue is full and nothing was taken (answer 503/429). */
-int api_submit(Job *j, InMsg *m, StructSpec *spec);
+/* Submit m for j (as job_submit) once its prompts are tokens and its constraint compiled
+ * (api_prepare.c): tokenization of long texts and compilations that miss the cache run on
+ * libuv's worker pool, never on the loop or engine thread; takes spec's text. Then, on the
+ * loop thread: prompt ids kept (j->keep_prompt_ids), the dialect's on_prompts, the length
+ * check (check_max_tokens, length_status), and the engine, or the job's answer.
+ * 0: submitted, queued, or answered; the job then answers for itself. -1: the queue is
+ * full and nothing was taken (answer 503/429). > 0: an HTTP status with err set (a prompt
+ * that does not fit, ...), nothing taken. */
+int api_submit(Job *j, InMsg *m, StructSpec *spec, char *err, size_t n);
 
 #endif

@@ -180,7 +180,7 @@ static int parse_params(Server *s, const cJSON *p, InMsg *m, Job *j, int *max_ne
 }
 
 static void generate(Server *s, HttpConn *c, HttpRequest *r, int stream, int compat) {
-    cJSON *b = api_parse_body(c, DIALECT_TGI, r);
+    cJSON *b = api_parse_body(s, c, DIALECT_TGI, r);
     if (!b) return;
     char err[1024] = "";
     int status = 0, max_new = 100;
@@ -202,13 +202,15 @@ static void generate(Server *s, HttpConn *c, HttpRequest *r, int stream, int com
     if (!status && j->opt[OPT_FULL_TEXT] &&
         (!(j->prompt_texts = calloc(1, sizeof(char *))) || !(j->prompt_texts[0] = strdup(inputs->valuestring))))
         status = 500, snprintf(err, sizeof err, "out of memory");
-    if (!status && j->opt[OPT_PREFILL] && (j->prompt_ids = calloc(1, sizeof(int32_t *))) &&
-        (j->prompt_ids[0] = malloc((size_t)m->n_prompt[0] * sizeof(int32_t) + 1)))
-        memcpy(j->prompt_ids[0], m->prompts[0], (size_t)m->n_prompt[0] * sizeof(int32_t));
     cJSON_Delete(b);
     api_default_seed(s, m);
-    if (!status && api_check_lengths(s, m, max_new, err, sizeof err)) status = 422;
-    if (!status && api_submit(j, m, &spec)) status = 429, snprintf(err, sizeof err, "Model is overloaded");
+    if (!status) {
+        j->keep_prompt_ids = j->opt[OPT_PREFILL];
+        j->check_max_tokens = max_new, j->length_status = 422;
+        int rc = api_submit(j, m, &spec, err, sizeof err);
+        if (rc > 0) status = rc;
+        else if (rc < 0) status = 429, snprintf(err, sizeof err, "Model is overloaded");
+    }
     struct_spec_free(&spec);
     if (!status) return;
     in_msg_free(m);

@@ -10,9 +10,9 @@
 #include "server/api_common.h"
 #include "server/api_structured.h"
 
-/* Render messages (and system, tools) with the model's template into a malloc'd string. 0, or
- * 1 with err set. */
-int api_render_conversation(Server *s, const cJSON *messages, const char *system, const cJSON *tools, char **out,
+/* Render messages (and system, tools) with the model's template into *out, message text
+ * marked plain (chat_prompt_free it). 0, or 1 with err set. */
+int api_render_conversation(Server *s, const cJSON *messages, const char *system, const cJSON *tools, ChatPrompt *out,
                             char *err, size_t n);
 
 typedef struct ToolReq {

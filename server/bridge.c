@@ -51,6 +51,8 @@ struct Bridge {
 void in_msg_free(InMsg *m) {
     if (!m) return;
     for (int i = 0; i < m->n_prompts; i++) free(m->prompts ? m->prompts[i] : NULL);
+    for (int i = 0; m->src && i < m->n_prompts; i++) free(m->src[i].text), free(m->src[i].plain);
+    free(m->src);
     free(m->prompts);
     free(m->n_prompt);
     for (int i = 0; i < ENGINE_MAX_STOP; i++) free(m->stops[i]);

@@ -2,10 +2,11 @@
  * the model (bridge.c). The port is bound before the model loads, so a taken port fails at
  * once and /health answers 503 until the model is ready.
  *
- * Prompts are tokenized and chat-templated on the loop thread: the tokenizer is read-only
- * and shareable, a prompt takes microseconds to encode (bounded by --max-request-body),
- * and doing it here lets a bad or too-long prompt be refused with the right status at once
- * instead of after a round trip through a busy engine thread, which stays on the model.
+ * Prompts are tokenized before the engine sees them (api_prepare.c): the tokenizer is
+ * read-only and shareable, and a bad or too-long prompt is refused with the right status
+ * without a round trip through a busy engine thread, which stays on the model. A short one
+ * is tokenized on the loop thread; a long one (an 8 MiB body takes over a second), and a
+ * long body's parsing, on libuv's worker pool, so that no request stalls the others.
  *
  * Shutdown: the first SIGINT/SIGTERM stops accepting and lets in-flight requests finish
  * for --shutdown-timeout seconds; then (or at a second signal) every request still running

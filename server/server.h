@@ -33,6 +33,7 @@ typedef struct ServeOptions {
     int log_json;            /* --log-format json */
     CorsOptions cors;
     const char *api_key;     /* NULL: no authentication */
+    const char *public_routes; /* --public-routes: paths open without the key, comma separated */
     int max_queued_requests; /* waiting sequences beyond which new requests are refused */
     double shutdown_grace_s;
     uint64_t seed;           /* --seed: requests without a seed get one derived from it */

@@ -24,7 +24,9 @@ TOK = json.dumps({"prompt": "Hello world"}).encode()
 
 @pytest.fixture(scope="module")
 def srv(piston, model):
-    s = Server(piston, model, "--api-key", KEY, "--max-request-body", "65536", "--request-timeout", "5")
+    # /tokenize open (--public-routes) so that the framing cases need no key; the others keep it
+    s = Server(piston, model, "--api-key", KEY, "--public-routes", "/tokenize", "--max-request-body", "65536",
+               "--request-timeout", "5")
     yield s
     s.check_clean_exit()
 
@@ -108,8 +110,8 @@ def test_host(srv):
 
 
 def chunked_tokenize(body, extra=b""):
-    return (b"POST /tokenize HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n" + extra +
-            b"\r\n" + body)
+    return (b"POST /tokenize HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nTransfer-Encoding: chunked\r\n"
+            b"Connection: close\r\n" % KEY.encode() + extra + b"\r\n" + body)
 
 
 def test_chunk_data_must_end_with_crlf(srv):

@@ -154,7 +154,7 @@ def test_api_key(srv):
 
 def test_routes_and_methods(srv):
     openai_error(requests.get(srv("/v1/nothing"), headers=AUTH, timeout=10), 404)
-    r = requests.get(srv("/api/nothing"), timeout=10)
+    r = requests.get(srv("/api/nothing"), headers=AUTH, timeout=10)
     assert r.status_code == 404 and "error" in r.json()
     e = openai_error(requests.get(srv("/v1/completions"), headers=AUTH, timeout=10), 405)
     assert e["message"]
@@ -169,7 +169,8 @@ def test_keep_alive_pipelining_chunked_expect(srv):
     tok = json.dumps({"prompt": "Hello world"}).encode()
     # two requests in one write: two answers, in order, on one connection
     req = (b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
-           b"POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(tok), tok))
+           b"POST /tokenize HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+           % (KEY.encode(), len(tok), tok))
     out = raw(srv, req)
     assert out.count(b"HTTP/1.1 200 OK") == 2
     assert out.index(b"\"status\"") < out.index(b"\"tokens\"")
@@ -187,11 +188,13 @@ def test_keep_alive_pipelining_chunked_expect(srv):
     assert status_of(out) == 200 and b"chunked" not in out and out.rstrip().endswith(b"data: [DONE]")
     # a chunked request body
     body = b"5\r\n" + tok[:5] + b"\r\n" + b"%x\r\n" % (len(tok) - 5) + tok[5:] + b"\r\n0\r\n\r\n"
-    out = raw(srv, b"POST /tokenize HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + body)
+    out = raw(srv, b"POST /tokenize HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nTransfer-Encoding: chunked\r\n"
+              b"Connection: close\r\n\r\n" % KEY.encode() + body)
     assert status_of(out) == 200 and b"\"count\":2" in out
     # Expect: 100-continue
     s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
-    s.sendall(b"POST /tokenize HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n"
+    s.sendall(b"POST /tokenize HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY.encode() +
+              b"\r\nExpect: 100-continue\r\nConnection: close\r\n"
               b"Content-Length: %d\r\n\r\n" % len(tok))
     assert s.recv(100).startswith(b"HTTP/1.1 100 Continue")
     s.sendall(tok)
@@ -208,7 +211,8 @@ def test_keep_alive_pipelining_chunked_expect(srv):
 def test_slow_and_idle_clients(srv):
     # a request that does not arrive whole within --request-timeout: 408, closed
     t0 = time.monotonic()
-    out = raw(srv, b"POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{", timeout=10)
+    out = raw(srv, b"POST /tokenize HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY.encode() +
+              b"\r\nContent-Length: 100\r\n\r\n{", timeout=10)
     assert status_of(out) == 408 and time.monotonic() - t0 < 8
     # an idle keep-alive connection is closed after --timeout-keep-alive
     s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
