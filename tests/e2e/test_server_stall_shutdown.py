@@ -136,9 +136,11 @@ STREAMS = {
     "openai": ("/v1/chat/completions", {"model": MODEL_NAME, "messages": [{"role": "user", "content": COUNTING}],
                                         "max_tokens": 1500, "ignore_eos": True, "stream": True, "temperature": 0}),
     "tgi": ("/generate_stream", {"inputs": COUNTING, "parameters": {"max_new_tokens": 1500}}),
-    "ollama": ("/api/generate", {"model": MODEL_NAME, "prompt": COUNTING, "raw": True,
-                                 "options": {"num_predict": 1500, "temperature": 0}}),
-    "anthropic": ("/v1/messages", {"model": MODEL_NAME, "max_tokens": 1500, "stream": True,
+    # greedy and still counting at 1500 tokens (a raw /api/generate stops after ~90, and the
+    # Anthropic default, temperature 1, at any length): none may end before the grace period
+    "ollama": ("/api/chat", {"model": MODEL_NAME, "messages": [{"role": "user", "content": COUNTING}],
+                             "options": {"num_predict": 1500, "temperature": 0}}),
+    "anthropic": ("/v1/messages", {"model": MODEL_NAME, "max_tokens": 1500, "stream": True, "temperature": 0,
                                    "messages": [{"role": "user", "content": COUNTING}]}),
 }
 
