@@ -621,15 +621,20 @@ class Soak:
 
 # ---------------------------------------------------------------- server, RSS, metrics
 
-def rss_kib(pid):
+def rss_kib(pid, field="VmRSS"):
+    """VmRSS (or RssAnon, RssFile) of pid in KiB from /proc/PID/status."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         return None
     return None
+
+
+def rss_split(pid):
+    return f"anon {rss_kib(pid, 'RssAnon') / 1024:.1f}, file {rss_kib(pid, 'RssFile') / 1024:.1f}"
 
 
 async def rss_sampler(pid, samples, t_start, every):
@@ -749,6 +754,7 @@ async def main(args):
         await asyncio.sleep(3)
         base = rss_kib(proc.pid)
         marks["after warm-up (idle)"] = base
+        marks["split warm-up"] = rss_split(proc.pid)
         print(f"soak: after warm-up RSS {base / 1024:.1f} MiB; main phase, {args.clients} clients for {args.seconds}s",
               flush=True)
         t_main = time.monotonic()
@@ -760,6 +766,7 @@ async def main(args):
         await asyncio.sleep(5)
         end = rss_kib(proc.pid)
         marks["after load (idle)"] = end
+        marks["split end"] = rss_split(proc.pid)
         g = await gauges(port)
 
         # the lone answers again, after the soak
@@ -803,8 +810,8 @@ async def main(args):
         print(f"  t={ts:7.0f}s {v / 1024:8.1f}  ({phase})")
     if samples:
         print(f"  peak {max(v for _, v in samples) / 1024:.1f}")
-    for k in ("ready", "after warm-up (idle)", "after load (idle)"):
-        print(f"  {k}: {marks[k] / 1024:.1f}")
+    for k, split in (("ready", ""), ("after warm-up (idle)", "split warm-up"), ("after load (idle)", "split end")):
+        print(f"  {k}: {marks[k] / 1024:.1f}" + (f" ({marks[split]})" if split else ""))
     print(f"gauges at the end: {json.dumps({k: g.get(k) for k in ('vllm:num_requests_running', 'vllm:num_requests_waiting', 'vllm:kv_cache_usage_perc')})}")
 
     # ---- checks
