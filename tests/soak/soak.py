@@ -345,7 +345,7 @@ class Soak:
         if sum(1 for k, _ in self.findings if k == kind) < 5:
             self.findings.append((kind, detail))
 
-    def judge(self, req, status, body, where):
+    def judge(self, req, status, body, where, ttft=False):
         """A well-formed request that was not abandoned: 2xx and, when greedy, the lone text."""
         if not 200 <= status < 300:
             self.error(f"status_{status}", f"{where}: {req.describe()} -> {status} {body!r:.300}")
@@ -359,7 +359,7 @@ class Soak:
                 self.error("stream_incomplete", f"{where}: {req.describe()}: no end event; text {p.text()!r}")
                 return
             text = p.text()
-            if p.ttft is not None:
+            if ttft and p.ttft is not None:
                 self.ttft.append(p.ttft)
         else:
             try:
@@ -396,6 +396,31 @@ class Soak:
             out[r.key] = text
         return out
 
+    async def saturate(self, n_seqs, rng):
+        """Touches the server's high-water marks once before the RSS baseline: n_seqs tiny
+        requests at once (a step of every sequence: the logits of all rows) and long distinct
+        prompts at once (prefill steps of --max-num-batched-tokens: the whole forward scratch).
+        Pages first touched later would read as growth."""
+        async def post(path, obj):
+            r = Req("oai_cmpl", "", 1, False, greedy=False)
+            r.path, r.body = path, json.dumps(obj).encode()
+            return await asyncio.wait_for(self.one(r), ANSWER_TIMEOUT)
+
+        words = ["river", "stone", "cloud", "seven", "lamp", "orbit", "cedar", "piano", "frost", "maple"]
+        longs = []
+        for i in range(3):
+            prompt, count = f"{i} {rng.random()}", 0
+            while count < 900:
+                prompt += " " + " ".join(rng.choice(words) for _ in range(60))
+                _, t = await get(self.port, "/tokenize", {"model": MODEL_NAME, "prompt": prompt})
+                count = json.loads(t)["count"]
+            longs.append({"model": MODEL_NAME, "prompt": prompt, "max_tokens": 2, "temperature": 0})
+        tiny = [{"model": MODEL_NAME, "prompt": f"{i}:", "max_tokens": 4, "temperature": 0} for i in range(n_seqs)]
+        res = await asyncio.gather(*(post("/v1/completions", b) for b in tiny + longs))
+        bad = [st for st, _ in res if st != 200]
+        if bad:
+            self.error(f"status_{bad[0]}", f"saturation requests: {len(bad)} not 200")
+
     # ---- behaviours
 
     async def b_normal(self, cid, rng):
@@ -423,7 +448,7 @@ class Soak:
                        f"{req.describe()}: {e!r}")
             return
         self.latency.append(time.monotonic() - t0)
-        self.judge(req, status, body, "normal")
+        self.judge(req, status, body, "normal", ttft=True)
         if headers.get("connection", "").lower() == "close" or rng.random() < 0.2:
             conn.close()
         else:
@@ -633,6 +658,35 @@ def rss_kib(pid, field="VmRSS"):
     return None
 
 
+def smaps(pid):
+    """{(start, end, name): Rss KiB} of every mapping of pid."""
+    out, key = {}, None
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                    parts = line.split()
+                    a, b = parts[0].split("-")
+                    key = (int(a, 16), int(b, 16), parts[5] if len(parts) > 5 else "[anon]")
+                elif line.startswith("Rss:") and key:
+                    out[key] = int(line.split()[1])
+    except OSError:
+        pass
+    return out
+
+
+def smaps_growth(before, after, min_kib=1024):
+    """Lines naming the mappings whose RSS grew by min_kib or more (by size: which buffer it is)."""
+    rows = []
+    for k, v in after.items():
+        d = v - before.get(k, 0)
+        if d >= min_kib:
+            rows.append((d, k, v))
+    rows.sort(reverse=True)
+    return [f"{k[2]:12s} {(k[1] - k[0]) / 1048576:8.1f} MiB mapping at {k[0]:#x}: RSS {(v - d) / 1024:.1f} -> "
+            f"{v / 1024:.1f} MiB" + (" (new)" if k not in before else "") for d, k, v in rows[:8]]
+
+
 def rss_split(pid):
     return f"anon {rss_kib(pid, 'RssAnon') / 1024:.1f}, file {rss_kib(pid, 'RssFile') / 1024:.1f}"
 
@@ -646,10 +700,16 @@ async def rss_sampler(pid, samples, t_start, every):
         await asyncio.sleep(every)
 
 
-async def get(port, path):
+async def get(port, path, post=None):
+    """GET path (or POST the JSON post): (status, body text)."""
     conn = await Conn.open(port)
     try:
-        await conn.send(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        if post is None:
+            await conn.send(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        else:
+            b = json.dumps(post).encode()
+            await conn.send(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                            f"Content-Type: application/json\r\nContent-Length: {len(b)}\r\n\r\n".encode() + b)
         chunks = []
         status, _ = await asyncio.wait_for(conn.read_response(chunks.append), 30)
         return status, b"".join(chunks).decode("utf-8", "replace")
@@ -748,13 +808,17 @@ async def main(args):
               flush=True)
 
         warm = args.warmup if args.warmup is not None else min(60, max(10, args.seconds // 10))
-        print(f"soak: warm-up, {args.clients} clients for {warm}s", flush=True)
+        t = time.monotonic()
+        await soak.saturate(args.max_num_seqs, random.Random(args.seed))
+        print(f"soak: {args.max_num_seqs} requests at once and 3 long prompts in {time.monotonic() - t:.0f}s; "
+              f"warm-up, {args.clients} clients for {warm}s", flush=True)
         await soak.phase(warm, args.clients, args.seed)
         g, idle = await wait_idle(port, 60)
         await asyncio.sleep(3)
         base = rss_kib(proc.pid)
         marks["after warm-up (idle)"] = base
         marks["split warm-up"] = rss_split(proc.pid)
+        maps_base = smaps(proc.pid)
         print(f"soak: after warm-up RSS {base / 1024:.1f} MiB; main phase, {args.clients} clients for {args.seconds}s",
               flush=True)
         t_main = time.monotonic()
@@ -767,7 +831,11 @@ async def main(args):
         end = rss_kib(proc.pid)
         marks["after load (idle)"] = end
         marks["split end"] = rss_split(proc.pid)
+        grown = smaps_growth(maps_base, smaps(proc.pid))
         g = await gauges(port)
+        _, mtext = await get(port, "/metrics")
+        m = re.search(r"^vllm:num_preemptions_total\{[^}]*\} (\S+)$", mtext, re.M)
+        preempt = m.group(1) if m else "?"
 
         # the lone answers again, after the soak
         again = await soak.references()
@@ -799,7 +867,7 @@ async def main(args):
         print(f"  {k:32s} {v}")
     for k, d in soak.findings:
         print(f"  [{k}] {d}")
-    print(f"TTFT (streams, {len(soak.ttft)}): p50 {pct(soak.ttft, 50):.3f}s  p99 {pct(soak.ttft, 99):.3f}s")
+    print(f"TTFT (normal streams, {len(soak.ttft)}): p50 {pct(soak.ttft, 50):.3f}s  p99 {pct(soak.ttft, 99):.3f}s")
     print(f"latency (whole answers, normal, {len(soak.latency)}): p50 {pct(soak.latency, 50):.3f}s  "
           f"p99 {pct(soak.latency, 99):.3f}s")
     print("RSS (MiB):")
@@ -812,6 +880,11 @@ async def main(args):
         print(f"  peak {max(v for _, v in samples) / 1024:.1f}")
     for k, split in (("ready", ""), ("after warm-up (idle)", "split warm-up"), ("after load (idle)", "split end")):
         print(f"  {k}: {marks[k] / 1024:.1f}" + (f" ({marks[split]})" if split else ""))
+    if grown:
+        print("  mappings that grew from after warm-up to after the load:")
+        for line in grown:
+            print("    " + line)
+    print(f"preemptions: {preempt}")
     print(f"gauges at the end: {json.dumps({k: g.get(k) for k in ('vllm:num_requests_running', 'vllm:num_requests_waiting', 'vllm:kv_cache_usage_perc')})}")
 
     # ---- checks
@@ -855,7 +928,8 @@ def parse_args():
     ap.add_argument("--warmup", type=int, default=None, help="seconds of load before the RSS baseline "
                     "[default: a tenth of --seconds, 10 to 60]")
     ap.add_argument("--threads", type=int, default=min(os.cpu_count() or 1, 8))
-    ap.add_argument("--kv-cache", default="256M")
+    ap.add_argument("--kv-cache", default="128M", help="--kv-cache-memory: small enough that the warm-up "
+                    "touches all of it (and requests queue and get preempted at 256 clients)")
     ap.add_argument("--max-num-seqs", type=int, default=256)
     ap.add_argument("--rss-every", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=1)
