@@ -687,6 +687,27 @@ def smaps_growth(before, after, min_kib=1024):
             f"{v / 1024:.1f} MiB" + (" (new)" if k not in before else "") for d, k, v in rows[:8]]
 
 
+def malloc_in_use(pid, logpath):
+    """glibc's malloc_stats() of the idle server (through gdb; it prints to the server's
+    stderr, the log): (system bytes, in use bytes) of all arenas, or None. In use growing
+    between two idle points is memory the server holds; system growing alone is retention."""
+    before = log_text(logpath).count("Total (incl. mmap):")
+    try:
+        subprocess.run(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "call (void)malloc_stats()"],
+                       capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for _ in range(20):
+        t = log_text(logpath)
+        blocks = t.split("Total (incl. mmap):")
+        if len(blocks) - 1 > before:
+            m = re.search(r"system bytes\s*=\s*(\d+)\s*in use bytes\s*=\s*(\d+)", blocks[-1])
+            if m:
+                return int(m.group(1)), int(m.group(2))
+        time.sleep(0.1)
+    return None
+
+
 def rss_split(pid):
     return f"anon {rss_kib(pid, 'RssAnon') / 1024:.1f}, file {rss_kib(pid, 'RssFile') / 1024:.1f}"
 
@@ -819,6 +840,8 @@ async def main(args):
         marks["after warm-up (idle)"] = base
         marks["split warm-up"] = rss_split(proc.pid)
         maps_base = smaps(proc.pid)
+        if args.malloc_stats:
+            marks["malloc warm-up"] = malloc_in_use(proc.pid, log.name)
         print(f"soak: after warm-up RSS {base / 1024:.1f} MiB; main phase, {args.clients} clients for {args.seconds}s",
               flush=True)
         t_main = time.monotonic()
@@ -832,6 +855,8 @@ async def main(args):
         marks["after load (idle)"] = end
         marks["split end"] = rss_split(proc.pid)
         grown = smaps_growth(maps_base, smaps(proc.pid))
+        if args.malloc_stats:
+            marks["malloc end"] = malloc_in_use(proc.pid, log.name)
         g = await gauges(port)
         _, mtext = await get(port, "/metrics")
         m = re.search(r"^vllm:num_preemptions_total\{[^}]*\} (\S+)$", mtext, re.M)
@@ -884,6 +909,9 @@ async def main(args):
         print("  mappings that grew from after warm-up to after the load:")
         for line in grown:
             print("    " + line)
+    for k in ("malloc warm-up", "malloc end"):
+        if marks.get(k):
+            print(f"  {k}: malloc system {marks[k][0] / 1048576:.1f} MiB, in use {marks[k][1] / 1048576:.1f} MiB")
     print(f"preemptions: {preempt}")
     print(f"gauges at the end: {json.dumps({k: g.get(k) for k in ('vllm:num_requests_running', 'vllm:num_requests_waiting', 'vllm:kv_cache_usage_perc')})}")
 
@@ -934,6 +962,8 @@ def parse_args():
     ap.add_argument("--rss-every", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--keep-log", action="store_true")
+    ap.add_argument("--malloc-stats", action="store_true", help="glibc malloc_stats() of the idle server at "
+                    "the baseline and at the end, through gdb (not with the ASan build)")
     ap.add_argument("--server-args", default="", help="more flags for piston serve")
     a = ap.parse_args()
     a.server_args = a.server_args.split()
