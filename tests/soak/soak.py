@@ -659,7 +659,8 @@ def rss_kib(pid, field="VmRSS"):
 
 
 def smaps(pid):
-    """{(start, end, name): Rss KiB} of every mapping of pid."""
+    """{(start, end, name): Rss KiB} of every mapping of pid (compared by start and name: a
+    heap grows at its end)."""
     out, key = {}, None
     try:
         with open(f"/proc/{pid}/smaps") as f:
@@ -678,13 +679,14 @@ def smaps(pid):
 def smaps_growth(before, after, min_kib=1024):
     """Lines naming the mappings whose RSS grew by min_kib or more (by size: which buffer it is)."""
     rows = []
+    base = {(k[0], k[2]): v for k, v in before.items()}
     for k, v in after.items():
-        d = v - before.get(k, 0)
+        d = v - base.get((k[0], k[2]), 0)
         if d >= min_kib:
             rows.append((d, k, v))
     rows.sort(reverse=True)
     return [f"{k[2]:12s} {(k[1] - k[0]) / 1048576:8.1f} MiB mapping at {k[0]:#x}: RSS {(v - d) / 1024:.1f} -> "
-            f"{v / 1024:.1f} MiB" + (" (new)" if k not in before else "") for d, k, v in rows[:8]]
+            f"{v / 1024:.1f} MiB" + (" (new)" if (k[0], k[2]) not in base else "") for d, k, v in rows[:8]]
 
 
 def malloc_in_use(pid, logpath):
