@@ -11,7 +11,8 @@
 #   make soak       tests/soak/soak.py: 256 clients for 10 minutes on every dialect against one
 #                   piston serve, with hang-ups, slow readers, pipelining, garbage, slowloris
 #                   (SOAK_SECONDS=600 SOAK_CLIENTS=256 SOAK_ARGS=...); not part of make test
-#   make soak-asan  the same, shorter (SOAK_ASAN_SECONDS=150), on build-asan/bin/piston
+#   make soak-asan  the same, shorter (SOAK_ASAN_SECONDS=150 SOAK_ASAN_CLIENTS=64: ~8x slower),
+#                   on build-asan/bin/piston
 #   make bench      pp512/tg128 side by side with llama.cpp (llama-bench, built once from the
 #                   llama-cpp-python sdist into ~/.cache/piston/llama.cpp: see bench/llamacpp_build.py)
 # SIMD kernels use per-function target attributes and runtime dispatch, so the
@@ -117,13 +118,15 @@ asan: model
 SOAK_SECONDS ?= 600
 SOAK_ASAN_SECONDS ?= 150
 SOAK_CLIENTS ?= 256
+SOAK_ASAN_CLIENTS ?= 64
 soak: all model
 	python3 tests/soak/soak.py --bin $(BIN)/piston --seconds $(SOAK_SECONDS) --clients $(SOAK_CLIENTS) $(SOAK_ARGS)
 
 soak-asan: model
 	$(MAKE) BUILD=build-asan BIN=build-asan/bin CUDA=0 OPT="$(SAN_OPT)" \
 	  LDLIBS="$(DEP_LIBS) -fsanitize=address,undefined" build-asan/bin/piston
-	python3 tests/soak/soak.py --bin build-asan/bin/piston --seconds $(SOAK_ASAN_SECONDS) --clients $(SOAK_CLIENTS) $(SOAK_ARGS)
+	python3 tests/soak/soak.py --bin build-asan/bin/piston --seconds $(SOAK_ASAN_SECONDS) \
+	  --clients $(SOAK_ASAN_CLIENTS) --answer-timeout 900 $(SOAK_ARGS)
 
 test-py: bin/piston model
 	python3 -m pytest -q tests/e2e

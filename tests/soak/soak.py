@@ -48,7 +48,7 @@ MODEL_NAME = "smollm2"
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 REQUEST_TIMEOUT = 8          # the server's --request-timeout: endless slowloris are cut after it
 STALL_TIMEOUT = 5            # --stream-stall-timeout, where the binary has it
-ANSWER_TIMEOUT = 300         # a well-formed request not answered whole within this is a hang
+ANSWER_TIMEOUT = 300         # a well-formed request not answered whole within this is a hang (--answer-timeout)
 
 PROMPTS = [("The capital of France is", 8), ("Water boils at", 16),
            ("Write a haiku about the sea.", 32), ("List three prime numbers.", 48)]
@@ -967,7 +967,10 @@ def parse_args():
     ap.add_argument("--malloc-stats", action="store_true", help="glibc malloc_stats() of the idle server at "
                     "the baseline and at the end, through gdb (not with the ASan build)")
     ap.add_argument("--server-args", default="", help="more flags for piston serve")
+    ap.add_argument("--answer-timeout", type=float, default=ANSWER_TIMEOUT,
+                    help="seconds within which a well-formed request must be answered whole")
     a = ap.parse_args()
+    globals()["ANSWER_TIMEOUT"] = a.answer_timeout
     a.server_args = a.server_args.split()
     if not os.access(a.bin, os.X_OK):
         ap.error(f"{a.bin} not found or not executable (make, or make asan for build-asan/bin/piston)")
