@@ -58,18 +58,46 @@ int sampling_params_validate(const SamplingParams *p, char *err, size_t errlen) 
     return 0;
 }
 
+SamplerScratch *sampler_scratch_create(int n_vocab) {
+    SamplerScratch *sc = calloc(1, sizeof *sc);
+    if (!sc) return NULL;
+    sc->n_vocab = n_vocab;
+    sc->work = malloc((size_t)n_vocab * sizeof *sc->work);
+    sc->idx = malloc((size_t)n_vocab * sizeof *sc->idx);
+    sc->count = malloc((size_t)n_vocab * sizeof *sc->count);
+    sc->stamp = calloc((size_t)n_vocab, sizeof *sc->stamp);
+    if (!sc->work || !sc->idx || !sc->count || !sc->stamp) {
+        sampler_scratch_destroy(sc);
+        return NULL;
+    }
+    return sc;
+}
+
+void sampler_scratch_destroy(SamplerScratch *sc) {
+    if (!sc) return;
+    free(sc->work);
+    free(sc->idx);
+    free(sc->count);
+    free(sc->stamp);
+    free(sc);
+}
+
 int sampler_init(Sampler *s, const SamplingParams *p, int n_vocab) {
+    SamplerScratch *sc = sampler_scratch_create(n_vocab);
+    if (!sc) {
+        memset(s, 0, sizeof *s);
+        return -1;
+    }
+    sampler_init_shared(s, p, n_vocab, sc);
+    s->owns_sc = 1;
+    return 0;
+}
+
+int sampler_init_shared(Sampler *s, const SamplingParams *p, int n_vocab, SamplerScratch *sc) {
     memset(s, 0, sizeof *s);
     s->p = *p;
     s->n_vocab = n_vocab;
-    s->work = malloc((size_t)n_vocab * sizeof *s->work);
-    s->idx = malloc((size_t)n_vocab * sizeof *s->idx);
-    s->count = malloc((size_t)n_vocab * sizeof *s->count);
-    s->stamp = calloc((size_t)n_vocab, sizeof *s->stamp);
-    if (!s->work || !s->idx || !s->count || !s->stamp) {
-        sampler_free(s);
-        return -1;
-    }
+    s->sc = sc;
     uint64_t seed = p->seed;
     if (!p->has_seed) {
         struct timespec ts;
@@ -81,10 +109,7 @@ int sampler_init(Sampler *s, const SamplingParams *p, int n_vocab) {
 }
 
 void sampler_free(Sampler *s) {
-    free(s->work);
-    free(s->idx);
-    free(s->count);
-    free(s->stamp);
+    if (s->owns_sc) sampler_scratch_destroy(s->sc);
     memset(s, 0, sizeof *s);
 }
 
@@ -154,7 +179,7 @@ void sampler_logprobs(const float *logits, int n, int32_t chosen, int top_n, int
 }
 
 static void fill_logprobs(Sampler *s, const float *logits, int32_t chosen, SampleResult *res) {
-    sampler_logprobs(logits, s->n_vocab, chosen, s->p.logprobs, s->idx, res);
+    sampler_logprobs(logits, s->n_vocab, chosen, s->p.logprobs, s->sc->idx, res);
 }
 
 int32_t sampler_sample(Sampler *s, const float *logits, const int32_t *prompt, int n_prompt, const int32_t *output,
@@ -166,7 +191,7 @@ int32_t sampler_sample_mods(Sampler *s, const float *logits, const SampleMods *m
                             const int32_t *output, int n_output, SampleResult *res) {
     const SamplingParams *p = &s->p;
     const int n = s->n_vocab;
-    float *w = s->work;
+    float *w = s->sc->work;
     int penalties = p->repetition_penalty != 1.0f || p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f;
     int modded = mods && (mods->allow || mods->n_bias > 0);
     if (p->temperature == 0.0f && !penalties && !modded) { /* plain greedy: no copy of the vocabulary */
@@ -186,7 +211,7 @@ int32_t sampler_sample_mods(Sampler *s, const float *logits, const SampleMods *m
     if (p->temperature == 0.0f) {
         chosen = argmax(w, n);
     } else {
-        int32_t *idx = s->idx;
+        int32_t *idx = s->sc->idx;
         for (int i = 0; i < n; i++) idx[i] = i;
         int m = n; /* candidates idx[0, m) */
         if (p->top_k > 0 && p->top_k < m) {

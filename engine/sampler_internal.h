@@ -5,9 +5,9 @@
 
 #include "engine/sampler.h"
 
-/* Repetition, presence and frequency penalties on s->work. */
+/* Repetition, presence and frequency penalties on s->sc->work. */
 void sampler_apply_penalties(Sampler *s, const int32_t *prompt, int n_prompt, const int32_t *output, int n_output);
-/* Logit bias, then the mask, on s->work; returns how many tokens the mask leaves. */
+/* Logit bias, then the mask, on s->sc->work; returns how many tokens the mask leaves. */
 int sampler_apply_mods(Sampler *s, const SampleMods *m);
 
 #endif
