@@ -11,7 +11,7 @@
 #   make soak       tests/soak/soak.py: 256 clients for 10 minutes on every dialect against one
 #                   piston serve, with hang-ups, slow readers, pipelining, garbage, slowloris
 #                   (SOAK_SECONDS=600 SOAK_CLIENTS=256 SOAK_ARGS=...); not part of make test
-#   make soak-asan  the same, shorter (SOAK_ASAN_SECONDS=150 SOAK_ASAN_CLIENTS=64: ~8x slower),
+#   make soak-asan  the same, shorter (SOAK_ASAN_SECONDS=120 SOAK_ASAN_CLIENTS=64: ~8x slower),
 #                   on build-asan/bin/piston
 #   make bench      pp512/tg128 side by side with llama.cpp (llama-bench, built once from the
 #                   llama-cpp-python sdist into ~/.cache/piston/llama.cpp: see bench/llamacpp_build.py)
@@ -116,7 +116,7 @@ asan: model
 # The soak (tests/soak/soak.py): the server it starts is $(BIN)/piston, or the ASan/UBSan build
 # of `make asan` (the binary only) for soak-asan. Not part of `make test`: it takes minutes.
 SOAK_SECONDS ?= 600
-SOAK_ASAN_SECONDS ?= 150
+SOAK_ASAN_SECONDS ?= 120
 SOAK_CLIENTS ?= 256
 SOAK_ASAN_CLIENTS ?= 64
 soak: all model
@@ -126,7 +126,7 @@ soak-asan: model
 	$(MAKE) BUILD=build-asan BIN=build-asan/bin CUDA=0 OPT="$(SAN_OPT)" \
 	  LDLIBS="$(DEP_LIBS) -fsanitize=address,undefined" build-asan/bin/piston
 	python3 tests/soak/soak.py --bin build-asan/bin/piston --seconds $(SOAK_ASAN_SECONDS) \
-	  --clients $(SOAK_ASAN_CLIENTS) --answer-timeout 900 $(SOAK_ARGS)
+	  --clients $(SOAK_ASAN_CLIENTS) --answer-timeout 900 --sanitized $(SOAK_ARGS)
 
 test-py: bin/piston model
 	python3 -m pytest -q tests/e2e
