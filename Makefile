@@ -8,6 +8,11 @@
 #   make test-gpu   the op harness and the end-to-end comparison on a real GPU (skipped without)
 #   make gpu-check  scripts/gpu-check.sh: build here, run everything on a lent GPU machine
 #   make serve      deps, build, fetch the default model, serve it on 127.0.0.1:8000 (SERVE_ARGS=...)
+#   make soak       tests/soak/soak.py: 256 clients for 10 minutes on every dialect against one
+#                   piston serve, with hang-ups, slow readers, pipelining, garbage, slowloris
+#                   (SOAK_SECONDS=600 SOAK_CLIENTS=256 SOAK_ARGS=...); not part of make test
+#   make soak-asan  the same, shorter (SOAK_ASAN_SECONDS=120 SOAK_ASAN_CLIENTS=64: ~8x slower),
+#                   on build-asan/bin/piston
 #   make bench      pp512/tg128 side by side with llama.cpp (llama-bench, built once from the
 #                   llama-cpp-python sdist into ~/.cache/piston/llama.cpp: see bench/llamacpp_build.py)
 # SIMD kernels use per-function target attributes and runtime dispatch, so the
@@ -56,7 +61,7 @@ TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 OPS_OBJ  := $(OPS_SRC:%.c=$(BUILD)/%.o)
 LIBA     := $(BUILD)/libpiston.a
 
-.PHONY: bench-structured all test test-unit test-py asan deps model serve bench clean format test-cuda-emu emu-run test-gpu gpu-check
+.PHONY: soak soak-asan bench-structured all test test-unit test-py asan deps model serve bench clean format test-cuda-emu emu-run test-gpu gpu-check
 all: $(BIN)/piston
 
 # objects depend on a stamp named by their flags: changing CUDA=, OPT= or CFLAGS rebuilds
@@ -102,10 +107,26 @@ test-unit: $(TEST_BIN)
 # the sanitizers do not see device code: the CPU build here, the emulated kernels in test-cuda-emu
 # and the load generator (bench serve: a client of servers it does not trust) end to end, with
 # the server it talks to built the same way
+SAN_OPT := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 asan: model
-	$(MAKE) BUILD=build-asan BIN=build-asan/bin CUDA=0 OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	$(MAKE) BUILD=build-asan BIN=build-asan/bin CUDA=0 OPT="$(SAN_OPT)" \
 	  LDLIBS="$(DEP_LIBS) -fsanitize=address,undefined" test-unit build-asan/bin/piston
 	PISTON_BIN=build-asan/bin/piston python3 -m pytest -q tests/e2e/test_bench_serve.py
+
+# The soak (tests/soak/soak.py): the server it starts is $(BIN)/piston, or the ASan/UBSan build
+# of `make asan` (the binary only) for soak-asan. Not part of `make test`: it takes minutes.
+SOAK_SECONDS ?= 600
+SOAK_ASAN_SECONDS ?= 120
+SOAK_CLIENTS ?= 256
+SOAK_ASAN_CLIENTS ?= 64
+soak: all model
+	python3 tests/soak/soak.py --bin $(BIN)/piston --seconds $(SOAK_SECONDS) --clients $(SOAK_CLIENTS) $(SOAK_ARGS)
+
+soak-asan: model
+	$(MAKE) BUILD=build-asan BIN=build-asan/bin CUDA=0 OPT="$(SAN_OPT)" \
+	  LDLIBS="$(DEP_LIBS) -fsanitize=address,undefined" build-asan/bin/piston
+	python3 tests/soak/soak.py --bin build-asan/bin/piston --seconds $(SOAK_ASAN_SECONDS) \
+	  --clients $(SOAK_ASAN_CLIENTS) --answer-timeout 900 --sanitized $(SOAK_ARGS)
 
 test-py: bin/piston model
 	python3 -m pytest -q tests/e2e

@@ -80,7 +80,8 @@ int engine_create(const EngineArgs *a, Engine **out, char *err, size_t errlen) {
     e->sampled = malloc(B * sizeof *e->sampled);
     e->stopped = malloc(B * sizeof *e->stopped);
     e->forks = calloc(B, sizeof *e->forks);
-    if (!e->sampled || !e->stopped || !e->forks) {
+    e->scratch = sampler_scratch_create(e->tm.model->cfg.vocab_size);
+    if (!e->sampled || !e->stopped || !e->forks || !e->scratch) {
         rc = err_set(err, errlen, -ENOMEM, "out of memory");
         goto fail;
     }
@@ -112,6 +113,7 @@ void engine_destroy(Engine *e) {
     free(e->sampled);
     free(e->stopped);
     free(e->forks);
+    sampler_scratch_destroy(e->scratch);
     free(e);
 }
 

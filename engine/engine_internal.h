@@ -64,6 +64,7 @@ struct Engine {
     int32_t *sampled;         /* [max_num_seqs] */
     uint8_t *stopped;         /* [max_num_seqs] */
     ForkPlan *forks;          /* [max_num_seqs] */
+    SamplerScratch *scratch;  /* every sequence's sampler draws in it, one after another */
     int n_forks;
     char step_error[512];     /* why the last failed step failed (EngineOutput.error) */
     SeqMap seqs;

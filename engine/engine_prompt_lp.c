@@ -23,7 +23,7 @@ static int on_rows(void *ctx, int first, int count, const float *logits) {
     for (int j = 0; j < count; j++) {
         EngineSeq *s = r->seq[first + j];
         SampleResult *res = &s->prompt_lps[r->pos[first + j] + 1];
-        sampler_logprobs(logits + (size_t)j * V, V, r->next[first + j], s->params.prompt_logprobs, s->sampler.idx, res);
+        sampler_logprobs(logits + (size_t)j * V, V, r->next[first + j], s->params.prompt_logprobs, s->sampler.sc->idx, res);
     }
     return 0;
 }

@@ -113,7 +113,7 @@ EngineSeq *engine_seq_new(const Engine *e, const RequestParams *p, int index, ch
     s->params.constraint = NULL; /* the matcher holds the reference */
     int bad = !s->stop_buf || (p->n_logit_bias > 0 && !s->bias);
     if (!bad && p->constraint && constraint_matcher_create(p->constraint, e->vocab, &s->matcher)) bad = 1;
-    if (bad || sampler_init(&s->sampler, &sp, e->tm.model->cfg.vocab_size)) {
+    if (bad || sampler_init_shared(&s->sampler, &sp, e->tm.model->cfg.vocab_size, e->scratch)) {
         engine_seq_free(s);
         return snprintf(err, errlen, "out of memory"), NULL;
     }

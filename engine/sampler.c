@@ -58,19 +58,48 @@ int sampling_params_validate(const SamplingParams *p, char *err, size_t errlen) 
     return 0;
 }
 
+SamplerScratch *sampler_scratch_create(int n_vocab) {
+    SamplerScratch *sc = calloc(1, sizeof *sc);
+    if (!sc) return NULL;
+    sc->n_vocab = n_vocab;
+    sc->work = malloc((size_t)n_vocab * sizeof *sc->work);
+    sc->idx = malloc((size_t)n_vocab * sizeof *sc->idx);
+    sc->count = malloc((size_t)n_vocab * sizeof *sc->count);
+    sc->stamp = calloc((size_t)n_vocab, sizeof *sc->stamp);
+    sc->block = malloc(((size_t)n_vocab / SAMPLER_DRAW_BLOCK + 1) * sizeof *sc->block);
+    if (!sc->work || !sc->idx || !sc->count || !sc->stamp || !sc->block) {
+        sampler_scratch_destroy(sc);
+        return NULL;
+    }
+    return sc;
+}
+
+void sampler_scratch_destroy(SamplerScratch *sc) {
+    if (!sc) return;
+    free(sc->work);
+    free(sc->idx);
+    free(sc->count);
+    free(sc->stamp);
+    free(sc->block);
+    free(sc);
+}
+
 int sampler_init(Sampler *s, const SamplingParams *p, int n_vocab) {
+    SamplerScratch *sc = sampler_scratch_create(n_vocab);
+    if (!sc) {
+        memset(s, 0, sizeof *s);
+        return -1;
+    }
+    sampler_init_shared(s, p, n_vocab, sc);
+    s->owns_sc = 1;
+    return 0;
+}
+
+int sampler_init_shared(Sampler *s, const SamplingParams *p, int n_vocab, SamplerScratch *sc) {
     memset(s, 0, sizeof *s);
     s->p = *p;
     s->n_vocab = n_vocab;
-    s->work = malloc((size_t)n_vocab * sizeof *s->work);
-    s->idx = malloc((size_t)n_vocab * sizeof *s->idx);
-    s->count = malloc((size_t)n_vocab * sizeof *s->count);
-    s->stamp = calloc((size_t)n_vocab, sizeof *s->stamp);
-    s->block = malloc(((size_t)n_vocab / SAMPLER_DRAW_BLOCK + 1) * sizeof *s->block);
-    if (!s->work || !s->idx || !s->count || !s->stamp || !s->block) {
-        sampler_free(s);
-        return -1;
-    }
+    s->sc = sc;
     uint64_t seed = p->seed;
     if (!p->has_seed) {
         struct timespec ts;
@@ -82,11 +111,7 @@ int sampler_init(Sampler *s, const SamplingParams *p, int n_vocab) {
 }
 
 void sampler_free(Sampler *s) {
-    free(s->work);
-    free(s->idx);
-    free(s->count);
-    free(s->stamp);
-    free(s->block);
+    if (s->owns_sc) sampler_scratch_destroy(s->sc);
     memset(s, 0, sizeof *s);
 }
 
@@ -157,7 +182,7 @@ void sampler_logprobs(const float *logits, int n, int32_t chosen, int top_n, int
 }
 
 static void fill_logprobs(Sampler *s, const float *logits, int32_t chosen, SampleResult *res) {
-    sampler_logprobs(logits, s->n_vocab, chosen, s->p.logprobs, s->idx, res);
+    sampler_logprobs(logits, s->n_vocab, chosen, s->p.logprobs, s->sc->idx, res);
 }
 
 int32_t sampler_sample(Sampler *s, const float *logits, const int32_t *prompt, int n_prompt, const int32_t *output,
@@ -169,7 +194,7 @@ int32_t sampler_sample_mods(Sampler *s, const float *logits, const SampleMods *m
                             const int32_t *output, int n_output, SampleResult *res) {
     const SamplingParams *p = &s->p;
     const int n = s->n_vocab;
-    float *w = s->work;
+    float *w = s->sc->work;
     int penalties = p->repetition_penalty != 1.0f || p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f;
     int modded = mods && (mods->allow || mods->n_bias > 0);
     if (p->temperature == 0.0f && !penalties && !modded) { /* plain greedy: no copy of the vocabulary */
@@ -188,7 +213,7 @@ int32_t sampler_sample_mods(Sampler *s, const float *logits, const SampleMods *m
     if (m == 0) return -1;
 
     int32_t chosen;
-    int32_t *idx = s->idx;
+    int32_t *idx = s->sc->idx;
     int plain = !(p->top_k > 0 && p->top_k < n) && p->min_p <= 0.0f && p->top_p >= 1.0f;
     if (p->temperature == 0.0f) {
         chosen = listed ? argmax_of(w, idx, m) : argmax(w, n);

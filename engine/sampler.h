@@ -43,16 +43,29 @@ typedef struct SampleResult {
 
 #define SAMPLER_DRAW_BLOCK 256
 
-typedef struct Sampler {
-    SamplingParams p;
+/* What a draw works in. Nothing in it outlives the draw, so the samplers that one thread
+ * runs one after another share one: the engine's. A scratch per sampler is 4 x n_vocab x 4
+ * bytes (768 KiB at SmolLM2's 49k vocabulary, 2 MiB at Llama-3's 128k) per running sequence,
+ * allocated and freed with every request, which glibc's arenas keep as resident memory. */
+typedef struct SamplerScratch {
     int n_vocab;
-    uint64_t rng[4];       /* xoshiro256** state */
     float *work;           /* [n_vocab] processed logits */
     int32_t *idx;          /* [n_vocab] candidate ids */
     uint32_t *count;       /* [n_vocab] occurrences in the output, valid where stamp matches */
     uint32_t *stamp;       /* [n_vocab] */
     double *block;         /* [n_vocab / SAMPLER_DRAW_BLOCK + 1] probability mass per block of ids */
     uint32_t cur_stamp;
+} SamplerScratch;
+
+SamplerScratch *sampler_scratch_create(int n_vocab);
+void sampler_scratch_destroy(SamplerScratch *sc);
+
+typedef struct Sampler {
+    SamplingParams p;
+    int n_vocab;
+    uint64_t rng[4];       /* xoshiro256** state */
+    SamplerScratch *sc;    /* shared (sampler_init_shared) or its own */
+    int owns_sc;
 } Sampler;
 
 /* What a request adds to the model's logits before sampling: OpenAI's logit_bias (added to
@@ -70,6 +83,9 @@ typedef struct SampleMods {
 } SampleMods;
 
 int sampler_init(Sampler *s, const SamplingParams *p, int n_vocab);
+/* The same on a shared scratch of n_vocab entries or more, which outlives s and never serves
+ * two draws at once (one thread samples). */
+int sampler_init_shared(Sampler *s, const SamplingParams *p, int n_vocab, SamplerScratch *sc);
 void sampler_free(Sampler *s);
 /* logits [n_vocab] (not modified). prompt / output: the sequence so far, for the penalties.
  * Returns the chosen id; fills *res when res is not NULL. */

@@ -100,7 +100,7 @@ float sampler_max(const float *x, int n) {
 }
 
 int32_t sampler_draw_all(Sampler *s, float temperature, double u) {
-    float *w = s->work;
+    float *w = s->sc->work;
     const int n = s->n_vocab, B = SAMPLER_DRAW_BLOCK, nb = (n + B - 1) / B;
     double (*exp_block)(float *, int, int, float, float) = exp_block_sse;
 #if defined(__x86_64__)
@@ -111,12 +111,12 @@ int32_t sampler_draw_all(Sampler *s, float temperature, double u) {
     double total = 0;
     for (int b = 0; b < nb; b++) {
         int i1 = (b + 1) * B < n ? (b + 1) * B : n;
-        s->block[b] = exp_block(w, b * B, i1, mx, 1.0f / temperature);
-        total += s->block[b];
+        s->sc->block[b] = exp_block(w, b * B, i1, mx, 1.0f / temperature);
+        total += s->sc->block[b];
     }
     double r = u * total, acc = 0;
     int b = 0;
-    while (b < nb - 1 && acc + s->block[b] <= r) acc += s->block[b++];
+    while (b < nb - 1 && acc + s->sc->block[b] <= r) acc += s->sc->block[b++];
     int32_t chosen = -1;
     for (int i = b * B; i < n; i++) {
         acc += w[i];

@@ -1,4 +1,4 @@
-/* The sampler's changes to a copy of the logits (s->work) before a draw: penalties (as
+/* The sampler's changes to a copy of the logits (s->sc->work) before a draw: penalties (as
  * vLLM and HF apply repetition_penalty; presence and frequency as OpenAI defines them),
  * then a request's logit bias, then its constraint mask: a mask that allows few tokens becomes
  * the list of candidates the draw looks at (a pass over its bits, not over the vocabulary);
@@ -10,23 +10,23 @@
 
 /* Bump the stamp so that every count reads as 0 without clearing n_vocab entries. */
 static void counts_reset(Sampler *s) {
-    if (++s->cur_stamp == 0) {
-        memset(s->stamp, 0, (size_t)s->n_vocab * sizeof *s->stamp);
-        s->cur_stamp = 1;
+    if (++s->sc->cur_stamp == 0) {
+        memset(s->sc->stamp, 0, (size_t)s->n_vocab * sizeof *s->sc->stamp);
+        s->sc->cur_stamp = 1;
     }
 }
 
 static uint32_t counts_add(Sampler *s, int32_t id) {
-    if (s->stamp[id] != s->cur_stamp) {
-        s->stamp[id] = s->cur_stamp;
-        s->count[id] = 0;
+    if (s->sc->stamp[id] != s->sc->cur_stamp) {
+        s->sc->stamp[id] = s->sc->cur_stamp;
+        s->sc->count[id] = 0;
     }
-    return ++s->count[id];
+    return ++s->sc->count[id];
 }
 
 void sampler_apply_penalties(Sampler *s, const int32_t *prompt, int n_prompt, const int32_t *output, int n_output) {
     const SamplingParams *p = &s->p;
-    float *w = s->work;
+    float *w = s->sc->work;
     if (p->repetition_penalty != 1.0f) {
         /* each distinct token of prompt + output once: divide positive logits, multiply negative */
         counts_reset(s);
@@ -46,9 +46,9 @@ void sampler_apply_penalties(Sampler *s, const int32_t *prompt, int n_prompt, co
             if (output[i] >= 0 && output[i] < s->n_vocab) counts_add(s, output[i]);
         for (int i = 0; i < n_output; i++) {
             int32_t id = output[i];
-            if (id < 0 || id >= s->n_vocab || s->stamp[id] != s->cur_stamp || s->count[id] == 0) continue;
-            w[id] -= p->frequency_penalty * (float)s->count[id] + p->presence_penalty;
-            s->count[id] = 0; /* applied once per distinct token */
+            if (id < 0 || id >= s->n_vocab || s->sc->stamp[id] != s->sc->cur_stamp || s->sc->count[id] == 0) continue;
+            w[id] -= p->frequency_penalty * (float)s->sc->count[id] + p->presence_penalty;
+            s->sc->count[id] = 0; /* applied once per distinct token */
         }
     }
 }
@@ -61,7 +61,7 @@ static int bit_count(uint32_t x) {
 }
 
 int sampler_apply_mods(Sampler *s, const SampleMods *m, int *listed) {
-    float *w = s->work;
+    float *w = s->sc->work;
     *listed = 0;
     for (int i = 0; i < m->n_bias; i++)
         if (m->bias[i].id >= 0 && m->bias[i].id < s->n_vocab) w[m->bias[i].id] += m->bias[i].bias;
@@ -70,7 +70,7 @@ int sampler_apply_mods(Sampler *s, const SampleMods *m, int *listed) {
     uint32_t last = tail ? (1u << tail) - 1 : 0xFFFFFFFFu; /* the bits past n_vocab are not tokens */
     for (int k = 0; k < words; k++) left += bit_count(k == words - 1 ? m->allow[k] & last : m->allow[k]);
     if (left <= s->n_vocab / 16) { /* few: list them, and leave the logits alone */
-        int32_t *idx = s->idx;
+        int32_t *idx = s->sc->idx;
         int n = 0;
         for (int k = 0; k < words; k++)
             for (uint32_t bits = k == words - 1 ? m->allow[k] & last : m->allow[k]; bits; bits &= bits - 1)

@@ -98,7 +98,7 @@ static void test_draw_all(unsigned long long *rng) {
             while (want < n - 1 && !(u * z < cum[want] && x[want] > -INFINITY)) want++;
             double lo = want ? cum[want - 1] / z : 0, hi = cum[want] / z;
             if (u - lo < 1e-5 || hi - u < 1e-5) continue; /* too close to call in float */
-            memcpy(s.work, x, (size_t)n * sizeof *x);
+            memcpy(s.sc->work, x, (size_t)n * sizeof *x);
             int got = sampler_draw_all(&s, T, u);
             checked++;
             if (got != want) ok = 0, fprintf(stderr, "trial %d n %d T %g u %.9f: drew %d, want %d\n", trial, n, T, u, got, want);
@@ -114,9 +114,9 @@ static void test_draw_all(unsigned long long *rng) {
     sampler_init(&s, &p, 8);
     for (int k = 0; k < 20000; k++) {
         float v = -87.0f * (float)k / 20000;
-        for (int l = 0; l < 8; l++) s.work[l] = l == 0 ? 0.0f : v; /* max 0: work[l] becomes e^v */
+        for (int l = 0; l < 8; l++) s.sc->work[l] = l == 0 ? 0.0f : v; /* max 0: work[l] becomes e^v */
         sampler_draw_all(&s, 1.0f, 0.5);
-        memcpy(e, s.work, sizeof e);
+        memcpy(e, s.sc->work, sizeof e);
         double want = exp((double)v), rel = fabs(e[1] - want) / want;
         if (rel > worst) worst = (float)rel;
     }
