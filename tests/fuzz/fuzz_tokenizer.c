@@ -3,7 +3,8 @@
  * without special-token parsing), or decode the rest as little-endian int32 ids, which may be
  * negative or past the vocabulary, streamed through detok_push with a small or a large
  * buffer. Encoding must give ids in the vocabulary; without special parsing, valid UTF-8
- * must come back byte for byte (byte-level BPE is lossless). */
+ * must come back byte for byte (byte-level BPE is lossless) unless a byte has no token in
+ * the vocabulary (it encodes to a control id, which decodes to nothing). */
 #include "tests/fuzz/fuzz.h"
 
 #include "engine/tokenizer.h"
@@ -59,13 +60,16 @@ static void encode(unsigned mode, const uint8_t *text, size_t n) {
     int32_t small[8];
     int k2 = tokenizer_encode(g_tok, (const char *)text, n, add, special, small, 8); /* may be cut */
     if (k2 != k || memcmp(small, ids, (size_t)(k < 8 ? k : 8) * sizeof *ids)) abort();
-    for (int i = 0; i < k; i++)
+    int unknown = 0; /* a byte the vocabulary has no token for (SmolLM2 lacks 0x04, 0x06, ...) */
+    for (int i = 0; i < k; i++) {
         if (ids[i] < 0 || ids[i] >= tokenizer_n_vocab(g_tok)) abort();
+        unknown |= tokenizer_is_control(g_tok, ids[i]);
+    }
     size_t cap = n * 3 + 64 * (size_t)k + 64;
     char *out = malloc(cap);
     if (out) {
         size_t len = decode(ids, k, detok_max_bytes(g_tok), out, cap, 1);
-        if (!add && !special && valid_utf8(text, n) && (len != n || memcmp(out, text, n))) {
+        if (!add && !special && !unknown && valid_utf8(text, n) && (len != n || memcmp(out, text, n))) {
             fprintf(stderr, "round trip: %zu bytes in, %zu out\n", n, len);
             abort();
         }
