@@ -88,6 +88,7 @@ int main(int argc, char **argv) {
     int passed = 0, failed = 0;
     fflush(stdout);
     for (int i = 0; i < p.n; i++) {
+        fflush(stdout); /* or the child would print what the parent has buffered again */
         pid_t pid = fork();
         if (pid < 0) return perror("driver: fork"), 2;
         if (pid == 0) {
