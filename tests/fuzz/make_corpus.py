@@ -237,6 +237,34 @@ def api_seeds():
     put("api", "malformed", bytes([1, 0]) + b'{"messages": [')
 
 
+def hf_tokenizer_seeds():
+    bl = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+    vocab = {"<|endoftext|>": 0, "<|im_start|>": 1, "<|im_end|>": 2, "H": 3, "e": 4, "l": 5, "o": 6, "He": 7,
+             "ll": 8, "Hell": 9, "Hello": 10, "\u0120": 11, "w": 12, "r": 13, "d": 14, "\u0120w": 15}
+    added = [{"id": i, "content": c, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False,
+              "special": True} for i, c in enumerate(["<|endoftext|>", "<|im_start|>", "<|im_end|>"])]
+    base = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added, "normalizer": None,
+            "pre_tokenizer": bl, "post_processor": None, "decoder": {"type": "ByteLevel"},
+            "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                      "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
+                      "vocab": vocab, "merges": ["H e", "l l", "He ll", "Hell o", "\u0120 w"]}}
+    cfg = {"bos_token": "<|im_start|>", "eos_token": "<|im_end|>", "add_bos_token": False}
+    put("hf_tokenizer", "bytelevel", json.dumps(base))
+    put("hf_tokenizer", "with_config", json.dumps(base).encode() + SEP + json.dumps(cfg).encode())
+    seq = dict(base, pre_tokenizer={"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": "\\p{N}{1,3}"}, "behavior": "Isolated", "invert": False},
+        {"type": "Digits", "individual_digits": True}, bl]}, normalizer={"type": "NFC"})
+    put("hf_tokenizer", "sequence_nfc", json.dumps(seq))
+    pairs = dict(base, model=dict(base["model"], merges=[["H", "e"], ["l", "l"]], ignore_merges=True))
+    post = {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<|im_start|>", "type_id": 0}},
+                                                     {"Sequence": {"id": "A", "type_id": 0}}]}
+    put("hf_tokenizer", "pairs_post", json.dumps(dict(pairs, post_processor=post)))
+    put("hf_tokenizer", "metaspace", json.dumps(dict(base, pre_tokenizer={"type": "Metaspace", "replacement": "\u2581"},
+                                                     model=dict(base["model"], byte_fallback=True))))
+    put("hf_tokenizer", "string_split", json.dumps(dict(base, pre_tokenizer={"type": "Split", "pattern": {"String": "."},
+                                                                             "behavior": "Isolated"})))
+
+
 def main():
     gguf_seeds()
     tokenizer_seeds()
@@ -246,6 +274,7 @@ def main():
     gbnf_seeds()
     safetensors_seeds()
     api_seeds()
+    hf_tokenizer_seeds()
 
 
 if __name__ == "__main__":
