@@ -16,6 +16,7 @@ for name in "$@"; do
   [ -d tests/fuzz/regress/$name ] && seeds+=(tests/fuzz/regress/$name)
   dict=(); [ -f tests/fuzz/$name.dict ] && dict=(-dict=tests/fuzz/$name.dict)
   log=$build/fuzz-$name.log
+  stamp=$crashes/.started; touch "$stamp" # what this run saves is newer; older files are earlier runs
   echo "fuzz $name: ${secs}s, log $log"
   "$bin" -max_total_time="$secs" -timeout=30 -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 \
     -artifact_prefix="$crashes/" "${dict[@]}" "$work" "${seeds[@]}" > "$log" 2>&1
@@ -24,7 +25,7 @@ for name in "$@"; do
   last=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
   cov=$(printf '%s' "$last" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
   ft=$(printf '%s' "$last" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
-  n_crash=$(find "$crashes" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
+  n_crash=$(find "$crashes" -type f -newer "$stamp" \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
   line="fuzz $name: ${execs:-?} executions, cov ${cov:-?}, ft ${ft:-?}, corpus $(ls "$work" | wc -l), $n_crash crash file(s), exit $rc"
   if [ $rc -ne 0 ] || [ "$n_crash" -ne 0 ]; then
     bad=1
