@@ -10,10 +10,13 @@
  * answer it, with MSG_OUTPUT messages whose tokens come from the rest of the input, and a
  * MSG_RELEASE that frees the job; a constraint compiles after the handler returns, as the
  * worker pool would run it, against the small vocabulary of tests/fixtures/spm_tiny.gguf
- * (the model's 49152 tokens would make each compile cost a second).
+ * (the model's 49152 tokens would make each compile cost a second), or the pool refuses the
+ * work (the 503 path): compiling is most of the time here, and fuzz_json_schema.c and its
+ * siblings fuzz it on their own.
  *
  * Input: byte 0 the route, byte 1 flags (an API key required and sent or not, an Origin
- * header, engine outputs with or without logprobs of their own, a short max_model_len), then
+ * header, engine outputs with or without logprobs of their own, a short max_model_len, the
+ * worker pool compiling or refusing), then
  * the body up to "\0PFZ\0", then the bytes that choose the fake engine's tokens.
  * The model facts are the default model's (tokenizer, chat template, config). */
 #include "tests/fuzz/fuzz.h"
@@ -69,6 +72,7 @@ static struct {
     int n_work;
     FuzzIn engine_in;
     int own_logprobs;
+    int pool_refuses;
 } g;
 
 static void check_json(const char *ctype, const char *body, size_t len) {
@@ -125,7 +129,7 @@ char *__wrap_bridge_render_metrics(Bridge *b, const char *model_name, size_t *le
 void __wrap_bridge_stats(Bridge *b, EngineStats *st) { memset(st, 0, sizeof *st); }
 
 int __wrap_uv_queue_work(uv_loop_t *loop, uv_work_t *req, uv_work_cb work, uv_after_work_cb done) {
-    if (g.n_work == (int)(sizeof g.work / sizeof *g.work)) return UV_EBUSY;
+    if (g.pool_refuses || g.n_work == (int)(sizeof g.work / sizeof *g.work)) return UV_EBUSY;
     g.work[g.n_work++] = (Work){req, done, work};
     return 0;
 }
@@ -224,6 +228,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     while (blen < in.n && !(in.n - blen >= k && memcmp(in.p + blen, SEP, k) == 0)) blen++;
     g.engine_in = blen < in.n ? (FuzzIn){in.p + blen + k, in.n - blen - k} : (FuzzIn){NULL, 0};
     g.own_logprobs = (flags >> 3) & 1;
+    g.pool_refuses = !(flags & 0x80);
     char *body = malloc(blen + 1), path[64], query[1] = "";
     if (!body) return 0;
     memcpy(body, in.p, blen), body[blen] = 0;

@@ -229,8 +229,8 @@ def api_seeds():
         flags = 0
         for j, b in enumerate(bodies.get(r, [None])):
             body = json.dumps(b).encode() if b is not None else b""
-            name = (r.strip("/").replace("/", "_") or "root") + f"_{j}"
-            put("api", name, bytes([i, flags | (j % 2) << 3 | (0x20 if j == 1 else 0)]) + body + tail)
+            name = (r.strip("/").replace("/", "_").replace(" ", "_") or "root") + f"_{j}"
+            put("api", name, bytes([i, flags | (j % 2) << 3 | (0x20 if j == 1 else 0) | 0x80]) + body + tail)
     put("api", "auth_missing", bytes([1, 0x01]) + json.dumps({"messages": msgs}).encode())
     put("api", "auth_ok", bytes([1, 0x07 | 0x10]) + json.dumps({"messages": msgs}).encode() + tail)
     put("api", "short_context", bytes([0, 0x40]) + json.dumps({"prompt": "word " * 80, "max_tokens": 10}).encode())
