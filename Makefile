@@ -2,7 +2,9 @@
 #   make            bin/piston (with the CUDA backend when nvcc is found; CUDA=0 leaves it out)
 #   make test       deps, build, C unit tests (plain and ASan/UBSan), the CUDA kernels on the
 #                   SIMT emulator (test-cuda-emu), pytest end to end
-#   make asan       C unit tests built with AddressSanitizer + UBSan
+#   make asan       C unit tests built with AddressSanitizer + UBSan, and the fuzz targets over
+#                   their corpora (fuzz-regress)
+#   make fuzz       libFuzzer campaigns, FUZZ_SECONDS each (tests/fuzz/fuzz.mk; needs clang)
 #   make test-cuda-emu  the CUDA backend built against tests/simt and run on the CPU: the op
 #                   harness against the CPU reference, a whole forward, plain and under ASan
 #   make test-gpu   the op harness and the end-to-end comparison on a real GPU (skipped without)
@@ -107,10 +109,11 @@ test-unit: $(TEST_BIN)
 # the sanitizers do not see device code: the CPU build here, the emulated kernels in test-cuda-emu
 # and the load generator (bench serve: a client of servers it does not trust) end to end, with
 # the server it talks to built the same way
+# (the fuzz targets too: each over its corpus and regress inputs, tests/fuzz/fuzz.mk)
 SAN_OPT := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ASAN_MAKE := BUILD=build-asan BIN=build-asan/bin CUDA=0 OPT="$(SAN_OPT)" LDLIBS="$(DEP_LIBS) -fsanitize=address,undefined"
 asan: model
-	$(MAKE) BUILD=build-asan BIN=build-asan/bin CUDA=0 OPT="$(SAN_OPT)" \
-	  LDLIBS="$(DEP_LIBS) -fsanitize=address,undefined" test-unit build-asan/bin/piston
+	$(MAKE) $(ASAN_MAKE) test-unit build-asan/bin/piston fuzz-regress-run
 	PISTON_BIN=build-asan/bin/piston python3 -m pytest -q tests/e2e/test_bench_serve.py
 
 # The soak (tests/soak/soak.py): the server it starts is $(BIN)/piston, or the ASan/UBSan build
@@ -123,8 +126,7 @@ soak: all model
 	python3 tests/soak/soak.py --bin $(BIN)/piston --seconds $(SOAK_SECONDS) --clients $(SOAK_CLIENTS) $(SOAK_ARGS)
 
 soak-asan: model
-	$(MAKE) BUILD=build-asan BIN=build-asan/bin CUDA=0 OPT="$(SAN_OPT)" \
-	  LDLIBS="$(DEP_LIBS) -fsanitize=address,undefined" build-asan/bin/piston
+	$(MAKE) $(ASAN_MAKE) build-asan/bin/piston
 	python3 tests/soak/soak.py --bin build-asan/bin/piston --seconds $(SOAK_ASAN_SECONDS) \
 	  --clients $(SOAK_ASAN_CLIENTS) --answer-timeout 900 --sanitized $(SOAK_ARGS)
 
@@ -186,14 +188,15 @@ $(BUILD)/bench/%: bench/tools/%.c $(LIBA)
 	$(CC) $(CFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
 clean:
-	rm -rf build build-asan build-emu build-emu-asan build-gpu bin
+	rm -rf build build-asan build-emu build-emu-asan build-gpu build-fuzz bin
 
 format:
 	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(wildcard */*.h kernels/cpu/*.h)
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(OPS_OBJ:.o=.d) $(CUDA_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(OPS_OBJ:.o=.d) $(CUDA_OBJ:.o=.d) $(wildcard $(BUILD)/fuzz/*.d)
 
 include tests/simt/simt.mk
+include tests/fuzz/fuzz.mk
 # The emulator's tests (plain and ASan) run with the unit tests, once: not again inside
 # `make asan`, whose OPT carries the sanitizer.
 ifeq ($(findstring -fsanitize,$(OPT)),)

@@ -249,7 +249,7 @@ int chat_render_tools(const ChatTemplate *ct, const ChatMessage *msgs, int n, co
     switch (ct->kind) {
     case CHAT_TEMPLATE_CHATML: rc = render_chatml(ct, msgs, n, tools, gen, &b, sp); break;
     case CHAT_TEMPLATE_LLAMA3:
-        if (!ct->system_preamble && (tools || n > 0)) {
+        if (!ct->system_preamble) { /* Llama-3.0: the plain template (render_llama3 is 3.1's, preamble and all) */
             for (int i = 0; i < n; i++)
                 if (msgs[i].n_tool_calls || is(&msgs[i], "tool"))
                     return free(b.p), err_set(err, errlen, -EINVAL, "this Llama-3 chat template has no tool messages (Llama-3.1 and later have)");

@@ -31,6 +31,7 @@ typedef struct ConstraintVocab {
     int n_vocab, words;         /* words: uint32 words of a mask */
     char *bytes;                /* every token's bytes, one after another */
     uint32_t *off, *len;        /* [n_vocab] */
+    uint8_t *usable;            /* [n_vocab] 1: may appear inside constrained text (in the trie) */
     int32_t *eog;               /* [n_eog] */
     int n_eog;
     /* trie in preorder: node i has byte[i] at depth[i] >= 1, its subtree is [i, end[i]),

@@ -205,6 +205,9 @@ int constraint_matcher_accept(ConstraintMatcher *m, int32_t id, char *err, size_
         m->ended = 1;
         return 0;
     }
+    /* a control token's bytes are its name ("<unk>"), which a constraint may well take, but it
+     * decodes to nothing: the masks never allow it, and neither does accept */
+    if (!sh->v->usable[id]) return err_set(err, errlen, -EINVAL, "token %d is a control token, not text", id);
     const uint8_t *b = (const uint8_t *)sh->v->bytes + sh->v->off[id];
     int32_t st = m->state;
     for (uint32_t i = 0; i < sh->v->len[id]; i++) {

@@ -30,7 +30,7 @@ static int cmp_tok(const void *a, const void *b, void *ctx) {
 
 void constraint_vocab_destroy(ConstraintVocab *v) {
     if (!v) return;
-    free(v->bytes), free(v->off), free(v->len), free(v->eog);
+    free(v->bytes), free(v->off), free(v->len), free(v->eog), free(v->usable);
     free(v->byte), free(v->depth), free(v->end), free(v->tok_off), free(v->toks);
     free(v->long_ids), free(v->long_lcp);
     free(v);
@@ -43,7 +43,7 @@ int constraint_vocab_create(const Tokenizer *t, ConstraintVocab **out, char *err
     if (!v) goto oom;
     v->n_vocab = n, v->words = (n + 31) / 32;
     v->off = malloc((size_t)n * sizeof *v->off), v->len = malloc((size_t)n * sizeof *v->len);
-    v->eog = malloc((size_t)n * sizeof *v->eog);
+    v->eog = malloc((size_t)n * sizeof *v->eog), v->usable = calloc((size_t)n + 1, 1);
     int32_t *sorted = malloc((size_t)n * sizeof *sorted);
     size_t total = 0;
     for (int i = 0; i < n; i++) {
@@ -52,7 +52,7 @@ int constraint_vocab_create(const Tokenizer *t, ConstraintVocab **out, char *err
         total += l;
     }
     v->bytes = malloc(total + 1);
-    if (!v->off || !v->len || !v->eog || !sorted || !v->bytes) {
+    if (!v->off || !v->len || !v->eog || !v->usable || !sorted || !v->bytes) {
         free(sorted);
         goto oom;
     }
@@ -67,7 +67,7 @@ int constraint_vocab_create(const Tokenizer *t, ConstraintVocab **out, char *err
         v->off[i] = (uint32_t)at, v->len[i] = (uint32_t)l;
         at += l;
         if (tokenizer_is_eog(t, i)) v->eog[v->n_eog++] = i;
-        else if (!tokenizer_is_control(t, i) && l > 0 && l < 65535) sorted[n_use++] = i;
+        else if (!tokenizer_is_control(t, i) && l > 0 && l < 65535) sorted[n_use++] = i, v->usable[i] = 1;
     }
     SortCtx ctx = {v};
     qsort_r(sorted, (size_t)n_use, sizeof *sorted, cmp_tok, &ctx);

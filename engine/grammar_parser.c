@@ -209,7 +209,7 @@ static int closure(GParser *p, int32_t sid) {
     for (size_t i = 0; i < nw; i++)
         if (p->buf[i] != 0 && p->d->st[p->node_state[p->buf[i]]].n_ranges > 0) p->buf[m++] = p->buf[i];
     if (grow(p, (void **)&p->cpool, &p->cap_cpool, p->n_cpool + m, sizeof *p->cpool)) return -1;
-    memcpy(p->cpool + p->n_cpool, p->buf, m * sizeof *p->buf);
+    if (m) memcpy(p->cpool + p->n_cpool, p->buf, m * sizeof *p->buf); /* cpool is NULL until a state has one */
     GpState *s = &p->st[sid];
     s->c_off = (int32_t)p->n_cpool, s->c_len = (int32_t)m, s->accept = (uint8_t)accept;
     p->n_cpool += m;

@@ -82,9 +82,13 @@ int hf_generation_config_read(TextModel *m, const char *dir, int required, char 
     }
     /* eos_token_id: one id or a list; each ends generation, as the model's EOS does */
     const cJSON *eos = cJSON_GetObjectItemCaseSensitive(j, "eos_token_id"), *e;
-    if (cJSON_IsNumber(eos)) tokenizer_add_eog(m->tok, (int32_t)eos->valuedouble);
+    /* ids outside int32 are skipped before the cast (undefined there), as unknown ids are */
+    if (cJSON_IsNumber(eos) && eos->valuedouble >= 0 && eos->valuedouble < 2147483647.0)
+        tokenizer_add_eog(m->tok, (int32_t)eos->valuedouble);
     const cJSON *list = cJSON_IsArray(eos) ? eos : NULL;
-    cJSON_ArrayForEach(e, list) if (cJSON_IsNumber(e)) tokenizer_add_eog(m->tok, (int32_t)e->valuedouble);
+    cJSON_ArrayForEach(e, list)
+        if (cJSON_IsNumber(e) && e->valuedouble >= 0 && e->valuedouble < 2147483647.0)
+            tokenizer_add_eog(m->tok, (int32_t)e->valuedouble);
     cJSON_Delete(j);
     return 0;
 }

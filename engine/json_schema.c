@@ -12,6 +12,7 @@
  * that differ from theirs; a schema without "type" gets the type its keywords imply; oneOf
  * is generated as anyOf (exclusivity cannot be expressed). */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,7 +149,7 @@ static const char *implied_type(const cJSON *o) {
 static int value_is(const cJSON *v, const char *t) {
     if (!strcmp(t, "string")) return cJSON_IsString(v);
     if (!strcmp(t, "number")) return cJSON_IsNumber(v);
-    if (!strcmp(t, "integer")) return cJSON_IsNumber(v) && v->valuedouble == (double)(long long)v->valuedouble;
+    if (!strcmp(t, "integer")) return cJSON_IsNumber(v) && isfinite(v->valuedouble) && v->valuedouble == floor(v->valuedouble);
     if (!strcmp(t, "boolean")) return cJSON_IsBool(v);
     if (!strcmp(t, "null")) return cJSON_IsNull(v);
     if (!strcmp(t, "object")) return cJSON_IsObject(v);

@@ -107,6 +107,11 @@ static int read_normalizer(HfCtx *c, const cJSON *n, char *err, size_t errlen) {
     return err_set(err, errlen, -EINVAL, "%s: normalizer %s is not supported (NFC is)", c->path, type ? type : "?");
 }
 
+/* An id from the file: a number in [0, 2^31), or -1 (casting one outside is undefined). */
+static int32_t json_id(const cJSON *v) {
+    return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 2147483647.0 ? (int32_t)v->valuedouble : -1;
+}
+
 static int32_t id_of(const cJSON *vocab, const cJSON *added, const cJSON *tok) {
     /* a token in tokenizer_config.json is a string or an AddedToken object {content: ...} */
     const char *s = cJSON_IsString(tok) ? tok->valuestring
@@ -116,10 +121,10 @@ static int32_t id_of(const cJSON *vocab, const cJSON *added, const cJSON *tok) {
     cJSON_ArrayForEach(e, added) {
         const char *ct = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "content"));
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
-        if (ct && !strcmp(ct, s) && cJSON_IsNumber(id)) return (int32_t)id->valuedouble;
+        if (ct && !strcmp(ct, s) && cJSON_IsNumber(id)) return json_id(id);
     }
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(vocab, s);
-    return cJSON_IsNumber(v) ? (int32_t)v->valuedouble : -1;
+    return json_id(v);
 }
 
 static int fill_vocab(HfCtx *c, const cJSON *model, const cJSON *added, char *err, size_t errlen) {
@@ -127,11 +132,13 @@ static int fill_vocab(HfCtx *c, const cJSON *model, const cJSON *added, char *er
     const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
     if (!cJSON_IsObject(vocab) || !cJSON_IsArray(merges))
         return err_set(err, errlen, -EINVAL, "%s: model.vocab or model.merges is missing", c->path);
-    int n = 0;
-    cJSON_ArrayForEach(e, vocab) if (cJSON_IsNumber(e) && e->valuedouble >= n) n = (int)e->valuedouble + 1;
+    /* ids past the limit count as limit + 1, refused below: the cast of 1e40 is undefined */
+    int n = 0, over = (1 << 24) + 1;
+    cJSON_ArrayForEach(e, vocab)
+        if (cJSON_IsNumber(e) && e->valuedouble >= n) n = e->valuedouble < 1 << 24 ? (int)e->valuedouble + 1 : over;
     cJSON_ArrayForEach(e, added) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
-        if (cJSON_IsNumber(id) && id->valuedouble >= n) n = (int)id->valuedouble + 1;
+        if (cJSON_IsNumber(id) && id->valuedouble >= n) n = id->valuedouble < 1 << 24 ? (int)id->valuedouble + 1 : over;
     }
     if (n <= 0 || n > 1 << 24) return err_set(err, errlen, -EINVAL, "%s: the vocabulary has %d ids", c->path, n);
     TokSpec *s = &c->s;

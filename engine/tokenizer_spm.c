@@ -100,7 +100,8 @@ int tok_spm_encode(const Tokenizer *t, const char *text, size_t len, int space_p
         /* Only single characters can be unknown (merges always form tokens): byte fallback. */
         for (uint32_t k = 0; k < sym[i].n; k++) {
             int32_t bt = t->byte_tok[(unsigned char)s[sym[i].start + k]];
-            tok_out_push(out, bt >= 0 ? bt : t->unk);
+            if (bt >= 0) tok_out_push(out, bt);
+            else if (t->unk >= 0) tok_out_push(out, t->unk); /* neither: the byte is dropped, as in BPE */
         }
     }
     free(s); free(sym); free(heap);

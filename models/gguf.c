@@ -382,9 +382,28 @@ int gguf_open(const char *path, GgufFile **out, char *err, size_t errlen) {
     return 0;
 }
 
+int gguf_open_buffer(const void *data, size_t size, const char *name, GgufFile **out, char *err, size_t errlen) {
+    *out = NULL;
+    if (err && errlen) err[0] = '\0';
+    GgufFile *f = calloc(1, sizeof *f);
+    if (!f || !(f->path = strdup(name))) {
+        free(f);
+        return fail(err, errlen, name, "out of memory"), GGUF_ENOMEM;
+    }
+    f->borrowed = 1;
+    int rc = size < 4 ? fail(err, errlen, name, "not a GGUF file (%s)", size ? "shorter than the magic" : "empty")
+                      : (f->map = data, f->size = size, parse(f, err, errlen));
+    if (rc) {
+        gguf_close(f);
+        return rc;
+    }
+    *out = f;
+    return 0;
+}
+
 void gguf_close(GgufFile *f) {
     if (!f) return;
-    if (f->map) munmap((void *)f->map, (size_t)f->size);
+    if (f->map && !f->borrowed) munmap((void *)f->map, (size_t)f->size);
     free(f->key_hash.slot);
     free(f->tensor_hash.slot);
     free(f->kv);

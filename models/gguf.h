@@ -58,6 +58,9 @@ typedef struct GgufFile GgufFile;
 /* 0 on success; on failure a negative code and one line in err, e.g.
  * "model.gguf: truncated: tensor info 12 of 272 runs past the end of the file (98 bytes)". */
 int gguf_open(const char *path, GgufFile **out, char *err, size_t errlen);
+/* The same over bytes already in memory (a fuzzer's input, an embedded file): data[0, size)
+ * must outlive the GgufFile, which points into it; name stands for the path in messages. */
+int gguf_open_buffer(const void *data, size_t size, const char *name, GgufFile **out, char *err, size_t errlen);
 void gguf_close(GgufFile *f);
 
 uint32_t gguf_version(const GgufFile *f);

@@ -26,6 +26,7 @@ struct GgufFile {
     char *path;
     const uint8_t *map;
     uint64_t size;
+    int borrowed;   /* map is the caller's buffer (gguf_open_buffer), not ours to unmap */
     uint32_t version;
     uint64_t alignment;
     int64_t n_kv, n_tensors;

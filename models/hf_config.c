@@ -35,7 +35,7 @@ static int get_int(const cJSON *o, const char *key, long long def, long long *ou
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     *out = def;
     if (!v || cJSON_IsNull(v)) return 0;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble || fabs(v->valuedouble) > 1e15)
+    if (!cJSON_IsNumber(v) || !(fabs(v->valuedouble) <= 1e15) || v->valuedouble != (double)(long long)v->valuedouble)
         return -1;
     *out = (long long)v->valuedouble;
     return 1;

@@ -26,8 +26,12 @@ static int by_name(const void *a, const void *b) {
 static char *read_small(const char *path, size_t limit, char *err, size_t errlen) {
     FILE *fp = fopen(path, "rb");
     if (!fp) return err_set(err, errlen, -ENOENT, "%s: cannot open: %s", path, strerror(errno)), NULL;
-    char *buf = malloc(limit + 1);
-    size_t n = buf ? fread(buf, 1, limit + 1, fp) : 0;
+    /* room for the file as it is now (+1 to see that it grew past the limit), not for the limit:
+     * an index is kilobytes, and 64 MiB per open costs where memory is not lazy (ASan) */
+    struct stat sb;
+    size_t want = fstat(fileno(fp), &sb) == 0 && sb.st_size >= 0 && (uint64_t)sb.st_size < limit ? (size_t)sb.st_size : limit;
+    char *buf = malloc(want + 2);
+    size_t n = buf ? fread(buf, 1, want + 1, fp) : 0;
     fclose(fp);
     if (!buf) return err_set(err, errlen, -ENOMEM, "out of memory"), NULL;
     if (n > limit) {

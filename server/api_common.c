@@ -1,5 +1,6 @@
 /* Helpers every API dialect uses: errors in each dialect's shape, typed JSON fields with
  * messages that name the field, chat rendering, length checks in vLLM's words, ids, times, token texts. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,7 +168,8 @@ int json_opt_float(const cJSON *o, const char *key, float lo, float hi, float *o
 int json_opt_int(const cJSON *o, const char *key, long lo, long hi, int *out, char *err, size_t n) {
     const cJSON *v = field(o, key);
     if (!v) return 0;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble)
+    /* floor, not a cast to an integer type: casting 1e40 is undefined behaviour */
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble))
         return snprintf(err, n, "'%s' must be an integer", key), 1;
     if (v->valuedouble < lo || v->valuedouble > hi)
         return snprintf(err, n, "'%s' must be in [%ld, %ld], got %.0f", key, lo, hi, v->valuedouble), 1;
@@ -187,7 +189,8 @@ int json_opt_u64(const cJSON *o, const char *key, uint64_t *out, int *has, char 
     const cJSON *v = field(o, key);
     if (!v) return 0;
     /* doubles hold integers exactly up to 2^53; larger seeds are still accepted, rounded */
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble || v->valuedouble < -9.2e18)
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < -9.2e18 ||
+        v->valuedouble >= 18446744073709551616.0) /* 2^64: past it the casts below are undefined */
         return snprintf(err, n, "'%s' must be an integer", key), 1;
     *out = v->valuedouble < 0 ? (uint64_t)(int64_t)v->valuedouble : (uint64_t)v->valuedouble;
     *has = 1;
@@ -223,7 +226,8 @@ int json_opt_stop_ids(const cJSON *o, const char *key, InMsg *m, char *err, size
     if (!cJSON_IsArray(v)) return snprintf(err, n, "'%s' must be a list of token ids", key), 1;
     const cJSON *e;
     cJSON_ArrayForEach(e, v) {
-        if (!cJSON_IsNumber(e) || e->valuedouble != (int32_t)e->valuedouble || e->valuedouble < 0)
+        if (!cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble <= INT32_MAX) ||
+            e->valuedouble != (int32_t)e->valuedouble)
             return snprintf(err, n, "'%s' must be a list of token ids", key), 1;
         if (m->params.n_stop_token_ids >= ENGINE_MAX_STOP)
             return snprintf(err, n, "at most %d stop token ids", ENGINE_MAX_STOP), 1;

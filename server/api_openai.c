@@ -131,7 +131,7 @@ static int token_prompt(Server *s, const cJSON *a, InMsg *m, int i, char *err, s
     if (!m->prompts[i]) return snprintf(err, n, "out of memory"), 1;
     const cJSON *e;
     cJSON_ArrayForEach(e, a) {
-        if (!cJSON_IsNumber(e) || e->valuedouble != (int)e->valuedouble || e->valuedouble < 0 || e->valuedouble >= nv)
+        if (!cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble < nv) || e->valuedouble != (int)e->valuedouble)
             return snprintf(err, n, "'prompt' token ids must be integers in [0, %d)", nv), 1;
         m->prompts[i][k++] = (int32_t)e->valuedouble;
     }

@@ -125,8 +125,8 @@ static void detokenize(Server *s, HttpConn *c, HttpRequest *r) {
     detok_init(&d);
     d.first = 1; /* a whole text from its start */
     cJSON_ArrayForEach(e, tokens) {
-        if (!cJSON_IsNumber(e) || e->valuedouble != (int)e->valuedouble || e->valuedouble < 0 ||
-            e->valuedouble >= n_vocab) {
+        if (!cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble < n_vocab) ||
+            e->valuedouble != (int)e->valuedouble) { /* the range first: (int)1e40 is undefined */
             free(text);
             cJSON_Delete(body);
             api_error(c, DIALECT_OPENAI, 400, "tokens", "'tokens' must hold token ids in [0, %d)", n_vocab);

@@ -96,8 +96,22 @@ static void test_fixture(const cJSON *fx) {
     printf("%d cases from %s\n", n, str(fx, "source") ? str(fx, "source") : "the fixture");
 }
 
+/* Llama-3.0 named by --chat-template has no system preamble: an empty conversation without
+ * tools goes through the plain template, never through 3.1's renderer (which wrote the NULL
+ * preamble: found by tests/fuzz/fuzz_chat_template.c). */
+static void test_llama3_empty(void) {
+    ChatTemplate ct;
+    char err[256], *out = NULL;
+    CHECK(chat_template_init(&ct, NULL, "llama3", err, sizeof err) == 0, "%s", err);
+    int rc = chat_template_apply_tools(&ct, NULL, 0, NULL, 1, &out, err, sizeof err);
+    CHECK(rc == 0 ? out != NULL : err[0] != 0, "llama3 without messages: rc %d", rc);
+    free(out);
+    chat_template_free(&ct);
+}
+
 int main(void) {
     test_pyjson();
+    test_llama3_empty();
     const char *path = getenv("PISTON_CHAT_TOOLS_FIXTURE");
     if (!path) {
         SKIP("the real templates are compared by tests/e2e/test_chat_tools.py (it sets PISTON_CHAT_TOOLS_FIXTURE)");

@@ -142,6 +142,26 @@ static void test_lazy(void) {
     constraint_unref(c);
 }
 
+/* A control token's bytes are its name: a constraint that takes "<|im_start|>" as text must
+ * still refuse the token itself in accept, as the mask does (tests/fuzz/fuzz_regex.c found
+ * accept taking spm_tiny's <unk> under [^\s]{1,8}). */
+static void test_control_refused(void) {
+    char err[512];
+    Constraint *c = NULL;
+    ConstraintMatcher *m = NULL;
+    int32_t id = tokenizer_find(T, "<|im_start|>");
+    CHECK(id >= 0 && tokenizer_is_control(T, id) && !tokenizer_is_eog(T, id), "<|im_start|> is a control token");
+    CHECK(compile(CONSTRAINT_REGEX, "[^\\s]{1,20}", &c, err, sizeof err) == 0, "regex: %s", err);
+    if (c && id >= 0 && constraint_matcher_create(c, V, &m) == 0) {
+        const uint32_t *mask = constraint_matcher_mask(m, err, sizeof err);
+        CHECK(mask && !mask_has(mask, id), "the mask refuses the control token");
+        CHECK(constraint_matcher_accept(m, id, err, sizeof err) != 0, "accept refuses it too");
+        CHECK(constraint_matcher_advance_bytes(m, "<|im_start|>", 12) == 0, "its text is fine as text");
+    }
+    constraint_matcher_destroy(m);
+    constraint_unref(c);
+}
+
 int main(void) {
     GgufFile *f;
     Tokenizer *t;
@@ -153,6 +173,7 @@ int main(void) {
         test_gbnf();
         test_json_object();
         test_lazy();
+        test_control_refused();
     }
     walk_teardown(f, t, v);
     return TEST_SUMMARY();

@@ -266,7 +266,27 @@ static void test_detok_bytes(const GgufFile *f) {
     tokenizer_destroy(t);
 }
 
+/* A SentencePiece vocabulary that lacks a byte's token and has no (valid) unknown id: the
+ * byte is dropped, never encoded as -1 (tests/fuzz/regress/gguf/, found by fuzz_gguf.c). */
+static void test_spm_no_byte_no_unk(void) {
+    char err[512];
+    GgufFile *f = NULL;
+    Tokenizer *t = NULL;
+    CHECK(gguf_open("tests/fuzz/regress/gguf/spm_no_byte_token_no_unk", &f, err, sizeof err) == 0, "%s", err);
+    if (f && tokenizer_create(f, &t, err, sizeof err) == 0) {
+        int32_t ids[64];
+        int n = tokenizer_encode(t, "a\0b\x01", 4, 1, 0, ids, 64);
+        CHECK(n >= 0 && n <= 64, "encode: %d", n);
+        for (int i = 0; i < n && i < 64; i++) CHECK(ids[i] >= 0 && ids[i] < tokenizer_n_vocab(t), "id %d", ids[i]);
+        tokenizer_destroy(t);
+    } else {
+        CHECK(f == NULL || err[0], "a refusal says why");
+    }
+    gguf_close(f);
+}
+
 int main(void) {
+    test_spm_no_byte_no_unk();
     char path[1024], err[512];
     const char *env = getenv("PISTON_MODEL"), *home = getenv("PISTON_HOME");
     if (env && *env) snprintf(path, sizeof path, "%s", env);
