@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/file.h"
 #include "base/hash.h"
 #include "bench/serve.h"
 #include "engine/tokenizer.h"
@@ -210,32 +211,6 @@ static int make_random(const ServeDataset *ds, const ServeOracle *o, ServePrompt
     return 0;
 }
 
-/* The whole file; NULL with err */
-static char *slurp(const char *path, size_t *len, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        err_set(err, errlen, -errno, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap);
-    for (size_t k; b && (k = fread(b + n, 1, cap - n - 1, f)) > 0;) {
-        n += k;
-        if (cap - n - 1 == 0) {
-            char *q = realloc(b, cap * 2);
-            if (!q) free(b);
-            b = q, cap *= 2;
-        }
-    }
-    fclose(f);
-    if (!b) {
-        err_set(err, errlen, -ENOMEM, "%s: out of memory", path);
-        return NULL;
-    }
-    b[n] = 0;
-    *len = n;
-    return b;
-}
 
 /* One record: a prompt line or a ShareGPT conversation. 1 taken, 0 skipped, -1 error. */
 static int take_record(const ServeDataset *ds, const ServeOracle *o, const cJSON *rec, int line, ServePrompt *out,
@@ -272,8 +247,8 @@ static int take_record(const ServeDataset *ds, const ServeOracle *o, const cJSON
 
 static int make_file(const ServeDataset *ds, const ServeOracle *o, ServePrompt *p, int *n, char *err, size_t errlen) {
     size_t len;
-    char *buf = slurp(ds->path, &len, err, errlen);
-    if (!buf) return -1;
+    char *buf; /* a dataset is a file a person chose: large, but not without end */
+    if (base_read_file(ds->path, (size_t)4 << 30, &buf, &len, err, errlen)) return -1;
     /* the records: a JSON array, or one JSON object per line */
     cJSON *arr = NULL;
     const char *s = buf;

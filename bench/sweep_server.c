@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/err.h"
+#include "base/file.h"
 #include "bench/sweep.h"
 
 /* The one piece of process state: a signal handler can reach nothing else. */
@@ -39,16 +40,10 @@ void sweep_signals_restore(void) {
 
 int sweep_interrupted(void) { return interrupted; }
 
+/* A server's log so far (NULL when there is none yet). */
 static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b) b[fread(b, 1, (size_t)n, f)] = 0;
-    fclose(f);
-    return b;
+    char *text;
+    return base_read_file(path, 64u << 20, &text, NULL, NULL, 0) ? NULL : text;
 }
 
 /* The last "piston: ..." or "error" line of a log: why a server stopped. */

@@ -10,17 +10,13 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/file.h"
 #include "engine/text_model.h"
 
+/* The file's text, or NULL when it is absent, unreadable or over limit bytes. */
 static char *slurp(const char *path, size_t limit) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    char *buf = malloc(limit + 1);
-    size_t n = buf ? fread(buf, 1, limit + 1, fp) : 0;
-    fclose(fp);
-    if (!buf || n > limit) return free(buf), NULL;
-    buf[n] = 0;
-    return buf;
+    char *text;
+    return base_read_file(path, limit, &text, NULL, NULL, 0) ? NULL : text;
 }
 
 char *hf_chat_template_read(const char *dir) {

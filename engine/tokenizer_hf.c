@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/file.h"
 #include "engine/tokenizer_internal.h"
 
 typedef struct HfCtx {
@@ -24,18 +25,16 @@ typedef struct HfCtx {
 } HfCtx;
 
 static cJSON *read_json(const char *path, int required, char *err, size_t errlen) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        if (required) err_set(err, errlen, -ENOENT, "%s: cannot open: %s", path, strerror(errno));
+    char *buf;
+    size_t n;
+    int rc = base_read_file(path, 64u << 20, &buf, &n, err, errlen);
+    if (rc) {
+        if (rc == -ENOENT && !required && err && errlen) err[0] = 0; /* an optional file may be absent */
         return NULL;
     }
-    size_t cap = 64u << 20, n;
-    char *buf = malloc(cap + 1);
-    n = buf ? fread(buf, 1, cap + 1, fp) : 0;
-    fclose(fp);
-    cJSON *j = buf && n <= cap ? cJSON_ParseWithLength(buf, n) : NULL;
+    cJSON *j = cJSON_ParseWithLength(buf, n);
     free(buf);
-    if (!j) err_set(err, errlen, -EINVAL, "%s: not JSON (or over 64 MiB)", path);
+    if (!j) err_set(err, errlen, -EINVAL, "%s: not JSON", path);
     return j;
 }
 

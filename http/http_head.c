@@ -112,7 +112,7 @@ static int check_framing(const HeadFacts *f, int minor, const char **msg) {
     if (f->n_te && f->n_cl) return fail(msg, "both Transfer-Encoding and Content-Length", 400);
     if (f->n_te && minor == 0) return fail(msg, "Transfer-Encoding in an HTTP/1.0 request", 400);
     if (f->n_te && !f->te_chunked)
-        return fail(msg, "Transfer-Encoding not implemented (only chunked is)", 501);
+        return fail(msg, "Transfer-Encoding other than chunked (the only coding Piston reads)", 501);
     if (f->n_cl > 1) return fail(msg, "more than one Content-Length", 400);
     if (f->cl_bad) return fail(msg, "Content-Length is not a number", 400);
     return 0;

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "base/err.h"
+#include "base/file.h"
 #include "models/model.h"
 
 typedef struct HfArch {
@@ -140,18 +141,14 @@ int hf_config_read(const char *path, ModelConfig *c, char *err, size_t errlen) {
     int isdir = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
     if (snprintf(file, sizeof file, isdir ? "%s/config.json" : "%s", path) >= (int)sizeof file)
         return err_set(err, errlen, -ENAMETOOLONG, "%s: path too long", path);
-    FILE *fp = fopen(file, "rb");
-    if (!fp) return err_set(err, errlen, -ENOENT, "%s: cannot open: %s", file, strerror(errno));
-    char *text = malloc((1 << 20) + 1);
-    size_t n = text ? fread(text, 1, 1 << 20, fp) : 0;
-    int big = text && n == 1 << 20 && fgetc(fp) != EOF;
-    fclose(fp);
-    if (!text) return err_set(err, errlen, -ENOMEM, "out of memory");
-    text[n] = 0;
-    cJSON *j = big ? NULL : cJSON_ParseWithLength(text, n);
+    char *text;
+    size_t n;
+    int rc = base_read_file(file, 1 << 20, &text, &n, err, errlen);
+    if (rc) return rc == -EFBIG ? -EINVAL : rc;
+    cJSON *j = cJSON_ParseWithLength(text, n);
     free(text);
-    int rc = cJSON_IsObject(j) ? parse_config(j, file, c, err, errlen)
-                               : err_set(err, errlen, -EINVAL, "%s: not a JSON object%s", file, big ? " (over 1 MiB)" : "");
+    rc = cJSON_IsObject(j) ? parse_config(j, file, c, err, errlen)
+                           : err_set(err, errlen, -EINVAL, "%s: not a JSON object", file);
     cJSON_Delete(j);
     if (rc) return rc;
     /* the name for logs: the directory's, as a user knows the model */

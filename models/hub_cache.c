@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "base/err.h"
+#include "base/file.h"
 
 /* Paths here are built from bounded pieces into fixed buffers; one that would not fit is cut
  * by snprintf and then fails to open or match, which is the right outcome, so GCC's
@@ -84,15 +85,10 @@ int hub_cache_find(const char *repo, const char *revision, char *out, size_t cap
            -ENOENT;
 }
 
+/* The file's text, or NULL when it is absent, unreadable or over limit bytes. */
 static char *slurp(const char *path, size_t limit) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    char *buf = malloc(limit + 1);
-    size_t n = buf ? fread(buf, 1, limit + 1, fp) : 0;
-    fclose(fp);
-    if (!buf || n > limit) return free(buf), NULL;
-    buf[n] = 0;
-    return buf;
+    char *text;
+    return base_read_file(path, limit, &text, NULL, NULL, 0) ? NULL : text;
 }
 
 /* "sha256:HEX" into root/blobs/sha256-HEX; -1 when the digest is not that */

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "base/err.h"
+#include "base/file.h"
 #include "models/safetensors_internal.h"
 
 struct SafeTensors {
@@ -23,24 +24,6 @@ static int by_name(const void *a, const void *b) {
     return strcmp((*(const StTensor *const *)a)->name, (*(const StTensor *const *)b)->name);
 }
 
-static char *read_small(const char *path, size_t limit, char *err, size_t errlen) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return err_set(err, errlen, -ENOENT, "%s: cannot open: %s", path, strerror(errno)), NULL;
-    /* room for the file as it is now (+1 to see that it grew past the limit), not for the limit:
-     * an index is kilobytes, and 64 MiB per open costs where memory is not lazy (ASan) */
-    struct stat sb;
-    size_t want = fstat(fileno(fp), &sb) == 0 && sb.st_size >= 0 && (uint64_t)sb.st_size < limit ? (size_t)sb.st_size : limit;
-    char *buf = malloc(want + 2);
-    size_t n = buf ? fread(buf, 1, want + 1, fp) : 0;
-    fclose(fp);
-    if (!buf) return err_set(err, errlen, -ENOMEM, "out of memory"), NULL;
-    if (n > limit) {
-        free(buf);
-        return err_set(err, errlen, -EINVAL, "%s: larger than %zu bytes", path, limit), NULL;
-    }
-    buf[n] = 0;
-    return buf;
-}
 
 static int shard_index(SafeTensors *st, const char *dir, const char *file, char *err, size_t errlen) {
     char path[4096];
@@ -65,8 +48,8 @@ static int open_index(SafeTensors *st, const char *index_path, char *err, size_t
     char *slash = strrchr(dir, '/');
     if (slash) *slash = 0;
     else snprintf(dir, sizeof dir, ".");
-    char *text = read_small(index_path, 64u << 20, err, errlen);
-    if (!text) return -EINVAL;
+    char *text;
+    if (base_read_file(index_path, 64u << 20, &text, NULL, err, errlen)) return -EINVAL;
     cJSON *j = cJSON_Parse(text);
     free(text);
     const cJSON *wm = cJSON_GetObjectItemCaseSensitive(j, "weight_map");

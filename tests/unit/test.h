@@ -8,6 +8,8 @@
 #include <string.h>
 #include <math.h>
 
+#include "base/file.h"
+
 /* One counter set per test binary: a test of several files defines TEST_EXTERN_COUNTERS in
  * all but its main file, which defines TEST_DEFINE_COUNTERS. */
 #if defined(TEST_EXTERN_COUNTERS)
@@ -50,4 +52,10 @@ static inline unsigned long long test_rng_next(unsigned long long *s) {
 static inline float test_rand_uniform(unsigned long long *s, float lo, float hi) {
     return lo + (hi - lo) * (float)((test_rng_next(s) >> 11) * (1.0 / 9007199254740992.0));
 }
+/* A fixture's whole text (NULL when it cannot be read), its length in *len (may be NULL). */
+static inline char *test_read_file(const char *path, size_t *len) {
+    char *text;
+    return base_read_file(path, (size_t)1 << 30, &text, len, NULL, 0) ? NULL : text;
+}
+
 #endif

@@ -11,19 +11,6 @@
 
 #define FIXTURE "tests/fixtures/chat_smollm2.json"
 
-static char *read_all(const char *path) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, fp) != (size_t)n) { free(b); b = NULL; }
-    if (b) b[n] = 0;
-    fclose(fp);
-    return b;
-}
-
 static const char *str_or_null(const cJSON *o, const char *key) {
     const cJSON *v = cJSON_GetObjectItem(o, key);
     return cJSON_IsString(v) ? v->valuestring : NULL;
@@ -143,7 +130,7 @@ static void test_detection(const cJSON *fx) {
 }
 
 int main(void) {
-    char *js = read_all(FIXTURE);
+    char *js = test_read_file(FIXTURE, NULL);
     CHECK(js != NULL, "cannot read %s (run from the repository root)", FIXTURE);
     cJSON *fx = js ? cJSON_Parse(js) : NULL;
     free(js);

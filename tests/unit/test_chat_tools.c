@@ -12,19 +12,6 @@
 #include "engine/pyjson.h"
 #include "tests/unit/test.h"
 
-static char *read_all(const char *path) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, fp) != (size_t)n) free(b), b = NULL;
-    if (b) b[n] = 0;
-    fclose(fp);
-    return b;
-}
-
 static const char *str(const cJSON *o, const char *k) {
     const cJSON *v = cJSON_GetObjectItem(o, k);
     return cJSON_IsString(v) ? v->valuestring : NULL;
@@ -117,7 +104,7 @@ int main(void) {
         SKIP("the real templates are compared by tests/e2e/test_chat_tools.py (it sets PISTON_CHAT_TOOLS_FIXTURE)");
         return TEST_SUMMARY();
     }
-    char *js = read_all(path);
+    char *js = test_read_file(path, NULL);
     cJSON *fx = js ? cJSON_Parse(js) : NULL;
     free(js);
     CHECK(fx != NULL, "cannot read %s", path);

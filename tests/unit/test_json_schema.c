@@ -11,19 +11,6 @@
 
 #define CORPUS "tests/fixtures/json_schemas.json"
 
-static char *read_all(const char *path) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, fp) != (size_t)n) free(b), b = NULL;
-    if (b) b[n] = 0;
-    fclose(fp);
-    return b;
-}
-
 /* Whether c takes text from its start as a whole (the text may end there). */
 static int whole(Constraint *c, const char *text) {
     ConstraintMatcher *m;
@@ -78,7 +65,7 @@ int main(void) {
     Tokenizer *t;
     ConstraintVocab *v;
     if (!walk_setup(&f, &t, &v)) return TEST_SUMMARY();
-    char *js = read_all(CORPUS);
+    char *js = test_read_file(CORPUS, NULL);
     cJSON *doc = js ? cJSON_Parse(js) : NULL;
     free(js);
     CHECK(doc != NULL, "cannot read %s (run from the repository root)", CORPUS);

@@ -16,20 +16,6 @@
 #define FIXTURE "tests/fixtures/tokenizer_smollm2.json"
 #define SPM_GGUF "tests/fixtures/spm_tiny.gguf"
 
-static char *read_all(const char *path, size_t *len) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, fp) != (size_t)n) { free(b); b = NULL; }
-    if (b) b[n] = 0;
-    fclose(fp);
-    if (len) *len = (size_t)n;
-    return b;
-}
-
 /* Encodes text and compares with the JSON array want; prints the first difference. */
 static int check_ids(const Tokenizer *t, const char *label, const char *text, int add_special, int parse_special,
                      const cJSON *want) {
@@ -292,7 +278,7 @@ int main(void) {
     if (env && *env) snprintf(path, sizeof path, "%s", env);
     else if (home && *home) snprintf(path, sizeof path, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", home);
     else snprintf(path, sizeof path, "%s/.cache/piston/SmolLM2-135M-Instruct.Q4_1.gguf", getenv("HOME") ? getenv("HOME") : "");
-    char *js = read_all(FIXTURE, NULL);
+    char *js = test_read_file(FIXTURE, NULL);
     CHECK(js != NULL, "cannot read %s (run from the repository root)", FIXTURE);
     cJSON *fx = js ? cJSON_Parse(js) : NULL;
     free(js);
