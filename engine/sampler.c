@@ -264,7 +264,7 @@ int32_t sampler_sample_mods(Sampler *s, const float *logits, const SampleMods *m
             if (w[idx[i]] > 0) chosen = idx[i]; /* rounding may leave r at the end: the last real one */
             if (r < acc && w[idx[i]] > 0) break;
         }
-        if (chosen < 0) chosen = idx[m - 1];
+        if (chosen < 0) chosen = idx[m > 0 ? m - 1 : 0]; /* nothing weighed (every logit -inf): the first */
     }
     if (res) {
         memset(res, 0, sizeof *res);

@@ -52,7 +52,7 @@ static void test_masks(unsigned long long *rng) {
         Sampler a, b;
         sampler_init(&a, &p, n), sampler_init(&b, &p, n);
         int got = sampler_sample_mods(&a, x, &mods, NULL, 0, out, n > 30 ? 6 : 0, NULL);
-        int want = sampler_sample(&b, ref, NULL, 0, out, n > 30 ? 6 : 0, NULL);
+        int want = n_allowed ? sampler_sample(&b, ref, NULL, 0, out, n > 30 ? 6 : 0, NULL) : -1;
         CHECK(n_allowed == 0 || (got >= 0 && got < n && (allow[got / 32] >> (got % 32) & 1)), "trial %d: drew %d", trial,
               got);
         if (n_allowed == 0) {
@@ -252,6 +252,17 @@ int main(void) {
     p.top_p = 1, p.temperature = -1;
     CHECK(sampling_params_validate(&p, err, sizeof err) != 0 && strstr(err, "temperature"));
     test_masks(&rng);
+    { /* every logit -inf (nothing to weigh) under min-p and top-p: an id in range, no read before the candidates */
+        float ninf[40];
+        for (int i = 0; i < 40; i++) ninf[i] = -INFINITY;
+        sampling_params_default(&p);
+        p.min_p = 0.1f, p.has_seed = 1;
+        int id = sample_with(&p, ninf, 40, NULL, 0);
+        CHECK(id >= 0 && id < 40, "min-p over -inf logits drew %d", id);
+        p.min_p = 0, p.top_p = 0.5f;
+        id = sample_with(&p, ninf, 40, NULL, 0);
+        CHECK(id >= 0 && id < 40, "top-p over -inf logits drew %d", id);
+    }
     test_draw_all(&rng);
     free(logits);
     return TEST_SUMMARY();
