@@ -142,7 +142,8 @@ test: deps
 	$(MAKE) test-py
 
 # The CUDA backend on the SIMT emulator: built as C++ against tests/simt (BUILD=build-emu),
-# then the same again under ASan/UBSan (fewer shapes, no whole forward: ~20x slower).
+# then the same again under ASan/UBSan (fewer shapes, no whole forward: ~20x slower), then
+# the bugs of tests/cuda_mutants.txt planted one at a time: the harness must catch each.
 EMU_TESTS := $(BUILD)/tests/test_backend_ops $(BUILD)/tests/test_cuda_forward
 test-cuda-emu:
 	$(MAKE) --no-print-directory BUILD=build-emu CUDA=emu emu-run
@@ -151,6 +152,7 @@ test-cuda-emu:
 	  SIMT_SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  LDLIBS="$(DEP_LIBS) -fsanitize=address,undefined build-emu-asan/libsimt.a -rdynamic -ldl -lstdc++" \
 	  emu-run
+	@tests/run-cuda-mutants.sh build-emu
 
 emu-run: $(EMU_TESTS)
 	@tests/run-cuda-emu.sh $(EMU_TESTS)

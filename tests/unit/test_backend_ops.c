@@ -23,6 +23,20 @@ static Backend *make(const char *device, int threads, MatmulPrecision p) {
     return be;
 }
 
+/* PISTON_TEST_OPS=rows,kv,attention,matmul runs only those families (the mutant runs of
+ * tests/run-cuda-mutants.sh); unset or empty: all. */
+static int wanted(const char *family) {
+    const char *only = getenv("PISTON_TEST_OPS");
+    if (!only || !*only) return 1;
+    size_t n = strlen(family);
+    for (const char *p = only; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == n && !strncmp(p, family, n)) return 1;
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}
+
 int main(void) {
     const char *name = getenv("PISTON_TEST_BACKEND");
     name = name && *name ? name : "cpu";
@@ -41,14 +55,16 @@ int main(void) {
                is_small ? ", small shapes" : "");
         OpsCtx c = {be, be->name, is_small, 0x5eed + (unsigned long long)p, 1.0};
         if (p == 0) { /* precision changes only the matmul */
-            ops_test_rows(&c);
-            ops_test_kv(&c);
-            ops_test_attention(&c);
-            Backend *two = cpu ? make("cpu", 2, MATMUL_Q8) : NULL;
-            ops_test_batch_invariance(&c, two);
-            backend_destroy(two);
+            if (wanted("rows")) ops_test_rows(&c);
+            if (wanted("kv")) ops_test_kv(&c);
+            if (wanted("attention")) ops_test_attention(&c);
+            if (wanted("invariance")) {
+                Backend *two = cpu ? make("cpu", 2, MATMUL_Q8) : NULL;
+                ops_test_batch_invariance(&c, two);
+                backend_destroy(two);
+            }
         }
-        ops_test_matmul(&c);
+        if (wanted("matmul")) ops_test_matmul(&c);
         backend_destroy(be);
     }
     printf("ops covered on %s: embed (11 types), gather_last, gather_rows, rmsnorm, add_rmsnorm, add, add_bias, silu_mul, rope "
