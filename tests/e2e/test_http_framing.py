@@ -7,15 +7,13 @@ trailer fields that must never count as headers (not for the API key, not for fr
 http.client) keep working. One server with an API key serves the module."""
 import http.client
 import json
-import re
 import shutil
-import socket
 import subprocess
-import time
 
 import pytest
 import requests
 
+from raw_http import connect, raw, read_all, status_of, statuses
 from server_fixture import Server
 
 KEY = "framing-key"
@@ -29,45 +27,6 @@ def srv(piston, model):
                "--request-timeout", "5")
     yield s
     s.check_clean_exit()
-
-
-def connect(srv, timeout=10):
-    return socket.create_connection(("127.0.0.1", srv.port), timeout=timeout)
-
-
-def read_all(s):
-    out = b""
-    while True:
-        try:
-            chunk = s.recv(65536)
-        except (ConnectionResetError, socket.timeout):
-            break
-        if not chunk:
-            break
-        out += chunk
-    return out
-
-
-def raw(srv, *parts, pause=0.0):
-    """Send the parts on a fresh connection (pausing between them); all the server answers."""
-    s = connect(srv)
-    try:
-        for i, p in enumerate(parts):
-            if i and pause:
-                time.sleep(pause)
-            s.sendall(p)
-        return read_all(s)
-    finally:
-        s.close()
-
-
-def status_of(out):
-    assert out.startswith(b"HTTP/1.1 "), out[:200]
-    return int(out.split(b" ", 2)[1])
-
-
-def statuses(out):
-    return [int(m) for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", out)]
 
 
 def completion(n=1):

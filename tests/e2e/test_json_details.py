@@ -3,11 +3,11 @@ white space is fine); a body that is not UTF-8 is a 400, and no error body ever 
 invalid UTF-8, whatever the request held (a model name, a path, a header); an OpenAI error's
 `param` names the field that failed."""
 import json
-import socket
 
 import pytest
 import requests
 
+from raw_http import raw
 from server_fixture import MODEL_NAME, server  # noqa: F401
 
 BODIES = {
@@ -54,14 +54,7 @@ def test_error_messages_quoting_the_request_stay_utf8(server):  # noqa: F811
     e = valid_json_error(r, 404)["error"]
     assert "x\u00e9\U0001F600" in e["message"] and e["param"] == "model"
     # a path with raw bytes: the 404 quotes it with U+FFFD
-    s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    try:
-        s.sendall(b"GET /v1/\xff\xfe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        out = b""
-        while chunk := s.recv(65536):
-            out += chunk
-    finally:
-        s.close()
+    out = raw(server, b"GET /v1/\xff\xfe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     head, _, body = out.partition(b"\r\n\r\n")
     assert b" 404 " in head.split(b"\r\n")[0]
     json.loads(body.decode("utf-8"))

@@ -12,6 +12,7 @@ import time
 import pytest
 import requests
 
+from raw_http import raw, status_of
 from server_fixture import MODEL_NAME, Server, metric, metrics
 
 KEY = "sekret-key"
@@ -43,31 +44,6 @@ def openai_error(r, status):
     e = r.json()["error"]
     assert set(e) == {"message", "type", "param", "code"} and e["code"] == status and e["message"]
     return e
-
-
-def raw(srv, data, timeout=10, until_close=True):
-    """Send bytes on a fresh connection; return everything read until the server closes."""
-    s = socket.create_connection(("127.0.0.1", srv.port), timeout=timeout)
-    try:
-        s.sendall(data)
-        out = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except (ConnectionResetError, socket.timeout):
-                break
-            if not chunk:
-                break
-            out += chunk
-            if not until_close and b"\r\n\r\n" in out:
-                break
-        return out
-    finally:
-        s.close()
-
-
-def status_of(resp_bytes):
-    return int(resp_bytes.split(b" ", 2)[1])
 
 
 def test_malformed_json_and_wrong_types(srv):
