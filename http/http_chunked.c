@@ -5,12 +5,16 @@
  * says how many belong to this message; http.c hands the parser no more than that.
  *
  *   SIZE ─hex─▶ SIZE_MORE ─CR─▶ SIZE_LF ─LF─▶ DATA (size > 0) ─n bytes─▶ DATA_CR ─CR─▶ DATA_LF ─LF─▶ SIZE
- *                  │ ';' SP HT        ▲              │ size 0
- *                  ▼                  │              ▼
+ *                  │ ';'  ╲ SP HT     ▲              │ size 0
+ *                  ▼       BWS ─';'─▶ │              ▼
  *                 EXT ──────CR────────┘          TRAILER ─CR─▶ END_LF ─LF─▶ DONE
  *                                                 │ other   ▲
  *                                                 ▼         │ LF
- *                                           TRAILER_LINE ─CR─▶ TRAILER_LF */
+ *                                           TRAILER_LINE ─CR─▶ TRAILER_LF
+ *
+ * BWS: RFC 9112 (7.1.1) allows whitespace after the size only before a chunk extension's ';',
+ * so "10 \r\n" is malformed (a parser that took it as "10" and one that did not would
+ * disagree). */
 #include "http/http_internal.h"
 
 static int hex_value(char ch) {
@@ -48,13 +52,19 @@ static int step(HttpConn *c, char ch) {
             if (c->chunk_digits + 1 > 15) return (int)fail(c, "chunk size too large");
             c->chunk_digits++;
             c->chunk_left = c->chunk_left * 16 + (uint64_t)v;
-        } else if (ch == ';' || ch == ' ' || ch == '\t') {
+        } else if (ch == ';') {
             c->chunk_state = CHUNK_EXT;
+        } else if (ch == ' ' || ch == '\t') {
+            c->chunk_state = CHUNK_BWS;
         } else if (ch == '\r') {
             c->chunk_state = CHUNK_SIZE_LF;
         } else {
             return (int)fail(c, ch == '\n' ? "bare LF after a chunk size" : "malformed chunk size");
         }
+        return 0;
+    case CHUNK_BWS:
+        if (ch == ';') c->chunk_state = CHUNK_EXT;
+        else if (ch != ' ' && ch != '\t') return (int)fail(c, "whitespace after a chunk size without a chunk extension");
         return 0;
     case CHUNK_EXT:
         if (ch == '\r') c->chunk_state = CHUNK_SIZE_LF;

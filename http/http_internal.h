@@ -112,7 +112,7 @@ int http_head_check(const char *p, size_t n, size_t *scanned, HttpHead *h, const
  * trailer lines, the trailer within max_header_bytes): the bytes of p[0, n) that belong to
  * the message and are well framed (fewer once it ends: c->chunk_state is then CHUNK_DONE);
  * *bad is the status of the fault of the byte right after them (c->err_msg says it), or 0. */
-enum { CHUNK_NONE = 0, CHUNK_SIZE, CHUNK_SIZE_MORE, CHUNK_EXT, CHUNK_SIZE_LF, CHUNK_DATA, CHUNK_DATA_CR,
+enum { CHUNK_NONE = 0, CHUNK_SIZE, CHUNK_SIZE_MORE, CHUNK_BWS, CHUNK_EXT, CHUNK_SIZE_LF, CHUNK_DATA, CHUNK_DATA_CR,
        CHUNK_DATA_LF, CHUNK_TRAILER, CHUNK_TRAILER_LINE, CHUNK_TRAILER_LF, CHUNK_END_LF, CHUNK_DONE };
 size_t http_chunked_scan(HttpConn *c, const char *p, size_t n, int *bad);
 /* Bytes read from the connection (http.c): parsed now, or buffered while a request is

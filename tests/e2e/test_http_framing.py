@@ -86,6 +86,16 @@ def test_chunk_data_must_end_with_crlf(srv):
     assert status_of(out) == 200
 
 
+def test_chunk_size_whitespace_only_before_extension(srv):
+    # RFC 9112 7.1.1: BWS after the size is allowed only before a chunk extension's ';'
+    for line in (b"%x \r\n", b"%x\t\r\n", b"%x  x\r\n"):
+        out = raw(srv, chunked_tokenize(line % len(TOK) + TOK + b"\r\n0\r\n\r\n"))
+        assert status_of(out) == 400, line
+    for line in (b"%x ;a=b\r\n", b"%x  ;a\r\n", b"%x;a\r\n"):  # (http-parser refuses a tab there)
+        out = raw(srv, chunked_tokenize(line % len(TOK) + TOK + b"\r\n0\r\n\r\n"))
+        assert status_of(out) == 200, line
+
+
 def test_transfer_encoding_and_content_length(srv):
     body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(TOK), TOK)
     for te in (b"gzip, chunked", b"identity", b"chunked, chunked", b"x-custom"):
