@@ -114,7 +114,8 @@ int cmd_serve(int argc, char **argv) {
     if (o.api_key && !*o.api_key) o.api_key = NULL;
     o.model_arg = ca.model;
     for (int i = 0; i < names.n && i < SERVE_MAX_NAMES; i++) o.model_names[o.n_model_names++] = names.v[i];
-    if (o.n_model_names == 0) o.model_names[o.n_model_names++] = ca.model;
+    char name[256];
+    if (o.n_model_names == 0) o.model_names[o.n_model_names++] = server_default_model_name(ca.model, name, sizeof name);
     o.model_name = o.model_names[0];
     o.engine.model_path = ca.model_path;
     return server_run(&o);

@@ -18,10 +18,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/log.h"
 #include "server/api_common.h"
+
+const char *server_default_model_name(const char *arg, char *out, size_t n) {
+    struct stat st;
+    size_t len = strlen(arg);
+    int gguf = len > 5 && !strcmp(arg + len - 5, ".gguf");
+    if (!gguf && stat(arg, &st) != 0) return snprintf(out, n, "%s", arg), out; /* a hub or Ollama name */
+    while (len > 1 && arg[len - 1] == '/') len--; /* a directory given as dir/ */
+    const char *b = arg + len;
+    while (b > arg && b[-1] != '/') b--;
+    size_t k = (size_t)(arg + len - b);
+    if (k > 5 && !strncmp(b + k - 5, ".gguf", 5)) k -= 5;
+    if (k == 0) return snprintf(out, n, "%s", arg), out; /* "/" */
+    snprintf(out, n, "%.*s", (int)k, b);
+    return out;
+}
 
 void server_options_default(ServeOptions *o) {
     memset(o, 0, sizeof *o);

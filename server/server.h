@@ -47,6 +47,11 @@ typedef struct ServeOptions {
  * connections, streams cut after 30 s without a write or at 4 MiB unwritten; the engine's
  * own defaults. */
 void server_options_default(ServeOptions *o);
+/* The name served when --served-model-name is not given: for a model given as a file or
+ * directory, its base name without ".gguf" (the path itself would show the server's
+ * filesystem in /v1/models, /metrics and Ollama's routes; requests may still name the path,
+ * model_arg being an alias); otherwise the name as given (ORG/NAME, smollm2). In out[n]. */
+const char *server_default_model_name(const char *arg, char *out, size_t n);
 /* Serve until shut down; returns the process exit code (0 after a clean shutdown, 1 when
  * the grace period ended with requests aborted or the model failed to load). */
 int server_run(ServeOptions *o);

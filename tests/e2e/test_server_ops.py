@@ -114,6 +114,33 @@ def test_model_names(srv):
     assert out["done"]
 
 
+def test_default_name_hides_the_path(piston, model, monkeypatch):
+    """Without --served-model-name, a model given by its path is served as the file's base name
+    without .gguf: no route shows the path; requests naming the path (as vLLM's clients do, vLLM
+    serving a model under the name it was given) are still taken."""
+    import os
+    import server_fixture
+    base = [a for a in server_fixture.BASE_ARGS if a not in ("--served-model-name", server_fixture.MODEL_NAME)]
+    monkeypatch.setattr(server_fixture, "BASE_ARGS", base)
+    path = os.path.abspath(model)
+    name = os.path.basename(path)[:-len(".gguf")] if path.endswith(".gguf") else os.path.basename(path)
+    s = Server(piston, path)
+    try:
+        pages = {p: requests.get(s(p)).text for p in ("/v1/models", "/info", "/api/tags", "/api/ps", "/metrics")}
+        pages["/api/show"] = requests.post(s("/api/show"), json={"model": name}).text
+        for p, text in pages.items():
+            assert os.path.dirname(path) not in text, (p, text[:400])
+        assert [m["id"] for m in requests.get(s("/v1/models")).json()["data"]] == [name]
+        assert f'model_name="{name}"' in pages["/metrics"]
+        assert any(m["name"] in (name, name + ":latest") for m in requests.get(s("/api/tags")).json()["models"])
+        for want in (name, path):
+            r = requests.post(s("/v1/completions"), json={"model": want, "prompt": "Hi", "max_tokens": 1})
+            assert r.status_code == 200, (want, r.text)
+        assert requests.post(s("/v1/completions"), json={"model": "nope", "prompt": "x"}).status_code == 404
+    finally:
+        s.stop()
+
+
 def test_huggingface_hub_client_without_a_model(srv):
     """huggingface_hub's InferenceClient against a TGI-style base URL sends model "tgi"."""
     hub = pytest.importorskip("huggingface_hub")
