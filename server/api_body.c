@@ -1,11 +1,6 @@
 /* Request bodies: UTF-8 (RFC 8259's JSON is UTF-8; other bytes would reach prompts and, quoted,
  * error bodies), one JSON object with nothing after it, and error texts made valid UTF-8.
- *
- * Parsing grows with the body (tens of milliseconds for 8 MiB), so a long one is parsed on
- * libuv's worker pool from a copy (the connection, and its request, may go away meanwhile),
- * and the route's handler runs when it is done, finding the result in s->parsed. Until then
- * a placeholder job holds the connection, so that a client that leaves is noticed (its conn
- * becomes NULL; abort_sent: there is nothing to abort in the engine). */
+ * A long body is parsed on libuv's worker pool instead (api_body_pool.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,78 +84,3 @@ char *api_utf8_sanitize(const char *p, size_t n) {
     o[j] = 0;
     return o;
 }
-
-#define PARSE_INLINE_BYTES (64 << 10)
-
-typedef struct ParseWork {
-    uv_work_t req;
-    Server *s;
-    Job *wait;                /* the placeholder */
-    HttpRequest *r;
-    Dialect dialect;
-    int generates;
-    ApiHandler handler;
-    char *body;               /* a copy, [len] */
-    size_t len;
-    cJSON *json;
-    char err[192];
-} ParseWork;
-
-static const JobOps k_wait_ops = {"application/json", NULL, NULL};
-
-static void parse_work(uv_work_t *req) {
-    ParseWork *w = req->data;
-    w->json = api_json_parse(w->body, w->len, w->err, sizeof w->err);
-}
-
-static void parse_done(uv_work_t *req, int status) {
-    ParseWork *w = req->data;
-    Server *s = w->s;
-    HttpConn *c = w->wait->conn;
-    s->n_compiling--;
-    if (c) { /* the client is still there, and so is its request */
-        http_conn_set_user(c, NULL);
-        if (status) {
-            api_error(c, w->dialect, 500, NULL, "the request's parsing was cancelled");
-        } else if (w->generates && s->shutting_down) {
-            api_error(c, w->dialect, 503, NULL, "the server is shutting down");
-        } else {
-            s->parsed.req = w->r, s->parsed.json = w->json, w->json = NULL;
-            snprintf(s->parsed.err, sizeof s->parsed.err, "%s", w->err);
-            w->handler(s, c, w->r);
-            if (s->parsed.req == w->r) cJSON_Delete(s->parsed.json); /* a handler that did not parse */
-            s->parsed.req = NULL, s->parsed.json = NULL;
-        }
-    }
-    cJSON_Delete(w->json);
-    job_free(w->wait);
-    free(w->body);
-    free(w);
-    serve_job_released(s); /* a shutdown may have waited for this */
-}
-
-int api_parse_later(Server *s, HttpConn *c, HttpRequest *r, Dialect d, int generates, ApiHandler handler) {
-    if (r->body_len <= PARSE_INLINE_BYTES) return 0;
-    ParseWork *w = calloc(1, sizeof *w);
-    if (!w) return 0;
-    w->req.data = w, w->s = s, w->r = r, w->len = r->body_len;
-    w->dialect = d, w->generates = generates, w->handler = handler;
-    w->wait = job_new(s, c, &k_wait_ops, d, 1, 1);
-    w->body = malloc(r->body_len + 1);
-    if (!w->wait || !w->body) goto fail;
-    memcpy(w->body, r->body, r->body_len + 1);
-    w->wait->abort_sent = 1;
-    http_conn_set_user(c, w->wait);
-    if (uv_queue_work(s->loop, &w->req, parse_work, parse_done)) {
-        http_conn_set_user(c, NULL);
-        goto fail;
-    }
-    s->n_compiling++;
-    return 1;
-fail:
-    job_free(w->wait);
-    free(w->body);
-    free(w);
-    return 0;
-}
-

@@ -246,10 +246,22 @@ cJSON *api_json_parse(const char *body, size_t len, char *err, size_t n);
  * on failure answer 400 and return NULL. */
 cJSON *api_parse_body(Server *s, HttpConn *c, Dialect d, const HttpRequest *r);
 typedef void (*ApiHandler)(Server *s, HttpConn *c, HttpRequest *r);
-/* A body too long to parse on the loop thread: 1 when it is queued on the worker pool and
- * handler(s, c, r) will run once it is parsed (503 instead when generates and the server is
- * shutting down by then; nothing when the client has left); 0: run the handler now. */
-int api_parse_later(Server *s, HttpConn *c, HttpRequest *r, Dialect d, int generates, ApiHandler handler);
+/* A route's whole answer from its body, with no engine: its JSON text (malloc'd), or NULL
+ * with *status (0: out of memory), *param (or NULL) and err set. Any thread. */
+typedef char *(*ApiAnswer)(const Server *s, const cJSON *body, int *status, const char **param, char *err, size_t n);
+/* A body too long to parse on the loop thread (api_body_pool.c): 1 when it is queued on the
+ * worker pool and handler(s, c, r) will run once it is parsed (503 instead when generates and
+ * the server is shutting down by then; a 400 when a list in it is wider than any field takes;
+ * nothing when the client has left), or, for a route with an answer, answer runs on the pool
+ * and its result is sent; 0: run the handler now. */
+int api_parse_later(Server *s, HttpConn *c, HttpRequest *r, Dialect d, int generates, ApiHandler handler,
+                    ApiAnswer answer);
+/* /detokenize's answer (an ApiAnswer). */
+char *api_detokenize_answer(const Server *s, const cJSON *body, int *status, const char **param, char *err,
+                            size_t n);
+/* cJSON_Delete(j) on the worker pool (a long body's tree takes milliseconds to free), or now
+ * when the pool refuses. */
+void api_json_free_later(Server *s, cJSON *j);
 /* p[0, n) with every byte that is not UTF-8 replaced by U+FFFD: malloc'd, or NULL. */
 char *api_utf8_sanitize(const char *p, size_t n);
 

@@ -21,6 +21,7 @@ typedef struct Route {
     int auth;         /* needs the API key (when one is set): all but the probes */
     int model;        /* needs the model loaded (503 while loading) */
     int generates;    /* starts generation work (refused while shutting down) */
+    ApiAnswer answer; /* the whole answer, made on the pool for a long body (NULL: none) */
 } Route;
 
 static void health(Server *s, HttpConn *c, HttpRequest *r) {
@@ -108,73 +109,42 @@ static void tokenize(Server *s, HttpConn *c, HttpRequest *r) {
     api_error(c, DIALECT_OPENAI, status, NULL, "%s", *err ? err : "the server is overloaded");
 }
 
-/* vLLM's /detokenize: {tokens} → {prompt}. */
+/* vLLM's /detokenize: {tokens} → {prompt} (api_detokenize.c; on the pool for a long body). */
 static void detokenize(Server *s, HttpConn *c, HttpRequest *r) {
     cJSON *body = api_parse_body(s, c, DIALECT_OPENAI, r);
     if (!body) return;
-    const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(body, "tokens"), *e;
-    int n_vocab = tokenizer_n_vocab(s->model.tok);
-    if (!cJSON_IsArray(tokens)) {
-        cJSON_Delete(body);
-        api_error(c, DIALECT_OPENAI, 400, "tokens", "'tokens' must be a list of token ids");
-        return;
-    }
-    size_t cap = 64, len = 0, step = detok_max_bytes(s->model.tok) + 8;
-    char *text = malloc(cap);
-    Detok d;
-    detok_init(&d);
-    d.first = 1; /* a whole text from its start */
-    cJSON_ArrayForEach(e, tokens) {
-        if (!cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble < n_vocab) ||
-            e->valuedouble != (int)e->valuedouble) { /* the range first: (int)1e40 is undefined */
-            free(text);
-            cJSON_Delete(body);
-            api_error(c, DIALECT_OPENAI, 400, "tokens", "'tokens' must hold token ids in [0, %d)", n_vocab);
-            return;
-        }
-        if (len + step + 1 > cap) {
-            while (len + step + 1 > cap) cap *= 2;
-            char *t = realloc(text, cap);
-            if (!t) break;
-            text = t;
-        }
-        if (text) len += detok_push(s->model.tok, &d, (int32_t)e->valuedouble, text + len, cap - len - 1);
-    }
+    int status = 0;
+    const char *param = NULL;
+    char err[192];
+    char *text = api_detokenize_answer(s, body, &status, &param, err, sizeof err);
     cJSON_Delete(body);
-    if (!text) {
-        api_error(c, DIALECT_OPENAI, 500, NULL, "out of memory");
-        return;
-    }
-    len += detok_flush(&d, text + len, cap - len - 1 >= 4 ? cap - len - 1 : 0);
-    text[len] = 0;
-    cJSON *out = cJSON_CreateObject();
-    cJSON_AddStringToObject(out, "prompt", text);
+    if (text) http_respond(c, 200, "application/json", text, strlen(text), NULL);
+    else api_error(c, DIALECT_OPENAI, status ? status : 500, param, "%s", status ? err : "out of memory");
     free(text);
-    api_send_json(c, 200, out);
 }
 
 static const Route k_routes[] = {
-    {"/health", HTTP_GET, health, DIALECT_OPENAI, 0, 1, 0},
-    {"/version", HTTP_GET, version, DIALECT_OPENAI, 0, 0, 0},
-    {"/metrics", HTTP_GET, metrics, DIALECT_OPENAI, 0, 1, 0},
-    {"/tokenize", HTTP_POST, tokenize, DIALECT_OPENAI, 1, 1, 0},
-    {"/detokenize", HTTP_POST, detokenize, DIALECT_OPENAI, 1, 1, 0},
-    {"/v1/models", HTTP_GET, api_openai_models, DIALECT_OPENAI, 1, 1, 0},
-    {"/v1/completions", HTTP_POST, api_openai_completions, DIALECT_OPENAI, 1, 1, 1},
-    {"/v1/chat/completions", HTTP_POST, api_openai_chat, DIALECT_OPENAI, 1, 1, 1},
-    {"/generate", HTTP_POST, api_tgi_generate, DIALECT_TGI, 1, 1, 1},
-    {"/generate_stream", HTTP_POST, api_tgi_generate_stream, DIALECT_TGI, 1, 1, 1},
-    {"/", HTTP_POST, api_tgi_compat, DIALECT_TGI, 1, 1, 1},
-    {"/info", HTTP_GET, api_tgi_info, DIALECT_TGI, 1, 1, 0},
-    {"/", HTTP_GET, root, DIALECT_OLLAMA, 1, 0, 0},
-    {"/api/generate", HTTP_POST, api_ollama_generate, DIALECT_OLLAMA, 1, 1, 1},
-    {"/api/chat", HTTP_POST, api_ollama_chat, DIALECT_OLLAMA, 1, 1, 1},
-    {"/api/tags", HTTP_GET, api_ollama_tags, DIALECT_OLLAMA, 1, 1, 0},
-    {"/api/show", HTTP_POST, api_ollama_show, DIALECT_OLLAMA, 1, 1, 0},
-    {"/api/ps", HTTP_GET, api_ollama_ps, DIALECT_OLLAMA, 1, 1, 0},
-    {"/api/version", HTTP_GET, api_ollama_version, DIALECT_OLLAMA, 1, 0, 0},
-    {"/v1/messages", HTTP_POST, api_anthropic_messages, DIALECT_ANTHROPIC, 1, 1, 1},
-    {"/v1/messages/count_tokens", HTTP_POST, api_anthropic_count_tokens, DIALECT_ANTHROPIC, 1, 1, 0},
+    {"/health", HTTP_GET, health, DIALECT_OPENAI, 0, 1, 0, NULL},
+    {"/version", HTTP_GET, version, DIALECT_OPENAI, 0, 0, 0, NULL},
+    {"/metrics", HTTP_GET, metrics, DIALECT_OPENAI, 0, 1, 0, NULL},
+    {"/tokenize", HTTP_POST, tokenize, DIALECT_OPENAI, 1, 1, 0, NULL},
+    {"/detokenize", HTTP_POST, detokenize, DIALECT_OPENAI, 1, 1, 0, api_detokenize_answer},
+    {"/v1/models", HTTP_GET, api_openai_models, DIALECT_OPENAI, 1, 1, 0, NULL},
+    {"/v1/completions", HTTP_POST, api_openai_completions, DIALECT_OPENAI, 1, 1, 1, NULL},
+    {"/v1/chat/completions", HTTP_POST, api_openai_chat, DIALECT_OPENAI, 1, 1, 1, NULL},
+    {"/generate", HTTP_POST, api_tgi_generate, DIALECT_TGI, 1, 1, 1, NULL},
+    {"/generate_stream", HTTP_POST, api_tgi_generate_stream, DIALECT_TGI, 1, 1, 1, NULL},
+    {"/", HTTP_POST, api_tgi_compat, DIALECT_TGI, 1, 1, 1, NULL},
+    {"/info", HTTP_GET, api_tgi_info, DIALECT_TGI, 1, 1, 0, NULL},
+    {"/", HTTP_GET, root, DIALECT_OLLAMA, 1, 0, 0, NULL},
+    {"/api/generate", HTTP_POST, api_ollama_generate, DIALECT_OLLAMA, 1, 1, 1, NULL},
+    {"/api/chat", HTTP_POST, api_ollama_chat, DIALECT_OLLAMA, 1, 1, 1, NULL},
+    {"/api/tags", HTTP_GET, api_ollama_tags, DIALECT_OLLAMA, 1, 1, 0, NULL},
+    {"/api/show", HTTP_POST, api_ollama_show, DIALECT_OLLAMA, 1, 1, 0, NULL},
+    {"/api/ps", HTTP_GET, api_ollama_ps, DIALECT_OLLAMA, 1, 1, 0, NULL},
+    {"/api/version", HTTP_GET, api_ollama_version, DIALECT_OLLAMA, 1, 0, 0, NULL},
+    {"/v1/messages", HTTP_POST, api_anthropic_messages, DIALECT_ANTHROPIC, 1, 1, 1, NULL},
+    {"/v1/messages/count_tokens", HTTP_POST, api_anthropic_count_tokens, DIALECT_ANTHROPIC, 1, 1, 0, NULL},
 };
 
 static Dialect dialect_of_path(const char *path) {
@@ -304,7 +274,7 @@ void api_on_request(void *ud, HttpConn *c, HttpRequest *r) {
         api_error(c, d, 503, NULL, "the server is shutting down");
         return;
     }
-    if (r->method == HTTP_POST && api_parse_later(s, c, r, hit->dialect, hit->generates, hit->handler)) return;
+    if (r->method == HTTP_POST && api_parse_later(s, c, r, hit->dialect, hit->generates, hit->handler, hit->answer)) return;
     hit->handler(s, c, r);
 }
 
