@@ -53,21 +53,29 @@ void job_free(Job *j) {
     free(j);
 }
 
-/* --enable-log-requests: what vLLM logs as "Received request": the sampling parameters */
+/* --enable-log-requests: what vLLM logs as "Received request": the sampling parameters and
+ * the first prompt's token ids (the first LOG_IDS of them: a log line is bounded, and written
+ * on the loop thread), which is where the ids a chat route made are seen for every route. */
+#define LOG_IDS 128
 static void log_request(const Job *j, const InMsg *m) {
     const RequestParams *p = &m->params;
     const SamplingParams *sp = &p->sampling;
     HttpAccess *a = j->conn ? http_conn_access(j->conn) : NULL;
-    int tokens = 0;
+    int tokens = 0, np = m->n_prompts ? m->n_prompt[0] : 0;
     for (int i = 0; i < m->n_prompts; i++) tokens += m->n_prompt[i];
+    char ids[LOG_IDS * 8 + 32];
+    size_t o = 0;
+    for (int i = 0; i < np && i < LOG_IDS; i++) o += (size_t)snprintf(ids + o, sizeof ids - o, ",%d", m->prompts[0][i]);
+    if (np > LOG_IDS) snprintf(ids + o, sizeof ids - o, ",...(%d more)", np - LOG_IDS);
+    if (!o) ids[0] = ',', ids[1] = 0;
     log_line(LOG_INFO,
              "request %s: %s, %d prompt(s) of %d tokens, n=%d, max_tokens=%d, min_tokens=%d, temperature=%g, "
              "top_p=%g, top_k=%d, min_p=%g, repetition_penalty=%g, presence_penalty=%g, frequency_penalty=%g, "
-             "seed=%s%llu, stop=%d, stop_token_ids=%d, ignore_eos=%d, logprobs=%d",
+             "seed=%s%llu, stop=%d, stop_token_ids=%d, ignore_eos=%d, logprobs=%d, prompt_token_ids=[%s]",
              a ? a->request_id : "-", j->model_name, m->n_prompts, tokens, p->n, p->max_tokens, p->min_tokens,
              sp->temperature, sp->top_p, sp->top_k, sp->min_p, sp->repetition_penalty, sp->presence_penalty,
              sp->frequency_penalty, sp->has_seed ? "" : "none/", (unsigned long long)sp->seed, p->n_stop,
-             p->n_stop_token_ids, p->ignore_eos, sp->logprobs);
+             p->n_stop_token_ids, p->ignore_eos, sp->logprobs, ids + 1);
 }
 
 int job_submit(Job *j, InMsg *m) {

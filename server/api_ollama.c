@@ -250,7 +250,9 @@ static void handle(Server *s, HttpConn *c, HttpRequest *r, int chat) {
         int32_t *ids = malloc((size_t)nc * sizeof *ids);
         const cJSON *e;
         cJSON_ArrayForEach(e, ctx) {
-            if (ids && cJSON_IsNumber(e) && e->valuedouble >= 0 && e->valuedouble < nv) ids[k++] = (int32_t)e->valuedouble;
+            if (ids && cJSON_IsNumber(e) && e->valuedouble >= 0 && e->valuedouble < nv &&
+                e->valuedouble == (int)e->valuedouble) /* the range first: (int)1e40 is undefined */
+                ids[k++] = (int32_t)e->valuedouble;
         }
         if (!ids || k != nc) status = 400, snprintf(err, sizeof err, "'context' must be a list of token ids"), free(ids);
         else m->prompts[0] = ids, m->n_prompt[0] = nc; /* the prompt's ids follow these */
