@@ -3,9 +3,12 @@
 # Debian packages (compiler, libuv, cJSON, http-parser, PCRE2, utf8proc for NFC, libcurl and
 # OpenSSL's libcrypto for `piston pull`) and the Python packages the
 # tests use. Safe to run again; quiet when everything is there.
+# `deps.sh fuzz` (make fuzz) adds clang and its libFuzzer runtime (libclang-rt-dev), which
+# nothing else needs: make test and make fuzz-regress build the fuzz targets with gcc.
 set -euo pipefail
 apt_pkgs=(build-essential pkg-config libuv1-dev libcjson-dev libhttp-parser-dev libpcre2-dev libedit-dev
           libutf8proc-dev libcurl4-openssl-dev libssl-dev python3 python3-pip unzip)
+[ "${1:-}" = fuzz ] && apt_pkgs+=(clang libclang-rt-dev)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

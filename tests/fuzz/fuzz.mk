@@ -3,7 +3,8 @@
 # the wildcard, nothing to register. Its seeds are tests/fuzz/corpus/<name>/, its dictionary
 # tests/fuzz/<name>.dict (optional), the inputs that once crashed tests/fuzz/regress/<name>/.
 #   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="gguf api"]
-#                   clang -fsanitize=fuzzer,address,undefined into build-fuzz/, then each
+#                   clang (installed when missing: make fuzz-deps)
+#                   -fsanitize=fuzzer,address,undefined into build-fuzz/, then each
 #                   target for FUZZ_SECONDS, one at a time; crashes under build-fuzz/crashes/
 #   make fuzz-regress  every target under gcc ASan/UBSan with tests/fuzz/driver.c as main,
 #                   over its corpus and its regress inputs (no clang needed; `make asan` runs it)
@@ -37,14 +38,20 @@ $(BUILD)/kernels/%.o: kernels/%.c $(FLAGS_STAMP)
 	gcc $(filter-out -fsanitize=% -fno-sanitize-recover=% -Wno-unknown-warning-option,$(CFLAGS)) -c $< -o $@
 endif
 
-.PHONY: fuzz fuzz-build fuzz-regress fuzz-regress-run
+.PHONY: fuzz fuzz-deps fuzz-build fuzz-regress fuzz-regress-run
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_MAIN) tests/fuzz/fuzz.h $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(FUZZ_MAIN) $(FUZZ_LDFLAGS_$*) $(LIBA) $(LDLIBS)
 
 fuzz-build: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 
-fuzz: model
+# clang and libFuzzer's runtime, installed when missing (scripts/deps.sh fuzz); only make
+# fuzz needs them
+fuzz-deps:
+	@scripts/deps.sh fuzz
+	@command -v $(FUZZ_CC) >/dev/null || { echo "make fuzz: $(FUZZ_CC) not found (FUZZ_CC=...)"; exit 1; }
+
+fuzz: fuzz-deps model
 	$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CUDA=0 CC=$(FUZZ_CC) FUZZ_ENGINE=libfuzzer \
 	  OPT="-O1 -Wno-unknown-warning-option -fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
 	  LDLIBS="$(DEP_LIBS) -fsanitize=fuzzer $(FUZZ_SAN)" FUZZ_TARGETS="$(FUZZ_TARGETS)" fuzz-build
