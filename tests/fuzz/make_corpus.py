@@ -4,7 +4,11 @@ fixtures (the tokenizer, chat-template and JSON Schema corpora, spm_tiny.gguf) a
 hand-made inputs in each target's input layout (see the comment at the top of each
 tests/fuzz/fuzz_<name>.c). Small on purpose: the fuzzer grows its own working corpus under
 build-fuzz/; what is committed is what `make test` replays. Run from the repository root;
-the output is committed, so this only runs again when a layout changes.
+the output is committed, so this only runs again when a layout changes. The committed
+corpora are these seeds merged with the campaigns' corpora, minimized (libFuzzer's -merge=1
+into a fresh directory) and cut to at most 60 files and 200 KB per target, the inputs that
+added the most edges and features first (tests/fuzz/RUNS.md); running this again adds its
+seeds back beside them.
 
 usage: tests/fuzz/make_corpus.py
 """
@@ -86,6 +90,10 @@ def tokenizer_seeds():
     ids = [0, 1, 2, 81, 19556, 905, 24211, 49151, 49152, -1, 2**31 - 1]
     put("tokenizer", "ids", b"\x80" + b"".join(struct.pack("<i", i) for i in ids))
     put("tokenizer", "ids_small_buf", b"\xa1" + b"".join(struct.pack("<i", i) for i in [24211, 216, 33, 190, 217, 1939]))
+    # 0x04: SentencePiece's tokenizer (spm_tiny.gguf); 0x40 takes the ids modulo its vocabulary
+    for i, t in enumerate(picked[:8] + ["  two  spaces\tand\ttabs", "\u2581already \u2581marked", "<s>x</s><unk>"]):
+        put("tokenizer", f"spm_text_{i:02d}", bytes([4 | i % 4]) + t.encode())
+    put("tokenizer", "spm_ids", b"\xc4" + b"".join(struct.pack("<i", i) for i in [0, 1, 2, 3, 259, 300, 1000, -7, 2**31 - 1]))
 
 
 def chat_seeds():
