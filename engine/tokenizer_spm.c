@@ -60,21 +60,28 @@ int tok_spm_encode(const Tokenizer *t, const char *text, size_t len, int space_p
     /* Escaped text: every ' ' becomes the 3 bytes of "▁". */
     size_t cap = (len + 1) * 3;
     char *s = malloc(cap);
-    Sym *sym = malloc((len + 1) * sizeof *sym);
-    Bigram *heap = malloc((3 * (len + 1) + 1) * sizeof *heap);
-    if (!s || !sym || !heap) { free(s); free(sym); free(heap); return -1; }
+    if (!s) return -1;
     size_t sl = 0;
     if (space_prefix) { memcpy(s, "\xE2\x96\x81", 3); sl = 3; }
     for (size_t i = 0; i < len; i++) {
         if (text[i] == ' ') { memcpy(s + sl, "\xE2\x96\x81", 3); sl += 3; }
         else s[sl++] = text[i];
     }
-    /* One symbol per UTF-8 character (a lead byte's length, cut at the end of the text). */
+    /* At most one symbol per byte, and each merge queues at most two pairs: sized by the
+     * escaped text, whatever bytes the input holds. */
+    Sym *sym = malloc((sl + 1) * sizeof *sym);
+    Bigram *heap = malloc((3 * (sl + 1) + 1) * sizeof *heap);
+    if (!sym || !heap) { free(s); free(sym); free(heap); return -1; }
+    /* One symbol per UTF-8 character: a lead byte's length, cut at the end of the text and at
+     * the first byte that is not a continuation byte (a stray lead byte must not swallow the
+     * "▁" after it: it falls back to its byte token alone). */
     int ns = 0;
     for (size_t i = 0; i < sl;) {
         unsigned c = (unsigned char)s[i];
         size_t l = c < 0xC0 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
         if (l > sl - i) l = sl - i;
+        for (size_t k = 1; k < l; k++)
+            if (((unsigned char)s[i + k] & 0xC0) != 0x80) { l = k; break; }
         sym[ns] = (Sym){(uint32_t)i, (uint32_t)l, ns - 1, -1};
         if (ns > 0) sym[ns - 1].next = ns;
         ns++;
