@@ -97,17 +97,12 @@ int cmd_serve(int argc, char **argv) {
     if (rc) return rc < 0 ? 2 : 0;
     if (n_pos == 0) return cli_error("no model given: pass a .gguf path or 'smollm2' (see --help)"), 2;
     ca.model = pos[0];
-    if (o.engine.load_dummy && model_is_dummy_name(ca.model)) {
-        cli_error("--load-format dummy: the built-in configs have no tokenizer, so they cannot serve text; "
-                  "benchmark them with `piston bench latency|throughput`, or serve a directory with config.json "
-                  "and tokenizer.json");
-        return 2;
-    }
     ca.engine.dtype = o.engine.dtype;
     ca.engine.load_dummy = o.engine.load_dummy;
     if (cli_resolve_model(&ca)) return 2;
     if (ca.engine.chat_template && !o.engine.chat_template) o.engine.chat_template = ca.engine.chat_template;
-    if (access(ca.model_path, R_OK) != 0) {
+    int builtin = o.engine.load_dummy && model_is_dummy_name(ca.model); /* no file: token-id prompts only */
+    if (!builtin && access(ca.model_path, R_OK) != 0) {
         cli_error("%s: cannot read the model file (%s)", ca.model_path, strerror(errno));
         return 1;
     }

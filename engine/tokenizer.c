@@ -297,7 +297,7 @@ int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int add_s
 int tokenizer_encode_spans(const Tokenizer *t, const char *text, size_t len, int add_special, int parse_special,
                            const TokSpan *plain, int n_plain, int32_t *ids, int cap) {
     /* At most one id per byte (plus BOS, EOS, a space prefix), so the count fits an int. */
-    if (len > (size_t)INT_MAX / 2) return -1;
+    if (!t || len > (size_t)INT_MAX / 2) return -1; /* no tokenizer: callers refuse text first */
     TokOut out = {ids, cap < 0 ? 0 : cap, 0};
     Frag *fr;
     int nf = partition(t, text, len, parse_special, plain, n_plain, &fr);
@@ -348,26 +348,29 @@ int tokenizer_encode_spans_alloc(const Tokenizer *t, const char *text, size_t le
     return -EINVAL;
 }
 
-/* ---- accessors ---- */
+/* ---- accessors ----
+ * t may be NULL (a dummy model without tokenizer.json): an empty vocabulary, so every id is
+ * out of range, nothing is EOG and every piece is "". */
 
-int tokenizer_n_vocab(const Tokenizer *t) { return t->n_vocab; }
-int32_t tokenizer_bos(const Tokenizer *t) { return t->bos; }
-int32_t tokenizer_eos(const Tokenizer *t) { return t->eos; }
+int tokenizer_n_vocab(const Tokenizer *t) { return t ? t->n_vocab : 0; }
+int32_t tokenizer_bos(const Tokenizer *t) { return t ? t->bos : -1; }
+int32_t tokenizer_eos(const Tokenizer *t) { return t ? t->eos : -1; }
 
-int tokenizer_is_eog(const Tokenizer *t, int32_t id) {
-    return id >= 0 && id < t->n_vocab && t->eog[id];
-}
+int tokenizer_is_eog(const Tokenizer *t, int32_t id) { return t && id >= 0 && id < t->n_vocab && t->eog[id]; }
 
 int tokenizer_is_control(const Tokenizer *t, int32_t id) {
-    return id >= 0 && id < t->n_vocab && (t->type[id] == TOK_TYPE_CONTROL || t->type[id] == TOK_TYPE_UNKNOWN);
+    return t && id >= 0 && id < t->n_vocab && (t->type[id] == TOK_TYPE_CONTROL || t->type[id] == TOK_TYPE_UNKNOWN);
 }
 
 const char *tokenizer_piece(const Tokenizer *t, int32_t id, size_t *len) {
-    if (id < 0 || id >= t->n_vocab) { *len = 0; return ""; }
+    if (!t || id < 0 || id >= t->n_vocab) {
+        *len = 0;
+        return "";
+    }
     *len = t->piece_len[id];
     return t->piece + t->piece_off[id];
 }
 
 int32_t tokenizer_find(const Tokenizer *t, const char *piece) {
-    return tok_hash_find(t, piece, strlen(piece));
+    return t ? tok_hash_find(t, piece, strlen(piece)) : -1;
 }

@@ -50,6 +50,8 @@ int tokenizer_encode_spans(const Tokenizer *t, const char *text, size_t len, int
 int tokenizer_encode_spans_alloc(const Tokenizer *t, const char *text, size_t len, int add_special, int parse_special,
                                  const TokSpan *plain, int n_plain, int32_t **ids);
 
+/* The accessors and detok_* take t NULL (a model without a tokenizer): no ids, no text;
+ * encoding with it fails (-1), so callers refuse text prompts before they get here. */
 int tokenizer_n_vocab(const Tokenizer *t);
 int32_t tokenizer_bos(const Tokenizer *t); /* -1 when none */
 int32_t tokenizer_eos(const Tokenizer *t);

@@ -302,6 +302,8 @@ int api_check_lengths(Server *s, const InMsg *m, int max_tokens, char *err, size
     return 0;
 }
 
+int api_n_vocab(const Server *s) { return s->model.tok ? tokenizer_n_vocab(s->model.tok) : s->model.cfg.vocab_size; }
+
 char *api_token_text(const Server *s, int32_t id) {
     size_t n = 0;
     const char *p = tokenizer_piece(s->model.tok, id, &n);

@@ -303,6 +303,13 @@ void api_make_id(Server *s, const char *prefix, char *out, size_t n);
 /* The token's text for logprobs / details: invalid UTF-8 (a piece that splits a character)
  * becomes U+FFFD so that the JSON stays valid. Returns a malloc'd string. */
 char *api_token_text(const Server *s, int32_t id);
+/* The ids a request may name: the tokenizer's, or without one (a dummy model with only
+ * config.json) the embedding's rows. */
+int api_n_vocab(const Server *s);
+/* The 400 for text sent to a model without a tokenizer (vLLM's --skip-tokenizer-init). */
+#define API_NO_TOKENIZER                                                                                               \
+    "the model has no tokenizer (a dummy model without tokenizer.json): send the prompt as token ids"
+
 /* ISO 8601 UTC with nanoseconds, as Ollama writes created_at. */
 void api_iso_time(char *out, size_t n);
 

@@ -11,7 +11,7 @@ int api_logit_bias(Server *s, const cJSON *b, InMsg *m, char *err, size_t n) {
     const cJSON *lb = cJSON_GetObjectItemCaseSensitive(b, "logit_bias"), *e;
     if (!lb || cJSON_IsNull(lb)) return 0;
     if (!cJSON_IsObject(lb)) return snprintf(err, n, "'logit_bias' must be an object of token id to bias"), 400;
-    int count = cJSON_GetArraySize(lb), k = 0, nv = tokenizer_n_vocab(s->model.tok);
+    int count = cJSON_GetArraySize(lb), k = 0, nv = api_n_vocab(s);
     if (count == 0) return 0;
     if (count > 1024) return snprintf(err, n, "'logit_bias' has more than 1024 entries"), 400;
     if (!(m->bias = malloc((size_t)count * sizeof *m->bias))) return snprintf(err, n, "out of memory"), 500;

@@ -246,7 +246,7 @@ static void handle(Server *s, HttpConn *c, HttpRequest *r, int chat) {
         cJSON_Delete(one);
     }
     if (!status && !chat && cJSON_IsArray(ctx) && cJSON_GetArraySize(ctx) > 0) { /* continue an earlier context */
-        int nc = cJSON_GetArraySize(ctx), k = 0, nv = tokenizer_n_vocab(s->model.tok);
+        int nc = cJSON_GetArraySize(ctx), k = 0, nv = api_n_vocab(s);
         int32_t *ids = malloc((size_t)nc * sizeof *ids);
         const cJSON *e;
         cJSON_ArrayForEach(e, ctx) {

@@ -114,7 +114,7 @@ static int parse_common(Server *s, const cJSON *b, InMsg *m, Job *j, int chat, i
         return snprintf(err, n, "'tools' are for /v1/chat/completions"), 400;
     sp->logprobs = j->logprobs;
     j->stream = stream;
-    j->keep_tokens = j->logprobs >= 0;
+    j->keep_tokens = j->logprobs >= 0 || !s->model.tok; /* no tokenizer: the ids are the output */
     rp->max_tokens = *max_tokens;
     if (sampling_params_validate(sp, err, n)) return 400;
     if (cJSON_IsString(model)) {
@@ -126,7 +126,7 @@ static int parse_common(Server *s, const cJSON *b, InMsg *m, Job *j, int chat, i
 
 /* One token-id prompt: a list of integers in [0, n_vocab). */
 static int token_prompt(Server *s, const cJSON *a, InMsg *m, int i, char *err, size_t n) {
-    int count = cJSON_GetArraySize(a), k = 0, nv = tokenizer_n_vocab(s->model.tok);
+    int count = cJSON_GetArraySize(a), k = 0, nv = api_n_vocab(s);
     m->prompts[i] = malloc((size_t)(count ? count : 1) * sizeof(int32_t));
     if (!m->prompts[i]) return snprintf(err, n, "out of memory"), 1;
     const cJSON *e;

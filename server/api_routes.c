@@ -114,6 +114,11 @@ static void detokenize(Server *s, HttpConn *c, HttpRequest *r) {
     if (!body) return;
     const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(body, "tokens"), *e;
     int n_vocab = tokenizer_n_vocab(s->model.tok);
+    if (!s->model.tok) {
+        cJSON_Delete(body);
+        api_error(c, DIALECT_OPENAI, 400, NULL, "the model has no tokenizer (a dummy model without tokenizer.json)");
+        return;
+    }
     if (!cJSON_IsArray(tokens)) {
         cJSON_Delete(body);
         api_error(c, DIALECT_OPENAI, 400, "tokens", "'tokens' must be a list of token ids");

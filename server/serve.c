@@ -116,6 +116,9 @@ void serve_on_ready(Server *s, ModelFacts *f) {
             s->opt.model_name, http_server_port(s->http), s->model.max_model_len,
             (long long)st->num_blocks, (long long)st->block_size,
             s->model.chat ? chat_template_kind_name(s->model.chat->kind) : "none");
+    if (!s->model.tok) /* vLLM's --skip-tokenizer-init: text is refused with a 400 */
+        log_line(LOG_INFO, "the model has no tokenizer (no tokenizer.json): only token-id prompts are served, and "
+                           "completions return token_ids with empty text");
 }
 
 void serve_on_failed(Server *s, const char *msg) {
