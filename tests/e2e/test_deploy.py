@@ -44,6 +44,59 @@ def test_deployment_grace_covers_the_shutdown():
     assert c["readinessProbe"]["httpGet"]["path"] == "/health"
 
 
+# Each library the Makefile links (DEP_LIBS), as Debian/Ubuntu package it: the -dev package
+# the build stages need, and the shared library the run stages need, by release where the
+# names differ (Ubuntu 24.04's 64-bit time_t renames: libssl3t64; utf8proc's soname 3).
+# libc's (m, dl, pthread, rt) come with every image. A new -l fails here until it is added
+# to this table and to deploy/Dockerfile.
+LIB_PACKAGES = {
+    "uv": ("libuv1-dev", {"libuv1", "libuv1t64"}),
+    "http_parser": ("libhttp-parser-dev", {"libhttp-parser2.9"}),
+    "cjson": ("libcjson-dev", {"libcjson1"}),
+    "pcre2-8": ("libpcre2-dev", {"libpcre2-8-0"}),
+    "edit": ("libedit-dev", {"libedit2"}),
+    "utf8proc": ("libutf8proc-dev", {"libutf8proc2", "libutf8proc3"}),
+    "crypto": ("libssl-dev", {"libssl3", "libssl3t64"}),
+}
+LIBC = {"m", "dl", "pthread", "rt"}
+
+
+def dockerfile_stages():
+    """{stage name: the packages its apt-get install lines name}"""
+    stages, name = {}, None
+    text = open(os.path.join(ROOT, "deploy", "Dockerfile")).read().replace("\\\n", " ")
+    for line in text.splitlines():
+        m = re.match(r"FROM\s+\S+\s+AS\s+(\S+)", line.strip(), re.I)
+        if m:
+            name = m.group(1)
+            stages[name] = set()
+        elif name and "apt-get install" in line:
+            cmd = line.split("apt-get install", 1)[1].split("&&")[0]
+            stages[name] |= {w for w in cmd.split() if not w.startswith("-")}
+    return stages
+
+
+def test_dockerfile_has_every_linked_library():
+    """Static (docker is not usable here): the Dockerfile once stopped building when the
+    Makefile began to link -lutf8proc -lcrypto and no stage installed them."""
+    mk = open(os.path.join(ROOT, "Makefile")).read()
+    dep = re.search(r"^DEP_LIBS\s*:?=(.*)$", mk, re.M)
+    assert dep, "the Makefile has no DEP_LIBS line"
+    libs = [w[2:] for w in dep.group(1).split() if w.startswith("-l") and w[2:] not in LIBC]
+    assert "utf8proc" in libs and "crypto" in libs
+    unknown = [lib for lib in libs if lib not in LIB_PACKAGES]
+    assert not unknown, f"-l{unknown}: add the packages to LIB_PACKAGES here and to deploy/Dockerfile"
+    stages = dockerfile_stages()
+    builds, runs = [s for s in stages if s.startswith("build-")], ["cuda", "cpu"]
+    assert len(builds) == 2 and all(r in stages for r in runs), stages.keys()
+    for lib in libs:
+        dev, run = LIB_PACKAGES[lib]
+        for s in builds:
+            assert dev in stages[s], f"stage {s} does not install {dev} (for -l{lib})"
+        for s in runs:
+            assert stages[s] & run, f"stage {s} installs none of {sorted(run)} (for -l{lib})"
+
+
 def dashboard_metrics():
     d = json.load(open(os.path.join(ROOT, "deploy", "grafana", "piston-dashboard.json")))
     exprs = [t["expr"] for p in d["panels"] for t in p["targets"]]
