@@ -80,6 +80,28 @@ static const FlagSpec bench_flags[] = {
 #undef OFF
 #undef SOFF
 
+/* The GEN_* bits of the sampling flags in argv (a flag as "--top-k 5" or "--top-k=5"), so
+ * that generation_config.json's defaults take the rest (gen_defaults_apply). */
+static unsigned sampling_given(int argc, char **argv) {
+    static const struct {
+        const char *name, *alias;
+        unsigned bit;
+    } k[] = {{"--temperature", "--temp", GEN_TEMPERATURE},
+             {"--top-k", NULL, GEN_TOP_K},
+             {"--top-p", NULL, GEN_TOP_P},
+             {"--min-p", NULL, GEN_MIN_P},
+             {"--repetition-penalty", "--repeat-penalty", GEN_REPETITION_PENALTY}};
+    unsigned given = 0;
+    for (int i = 0; i < argc && strcmp(argv[i], "--"); i++) {
+        size_t n = strcspn(argv[i], "=");
+        for (size_t j = 0; j < sizeof k / sizeof k[0]; j++)
+            if ((strlen(k[j].name) == n && !strncmp(argv[i], k[j].name, n)) ||
+                (k[j].alias && strlen(k[j].alias) == n && !strncmp(argv[i], k[j].alias, n)))
+                given |= k[j].bit;
+    }
+    return given;
+}
+
 int cli_parse(int argc, char **argv, CliArgs *a, const char *usage, CliKind kind) {
     memset(a, 0, sizeof *a);
     engine_args_default(&a->engine);
@@ -105,6 +127,7 @@ int cli_parse(int argc, char **argv, CliArgs *a, const char *usage, CliKind kind
     int n_pos = 0;
     int rc = flags_parse(g, ng, argc, argv, pos, kind == CLI_RUN ? CLI_MAX_POS + 1 : 1, &n_pos, usage);
     if (rc) return rc;
+    a->sampling_given = sampling_given(argc, argv);
     char err[256];
     if (sampling_params_validate(&a->sampling, err, sizeof err)) {
         cli_error("%s", err);

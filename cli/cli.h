@@ -10,6 +10,7 @@
 #include "cli/flags.h"
 #include "engine/engine.h"
 #include "engine/sampler.h"
+#include "engine/text_model.h"
 
 #define PISTON_DEFAULT_MODEL_FILE "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -20,6 +21,7 @@ typedef struct CliArgs {
     char model_path[4096];   /* resolved */
     EngineArgs engine;       /* --threads, --precision, --max-model-len, --kv-cache-dtype, ... */
     SamplingParams sampling;
+    unsigned sampling_given; /* GEN_* (text_model.h): the flags set, which generation_config.json's defaults leave */
     const char *prompt;
     int n_predict;
     int ignore_eos;

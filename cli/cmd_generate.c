@@ -61,6 +61,7 @@ int cmd_generate(int argc, char **argv) {
     RequestParams p;
     request_params_default(&p);
     p.sampling = a.sampling;
+    gen_defaults_apply(&p.sampling, engine_sampling_defaults(e), a.sampling_given); /* generation_config.json's */
     p.max_tokens = a.n_predict;
     p.ignore_eos = a.ignore_eos;
     Gen g = {0, 0};

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "engine/engine.h"
+#include "engine/text_model.h"
 #include "http/http.h"
 #include "server/metrics.h"
 #include "server/server.h"
@@ -38,7 +39,7 @@ typedef struct ModelFacts {
     int64_t file_size;        /* the GGUF, or the safetensors shards together */
     char quant[16];           /* e.g. "Q4_1"; a directory's --dtype ("BF16") */
     char format[16];          /* "gguf", "safetensors" or "dummy" */
-    SamplingParams gen_defaults; /* what an OpenAI request starts from (generation_config.json) */
+    SamplingParams gen_defaults;  /* generation_config.json's: under every dialect's request (gen_defaults_apply) */
     const ConstraintVocab *vocab; /* what constraints compile against (api_structured.c) */
 } ModelFacts;
 

@@ -114,6 +114,7 @@ static const JobOps k_ops = {"application/x-ndjson", on_output, on_finish};
 static int parse_options(Server *s, const cJSON *o, InMsg *m, int *num_predict, int *num_ctx, char *err, size_t n) {
     SamplingParams *sp = &m->params.sampling;
     sp->temperature = 0.8f, sp->top_k = 40, sp->top_p = 0.9f, sp->repetition_penalty = 1.1f;
+    gen_defaults_apply(sp, &s->model.gen_defaults, 0); /* the model's over Ollama's, the request's over both */
     *num_predict = -1;
     *num_ctx = s->model.max_model_len;
     if (!o) return 0;

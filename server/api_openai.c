@@ -59,7 +59,7 @@ static int parse_common(Server *s, const cJSON *b, InMsg *m, Job *j, int chat, i
         return snprintf(err, n, "The model `%s` does not exist.", model->valuestring), 404;
     SamplingParams *sp = &m->params.sampling;
     RequestParams *rp = &m->params;
-    *sp = s->model.gen_defaults; /* generation_config.json's defaults, as vLLM applies them */
+    gen_defaults_apply(sp, &s->model.gen_defaults, 0); /* generation_config.json's, as vLLM applies them */
     int stream = 0, best_of = 0, logprobs_flag = 0, top = -1;
     *max_tokens = chat ? 0 : 16; /* OpenAI's defaults: completions 16, chat the rest of the context */
     if (json_opt_int(b, "n", 1, 64, &rp->n, err, n) || json_opt_int(b, "best_of", 1, 64, &best_of, err, n) ||
