@@ -179,6 +179,8 @@ int tokenizer_from_spec(const TokSpec *sp, Tokenizer **out, char *err, size_t er
         if ((rc = tok_bpe_load(t, sp, err, errlen))) goto fail;
         t->add_space_prefix = 0;
     } else {
+        /* a tokenizer.json's merges (a GGUF's SentencePiece merges by score); byte_tok is redone below */
+        if (sp->n_merges && !sp->score && (rc = tok_bpe_load(t, sp, err, errlen))) goto fail;
         char hex[8];
         for (int b = 0; b < 256; b++) {
             snprintf(hex, sizeof hex, "<0x%02X>", b);
@@ -294,6 +296,14 @@ int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int add_s
     return tokenizer_encode_spans(t, text, len, add_special, parse_special, NULL, 0, ids, cap);
 }
 
+static int space_prefix(const Tokenizer *t, const char *text, const Frag *f, int prev_special) {
+    int sp = t->add_space_prefix;
+    const char *s = text + f->off;                                             /* f->len > 0 */
+    int space = s[0] == ' ' || (f->len >= 3 && !memcmp(s, "\xE2\x96\x81", 3)); /* as it is once escaped */
+    return (sp & TOK_SPACE_PREFIX) && prev_special && (!(sp & TOK_SPACE_PREFIX_FIRST) || f->off == 0) &&
+           !((sp & TOK_SPACE_PREFIX_UNLESS_SPACE) && space);
+}
+
 int tokenizer_encode_spans(const Tokenizer *t, const char *text, size_t len, int add_special, int parse_special,
                            const TokSpan *plain, int n_plain, int32_t *ids, int cap) {
     /* At most one id per byte (plus BOS, EOS, a space prefix), so the count fits an int. */
@@ -314,7 +324,7 @@ int tokenizer_encode_spans(const Tokenizer *t, const char *text, size_t len, int
         }
         if (fr[i].len == 0) continue; /* empty text gives no ids, not a lone "▁" */
         if (t->model == TOK_MODEL_BPE) rc = tok_bpe_encode(t, text + fr[i].off, fr[i].len, &out);
-        else rc = tok_spm_encode(t, text + fr[i].off, fr[i].len, t->add_space_prefix && prev_special, &out);
+        else rc = tok_spm_encode(t, text + fr[i].off, fr[i].len, space_prefix(t, text, &fr[i], prev_special), &out);
         prev_special = 0;
     }
     free(fr);
