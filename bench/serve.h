@@ -118,6 +118,8 @@ typedef struct ServeMetrics {
 void serve_count_outputs(const ServeOracle *o, ServeOutcome *out, int n);
 void serve_metrics(const ServePrompt *p, const ServeOutcome *out, int n, double duration, const double *pct,
                    int n_pct, ServeMetrics *m);
+/* s's percentile p of m's list (--metric-percentiles), by value; NAN when p is not in it. */
+double serve_stat_pct(const ServeMetrics *m, const ServeStat *s, double p);
 /* NumPy's percentile (linear) of x[0, n) (sorted in place); 0 for n == 0. */
 double serve_percentile(double *x, int n, double p);
 /* vLLM's "Serving Benchmark Result" block. metrics: "ttft,tpot,itl,e2el" or a subset. */

@@ -25,8 +25,10 @@ def no_server_left(out):
 
 def test_two_point_sweep_end_to_end(piston, model, tmp_path):
     out = tmp_path / "sw"
+    # --metric-percentiles without 99: the sweep adds it, and reads its P99s by value, not as the
+    # first percentile of the list (which once made the table's "P99" the median)
     p = sweep(piston, model, out, "--max-num-seqs", "1,4", "--max-concurrency", "4", "--kv-cache-memory", "64M",
-              "--slo-ttft-ms", "600000")
+              "--slo-ttft-ms", "600000", "--metric-percentiles", "50")
     assert p.returncode == 0, p.stdout + p.stderr
     assert "recommended: max-num-seqs=" in p.stdout and "loses:" in p.stdout
     assert "KV blocks" in p.stdout and "P99 TPOT ms" in p.stdout
@@ -46,9 +48,16 @@ def test_two_point_sweep_end_to_end(piston, model, tmp_path):
         assert (out / name).stat().st_size > 0, name
     assert (out / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert b"<svg" in (out / "sweep.svg").read_bytes()[:2000]
-    # each point's result is a bench serve result file
+    # each point's result is a bench serve result file, and the sweep's P99s are its P99s
     r = json.loads((out / "point-0-0.json").read_text())
     assert r["max_concurrency"] == 4 and len(r["ttfts"]) == 4
+    for i, (pt, row) in enumerate(zip(sw["points"], rows)):
+        r = json.loads((out / f"point-{i}-0.json").read_text())
+        assert "p50_tpot_ms" in r and "p99_tpot_ms" in r
+        for key in ("p99_ttft_ms", "p99_tpot_ms", "p99_itl_ms", "p99_e2el_ms"):
+            assert pt[key] == r[key], (key, pt[key], r[key])
+        for key in ("p99_ttft_ms", "p99_tpot_ms"):
+            assert abs(float(row[key]) - r[key]) < 1e-3, (key, row[key], r[key])
     no_server_left(out)
 
 
