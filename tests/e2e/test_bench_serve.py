@@ -24,6 +24,7 @@ import json
 import math
 import os
 import subprocess
+import urllib.request
 
 import numpy as np
 import pytest
@@ -171,6 +172,36 @@ def test_concurrency_cap_is_exact(piston, tmp_path):
         bench(piston, fake.url, "--num-prompts", "12", "--random-input-len", "2", "--random-output-len", "4",
               tmp_path=tmp_path)
         assert fake.max_inflight == 12  # inf rate, no cap: all at once
+
+
+@pytest.mark.parametrize("how", ["--model", "/v1/models"])
+def test_no_tokenize_uses_our_tokenizer_on_the_model(piston, model, server, tmp_path, how):  # noqa: F811
+    """A server without /tokenize: the model it serves (--model, or the first of /v1/models),
+    found where Piston finds models, counts the lengths with our tokenizer, checked here
+    against the real server's /tokenize of the very prompts sent."""
+    args = ["--model", model] if how == "--model" else []
+    with FakeOpenAI(ttft=0.01, itl=0.01, tokenize=False, model_id="fake-model" if args else model) as fake:
+        r, p = bench(piston, fake.url, "--num-prompts", "4", "--random-input-len", "24", "--random-output-len", "3",
+                     "--max-concurrency", "1", *args, tmp_path=tmp_path)
+        run = fake.bodies[1:]
+    assert "estimates" not in p.stderr, p.stderr
+    assert r["length_oracle"] == "the local tokenizer" and r["tokenizer_id"] == model
+    assert r["input_lens"] == [24] * 4
+    for b in run:
+        t = json.loads(urllib.request.urlopen(urllib.request.Request(
+            server.url + "/tokenize", data=json.dumps({"prompt": b["prompt"], "add_special_tokens": False}).encode(),
+            headers={"Content-Type": "application/json"})).read())
+        assert t["count"] == 24, (b["prompt"], t)
+
+
+def test_no_tokenize_and_no_local_model_says_so_in_one_line(piston, tmp_path):
+    with FakeOpenAI(ttft=0.01, itl=0.01, tokenize=False, model_id="org/not-here") as fake:
+        r, p = bench(piston, fake.url, "--num-prompts", "2", "--random-input-len", "10", "--random-output-len", "3",
+                     tmp_path=tmp_path)
+    warn = [line for line in p.stderr.splitlines() if "estimates" in line]
+    assert len(warn) == 1 and "'org/not-here' is not a model Piston finds here" in warn[0], p.stderr
+    assert "downloading" not in p.stderr  # never from the network
+    assert r["length_oracle"] == "none (estimates)" and r["tokenizer_id"] == ""
 
 
 def test_unreachable_server_is_one_clear_error(piston, tmp_path):
