@@ -24,6 +24,7 @@ import json
 import math
 import os
 import subprocess
+import sys
 import urllib.request
 
 import numpy as np
@@ -306,3 +307,19 @@ def test_against_the_real_server(piston, model, server, tmp_path):  # noqa: F811
                  tmp_path=tmp_path, name="chat.json")
     assert r["failed"] == 0 and r["output_lens"] == [4] * 8
     assert r["input_lens"] == [64] * 8 and r["tokenizer_id"] == model
+
+
+def test_serve_overhead_smoke(piston, model, tmp_path):
+    """bench/serve-overhead end to end, as short as it goes: bench latency's ms per token, bench
+    serve's mean TPOT at concurrency 1 against piston serve, and the ratio (no speed asserted)."""
+    out = tmp_path / "ov.json"
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "serve-overhead")
+    p = subprocess.run([sys.executable, script, "--piston", piston, "--model", model, "--threads", "2", "--reps", "1", "--num-prompts",
+                        "2", "--output-len", "8", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    lines = p.stdout.splitlines()
+    assert [ln.split(":")[0] for ln in lines] == ["bench latency tg8 (ms/token)", "bench serve c=1 mean TPOT (ms)",
+                                                  "ratio TPOT / tg ms per token"]
+    r = json.loads(out.read_text())
+    assert r["bench_serve"]["failed"] == 0 and r["bench_serve"]["max_concurrency"] == 1
+    assert r["tg_ms_per_token"] > 0 and abs(r["ratio"] - r["mean_tpot_ms"] / r["tg_ms_per_token"]) < 1e-12
