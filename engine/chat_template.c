@@ -106,16 +106,19 @@ static char *find_date_preamble(const char *src) {
 static ChatFlavor find_flavor(ChatTemplateKind kind, const char *src) {
     if (kind == CHAT_TEMPLATE_CHATML) {
         if (strstr(src, "multi_step_tool") && strstr(src, "last_query_index")) return CHAT_FLAVOR_QWEN3;
-        if (strstr(src, "json_to_python_type") && strstr(src, "You are a function calling AI model")) return CHAT_FLAVOR_HERMES;
+        if (strstr(src, "json_to_python_type") && strstr(src, "You are a function calling AI model"))
+            return CHAT_FLAVOR_HERMES;
         if (strstr(src, "Reasoning Mode: ") && strstr(src, "SmolLM")) return CHAT_FLAVOR_SMOLLM3;
     }
-    if (kind == CHAT_TEMPLATE_MISTRAL && strstr(src, "[SYSTEM_PROMPT]") && strstr(src, "[TOOL_CALLS]")) return CHAT_FLAVOR_MISTRAL_V7;
+    if (kind == CHAT_TEMPLATE_MISTRAL && strstr(src, "[SYSTEM_PROMPT]") && strstr(src, "[TOOL_CALLS]"))
+        return CHAT_FLAVOR_MISTRAL_V7;
     return CHAT_FLAVOR_DEFAULT;
 }
 
 int chat_template_set_tokens(ChatTemplate *ct, const char *bos_text, const char *eos_text) {
     /* Only the texts the family's template actually writes are kept. */
-    int uses_bos = ct->flavor == CHAT_FLAVOR_HERMES || ct->kind == CHAT_TEMPLATE_LLAMA3 || ct->kind == CHAT_TEMPLATE_LLAMA2 || ct->kind == CHAT_TEMPLATE_MISTRAL ||
+    int uses_bos = ct->flavor == CHAT_FLAVOR_HERMES || ct->kind == CHAT_TEMPLATE_LLAMA3 ||
+                   ct->kind == CHAT_TEMPLATE_LLAMA2 || ct->kind == CHAT_TEMPLATE_MISTRAL ||
                    ct->kind == CHAT_TEMPLATE_MISTRAL_NEMO;
     int uses_eos = ct->kind == CHAT_TEMPLATE_LLAMA2 || ct->kind == CHAT_TEMPLATE_MISTRAL || ct->kind == CHAT_TEMPLATE_ZEPHYR ||
                    ct->kind == CHAT_TEMPLATE_MISTRAL_NEMO;

@@ -115,7 +115,8 @@ static int render_chatml(const ChatTemplate *ct, const ChatMessage *m, int n, co
             pybuf_puts(b, "<|im_end|>\n");
         } else if (is(&m[i], "tool")) { /* consecutive results share one user turn */
             if (i == 0 || !is(&m[i - 1], "tool")) pybuf_puts(b, "<|im_start|>user");
-            pybuf_puts(b, "\n<tool_response>\n"), chat_put_text(b, sp, text(&m[i])), pybuf_puts(b, "\n</tool_response>");
+            pybuf_puts(b, "\n<tool_response>\n"), chat_put_text(b, sp, text(&m[i]));
+            pybuf_puts(b, "\n</tool_response>");
             if (i == n - 1 || !is(&m[i + 1], "tool")) pybuf_puts(b, "<|im_end|>\n");
         }
     }
@@ -261,14 +262,14 @@ int chat_render_tools(const ChatTemplate *ct, const ChatMessage *msgs, int n, co
         for (int i = 0; i < n; i++)
             if (msgs[i].n_tool_calls || is(&msgs[i], "tool")) tools = (const cJSON *)1;
         free(b.p);
-        if (tools)
-            return err_set(err, errlen, -EINVAL, "%s", chat_template_tools_unsupported(ct));
+        if (tools) return err_set(err, errlen, -EINVAL, "%s", chat_template_tools_unsupported(ct));
         return chat_render_basic(ct, msgs, n, gen, out, sp, err, errlen);
     }
     switch (ct->kind) {
     case CHAT_TEMPLATE_CHATML:
         if (ct->flavor == CHAT_FLAVOR_QWEN3) rc = chat_render_qwen3(msgs, n, tools, gen, &b, sp, err, errlen);
-        else if (ct->flavor == CHAT_FLAVOR_HERMES) rc = chat_render_hermes(ct, msgs, n, tools, gen, &b, sp, err, errlen);
+        else if (ct->flavor == CHAT_FLAVOR_HERMES)
+            rc = chat_render_hermes(ct, msgs, n, tools, gen, &b, sp, err, errlen);
         else if (ct->flavor == CHAT_FLAVOR_SMOLLM3) rc = chat_render_smollm3(msgs, n, gen, &b, sp);
         else rc = render_chatml(ct, msgs, n, tools, gen, &b, sp);
         break;

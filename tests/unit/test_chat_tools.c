@@ -67,8 +67,8 @@ static void test_fixture(const cJSON *fx) {
         int rc = chat_template_apply_tools(&ct, msgs, nm, cJSON_IsArray(tools) ? tools : NULL, gen, &out, err, sizeof err);
         const char *want = str(c, "text"), *refused = str(c, "refused");
         if (refused) {
-            CHECK(rc != 0 && strstr(err, refused), "%s/%s: tools must be refused naming %s: rc %d, %s", tname, conv, refused, rc,
-                  rc ? err : "rendered");
+            CHECK(rc != 0 && strstr(err, refused), "%s/%s: tools must be refused naming %s: rc %d, %s", tname, conv,
+                  refused, rc, rc ? err : "rendered");
         } else if (!want) {
             CHECK(rc != 0, "%s/%s gen %d: jinja raised \"%s\", Piston rendered", tname, conv, gen, str(c, "error"));
         } else if (rc) {
