@@ -66,7 +66,7 @@ static const Field k_completion[] = {
     {"prompt", 0, 0}, {"echo", 0, 0}, {"add_special_tokens", 0, 0}, {"suffix", 's', "Piston has no fill-in-the-middle"}, END};
 static const Field k_chat[] = {
     {"messages", 0, 0}, {"max_completion_tokens", 0, 0}, {"top_logprobs", 0, 0}, {"tool_choice", 0, 0},
-    {"parallel_tool_calls", 0, 0}, {"continue_final_message", 't', ""}, {"add_generation_prompt", 'f', ""},
+    {"parallel_tool_calls", 0, 0}, {"continue_final_message", 0, 0}, {"add_generation_prompt", 0, 0},
     {"functions", 's', "use 'tools'"}, {"function_call", 's', "use 'tool_choice'"}, {"audio", 's', "this is a text model"},
     {"prediction", 's', ""}, {"web_search_options", 's', ""}, {"reasoning_effort", 's', ""}, {"verbosity", 's', ""},
     {"echo", 't', "vLLM's chat echo is not implemented: send false or leave it out"},

@@ -250,9 +250,10 @@ void api_openai_chat(Server *s, HttpConn *c, HttpRequest *r) {
                                    cJSON_GetObjectItemCaseSensitive(b, "parallel_tool_calls"), &tr, &spec, err, sizeof err);
     if (!status && tr.active && !(j->ext = tool_state_new(&tr, j->n_choices))) status = 500, snprintf(err, sizeof err, "out of memory");
     if (!status && tr.active) j->ext_free = (void (*)(void *))tool_state_free;
-    if (!status && api_render_conversation(s, cJSON_GetObjectItemCaseSensitive(b, "messages"), NULL, tr.tools, &text, err,
-                                           sizeof err))
-        status = 400;
+    ConvEnd end = CONV_GENERATE;
+    if (!status && api_conversation_end(b, &end, err, sizeof err)) status = 400;
+    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(b, "messages");
+    if (!status && api_render_conversation_end(s, msgs, NULL, tr.tools, end, &text, err, sizeof err)) status = 400;
     if (!status && api_add_chat_prompt(s, m, 0, &text)) status = 500, snprintf(err, sizeof err, "out of memory");
     chat_prompt_free(&text);
     if (status) {
