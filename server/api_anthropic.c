@@ -4,7 +4,9 @@
  * tool_choice (auto, any, tool, none; disable_parallel_tool_use) are turned into the
  * OpenAI-shaped conversation that the chat templates render (api_chat.c) and the tool-call
  * constraint of the other dialects, so all of them share one path. A final assistant message
- * is a prefill: the reply continues it. Fields Piston does not implement (images,
+ * is a prefill: the reply continues it. A tool_result with is_error reads "Error: ..." to the
+ * model (the templates have no flag for it). cache_control, on any block or tool, is taken and
+ * needs nothing: prefix caching is automatic. Fields Piston does not implement (images,
  * documents, thinking, ...) are refused by name; the errors have
  * Anthropic's shape {"type": "error", "error": {"type", "message"}}. Responses are in
  * api_anthropic_out.c. */
@@ -93,10 +95,15 @@ static int convert(const cJSON *m, int k, cJSON *out, char *err, size_t n) {
                 rc = 400;
                 break;
             }
-            cJSON *o = cJSON_CreateObject();
+            cJSON *o = cJSON_CreateObject(), *ie = cJSON_GetObjectItemCaseSensitive(b, "is_error");
             cJSON_AddStringToObject(o, "role", "tool");
             cJSON_AddStringToObject(o, "tool_call_id", cJSON_IsString(id) ? id->valuestring : "");
-            cJSON_AddStringToObject(o, "content", r);
+            if (cJSON_IsTrue(ie)) { /* the templates have no error flag: the model reads it in the text */
+                char *e = malloc(strlen(r) + 8);
+                if (e) sprintf(e, *r ? "Error: %s" : "Error", r);
+                free(r), r = e;
+            }
+            cJSON_AddStringToObject(o, "content", r ? r : "");
             free(r);
             cJSON_AddItemToArray(out, o);
         } else {

@@ -3,7 +3,8 @@ continue_final_message (and add_generation_prompt: false) on /v1/chat/completion
 Anthropic's assistant prefill on /v1/messages, whose reply is the continuation only. The
 prompt is the conversation up to the assistant's opening, then the prefill's text, with no end
 of turn (checked on the prompt's token ids), and the output is what the model writes from
-exactly that prompt (the same ids through /v1/completions)."""
+exactly that prompt (the same ids through /v1/completions). Also Anthropic's tool_result
+is_error (the model reads "Error: ...") and cache_control (taken; it changes no token)."""
 import pytest
 import requests
 
@@ -72,3 +73,40 @@ def test_anthropic_prefill_continues(server):
     use = {"type": "tool_use", "id": "t1", "name": "f", "input": {}}
     with pytest.raises(anthropic.BadRequestError, match="prefill"):
         ac.messages.create(model="smollm2", max_tokens=8, messages=[ASK, {"role": "assistant", "content": [use]}])
+
+
+def count(server, messages, **kw):
+    r = requests.post(server("/v1/messages/count_tokens"), json={"model": "smollm2", "messages": messages, **kw}, timeout=60)
+    assert r.status_code == 200, r.text
+    return r.json()["input_tokens"]
+
+
+TOOLS = [{"name": "get_weather", "description": "Weather of a city",
+          "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+
+
+def history(result):
+    return [{"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "get_weather",
+                                               "input": {"city": "Paris"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", **result}]}]
+
+
+def test_anthropic_tool_result_is_error(server):
+    failed = count(server, history({"content": "city not found", "is_error": True}), tools=TOOLS)
+    assert failed == count(server, history({"content": "Error: city not found"}), tools=TOOLS)
+    assert failed != count(server, history({"content": "city not found"}), tools=TOOLS)
+    assert count(server, history({"is_error": True}), tools=TOOLS) == count(server, history({"content": "Error"}), tools=TOOLS)
+
+
+def test_anthropic_cache_control_taken(server):
+    cc = {"type": "ephemeral"}
+    plain = count(server, history({"content": "18 C"}), tools=TOOLS, system=[{"type": "text", "text": "Be brief."}])
+    marked = history({"content": [{"type": "text", "text": "18 C", "cache_control": cc}], "cache_control": cc})
+    marked[0] = {"role": "user", "content": [{"type": "text", "text": "Weather in Paris?", "cache_control": cc}]}
+    marked[1]["content"][0]["cache_control"] = cc
+    tools = [{**TOOLS[0], "cache_control": cc}]
+    assert count(server, marked, tools=tools, system=[{"type": "text", "text": "Be brief.", "cache_control": cc}]) == plain
+    r = requests.post(server("/v1/messages"), json={"model": "smollm2", "max_tokens": 2, "messages": marked, "tools": tools},
+                      timeout=60)
+    assert r.status_code == 200, r.text
