@@ -77,7 +77,7 @@ static const FlagSpec load_flags[] = {
     {"--backend", NULL, FLAG_FN, 0, 0, 0, parse_backend, "NAME", "openai, vllm; openai-chat means /v1/chat/completions", "openai"},
     {"--model", NULL, FLAG_STR, OFF(model), 0, 0, NULL, "NAME", "the model to ask for", "the first of /v1/models"},
     {"--served-model-name", NULL, FLAG_STR, OFF(served_model_name), 0, 0, NULL, "NAME", "the name sent, when it differs from --model", NULL},
-    {"--tokenizer", NULL, FLAG_STR, OFF(tokenizer), 0, 0, NULL, "MODEL", "a local model whose tokenizer counts tokens and makes random text", "the server's /tokenize"},
+    {"--tokenizer", NULL, FLAG_STR, OFF(tokenizer), 0, 0, NULL, "MODEL", "a local model whose tokenizer counts tokens and makes random text", "the server's /tokenize, else the model's where Piston finds it"},
     {"--api-key", NULL, FLAG_STR, OFF(api_key), 0, 0, NULL, "KEY", "sent as a bearer token", "$OPENAI_API_KEY"},
     {"--request-rate", NULL, FLAG_FN, 0, 0, 0, parse_rate, "RATE", "requests/s (Poisson arrivals); inf sends all at once", "inf"},
     {"--burstiness", NULL, FLAG_FN, 0, 0, 0, parse_burstiness, "B", "1 is Poisson; lower is burstier, higher more even (gamma-distributed gaps); inf evenly spaced", "1.0"},
@@ -222,7 +222,7 @@ cJSON *serve_result_json(const ServeArgs *a, const ServeLoad *L, const ServeOrac
     if (a->label) cJSON_AddStringToObject(j, "label", a->label);
     cJSON_AddStringToObject(j, "endpoint", L->endpoint);
     cJSON_AddStringToObject(j, "model_id", L->model);
-    cJSON_AddStringToObject(j, "tokenizer_id", a->tokenizer ? a->tokenizer : "");
+    cJSON_AddStringToObject(j, "tokenizer_id", o->tok && o->tok_name ? o->tok_name : "");
     cJSON_AddStringToObject(j, "length_oracle", serve_oracle_name(o));
     cJSON_AddStringToObject(j, "dataset_name", a->ds.name);
     cJSON_AddNumberToObject(j, "num_prompts", n);
@@ -311,6 +311,8 @@ int serve_bench(ServeArgs *a, const HcTarget *t, int print, ServeSummary *sum) {
         cli_error("%s", err);
         return 1;
     }
+    char asked[512]; /* the model as --model or the server names it, before --served-model-name */
+    snprintf(asked, sizeof asked, "%s", model);
     if (a->served_model_name) snprintf(model, sizeof model, "%s", a->served_model_name);
     if (a->tokenizer) {
         CliArgs ca;
@@ -326,10 +328,14 @@ int serve_bench(ServeArgs *a, const HcTarget *t, int print, ServeSummary *sum) {
     }
     ServeOracle o;
     serve_oracle_init(&o, t, model, have_tm ? tm.tok : NULL);
-    if (f) fprintf(f, "Model: %s; prompt and output lengths counted by %s\n", model, serve_oracle_name(&o));
-    if (!o.server && !o.tok)
-        fprintf(stderr, "piston: warning: the server has no /tokenize and no --tokenizer was given: prompt lengths "
-                        "are estimates, and output tokens are counted as streamed chunks\n");
+    o.tok_name = a->tokenizer;
+    if (!o.server && !have_tm) { /* no /tokenize: our tokenizer on the same model, if it is here */
+        if (serve_tokenizer_local(asked, &tm, err, sizeof err) == 0) have_tm = 1, o.tok = tm.tok, o.tok_name = asked;
+        else fprintf(stderr, "piston: warning: the server has no /tokenize and %s (pass --tokenizer MODEL): prompt "
+                             "lengths are estimates, and output tokens without usage are streamed chunks\n", err);
+    }
+    if (f) fprintf(f, "Model: %s; prompt and output lengths counted by %s%s%s\n", model, serve_oracle_name(&o),
+                   o.tok && !o.server ? " of " : "", o.tok && !o.server ? o.tok_name : "");
     ServeDataset ds = a->ds;
     if (strcmp(ds.name, "random") && ds.output_len == 128) ds.output_len = a->custom_output_len;
     if (serve_dataset_make(&ds, &o, &p, &n, err, sizeof err)) {

@@ -42,12 +42,14 @@ typedef struct ServeOutcome {
 } ServeOutcome;
 
 /* How prompt and output lengths are counted: the server's /tokenize (vLLM's {prompt} or
- * llama.cpp's {content}), else a local tokenizer (--tokenizer), else none (estimates). */
+ * llama.cpp's {content}), else a local tokenizer (--tokenizer, else the model benchmarked
+ * where Piston finds it here), else none (estimates). */
 typedef struct ServeOracle {
     const HcTarget *target;
     const char *model;
     int server;           /* the server has a /tokenize that answered */
     const Tokenizer *tok; /* local, or NULL */
+    const char *tok_name; /* the model tok is of */
 } ServeOracle;
 
 /* Probe the server's /tokenize. */
@@ -55,6 +57,10 @@ void serve_oracle_init(ServeOracle *o, const HcTarget *t, const char *model, con
 /* Tokens of text (no BOS/EOS), or -1 when nothing can count them. */
 int serve_oracle_count(const ServeOracle *o, const char *text);
 const char *serve_oracle_name(const ServeOracle *o);
+/* serve_tokenizer.c: the tokenizer of name (a model Piston finds here: a path, smollm2, the
+ * Hugging Face cache, an Ollama store; never downloaded) into tm. 0, or negative with err. */
+struct TextModel;
+int serve_tokenizer_local(const char *name, struct TextModel *tm, char *err, size_t errlen);
 
 typedef struct ServeDataset {
     const char *name;   /* random | jsonl | sharegpt | custom */
@@ -118,6 +124,8 @@ typedef struct ServeMetrics {
 void serve_count_outputs(const ServeOracle *o, ServeOutcome *out, int n);
 void serve_metrics(const ServePrompt *p, const ServeOutcome *out, int n, double duration, const double *pct,
                    int n_pct, ServeMetrics *m);
+/* s's percentile p of m's list (--metric-percentiles), by value; NAN when p is not in it. */
+double serve_stat_pct(const ServeMetrics *m, const ServeStat *s, double p);
 /* NumPy's percentile (linear) of x[0, n) (sorted in place); 0 for n == 0. */
 double serve_percentile(double *x, int n, double p);
 /* vLLM's "Serving Benchmark Result" block. metrics: "ttft,tpot,itl,e2el" or a subset. */

@@ -11,6 +11,9 @@
  *            results in ipython turns;
  *   Mistral-Nemo's: [AVAILABLE_TOOLS] before the last user message, [TOOL_CALLS] with
  *            9-character ids, [TOOL_RESULTS].
+ * Qwen3's, Hermes-2-Pro / Hermes-3 tool_use and SmolLM3's ChatML variants are in
+ * chat_template_chatml.c. Mistral's later format ([SYSTEM_PROMPT], [TOOL_CALLS]name[ARGS]:
+ * Mistral-Small-3.x, Devstral) is refused by name.
  * Raised errors keep the templates' words. */
 #include <errno.h>
 #include <stdio.h>
@@ -22,12 +25,20 @@
 #include "engine/pyjson.h"
 
 ToolFormat chat_template_tool_format(const ChatTemplate *ct) {
+    if (ct->flavor == CHAT_FLAVOR_MISTRAL_V7) return TOOL_FORMAT_NONE;
     switch (ct->kind) {
     case CHAT_TEMPLATE_CHATML: return TOOL_FORMAT_HERMES;
     case CHAT_TEMPLATE_LLAMA3: return ct->system_preamble ? TOOL_FORMAT_LLAMA3 : TOOL_FORMAT_NONE;
     case CHAT_TEMPLATE_MISTRAL_NEMO: return TOOL_FORMAT_MISTRAL;
     default: return TOOL_FORMAT_NONE;
     }
+}
+
+const char *chat_template_tools_unsupported(const ChatTemplate *ct) {
+    if (ct->flavor == CHAT_FLAVOR_MISTRAL_V7)
+        return "this model's chat template uses Mistral's [TOOL_CALLS]name[ARGS] tool format (Mistral-Small-3.1/3.2, "
+               "Devstral, Magistral), which Piston does not support for tools yet; send the request without tools";
+    return NULL;
 }
 
 static int is(const ChatMessage *m, const char *role) { return m->role && !strcmp(m->role, role); }
@@ -46,13 +57,13 @@ static void put_trim(PyBuf *b, ChatSpans *sp, const char *s) {
     mark_from(b, sp, at);
 }
 
-static void put_text(PyBuf *b, ChatSpans *sp, const char *s) {
+void chat_put_text(PyBuf *b, ChatSpans *sp, const char *s) {
     size_t at = b->n;
     pybuf_puts(b, s);
     mark_from(b, sp, at);
 }
 
-static void put_json(PyBuf *b, ChatSpans *sp, const cJSON *v, int indent) {
+void chat_put_json(PyBuf *b, ChatSpans *sp, const cJSON *v, int indent) {
     size_t at = b->n;
     pyjson_dump(b, v, indent);
     mark_from(b, sp, at);
@@ -78,33 +89,34 @@ static int render_chatml(const ChatTemplate *ct, const ChatMessage *m, int n, co
     int has_system = n > 0 && is(&m[0], "system");
     if (tools && cJSON_GetArraySize(tools) > 0) {
         pybuf_puts(b, "<|im_start|>system\n");
-        if (has_system) put_text(b, sp, text(&m[0]));
+        if (has_system) chat_put_text(b, sp, text(&m[0]));
         else pybuf_puts(b, def);
         pybuf_puts(b, k_qwen_tools_head);
-        for (const cJSON *t = tools->child; t; t = t->next) pybuf_puts(b, "\n"), put_json(b, sp, t, -1);
+        for (const cJSON *t = tools->child; t; t = t->next) pybuf_puts(b, "\n"), chat_put_json(b, sp, t, -1);
         pybuf_puts(b, k_qwen_tools_tail);
     } else if (has_system || ct->default_system) {
         pybuf_puts(b, "<|im_start|>system\n");
-        if (has_system) put_text(b, sp, text(&m[0]));
+        if (has_system) chat_put_text(b, sp, text(&m[0]));
         else pybuf_puts(b, def);
         pybuf_puts(b, "<|im_end|>\n");
     }
     for (int i = 0; i < n; i++) {
         if (is(&m[i], "user") || (is(&m[i], "system") && i > 0) || (is(&m[i], "assistant") && !m[i].n_tool_calls)) {
             pybuf_puts(b, "<|im_start|>"), pybuf_puts(b, m[i].role), pybuf_puts(b, "\n");
-            put_text(b, sp, text(&m[i])), pybuf_puts(b, "<|im_end|>\n");
+            chat_put_text(b, sp, text(&m[i])), pybuf_puts(b, "<|im_end|>\n");
         } else if (is(&m[i], "assistant")) {
             pybuf_puts(b, "<|im_start|>assistant");
-            if (*text(&m[i])) pybuf_puts(b, "\n"), put_text(b, sp, text(&m[i]));
+            if (*text(&m[i])) pybuf_puts(b, "\n"), chat_put_text(b, sp, text(&m[i]));
             for (int k = 0; k < m[i].n_tool_calls; k++) {
-                pybuf_puts(b, "\n<tool_call>\n{\"name\": \""), put_text(b, sp, m[i].tool_calls[k].name);
-                pybuf_puts(b, "\", \"arguments\": "), put_json(b, sp, m[i].tool_calls[k].arguments, -1);
+                pybuf_puts(b, "\n<tool_call>\n{\"name\": \""), chat_put_text(b, sp, m[i].tool_calls[k].name);
+                pybuf_puts(b, "\", \"arguments\": "), chat_put_json(b, sp, m[i].tool_calls[k].arguments, -1);
                 pybuf_puts(b, "}\n</tool_call>");
             }
             pybuf_puts(b, "<|im_end|>\n");
         } else if (is(&m[i], "tool")) { /* consecutive results share one user turn */
             if (i == 0 || !is(&m[i - 1], "tool")) pybuf_puts(b, "<|im_start|>user");
-            pybuf_puts(b, "\n<tool_response>\n"), put_text(b, sp, text(&m[i])), pybuf_puts(b, "\n</tool_response>");
+            pybuf_puts(b, "\n<tool_response>\n"), chat_put_text(b, sp, text(&m[i]));
+            pybuf_puts(b, "\n</tool_response>");
             if (i == n - 1 || !is(&m[i + 1], "tool")) pybuf_puts(b, "<|im_end|>\n");
         }
     }
@@ -129,7 +141,7 @@ static int render_llama3(const ChatTemplate *ct, const ChatMessage *m, int n, co
         pybuf_puts(b, "Given the following functions, please respond with a JSON for a function call with its proper "
                       "arguments that best answers the given prompt.\n\nRespond in the format {\"name\": function name, "
                       "\"parameters\": dictionary of argument name and its value}.Do not use variables.\n\n");
-        for (const cJSON *t = tools->child; t; t = t->next) put_json(b, sp, t, 4), pybuf_puts(b, "\n\n");
+        for (const cJSON *t = tools->child; t; t = t->next) chat_put_json(b, sp, t, 4), pybuf_puts(b, "\n\n");
         put_trim(b, sp, text(&m[0]));
         pybuf_puts(b, "<|eot_id|>");
         m++, n--;
@@ -142,8 +154,8 @@ static int render_llama3(const ChatTemplate *ct, const ChatMessage *m, int n, co
         } else if (m[i].n_tool_calls) {
             if (m[i].n_tool_calls != 1) return err_set(err, errlen, -EINVAL, "This model only supports single tool-calls at once!");
             pybuf_puts(b, "<|start_header_id|>assistant<|end_header_id|>\n\n{\"name\": \"");
-            put_text(b, sp, m[i].tool_calls[0].name), pybuf_puts(b, "\", \"parameters\": ");
-            put_json(b, sp, m[i].tool_calls[0].arguments, -1);
+            chat_put_text(b, sp, m[i].tool_calls[0].name), pybuf_puts(b, "\", \"parameters\": ");
+            chat_put_json(b, sp, m[i].tool_calls[0].arguments, -1);
             pybuf_puts(b, "}<|eot_id|>");
         } else {
             pybuf_puts(b, "<|start_header_id|>"), pybuf_puts(b, m[i].role), pybuf_puts(b, "<|end_header_id|>\n\n");
@@ -200,8 +212,8 @@ static int render_nemo(const ChatTemplate *ct, const ChatMessage *m, int n, cons
                 pybuf_puts(b, "[/AVAILABLE_TOOLS]");
             }
             pybuf_puts(b, "[INST]");
-            if (i == n - 1 && sys) put_text(b, sp, sys), pybuf_puts(b, "\n\n");
-            put_text(b, sp, text(&m[i])), pybuf_puts(b, "[/INST]");
+            if (i == n - 1 && sys) chat_put_text(b, sp, sys), pybuf_puts(b, "\n\n");
+            chat_put_text(b, sp, text(&m[i])), pybuf_puts(b, "[/INST]");
         } else if (m[i].n_tool_calls) {
             pybuf_puts(b, "[TOOL_CALLS]");
             size_t at = b->n; /* the calls as a whole */
@@ -216,7 +228,7 @@ static int render_nemo(const ChatTemplate *ct, const ChatMessage *m, int n, cons
                 else pybuf_puts(b, "]"), mark_from(b, sp, at), pybuf_puts(b, eos);
             }
         } else if (is(&m[i], "assistant")) {
-            put_text(b, sp, text(&m[i])), pybuf_puts(b, eos);
+            chat_put_text(b, sp, text(&m[i])), pybuf_puts(b, eos);
         } else if (is(&m[i], "tool") || is(&m[i], "tool_results")) {
             pybuf_puts(b, "[TOOL_RESULTS]");
             size_t at = b->n; /* the result as a whole */
@@ -246,8 +258,21 @@ int chat_render_tools(const ChatTemplate *ct, const ChatMessage *msgs, int n, co
     PyBuf b = {0};
     pybuf_puts(&b, "");
     int rc;
+    if (ct->flavor == CHAT_FLAVOR_MISTRAL_V7) {
+        for (int i = 0; i < n; i++)
+            if (msgs[i].n_tool_calls || is(&msgs[i], "tool")) tools = (const cJSON *)1;
+        free(b.p);
+        if (tools) return err_set(err, errlen, -EINVAL, "%s", chat_template_tools_unsupported(ct));
+        return chat_render_basic(ct, msgs, n, gen, out, sp, err, errlen);
+    }
     switch (ct->kind) {
-    case CHAT_TEMPLATE_CHATML: rc = render_chatml(ct, msgs, n, tools, gen, &b, sp); break;
+    case CHAT_TEMPLATE_CHATML:
+        if (ct->flavor == CHAT_FLAVOR_QWEN3) rc = chat_render_qwen3(msgs, n, tools, gen, &b, sp, err, errlen);
+        else if (ct->flavor == CHAT_FLAVOR_HERMES)
+            rc = chat_render_hermes(ct, msgs, n, tools, gen, &b, sp, err, errlen);
+        else if (ct->flavor == CHAT_FLAVOR_SMOLLM3) rc = chat_render_smollm3(msgs, n, gen, &b, sp);
+        else rc = render_chatml(ct, msgs, n, tools, gen, &b, sp);
+        break;
     case CHAT_TEMPLATE_LLAMA3:
         if (!ct->system_preamble) { /* Llama-3.0: the plain template (render_llama3 is 3.1's, preamble and all) */
             for (int i = 0; i < n; i++)

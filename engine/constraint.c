@@ -57,6 +57,17 @@ done:
     return rc;
 }
 
+/* The control tokens whose text is exactly trigger (not the end-of-generation ones). */
+static void find_terminals(Constraint *c, const ConstraintVocab *v, const char *trigger) {
+    size_t n = strlen(trigger);
+    for (int32_t id = 0; n && id < v->n_vocab && c->n_terminal < 4; id++) {
+        int eog = 0;
+        for (int k = 0; k < v->n_eog; k++) eog |= v->eog[k] == id;
+        if (!v->usable[id] && !eog && v->len[id] == n && !memcmp(v->bytes + v->off[id], trigger, n))
+            c->terminal[c->n_terminal++] = id;
+    }
+}
+
 int constraint_compile(const ConstraintVocab *v, const ConstraintSpec *spec, const ConstraintLimits *lim,
                        Constraint **out, char *err, size_t errlen) {
     *out = NULL;
@@ -102,6 +113,7 @@ int constraint_compile(const ConstraintVocab *v, const ConstraintSpec *spec, con
         constraint_unref(c);
         return rc;
     }
+    if (spec->kind == CONSTRAINT_TOOLS) find_terminals(c, v, tool_spec_trigger(text, spec->len));
     c->compile_seconds = base_now() - t0;
     *out = c;
     return 0;

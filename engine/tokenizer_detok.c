@@ -69,6 +69,11 @@ static size_t utf8_emit(const unsigned char *s, size_t n, int final, Sink *k) {
 
 size_t detok_push(const Tokenizer *t, Detok *d, int32_t id, char *out, size_t cap) {
     if (!t || id < 0 || id >= t->n_vocab || !emits_text(t, id)) return 0;
+    return detok_push_text(t, d, id, out, cap);
+}
+
+size_t detok_push_text(const Tokenizer *t, Detok *d, int32_t id, char *out, size_t cap) {
+    if (!t || id < 0 || id >= t->n_vocab) return 0;
     const char *p = t->piece + t->piece_off[id];
     size_t pl = t->piece_len[id];
     if (pl == 0) return 0;

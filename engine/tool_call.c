@@ -70,6 +70,16 @@ int tool_spec_build(ToolFormat fmt, ToolMode mode, int parallel, const cJSON *to
     return rc;
 }
 
+const char *tool_spec_trigger(const char *text, size_t len) {
+    cJSON *spec = cJSON_ParseWithLength(text, len);
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(spec, "format");
+    const char *trigger = "";
+    for (int i = 1; i < 4; i++)
+        if (cJSON_IsString(fmt) && !strcmp(fmt->valuestring, k_formats[i])) trigger = k_tool_syntax[i].trigger;
+    cJSON_Delete(spec);
+    return trigger;
+}
+
 /* One call of function t: head NAME mid ARGS tail. */
 static int one_call(Grammar *g, const ToolSyntax *sx, const cJSON *t, char *err, size_t errlen, int *rc) {
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(t, "parameters");

@@ -30,6 +30,10 @@ int tool_spec_build(ToolFormat fmt, ToolMode mode, int parallel, const cJSON *to
                     char *err, size_t errlen);
 /* The grammar of a spec (constraint.c calls it for CONSTRAINT_TOOLS). */
 int tool_grammar_build(Grammar *g, const char *spec, size_t len, char *err, size_t errlen);
+/* The text that starts the calls in the spec's format ("<tool_call>", "[TOOL_CALLS]"; "" for
+ * Llama-3 or a spec that does not parse). Where the vocabulary has it as one control token,
+ * the constraint takes that token as the text (constraint.c). */
+const char *tool_spec_trigger(const char *spec, size_t len);
 
 /* ---- reading calls back (tool_call_parse.c) ---- */
 

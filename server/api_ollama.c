@@ -203,8 +203,9 @@ static void handle(Server *s, HttpConn *c, HttpRequest *r, int chat) {
         status = 400, snprintf(err, sizeof err, "'images' is not supported: %s is a text model", model->valuestring);
     else if (chat && messages_have_images(messages))
         status = 400, snprintf(err, sizeof err, "'images' in messages are not supported: %s is a text model", model->valuestring);
-    else if (cJSON_GetObjectItemCaseSensitive(b, "template"))
-        status = 400, snprintf(err, sizeof err, "'template' is not supported: the model's own chat template is used");
+    else if (api_check_fields(b, chat ? FIELDS_OLLAMA_CHAT : FIELDS_OLLAMA_GENERATE, err, sizeof err) ||
+             api_check_fields(cJSON_GetObjectItemCaseSensitive(b, "options"), FIELDS_OLLAMA_OPTIONS, err, sizeof err))
+        status = 400;
     else if (!chat && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(b, "tools")) > 0)
         status = 400, snprintf(err, sizeof err, "'tools' are for /api/chat");
     else if (chat ? !messages || (cJSON_IsArray(messages) && cJSON_GetArraySize(messages) == 0)

@@ -91,8 +91,6 @@ static int parse_common(Server *s, const cJSON *b, InMsg *m, Job *j, int chat, i
             json_opt_bool(b, "echo", &j->opt[OPT_ECHO], err, n))
             return 400;
         j->logprobs = top;
-        const cJSON *suffix = cJSON_GetObjectItemCaseSensitive(b, "suffix");
-        if (suffix && !cJSON_IsNull(suffix)) return snprintf(err, n, "'suffix' is not supported"), 400;
     }
     int plp = -1;
     if (json_opt_int(b, "prompt_logprobs", 0, SAMPLER_MAX_LOGPROBS, &plp, err, n)) return 400;
@@ -105,7 +103,7 @@ static int parse_common(Server *s, const cJSON *b, InMsg *m, Job *j, int chat, i
         if (!stream) return snprintf(err, n, "'stream_options' needs 'stream': true"), 400;
         if (json_opt_bool(so, "include_usage", &j->opt[OPT_USAGE], err, n)) return 400;
     }
-    int rc = api_refuse_unimplemented(b, DIALECT_OPENAI, err, n);
+    int rc = api_check_fields(b, chat ? FIELDS_OAI_CHAT : FIELDS_OAI_COMPLETION, err, n);
     if (!rc) rc = api_logit_bias(s, b, m, err, n);
     if (!rc) rc = api_structured_openai(b, spec, err, n);
     if (rc) return rc;
@@ -196,7 +194,8 @@ void api_openai_completions(Server *s, HttpConn *c, HttpRequest *r) {
     int nsamples = 1;
     if (json_opt_int(b, "n", 1, 64, &nsamples, err, sizeof err)) nsamples = 1;
     Job *j = m ? job_new(s, c, &k_ops, DIALECT_OPENAI, np, nsamples) : NULL;
-    int status = !m || !j ? 500 : 0, max_tokens = 16;
+    int status = !m || !j ? 500 : 0, max_tokens = 16, add_special = 1; /* vLLM's add_special_tokens: BOS */
+    if (!status && json_opt_bool(b, "add_special_tokens", &add_special, err, sizeof err)) status = 400;
     if (!status && !*err) {
         j->kind = OAI_COMPLETION;
         status = parse_common(s, b, m, j, 0, &max_tokens, &spec, err, sizeof err);
@@ -207,7 +206,7 @@ void api_openai_completions(Server *s, HttpConn *c, HttpRequest *r) {
     for (int i = 0; !status && i < np; i++) {
         const cJSON *e = cJSON_IsString(p) ? p : tokens_list ? p : cJSON_GetArrayItem(p, i);
         if (cJSON_IsString(e)) {
-            if (api_add_text_prompt(s, m, i, e->valuestring, 1, 1)) snprintf(err, sizeof err, "out of memory"), status = 500;
+            if (api_add_text_prompt(s, m, i, e->valuestring, add_special, 1)) snprintf(err, sizeof err, "out of memory"), status = 500;
             else if (j->prompt_texts && !(j->prompt_texts[i] = strdup(e->valuestring))) status = 500;
         } else if (cJSON_IsArray(e) && (cJSON_GetArraySize(e) == 0 || cJSON_IsNumber(e->child))) {
             if (token_prompt(s, e, m, i, err, sizeof err)) status = 400;
@@ -251,9 +250,10 @@ void api_openai_chat(Server *s, HttpConn *c, HttpRequest *r) {
                                    cJSON_GetObjectItemCaseSensitive(b, "parallel_tool_calls"), &tr, &spec, err, sizeof err);
     if (!status && tr.active && !(j->ext = tool_state_new(&tr, j->n_choices))) status = 500, snprintf(err, sizeof err, "out of memory");
     if (!status && tr.active) j->ext_free = (void (*)(void *))tool_state_free;
-    if (!status && api_render_conversation(s, cJSON_GetObjectItemCaseSensitive(b, "messages"), NULL, tr.tools, &text, err,
-                                           sizeof err))
-        status = 400;
+    ConvEnd end = CONV_GENERATE;
+    if (!status && api_conversation_end(b, &end, err, sizeof err)) status = 400;
+    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(b, "messages");
+    if (!status && api_render_conversation_end(s, msgs, NULL, tr.tools, end, &text, err, sizeof err)) status = 400;
     if (!status && api_add_chat_prompt(s, m, 0, &text)) status = 500, snprintf(err, sizeof err, "out of memory");
     chat_prompt_free(&text);
     if (status) {

@@ -172,7 +172,7 @@ static int parse_params(Server *s, const cJSON *p, InMsg *m, Job *j, int *max_ne
         return 422;
     if (typical_p < 1.0f) return snprintf(err, n, "'typical_p' is not supported"), 422;
     if (watermark) return snprintf(err, n, "'watermark' is not supported"), 422;
-    if (api_refuse_unimplemented(p, DIALECT_TGI, err, n) || api_structured_tgi(p, spec, err, n)) return 422;
+    if (api_check_fields(p, FIELDS_TGI_PARAMS, err, n) || api_structured_tgi(p, spec, err, n)) return 422;
     /* TGI samples when asked to or when the request sets a warper; otherwise it is greedy
      * (generation_config.json's warpers apply when it samples, its repetition_penalty always) */
     int warpers = (given(p, "temperature") && sp->temperature != 1.0f) || (given(p, "top_k") && sp->top_k > 0) ||
@@ -198,6 +198,7 @@ static void generate(Server *s, HttpConn *c, HttpRequest *r, int stream, int com
     Job *j = m ? job_new(s, c, &k_ops, DIALECT_TGI, 1, 1) : NULL;
     StructSpec spec = {-1, NULL, 0};
     if (!m || !j) status = 500, snprintf(err, sizeof err, "out of memory");
+    if (!status && api_check_fields(b, FIELDS_TGI, err, sizeof err)) status = 422;
     if (!status && !cJSON_IsString(inputs)) status = 422, snprintf(err, sizeof err, "'inputs' must be a string");
     if (!status && !*inputs->valuestring) status = 422, snprintf(err, sizeof err, "'inputs' cannot be empty");
     if (!status) {

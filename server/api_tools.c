@@ -42,6 +42,8 @@ int api_tools_request(Server *s, const cJSON *tools, const cJSON *choice, const 
     }
     if (!s->model.chat) return snprintf(err, n, "this model has no usable chat template: %s", s->model.chat_err), 400;
     t->fmt = chat_template_tool_format(s->model.chat);
+    if (t->fmt == TOOL_FORMAT_NONE && chat_template_tools_unsupported(s->model.chat))
+        return snprintf(err, n, "%s", chat_template_tools_unsupported(s->model.chat)), 400;
     if (t->fmt == TOOL_FORMAT_NONE)
         return snprintf(err, n, "the model's chat template (%s) has no tool-call format (ChatML, Llama-3.1 and later, "
                         "Mistral-Nemo have)", chat_template_kind_name(s->model.chat->kind)), 400;

@@ -27,6 +27,16 @@ TEMPLATES = {  # file, bos, eos
     "llama3.2": ("meta-llama-Llama-3.2-3B-Instruct.jinja", "<|begin_of_text|>", "<|eot_id|>"),
     "llama3.3": ("meta-llama-Llama-3.3-70B-Instruct.jinja", "<|begin_of_text|>", "<|eot_id|>"),
     "mistral-nemo": ("mistralai-Mistral-Nemo-Instruct-2407.jinja", "<s>", "</s>"),
+    "qwen3": ("Qwen-Qwen3-0.6B.jinja", "", "<|im_end|>"),
+    "hermes-2-pro": ("NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja", "<|begin_of_text|>", "<|im_end|>"),
+    "hermes-3": ("NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja", "<|begin_of_text|>", "<|im_end|>"),
+    "smollm3": ("HuggingFaceTB-SmolLM3-3B.jinja", "", "<|im_end|>"),
+}
+# Families whose tool format Piston does not write: tools must be refused with an error that
+# names them (their plain chats are the chat-template tests' business).
+REFUSED = {  # file: a word the error must contain
+    "Mistral-Small-3.2-24B-Instruct-2506.jinja": "Mistral-Small",
+    "unsloth-mistral-Devstral-Small-2507.jinja": "Devstral",
 }
 
 WEATHER = {"type": "function", "function": {
@@ -38,6 +48,13 @@ SEARCH = {"type": "function", "function": {
     "name": "search", "description": "Search the web",
     "parameters": {"type": "object", "properties": {"query": {"type": "string"}, "top_k": {"type": "integer", "minimum": 1}},
                    "required": ["query"]}}}
+
+NOTES = {"type": "function", "function": {  # the types Hermes' json_to_python_type writes
+    "name": "save", "description": "Save notes",
+    "parameters": {"type": "object", "properties": {
+        "tags": {"type": "array", "items": {"type": "string"}, "description": "  labels\n"},
+        "meta": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "flag": {"type": ["boolean", "number"]}, "extra": {}}, "required": ["tags"]}}}
 
 
 def call(cid, name, args):
@@ -71,7 +88,21 @@ CONVERSATIONS = {
     ]),
     "plain": (None, [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello!"},
                      {"role": "assistant", "content": "Hi."}, {"role": "user", "content": "Bye"}]),
+    "typed_tools": ([NOTES, SEARCH], [{"role": "user", "content": "Save it"}]),
     "tools_no_user": ([WEATHER], [{"role": "system", "content": "x"}]),
+    # as the server passes them: a null content is "" (OpenAI clients send null with tool_calls)
+    "empty_content_call": ([WEATHER], [
+        {"role": "system", "content": "Use tools. /no_think"},
+        {"role": "user", "content": "Weather in Oslo?"},
+        {"role": "assistant", "content": "", "tool_calls": [call("call00002", "get_weather", {"city": "Oslo"})]},
+        {"role": "tool", "tool_call_id": "call00002", "content": "-3 C"},
+        {"role": "assistant", "content": "<think>\ncold\n</think>\n\nIt is -3 C."},
+    ]),
+    "thinking_last": (None, [
+        {"role": "user", "content": "<tool_response>\nx\n</tool_response>"},
+        {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "content": "\n\n4"},
+    ]),
 }
 
 
@@ -121,6 +152,12 @@ def test_tool_templates_match_jinja(template_dir):
                 except jinja2.exceptions.TemplateError as e:
                     case["error"] = str(e)
                 cases.append(case)
+    for fname, word in REFUSED.items():
+        with open(os.path.join(template_dir, fname), encoding="utf-8") as f:
+            templates[fname] = {"source": f.read(), "bos": "<s>", "eos": "</s>"}
+        tools, messages = CONVERSATIONS["ask"]
+        cases.append({"template": fname, "conversation": "ask", "messages": messages, "tools": tools,
+                      "add_generation_prompt": True, "refused": word})
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as f:
         json.dump({"source": template_dir, "templates": templates, "cases": cases}, f, ensure_ascii=False)
         path = f.name

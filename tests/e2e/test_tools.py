@@ -3,7 +3,8 @@ ChatML, Hermes-style <tool_call>): OpenAI's tools with tool_choice required, a n
 function, auto and none, parallel calls, streamed and not (the streamed tool_calls deltas
 must add up to the whole answer's calls), history with assistant tool_calls and tool
 results; Ollama's tools; Anthropic's tools (tool_use blocks, streamed input_json_delta).
-Every call's arguments must validate against the function's parameters schema.
+OpenAI's auto and Ollama's tools must make real calls (a few-shot history gets them from the
+model), and every call's arguments must validate against the function's parameters schema.
 """
 import json
 
@@ -24,6 +25,14 @@ TOOLS = [{"type": "function", "function": {"name": "get_weather", "description":
          {"type": "function", "function": {"name": "search", "description": "Search the web", "parameters": SEARCH}}]
 SCHEMAS = {"get_weather": WEATHER, "search": SEARCH}
 ASK = [{"role": "user", "content": "What is the weather in Paris and in Rome?"}]
+# A history in which every question got a call: with it the small model calls in `auto` too
+# (asked plainly, it answers in text). The results are left out, so that what it copies is
+# "<tool_call>", not "<tool_response>".
+FEW_SHOT = [m for i, city in enumerate(["Berlin", "Rome", "Tokyo", "Oslo"]) for m in (
+    {"role": "user", "content": f"What is the weather in {city}?"},
+    {"role": "assistant", "content": None, "tool_calls": [{"id": f"call_{i}", "type": "function", "function": {
+        "name": "get_weather", "arguments": json.dumps({"city": city})}}]})] + [
+    {"role": "user", "content": "What is the weather in Paris?"}]
 
 
 def client(srv):
@@ -93,11 +102,18 @@ def test_named_and_parallel(server):
 
 def test_auto_none_and_history(server):
     c = client(server)
-    for seed in (1, 2):  # auto: text or calls, but well-formed either way
-        r = c.chat.completions.create(model="smollm2", messages=ASK, tools=TOOLS, seed=seed, max_tokens=200)
-        m = r.choices[0].message
+    for seed in (1, 2):  # auto: the model chooses, and after the few shots it calls
+        r = c.chat.completions.create(model="smollm2", messages=FEW_SHOT, tools=TOOLS, seed=seed, max_tokens=200)
+        assert r.choices[0].finish_reason == "tool_calls", r.choices[0].message.content
+        check_calls(r.choices[0].message.tool_calls)
+    calls, content, finish = stream_calls(c.chat.completions.create(model="smollm2", messages=FEW_SHOT, tools=TOOLS, seed=3,
+                                                                    max_tokens=200, stream=True))
+    assert finish == "tool_calls" and calls, content
+    for x in calls:
+        jsonschema.validate(json.loads(x["arguments"]), SCHEMAS[x["name"]])
+    for seed in (1, 2):  # with the plain question it may answer in text, but never with a broken call
+        m = c.chat.completions.create(model="smollm2", messages=ASK, tools=TOOLS, seed=seed, max_tokens=200).choices[0].message
         if m.tool_calls:
-            assert r.choices[0].finish_reason == "tool_calls"
             check_calls(m.tool_calls)
         else:
             assert "<tool_call>" not in (m.content or "")
@@ -127,16 +143,22 @@ def test_auto_none_and_history(server):
 def test_ollama_tools(server):
     import ollama
     oc = ollama.Client(host=server(""))
+    few = [{"role": "assistant", "content": "", "tool_calls": [
+        {"function": {"name": t["function"]["name"], "arguments": json.loads(t["function"]["arguments"])}}
+        for t in m["tool_calls"]]} if m.get("tool_calls") else m for m in FEW_SHOT]  # Ollama's arguments are objects
     for seed in (1, 2):
-        r = oc.chat(model="smollm2", messages=ASK, tools=TOOLS, options={"seed": seed, "num_predict": 300})
-        for t in r.message.tool_calls or []:
+        r = oc.chat(model="smollm2", messages=few, tools=TOOLS, options={"seed": seed, "num_predict": 300})
+        assert r.message.tool_calls, r.message.content
+        for t in r.message.tool_calls:
             assert t.function.name in SCHEMAS
             jsonschema.validate(dict(t.function.arguments), SCHEMAS[t.function.name])
-    # forced into a call by a prompt the model follows: check the stream gives whole calls
+    # streamed: the calls come whole
     got = []
-    for part in oc.chat(model="smollm2", messages=ASK, tools=TOOLS, stream=True, options={"seed": 3, "num_predict": 300}):
+    for part in oc.chat(model="smollm2", messages=few, tools=TOOLS, stream=True, options={"seed": 3, "num_predict": 300}):
         got += part.message.tool_calls or []
+    assert got, "no tool call in the stream"
     for t in got:
+        assert t.function.name in SCHEMAS
         jsonschema.validate(dict(t.function.arguments), SCHEMAS[t.function.name])
     show = oc.show("smollm2")
     assert "tools" in (show.capabilities or [])

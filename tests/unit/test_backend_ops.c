@@ -64,11 +64,21 @@ int main(void) {
                 backend_destroy(two);
             }
         }
-        if (wanted("matmul")) ops_test_matmul(&c);
+        if (wanted("matmul")) {
+            ops_test_matmul(&c);
+            ops_test_matmul_n(&c);
+            if (cpu) { /* the grouped tasks shared out over two threads */
+                Backend *two = make("cpu", 2, (MatmulPrecision)p);
+                OpsCtx c2 = c;
+                c2.be = two;
+                if (two) ops_test_matmul_n(&c2);
+                backend_destroy(two);
+            }
+        }
         backend_destroy(be);
     }
     printf("ops covered on %s: embed (11 types), gather_last, gather_rows, rmsnorm, add_rmsnorm, add, add_bias, silu_mul, rope "
            "(normal, neox, partial, frequency factors), kv_write (f32, f16, bf16), kv_copy_blocks, attention (f32, f16, bf16 cache; GQA 1, 4, 8; "
-           "head_dim 64, 128), matmul (F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K), fill_random\n", name);
+           "head_dim 64, 128), matmul (F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K), matmul_n, fill_random\n", name);
     return TEST_SUMMARY();
 }

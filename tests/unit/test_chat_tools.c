@@ -4,7 +4,7 @@
  * way transformers does, writes the cases to a file and runs this test on it
  * (PISTON_CHAT_TOOLS_FIXTURE). Run alone, this test only checks Python's json.dumps format
  * and skips the rest. Every rendering must come out byte for byte; where Jinja raised,
- * Piston must fail too. */
+ * Piston must fail too; a family Piston does not write tools for must be refused by name. */
 #include <cjson/cJSON.h>
 #include <math.h>
 
@@ -65,8 +65,11 @@ static void test_fixture(const cJSON *fx) {
         const cJSON *tools = cJSON_GetObjectItem(c, "tools");
         char *out = NULL;
         int rc = chat_template_apply_tools(&ct, msgs, nm, cJSON_IsArray(tools) ? tools : NULL, gen, &out, err, sizeof err);
-        const char *want = str(c, "text");
-        if (!want) {
+        const char *want = str(c, "text"), *refused = str(c, "refused");
+        if (refused) {
+            CHECK(rc != 0 && strstr(err, refused), "%s/%s: tools must be refused naming %s: rc %d, %s", tname, conv,
+                  refused, rc, rc ? err : "rendered");
+        } else if (!want) {
             CHECK(rc != 0, "%s/%s gen %d: jinja raised \"%s\", Piston rendered", tname, conv, gen, str(c, "error"));
         } else if (rc) {
             CHECK(0, "%s/%s gen %d: %s", tname, conv, gen, err);

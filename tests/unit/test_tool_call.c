@@ -4,9 +4,13 @@
  * random pieces (a stream): the events must be the same either way, every call's name one of
  * the tools and its arguments JSON of the parameters' shape, the content free of the
  * trigger, and content plus calls must rebuild the text byte for byte. Also the spec's
- * refusals (a bad name, an unknown named function, parameters that are not an object). */
+ * refusals (a bad name, an unknown named function, parameters that are not an object).
+ * On a synthetic vocabulary where the triggers are control tokens (as [TOOL_CALLS] is in
+ * Mistral's, <tool_call> in some Hermes ones): the format's own trigger token is a terminal
+ * of its grammar, and no other control token is ever allowed. */
 #include <cjson/cJSON.h>
 
+#include "engine/tokenizer_internal.h"
 #include "engine/tool_call.h"
 #include "tests/unit/constraint_walk.h"
 
@@ -120,7 +124,103 @@ static void test_spec_errors(void) {
     cJSON_Delete(t);
 }
 
+/* A SentencePiece vocabulary: <unk>, <s>, </s>, the control tokens [TOOL_CALLS], [INST] and
+ * <tool_call>, the 256 byte tokens and " Sure". */
+static Tokenizer *control_vocab(void) {
+    enum { N = 6 + 256 + 1 };
+    static char hex[256][8];
+    TokStr text[N];
+    uint8_t type[N];
+    float score[N] = {0};
+    static const char *const head[] = {"<unk>", "<s>", "</s>", "[TOOL_CALLS]", "[INST]", "<tool_call>"};
+    for (int i = 0; i < 6; i++) text[i] = (TokStr){head[i], (uint32_t)strlen(head[i])}, type[i] = TOK_TYPE_CONTROL;
+    type[0] = TOK_TYPE_UNKNOWN;
+    for (int b = 0; b < 256; b++) {
+        snprintf(hex[b], sizeof hex[b], "<0x%02X>", b);
+        text[6 + b] = (TokStr){hex[b], 6}, type[6 + b] = TOK_TYPE_BYTE;
+    }
+    text[N - 1] = (TokStr){"\xe2\x96\x81Sure", 7}, type[N - 1] = TOK_TYPE_NORMAL;
+    TokSpec sp = {.src = "synthetic", .model = TOK_MODEL_SPM, .n_vocab = N, .text = text, .type = type, .score = score,
+                  .bos = 1, .eos = 2, .unk = 0, .pad = -1, .eot = -1, .eom = -1, .add_bos = 1};
+    Tokenizer *t = NULL;
+    char err[256];
+    CHECK(tokenizer_from_spec(&sp, &t, err, sizeof err) == 0, "synthetic vocabulary: %s", err);
+    return t;
+}
+
+/* The format's trigger token where grammar takes its bytes, and no other control token. */
+static void check_terminal(const ConstraintVocab *v, const Tokenizer *t, ToolFormat f, ToolMode mode, int32_t trig,
+                           int32_t other, const char *rest, const char *name) {
+    char err[512], *spec = NULL;
+    cJSON *tools = cJSON_Parse(k_tools);
+    CHECK(tool_spec_build(f, mode, 1, tools, NULL, &spec, err, sizeof err) == 0, "%s: %s", name, err);
+    cJSON_Delete(tools);
+    ConstraintSpec cs = {CONSTRAINT_TOOLS, spec, spec ? strlen(spec) : 0};
+    ConstraintLimits lim;
+    constraint_limits_default(&lim);
+    Constraint *c = NULL;
+    ConstraintMatcher *m = NULL;
+    if (!spec || constraint_compile(v, &cs, &lim, &c, err, sizeof err) || constraint_matcher_create(c, v, &m)) {
+        CHECK(0, "%s: %s", name, err);
+        free(spec), constraint_unref(c);
+        return;
+    }
+    CHECK(constraint_matcher_is_terminal(m, trig) && !constraint_matcher_is_terminal(m, other), "%s: terminals", name);
+    if (mode == TOOL_MODE_AUTO) CHECK(constraint_matcher_advance_bytes(m, "Sure. ", 6) == 0, "%s: text", name);
+    const uint32_t *mask = constraint_matcher_mask(m, err, sizeof err);
+    CHECK(mask && mask_has(mask, trig), "%s: the trigger token is not allowed where the calls may start", name);
+    for (int32_t id = 0; mask && id < 6; id++)
+        if (id != trig && !(id == 2 && mode == TOOL_MODE_AUTO)) /* EOS: the text may end after text */
+            CHECK(!mask_has(mask, id), "%s: control token %d allowed", name, id);
+    CHECK(constraint_matcher_accept(m, trig, err, sizeof err) == 0, "%s: accept the trigger: %s", name, err);
+    Detok d;
+    char out[64];
+    detok_init(&d);
+    size_t n = detok_push_text(t, &d, trig, out, sizeof out);
+    CHECK(n == v->len[trig] && !memcmp(out, v->bytes + v->off[trig], n), "%s: the trigger's text", name);
+    detok_init(&d);
+    CHECK(detok_push(t, &d, trig, out, sizeof out) == 0, "%s: a control token is no text to detok_push", name);
+    mask = constraint_matcher_mask(m, err, sizeof err);
+    CHECK(mask && !mask_has(mask, trig), "%s: the trigger twice", name);
+    CHECK(constraint_matcher_advance_bytes(m, rest, strlen(rest)) == 0, "%s: the call after the trigger", name);
+    CHECK(constraint_matcher_complete(m), "%s: the call is complete", name);
+    constraint_matcher_destroy(m), constraint_unref(c), free(spec);
+}
+
+static void test_control_trigger(void) {
+    Tokenizer *t = control_vocab();
+    ConstraintVocab *v = NULL;
+    char err[256];
+    if (!t || constraint_vocab_create(t, &v, err, sizeof err)) {
+        CHECK(0, "synthetic constraint vocabulary: %s", t ? err : "no tokenizer");
+        tokenizer_destroy(t);
+        return;
+    }
+    const char *nemo = "[{\"name\": \"now\", \"arguments\": {}}]";
+    const char *hermes = "\n{\"name\": \"now\", \"arguments\": {}}\n</tool_call>";
+    check_terminal(v, t, TOOL_FORMAT_MISTRAL, TOOL_MODE_AUTO, 3, 5, nemo, "mistral auto, [TOOL_CALLS] a control token");
+    check_terminal(v, t, TOOL_FORMAT_MISTRAL, TOOL_MODE_REQUIRED, 3, 5, nemo, "mistral required, control [TOOL_CALLS]");
+    check_terminal(v, t, TOOL_FORMAT_HERMES, TOOL_MODE_AUTO, 5, 3, hermes, "hermes auto, <tool_call> a control token");
+    /* other constraints never take a control token, even where they take its bytes */
+    ConstraintSpec cs = {CONSTRAINT_REGEX, ".*", 2};
+    ConstraintLimits lim;
+    constraint_limits_default(&lim);
+    Constraint *c = NULL;
+    ConstraintMatcher *m = NULL;
+    if (!constraint_compile(v, &cs, &lim, &c, err, sizeof err) && !constraint_matcher_create(c, v, &m)) {
+        const uint32_t *mask = constraint_matcher_mask(m, err, sizeof err);
+        CHECK(mask && !mask_has(mask, 3) && !mask_has(mask, 5) && mask_has(mask, 6 + 'a'), "regex: control tokens");
+        CHECK(constraint_matcher_accept(m, 3, err, sizeof err) != 0, "regex: accepted a control token");
+    } else {
+        CHECK(0, "regex: %s", err);
+    }
+    constraint_matcher_destroy(m), constraint_unref(c);
+    constraint_vocab_destroy(v);
+    tokenizer_destroy(t);
+}
+
 int main(void) {
+    test_control_trigger();
     GgufFile *f;
     Tokenizer *t;
     ConstraintVocab *v;
