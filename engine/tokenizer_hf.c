@@ -151,7 +151,8 @@ int tokenizer_create_hf(const char *dir, Tokenizer **out, char *err, size_t errl
     const char *mtype = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(model, "type"));
     int rc = 0;
     if (!mtype || strcmp(mtype, "BPE"))
-        rc = err_set(err, errlen, -EINVAL, "%s: model type %s is not supported (Piston reads byte-level BPE)", path,
+        rc = err_set(err, errlen, -EINVAL,
+                     "%s: model type %s is not supported (Piston reads BPE: byte-level or SentencePiece-style)", path,
                      mtype ? mtype : "(none)");
     if (!rc) rc = tok_hf_pre(&c, cJSON_GetObjectItemCaseSensitive(j, "pre_tokenizer"), err, errlen);
     if (!rc) rc = tok_hf_normalizer(&c, cJSON_GetObjectItemCaseSensitive(j, "normalizer"), err, errlen);
@@ -160,9 +161,8 @@ int tokenizer_create_hf(const char *dir, Tokenizer **out, char *err, size_t errl
               (c.metaspace ? !c.prepend && !c.replace_space : c.replace_space);
     if (!rc && !spm && (!c.byte_level || fallback || c.prepend || c.replace_space || c.metaspace))
         rc = err_set(err, errlen, -EINVAL,
-                     "%s: Piston reads a byte-level BPE, or a SentencePiece-style one "
-                     "(byte_fallback with Metaspace, or with the Prepend and Replace normalizers), and this is "
-                     "neither (the model's GGUF may work)",
+                     "%s: Piston reads a byte-level BPE, or a SentencePiece-style one (byte_fallback with Metaspace, "
+                     "or with the Prepend and Replace normalizers), and this is neither (the model's GGUF may work)",
                      path);
     if (spm) c.s.model = TOK_MODEL_SPM, c.s.add_space_prefix = c.metaspace ? c.metaspace - 1 : c.prepend;
     if (!rc) rc = fill_vocab(&c, model, added, err, errlen);

@@ -46,9 +46,8 @@ int tok_hf_pre(HfCtx *c, const cJSON *p, char *err, size_t errlen) {
         const cJSON *aps = cJSON_GetObjectItemCaseSensitive(p, "add_prefix_space"); /* before tokenizers 0.15 */
         if ((rp && strcmp(rp, SPM_SPACE)) || !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(p, "split")))
             return err_set(err, errlen, -EINVAL,
-                           "%s: a Metaspace pre-tokenizer that splits, or replaces with other "
-                           "than \"" SPM_SPACE "\", is not supported",
-                           c->path);
+                           "%s: a Metaspace pre-tokenizer that splits, or replaces with other than \"" SPM_SPACE
+                           "\", is not supported", c->path);
         int first = ps && !strcmp(ps, "first"), never = ps ? !strcmp(ps, "never") : cJSON_IsFalse(aps);
         c->metaspace =
             1 + (never ? 0 : TOK_SPACE_PREFIX | TOK_SPACE_PREFIX_UNLESS_SPACE | (first ? TOK_SPACE_PREFIX_FIRST : 0));
@@ -66,9 +65,8 @@ int tok_hf_pre(HfCtx *c, const cJSON *p, char *err, size_t errlen) {
         if ((!re && !lit) || !beh || strcmp(beh, "Isolated") ||
             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "invert")))
             return err_set(err, errlen, -EINVAL,
-                           "%s: a Split pre-tokenizer with behavior %s is not supported (Isolated "
-                           "is)",
-                           c->path, beh ? beh : "(none)");
+                           "%s: a Split pre-tokenizer with behavior %s is not supported (Isolated is)", c->path,
+                           beh ? beh : "(none)");
         if (re || c->s.n_regex >= TOK_PRE_MAX_REGEX) return add_regex(c, re ? re : "", err, errlen);
         char *q = malloc(strlen(lit) + 8); /* \Q...\E: the string literally */
         if (!q) return err_set(err, errlen, -ENOMEM, "out of memory");
@@ -77,9 +75,8 @@ int tok_hf_pre(HfCtx *c, const cJSON *p, char *err, size_t errlen) {
         return add_regex(c, q, err, errlen);
     }
     return err_set(err, errlen, -EINVAL,
-                   "%s: pre_tokenizer %s is not supported (Piston reads byte-level BPE: "
-                   "Sequence, Split, Digits, ByteLevel)",
-                   c->path, type);
+                   "%s: pre_tokenizer %s is not supported (Piston reads Sequence, Split, Digits, ByteLevel and "
+                   "Metaspace)", c->path, type);
 }
 
 int tok_hf_normalizer(HfCtx *c, const cJSON *n, char *err, size_t errlen) {
@@ -102,7 +99,6 @@ int tok_hf_normalizer(HfCtx *c, const cJSON *n, char *err, size_t errlen) {
         return 0;
     }
     return err_set(err, errlen, -EINVAL,
-                   "%s: normalizer %s is not supported (NFC is, and SentencePiece's Prepend "
-                   "and Replace of spaces)",
+                   "%s: normalizer %s is not supported (NFC is, and SentencePiece's Prepend and Replace of spaces)",
                    c->path, type ? type : "?");
 }
