@@ -158,25 +158,12 @@ static char *one_shot_prompt(const CliArgs *a, int piped) {
 }
 
 int cmd_run(int argc, char **argv) {
-    int has_t = 0, has_k = 0, has_p = 0, has_n = 0; /* Ollama's defaults where the user sets none */
-    for (int i = 0; i < argc; i++) {
-        const char *f = argv[i];
-        size_t n = strcspn(f, "=");
-        has_t |= (n == 13 && !strncmp(f, "--temperature", n)) || (n == 6 && !strncmp(f, "--temp", n));
-        has_k |= n == 7 && !strncmp(f, "--top-k", n);
-        has_p |= n == 7 && !strncmp(f, "--top-p", n);
-        has_n |= (n == 2 && !strncmp(f, "-n", n)) || (n == 11 && !strncmp(f, "--n-predict", n)) ||
-                 (n == 12 && !strncmp(f, "--max-tokens", n));
-    }
     CliArgs a;
-    int prc = cli_parse(argc, argv, &a, usage, CLI_RUN);
+    int prc = cli_parse(argc, argv, &a, usage, CLI_RUN); /* with Ollama's sampling defaults */
     if (prc) return prc < 0;
     Chat c = {0};
     c.sp = a.sampling;
-    if (!has_t) c.sp.temperature = 0.8f;
-    if (!has_k) c.sp.top_k = 40;
-    if (!has_p) c.sp.top_p = 0.9f;
-    c.n_predict = has_n ? a.n_predict : 2048;
+    c.n_predict = a.n_predict;
     c.tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
     c.wordwrap = c.tty, c.history = 1;
     char *once = a.n_pos > 0 || !isatty(STDIN_FILENO) ? one_shot_prompt(&a, !isatty(STDIN_FILENO)) : NULL;

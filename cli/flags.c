@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "cli/cli.h"
 
 int64_t flags_parse_count(const char *s) {
@@ -147,7 +148,7 @@ static int apply(const FlagSpec *s, void *base, const char *v, int negated) {
     case FLAG_FN:
         if (s->fn(v, base, err, sizeof err)) return cli_error("%s", err), -1;
         return 0;
-    case FLAG_IGNORED: fprintf(stderr, "piston: note: %s has no effect in Piston: %s\n", s->name, s->help); return 0;
+    case FLAG_IGNORED: log_line(LOG_INFO, "note: %s has no effect in Piston: %s", s->name, s->help); return 0;
     case FLAG_REFUSED: return cli_error("%s: %s", s->name, s->help), -1;
     default: return -1;
     }
@@ -174,7 +175,8 @@ int flags_parse(const FlagGroup *g, int ng, int argc, char **argv, const char **
             char on[128];
             snprintf(on, sizeof on, "--%.*s", (int)(len - 5), a + 5);
             s = find(g, ng, on, strlen(on), &base);
-            if (s && s->kind != FLAG_BOOL) s = NULL;
+            /* a boolean, or a vLLM switch Piston ignores or refuses (--no-enable-log-outputs) */
+            if (s && s->kind != FLAG_BOOL && !(s->kind >= FLAG_IGNORED && !s->meta)) s = NULL;
             negated = s != NULL;
         }
         if (!s) {
