@@ -12,6 +12,7 @@
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 
@@ -131,7 +132,8 @@ def test_name_found_nowhere(piston, offline_env):
     env.pop("HF_HUB_OFFLINE")  # it tries the Hub too: a closed loopback port
     p = run(piston, env, "serve", "nobody/no-such-model")
     assert p.returncode == 2
-    lines = [ln for ln in p.stderr.splitlines() if ln.startswith("piston: model")]
+    # serve's lines are timestamped from the first, its errors included
+    lines = [ln for ln in p.stderr.splitlines() if re.match(r"\S+Z ERROR model ", ln)]
     assert len(lines) == 1, p.stderr
     line = lines[0]
     assert "no such file or directory" in line and "models--nobody--no-such-model" in line
