@@ -33,8 +33,8 @@ int cli_model_resolve(const char *model, const char *revision, char *path, size_
     int rc = ollama_find(model, ol, sizeof ol, &tmpl, err, sizeof err);
     if (rc == 0) {
         const char *fam = template_family(tmpl);
-        if (tmpl && !fam) log_line(LOG_WARN, "%s: the Ollama template is not one Piston recognises; using the GGUF's own",
-                                   model);
+        if (tmpl && !fam)
+            log_line(LOG_WARN, "%s: the Ollama template is not one Piston recognises; using the GGUF's own", model);
         if (fam && !e->chat_template) e->chat_template = fam;
         free(tmpl);
         return snprintf(path, cap, "%s", ol), 0;

@@ -101,6 +101,7 @@ static int reply(Chat *c, char *err, size_t errlen) {
     p.sampling = c->sp;
     if (p.sampling.has_seed) p.sampling.seed += (uint64_t)c->turns; /* reproducible, yet not the same each turn */
     p.max_tokens = c->n_predict < room ? c->n_predict : room;
+    p.constraint = c->format; /* the engine takes its own reference */
     for (int i = 0; i < c->n_stops; i++) p.stop[p.n_stop++] = c->stops[i];
     double t0 = engine_now();
     chat_clear_interrupt();
@@ -205,6 +206,7 @@ int cmd_run(int argc, char **argv) {
     free(c.msgs);
     free(c.system);
     for (int i = 0; i < c.n_stops; i++) free(c.stops[i]);
+    if (c.format) constraint_unref(c.format);
     engine_destroy(c.e);
     return rc;
 }
