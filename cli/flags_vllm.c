@@ -2,7 +2,7 @@
  * flags_engine.c and cmd_serve.c), every one classified so that none is "unknown flag": a
  * few done as vLLM does them here (--download-dir, --hf-token, --task generate), those that
  * only tune vLLM's Python runtime or that Piston always does accepted with a note, and the
- * rest refused by name with what to do instead. The list is vLLM's `vllm serve --help`
+ * rest refused by name with what to do instead. --config is flags_parse's own (flags_config.c). The list is vLLM's `vllm serve --help`
  * (engine, frontend and serve arguments); tests/e2e/test_vllm_flags.py walks it. */
 #include <errno.h>
 #include <stdlib.h>
@@ -271,8 +271,6 @@ static const FlagSpec vllm_flags[] = {
     REF("--additional-config", "JSON", "there are no platform plugins"),
     REF("--profiler-config", "JSON", "profile with nsys or perf around `piston bench latency`"),
     REF("--attention-backend", "NAME", "Piston has one attention kernel per device"),
-    REF("--config", "FILE",
-        "YAML config files are not read; pass the flags on the command line (a key `port: 8000` is --port 8000)"),
 };
 // clang-format on
 

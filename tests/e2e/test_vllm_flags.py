@@ -77,7 +77,7 @@ def test_no_vllm_flag_is_unknown(piston, flag):
 @pytest.mark.parametrize("args, words", [
     (["--enable-auto-tool-choice", "--tool-call-parser", "hermes"], ["--enable-auto-tool-choice has no effect",
                                                                      "chat template"]),
-    (["--no-enable-log-outputs"], ["--enable-log-outputs has no effect"]),
+    (["--enable-log-outputs"], ["--enable-log-outputs has no effect"]),
     (["--trust-remote-code"], ["--trust-remote-code has no effect"]),
 ])
 def test_vllm_flags_accepted_with_a_note(piston, args, words):
@@ -89,7 +89,8 @@ def test_vllm_flags_accepted_with_a_note(piston, args, words):
 @pytest.mark.parametrize("args, words", [
     (["-tp", "2"], ["--tensor-parallel-size 2", "replica per GPU"]),
     (["--reasoning-parser", "deepseek_r1"], ["--reasoning-parser", "reasoning"]),
-    (["--config", "serve.yaml"], ["--config", "on the command line"]),
+    (["--enable-lora=true"], ["--enable-lora", "merge the adapter"]),
+    (["--enable-log-outputs=maybe"], ["--enable-log-outputs expects true or false"]),
     (["--task", "embed"], ["--task embed", "text only"]),
     (["--preemption-mode", "swap"], ["--preemption-mode swap", "recompute"]),
     (["--headless"], ["--headless", "replica"]),
@@ -98,6 +99,14 @@ def test_vllm_flags_refused_by_name(piston, args, words):
     p = parse_only(piston, *args)
     err = p.stderr.decode()
     assert p.returncode == 2 and len(err.strip().splitlines()) == 1 and all(w in err for w in words), err
+
+
+def test_switches_turned_off_are_quiet(piston):
+    """--no-X and --X=false of a switch Piston ignores or refuses: off is what Piston does."""
+    for args in (["--no-enable-log-outputs"], ["--enable-lora=false"], ["--no-enable-lora"],
+                 ["--trust-remote-code=0"]):
+        p = parse_only(piston, *args)
+        assert p.returncode == 0 and p.stderr == b"", (args, p.stderr)
 
 
 def test_tp_1_is_accepted(piston):
@@ -147,3 +156,51 @@ def test_show_help_lists_the_engine_flags(piston):
     for line in serve.splitlines():
         if line.strip().startswith(("--disable-log-stats", "--num-gpu-blocks-override", "--disable-log-requests")):
             assert "[default:" in line, line
+
+
+def test_config_file_as_vllm_reads_it(piston, model, tmp_path):
+    """--config FILE: vLLM's YAML config, keys are flag names; the command line wins."""
+    import requests
+    from server_fixture import Server
+    cfg = tmp_path / "serve.yaml"
+    cfg.write_text("# as vLLM's docs write one\n"
+                   f"model: {model}\n"
+                   "max_model_len: 1024   # underscores as vLLM takes them\n"
+                   "enable-prefix-caching: false\n"
+                   "served-model-name: [first, \"second\"]\n"
+                   "allowed-origins:\n  - http://a.example\n  - http://b.example\n"
+                   "allowed-headers: [\"*\"]\n"
+                   "trust-remote-code: true\n"
+                   "enable-lora: false\n"
+                   "chat-template: zephyr\n")
+    s = Server(piston, f"--config={cfg}", "--chat-template", "chatml")  # MODEL from the file
+    try:
+        ids = [m["id"] for m in requests.get(s("/v1/models")).json()["data"]]
+        text = s.text()
+        # BASE_ARGS' --served-model-name and --max-model-len come after, on the command line: they win
+        assert ids == ["smollm2"], ids
+        assert "max_model_len=2048" in text and "prefix_caching=off" in text and "chat_template=chatml" in text
+        assert "allowed_origins=http://a.example,http://b.example" in text and 'allowed_headers=*' in text
+        assert "note: --trust-remote-code has no effect" in text
+    finally:
+        s.check_clean_exit()
+    names = tmp_path / "names.yaml"
+    names.write_text("served-model-name:\n  - one\n  - two\n")
+    p = subprocess.run([piston, "serve", "--config", str(names), "--help"], capture_output=True, timeout=10)
+    assert p.returncode == 0, p.stderr
+
+
+@pytest.mark.parametrize("text, words", [
+    ("a:\n  b: 1\n", ["serve.yaml:2", "flat YAML"]),
+    ("port: &p 8000\n", ["serve.yaml:1", "flat YAML"]),
+    ("port:\n", ["port has no value"]),
+    ("bogus-flag: 1\n", ["unknown flag --bogus-flag"]),
+    ("port: x\n", ["--port expects an integer"]),
+    ("enable-lora: true\n", ["--enable-lora", "LoRA"]),
+])
+def test_config_file_errors(piston, model, tmp_path, text, words):
+    cfg = tmp_path / "serve.yaml"
+    cfg.write_text(text)
+    p = subprocess.run([piston, "serve", model, "--config", str(cfg)], capture_output=True, timeout=30)
+    err = p.stderr.decode()
+    assert p.returncode == 2 and len(err.strip().splitlines()) == 1 and all(w in err for w in words), err
