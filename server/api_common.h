@@ -40,6 +40,10 @@ typedef struct ModelFacts {
     char format[16];          /* "gguf", "safetensors" or "dummy" */
     SamplingParams gen_defaults; /* what an OpenAI request starts from (generation_config.json) */
     const ConstraintVocab *vocab; /* what constraints compile against (api_structured.c) */
+    char device[160];         /* the backend as chosen: "cpu (AMD EPYC 9454, 2 threads)" */
+    int threads;              /* CPU threads, resolved */
+    int kv_dtype;             /* DT_F16, DT_BF16 or DT_F32, resolved from --kv-cache-dtype */
+    int64_t kv_bytes;         /* the KV cache's usable blocks in bytes */
 } ModelFacts;
 
 typedef struct Server {
