@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "bench/bench.h"
 #include "bench/serve.h"
@@ -276,7 +277,7 @@ cJSON *serve_result_json(const ServeArgs *a, const ServeLoad *L, const ServeOrac
 static int ready_check(const ServeLoad *L0, const ServePrompt *p, int timeout_s, char *err, size_t errlen) {
     ServeLoad L = *L0;
     L.request_rate = INFINITY, L.max_concurrency = 0, L.progress = 0;
-    double t0 = (double)uv_hrtime() * 1e-9;
+    double t0 = base_now();
     for (;;) {
         ServeOutcome o;
         double d;
@@ -286,7 +287,7 @@ static int ready_check(const ServeLoad *L0, const ServePrompt *p, int timeout_s,
         snprintf(msg, sizeof msg, "%s", o.error);
         free(o.itl), free(o.text);
         if (ok) return 0;
-        if (http || (double)uv_hrtime() * 1e-9 - t0 > timeout_s)
+        if (http || base_now() - t0 > timeout_s)
             return err_set(err, errlen, -EIO, "the initial test request failed: %s", msg);
         sleep(1);
     }
