@@ -142,6 +142,16 @@ int cli_parse(int argc, char **argv, CliArgs *a, const char *usage, CliKind kind
     return cli_resolve_model(a) ? -1 : 0;
 }
 
+void cli_default_model_path(char *buf, size_t n) {
+    const char *home = getenv("PISTON_HOME");
+    if (home && *home) {
+        snprintf(buf, n, "%s/%s", home, PISTON_DEFAULT_MODEL_FILE);
+    } else {
+        const char *h = getenv("HOME");
+        snprintf(buf, n, "%s/.cache/piston/%s", h ? h : ".", PISTON_DEFAULT_MODEL_FILE);
+    }
+}
+
 int cli_resolve_model(CliArgs *a) {
     if (a->engine.load_dummy && model_is_dummy_name(a->model)) { /* a built-in config name, not a file */
         snprintf(a->model_path, sizeof a->model_path, "%s", a->model);
@@ -149,13 +159,7 @@ int cli_resolve_model(CliArgs *a) {
     }
     if (strcmp(a->model, "smollm2") != 0) /* a path, or a name in a cache (cli_model.c) */
         return cli_model_resolve(a->model, a->revision, a->model_path, sizeof a->model_path, &a->engine) ? -1 : 0;
-    const char *home = getenv("PISTON_HOME");
-    if (home && *home) {
-        snprintf(a->model_path, sizeof a->model_path, "%s/%s", home, PISTON_DEFAULT_MODEL_FILE);
-    } else {
-        const char *h = getenv("HOME");
-        snprintf(a->model_path, sizeof a->model_path, "%s/.cache/piston/%s", h ? h : ".", PISTON_DEFAULT_MODEL_FILE);
-    }
+    cli_default_model_path(a->model_path, sizeof a->model_path);
     if (access(a->model_path, R_OK) != 0) {
         cli_error("the default model smollm2 is not in the cache (%s): fetch it with `make model` "
                   "(scripts/fetch-model.sh)", a->model_path);

@@ -46,6 +46,9 @@ int cli_take_model(CliArgs *a, const char *const *pos, int n_pos);
  * ~/.cache/piston); a built-in config with --load-format dummy; anything else is a path.
  * 0, or -1 after printing the error. */
 int cli_resolve_model(CliArgs *a);
+/* Where the default model smollm2 lives: $PISTON_HOME/SmolLM2-135M-Instruct.Q4_1.gguf, with
+ * PISTON_HOME defaulting to ~/.cache/piston (whether the file is there is the caller's check). */
+void cli_default_model_path(char *buf, size_t n);
 /* cli_model.c: MODEL as a user names it into a path: a file or directory as it is; ORG/NAME
  * in the Hugging Face cache; NAME[:TAG] in an Ollama store; else a download from the Hub
  * (cli_pull.c) when one is reachable. May set e->chat_template (an Ollama template layer).
