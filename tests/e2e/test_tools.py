@@ -54,6 +54,16 @@ def check_calls(calls, names=None):
         jsonschema.validate(json.loads(c.function.arguments), SCHEMAS[c.function.name])
 
 
+def call_history(id1, id2):
+    """ASK, answered with two get_weather calls (ids id1, id2), and their results."""
+    return ASK + [
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": id1, "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
+            {"id": id2, "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}}]},
+        {"role": "tool", "tool_call_id": id1, "content": "21 C, sunny"},
+        {"role": "tool", "tool_call_id": id2, "content": "25 C, cloudy"}]
+
+
 def stream_calls(chunks):
     """Rebuild tool calls from OpenAI tool_calls deltas, as client libraries do."""
     calls, content, finish = {}, "", None
@@ -126,12 +136,7 @@ def test_auto_none_and_history(server):
             assert "<tool_call>" not in (m.content or "")
     r = c.chat.completions.create(model="smollm2", messages=ASK, tools=TOOLS, tool_choice="none", max_tokens=20)
     assert not r.choices[0].message.tool_calls and r.choices[0].finish_reason in ("stop", "length")
-    history = ASK + [
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
-            {"id": "call_2", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}}]},
-        {"role": "tool", "tool_call_id": "call_1", "content": "21 C, sunny"},
-        {"role": "tool", "tool_call_id": "call_2", "content": "25 C, cloudy"}]
+    history = call_history("call_1", "call_2")
     r = c.chat.completions.create(model="smollm2", messages=history, tools=TOOLS, tool_choice="none", max_tokens=40,
                                   temperature=0)
     assert r.choices[0].message.content
@@ -225,12 +230,7 @@ def test_mistral_args_format(mistral_server):
                                   parallel_tool_calls=False,
                                   tool_choice={"type": "function", "function": {"name": "search"}})
     check_calls(r.choices[0].message.tool_calls, names={"search"})
-    history = ASK + [
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "abcdefgh1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
-            {"id": "abcdefgh2", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}}]},
-        {"role": "tool", "tool_call_id": "abcdefgh1", "content": "21 C, sunny"},
-        {"role": "tool", "tool_call_id": "abcdefgh2", "content": "25 C, cloudy"}]
+    history = call_history("abcdefgh1", "abcdefgh2")
     r = c.chat.completions.create(model="smollm2", messages=history, tools=TOOLS, tool_choice="none", max_tokens=20,
                                   temperature=0)
     assert r.choices[0].message.content

@@ -94,20 +94,10 @@ static void test_spec_errors(void) {
 /* The format's trigger token where grammar takes its bytes, and no other control token. */
 static void check_terminal(const ConstraintVocab *v, const Tokenizer *t, ToolFormat f, ToolMode mode, int32_t trig,
                            int32_t other, const char *rest, const char *name) {
-    char err[512], *spec = NULL;
-    cJSON *tools = cJSON_Parse(k_tools);
-    CHECK(tool_spec_build(f, mode, 1, tools, NULL, &spec, err, sizeof err) == 0, "%s: %s", name, err);
-    cJSON_Delete(tools);
-    ConstraintSpec cs = {CONSTRAINT_TOOLS, spec, spec ? strlen(spec) : 0};
-    ConstraintLimits lim;
-    constraint_limits_default(&lim);
-    Constraint *c = NULL;
-    ConstraintMatcher *m = NULL;
-    if (!spec || constraint_compile(v, &cs, &lim, &c, err, sizeof err) || constraint_matcher_create(c, v, &m)) {
-        CHECK(0, "%s: %s", name, err);
-        free(spec), constraint_unref(c);
-        return;
-    }
+    char err[512], *spec;
+    Constraint *c;
+    ConstraintMatcher *m;
+    if (tool_matcher(v, f, mode, NULL, &spec, &c, &m, name)) return;
     CHECK(constraint_matcher_is_terminal(m, trig) && !constraint_matcher_is_terminal(m, other), "%s: terminals", name);
     if (mode == TOOL_MODE_AUTO) CHECK(constraint_matcher_advance_bytes(m, "Sure. ", 6) == 0, "%s: text", name);
     const uint32_t *mask = constraint_matcher_mask(m, err, sizeof err);
@@ -131,14 +121,10 @@ static void check_terminal(const ConstraintVocab *v, const Tokenizer *t, ToolFor
 }
 
 static void test_control_trigger(void) {
-    Tokenizer *t = control_vocab();
-    ConstraintVocab *v = NULL;
+    Tokenizer *t;
+    ConstraintVocab *v;
     char err[256];
-    if (!t || constraint_vocab_create(t, &v, err, sizeof err)) {
-        CHECK(0, "synthetic constraint vocabulary: %s", t ? err : "no tokenizer");
-        tokenizer_destroy(t);
-        return;
-    }
+    if (control_setup(&t, &v)) return;
     const char *nemo = "[{\"name\": \"now\", \"arguments\": {}}]";
     const char *hermes = "\n{\"name\": \"now\", \"arguments\": {}}\n</tool_call>";
     check_terminal(v, t, TOOL_FORMAT_MISTRAL, TOOL_MODE_AUTO, 3, 5, nemo, "mistral auto, [TOOL_CALLS] a control token");

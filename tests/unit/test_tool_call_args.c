@@ -36,21 +36,10 @@ static void check_mask(ConstraintMatcher *m, int calls_ok, int args_ok, int eos,
  * calls in names (space-separated) with args. */
 static void walk_steps(const ConstraintVocab *v, const Tokenizer *t, ToolMode mode, const char *only, const Step *steps,
                        const char *const *want, const char *names, const char *const *args, const char *name) {
-    char err[512], *spec = NULL, text[1024] = "";
-    cJSON *tools = cJSON_Parse(k_tools);
-    CHECK(tool_spec_build(TOOL_FORMAT_MISTRAL_ARGS, mode, 1, tools, only, &spec, err, sizeof err) == 0, "%s: %s", name,
-          err);
-    cJSON_Delete(tools);
-    ConstraintSpec cs = {CONSTRAINT_TOOLS, spec, spec ? strlen(spec) : 0};
-    ConstraintLimits lim;
-    constraint_limits_default(&lim);
-    Constraint *c = NULL;
-    ConstraintMatcher *m = NULL;
-    if (!spec || constraint_compile(v, &cs, &lim, &c, err, sizeof err) || constraint_matcher_create(c, v, &m)) {
-        CHECK(0, "%s: %s", name, err);
-        free(spec), constraint_unref(c);
-        return;
-    }
+    char err[512], *spec, text[1024] = "";
+    Constraint *c;
+    ConstraintMatcher *m;
+    if (tool_matcher(v, TOOL_FORMAT_MISTRAL_ARGS, mode, only, &spec, &c, &m, name)) return;
     CHECK(constraint_matcher_is_terminal(m, VOCAB_TOOL_CALLS) && constraint_matcher_is_terminal(m, VOCAB_ARGS) &&
               !constraint_matcher_is_terminal(m, VOCAB_INST) && !constraint_matcher_is_terminal(m, VOCAB_TOOL_CALL),
           "%s: terminals", name);
@@ -85,14 +74,9 @@ static void walk_steps(const ConstraintVocab *v, const Tokenizer *t, ToolMode mo
 }
 
 static void test_grammar(void) {
-    Tokenizer *t = control_vocab();
-    ConstraintVocab *v = NULL;
-    char err[256];
-    if (!t || constraint_vocab_create(t, &v, err, sizeof err)) {
-        CHECK(0, "synthetic constraint vocabulary: %s", t ? err : "no tokenizer");
-        tokenizer_destroy(t);
-        return;
-    }
+    Tokenizer *t;
+    ConstraintVocab *v;
+    if (control_setup(&t, &v)) return;
     const int32_t TC = VOCAB_TOOL_CALLS, AR = VOCAB_ARGS;
     const char *const now[] = {"{}"};
     const char *const two[] = {"{\"city\": \"Oslo\"}", "{}"};

@@ -5,6 +5,7 @@
 #define PISTON_TEST_TOOL_CALL_H
 #include <cjson/cJSON.h>
 
+#include "engine/constraint.h"
 #include "engine/tokenizer_internal.h"
 #include "engine/tool_call.h"
 #include "tests/unit/test.h"
@@ -79,6 +80,35 @@ static __attribute__((unused)) Tokenizer *control_vocab(void) {
     char err[256];
     CHECK(tokenizer_from_spec(&sp, &t, err, sizeof err) == 0, "synthetic vocabulary: %s", err);
     return t;
+}
+
+/* The synthetic vocabulary and its constraint vocabulary: 0, or -1 (reported, nothing held). */
+static __attribute__((unused)) int control_setup(Tokenizer **t, ConstraintVocab **v) {
+    char err[256];
+    *t = control_vocab(), *v = NULL;
+    if (*t && !constraint_vocab_create(*t, v, err, sizeof err)) return 0;
+    CHECK(0, "synthetic constraint vocabulary: %s", *t ? err : "no tokenizer");
+    tokenizer_destroy(*t);
+    return -1;
+}
+
+/* A matcher of k_tools' calls in format f (parallel; only: the named function or NULL); its
+ * spec and constraint to free with it. 0, or -1 (reported, nothing held). */
+static __attribute__((unused)) int tool_matcher(const ConstraintVocab *v, ToolFormat f, ToolMode mode, const char *only,
+                                                char **spec, Constraint **c, ConstraintMatcher **m, const char *name) {
+    char err[512];
+    cJSON *tools = cJSON_Parse(k_tools);
+    *spec = NULL, *c = NULL, *m = NULL;
+    CHECK(tool_spec_build(f, mode, 1, tools, only, spec, err, sizeof err) == 0, "%s: %s", name, err);
+    cJSON_Delete(tools);
+    ConstraintSpec cs = {CONSTRAINT_TOOLS, *spec, *spec ? strlen(*spec) : 0};
+    ConstraintLimits lim;
+    constraint_limits_default(&lim);
+    if (*spec && !constraint_compile(v, &cs, &lim, c, err, sizeof err) && !constraint_matcher_create(*c, v, m))
+        return 0;
+    CHECK(0, "%s: %s", name, err);
+    free(*spec), constraint_unref(*c);
+    return -1;
 }
 
 #endif
