@@ -19,6 +19,7 @@ const char *api_dialect_name(Dialect d) {
     switch (d) {
     case DIALECT_TGI: return "tgi";
     case DIALECT_OLLAMA: return "ollama";
+    case DIALECT_ANTHROPIC: return "anthropic";
     default: return "openai";
     }
 }

@@ -74,6 +74,52 @@ def test_access_log_fields(srv):
     assert re.search(r"request client-id-7: smollm2, 1 prompt\(s\) of 1 tokens, n=1, max_tokens=4", srv.text())
 
 
+# one good and one bad request per dialect: (path, good body, bad body)
+DIALECTS = {
+    "openai": ("/v1/completions", {"model": "smollm2", "prompt": "Hi", "max_tokens": 2}, {"prompt": "Hi", "max_tokens": -1}),
+    "tgi": ("/generate", {"inputs": "Hi", "parameters": {"max_new_tokens": 2}}, {"inputs": "Hi", "parameters": {"top_p": 7}}),
+    "ollama": ("/api/generate", {"model": "smollm2", "prompt": "Hi", "stream": False, "options": {"num_predict": 2}},
+               {"model": "smollm2", "prompt": "Hi", "stream": "yes"}),
+    "anthropic": ("/v1/messages", {"model": "smollm2", "max_tokens": 2, "messages": [{"role": "user", "content": "Hi"}]},
+                  {"model": "smollm2", "max_tokens": 2, "messages": []}),
+}
+
+
+def send_every_dialect(server):
+    """Each dialect's good and bad request, each with its own X-Request-Id: {id: (dialect, status)}."""
+    sent = {}
+    for dialect, (path, good, bad) in DIALECTS.items():
+        for kind, body in (("good", good), ("bad", bad)):
+            rid = f"{dialect}-{kind}-{time.monotonic_ns()}"
+            r = requests.post(server(path), json=body, headers={"X-Request-Id": rid}, timeout=60)
+            assert (r.status_code == 200) == (kind == "good"), (dialect, kind, r.status_code, r.text)
+            assert r.headers["x-request-id"] == rid
+            sent[rid] = (dialect, r.status_code)
+    return sent
+
+
+def check_every_dialect(sent, records):
+    """records: {request id: {dialect, status, model, output_tokens, error}} read from the log."""
+    for rid, (dialect, status) in sent.items():
+        rec = records.get(rid)
+        assert rec, (rid, sorted(records))
+        assert rec["dialect"] == dialect and int(rec["status"]) == status, (rid, rec)
+        if status == 200:
+            assert int(rec["output_tokens"]) == 2 and not rec.get("error"), (rid, rec)
+            assert dialect == "tgi" or rec["model"] == "smollm2", (rid, rec)
+        else:
+            assert rec.get("error") and rec["level"] == "WARN" and int(rec["output_tokens"]) == 0, (rid, rec)
+
+
+def test_access_log_every_dialect_text(srv):
+    sent = send_every_dialect(srv)
+    deadline, records = time.monotonic() + 10, {}
+    while time.monotonic() < deadline and not set(sent) <= set(records):
+        records = {f["id"]: dict(f, error=f.get("error", "").strip('"')) for f in map(parse_access, access_lines(srv))}
+        time.sleep(0.05)
+    check_every_dialect(sent, records)
+
+
 def test_client_gone_is_logged(srv):
     n0 = len(access_lines(srv))
     with requests.post(srv("/v1/completions"), json={"prompt": "Count:", "max_tokens": 400, "stream": True,
@@ -140,6 +186,13 @@ def test_json_log_format(piston, model):
         req = [r for r in recs if r["msg"] == "request" and r.get("path") == "/v1/completions"][-1]
         assert req["status"] == 200 and req["path"] == "/v1/completions" and req["output_tokens"] == 2
         assert req["dialect"] == "openai" and req["request_id"].startswith("req-")
+        sent = send_every_dialect(s)
+        deadline, records = time.monotonic() + 10, {}
+        while time.monotonic() < deadline and not set(sent) <= set(records):
+            records = {r["request_id"]: r for r in (json.loads(ln) for ln in s.text().splitlines() if ln.startswith("{"))
+                       if r.get("msg") == "request"}
+            time.sleep(0.05)
+        check_every_dialect(sent, records)
     finally:
         s.check_clean_exit()
 
