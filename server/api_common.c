@@ -238,13 +238,26 @@ int json_opt_stop_ids(const cJSON *o, const char *key, InMsg *m, char *err, size
 
 /* ---- models, prompts, lengths ---- */
 
-/* "smollm2:latest" is "smollm2" (Ollama's default tag) */
-static int same_model(const char *want, const char *have) {
-    size_t n = strlen(have);
+/* A name as Ollama spells it in full, [registry.ollama.ai/][library/]NAME[:latest], reduced to
+ * NAME (and its tag when it is not the default one): *len gets the reduced length. */
+static const char *ollama_short(const char *name, size_t *len) {
+    static const char *const prefixes[] = {"registry.ollama.ai/", "library/"};
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
+        size_t p = strlen(prefixes[i]);
+        if (!strncmp(name, prefixes[i], p) && name[p]) name += p;
+    }
+    size_t n = strlen(name);
+    if (n > 7 && !strcmp(name + n - 7, ":latest")) n -= 7;
+    *len = n;
+    return name;
+}
+
+int api_model_name_is(const char *want, const char *have) {
+    if (!want || !have) return 0;
     if (!strcmp(want, have)) return 1;
-    if (!strncmp(want, have, n) && !strcmp(want + n, ":latest")) return 1;
-    n = strlen(want);
-    return !strncmp(have, want, n) && !strcmp(have + n, ":latest");
+    size_t nw, nh;
+    const char *w = ollama_short(want, &nw), *h = ollama_short(have, &nh);
+    return nw == nh && !memcmp(w, h, nw);
 }
 
 const char *api_model_ref(const Server *s) {
@@ -258,15 +271,14 @@ const char *api_model_ref(const Server *s) {
     return *b ? b : a;
 }
 
-int api_model_matches(const Server *s, const char *name, int allow_tag) {
-    (void)allow_tag; /* every dialect takes the tag forms: clients mix them */
+int api_model_matches(const Server *s, const char *name, int tgi_clients) {
     if (!name || !*name) return 1;
-    /* huggingface_hub's InferenceClient names "tgi" (older) or "dummy" (newer) when no model is
-     * given, and TGI, which serves one model, accepts anything there */
-    if (!strcmp(name, "tgi") || !strcmp(name, "dummy")) return 1;
+    /* huggingface_hub's InferenceClient names "tgi" (older) or "dummy" (2.x) when no model is
+     * given, on the OpenAI routes that TGI serves too; elsewhere an unknown name is a 404 */
+    if (tgi_clients && (!strcmp(name, "tgi") || !strcmp(name, "dummy"))) return 1;
     for (int i = 0; i < s->opt.n_model_names; i++)
-        if (same_model(name, s->opt.model_names[i])) return 1;
-    return same_model(name, s->opt.model_arg);
+        if (api_model_name_is(name, s->opt.model_names[i])) return 1;
+    return api_model_name_is(name, s->opt.model_arg);
 }
 
 InMsg *in_msg_new(int n_prompts) {

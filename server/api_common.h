@@ -271,8 +271,13 @@ int json_opt_stop_ids(const cJSON *o, const char *key, InMsg *m, char *err, size
  * (smollm2, ORG/NAME), its file or directory name when it is a path, never the server's
  * filesystem layout. */
 const char *api_model_ref(const Server *s);
-/* The model name a request names: 1 when it is ours (or absent), else 0. */
-int api_model_matches(const Server *s, const char *name, int allow_tag);
+/* Whether the name a request gives is `have`: the same, or the same once Ollama's defaults
+ * are dropped from either ([registry.ollama.ai/][library/]NAME[:latest]). */
+int api_model_name_is(const char *want, const char *have);
+/* The model name a request names: 1 when it is ours (or absent), else 0. tgi_clients: an
+ * OpenAI route that TGI serves too, where huggingface_hub's placeholders "tgi" and "dummy" name
+ * the one model. TGI's own routes (/generate, /generate_stream, /) take any model field. */
+int api_model_matches(const Server *s, const char *name, int tgi_clients);
 InMsg *in_msg_new(int n_prompts);
 /* Text as prompt i (special tokens parsed when parse_special: a raw prompt, as vLLM and
  * llama.cpp do), tokenized by api_submit: at once when short, else on libuv's worker pool

@@ -55,7 +55,7 @@ static int parse_common(Server *s, const cJSON *b, InMsg *m, Job *j, int chat, i
                         char *err, size_t n) {
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(b, "model");
     if (model && !cJSON_IsNull(model) && !cJSON_IsString(model)) return snprintf(err, n, "'model' must be a string"), 400;
-    if (cJSON_IsString(model) && !api_model_matches(s, model->valuestring, 0))
+    if (cJSON_IsString(model) && !api_model_matches(s, model->valuestring, 1))
         return snprintf(err, n, "The model `%s` does not exist.", model->valuestring), 404;
     SamplingParams *sp = &m->params.sampling;
     RequestParams *rp = &m->params;

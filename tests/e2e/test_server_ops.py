@@ -160,6 +160,50 @@ def test_model_names(srv):
     assert out["done"]
 
 
+FULL_FORMS = ("library/smollm2:latest", "registry.ollama.ai/library/smollm2:latest", "registry.ollama.ai/library/smollm2",
+              "library/smollm2")
+
+
+def test_model_names_ollama_full_forms(srv):
+    import ollama
+    client = ollama.Client(host=srv.url)
+    for name in FULL_FORMS:
+        assert client.generate(model=name, prompt="Hi", options={"num_predict": 2})["done"], name
+        assert client.chat(model=name, messages=[{"role": "user", "content": "Hi"}], options={"num_predict": 2})["done"]
+        assert client.show(name)["details"], name
+        r = requests.post(srv("/v1/chat/completions"), json={
+            "model": name, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})
+        assert r.status_code == 200, (name, r.text)
+    for name in ("library/other:latest", "registry.ollama.ai/library/smollm2:7b", "smollm2:7b", "registry.ollama.ai/"):
+        r = requests.post(srv("/api/generate"), json={"model": name, "prompt": "Hi", "stream": False})
+        assert r.status_code == 404, (name, r.text)
+
+
+def test_model_names_per_dialect(srv):
+    """TGI's own routes take any model field, as TGI does; OpenAI, Ollama and Anthropic answer an unknown
+    name with 404 (vLLM's and Ollama's answer), except huggingface_hub's placeholders on OpenAI's routes."""
+    for path, body in (("/generate", {"inputs": "Hi", "parameters": {"max_new_tokens": 2}}),
+                       ("/generate_stream", {"inputs": "Hi", "parameters": {"max_new_tokens": 2}}),
+                       ("/", {"inputs": "Hi", "parameters": {"max_new_tokens": 2}})):
+        for name in ("whatever", "tgi", "gpt-4"):
+            r = requests.post(srv(path), json={**body, "model": name})
+            assert r.status_code == 200, (path, name, r.text)
+    chat = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+    for name, want in (("tgi", 200), ("dummy", 200), ("nope", 404), ("gpt-4", 404)):
+        assert requests.post(srv("/v1/chat/completions"), json={**chat, "model": name}).status_code == want, name
+        assert requests.post(srv("/v1/completions"), json={"model": name, "prompt": "x", "max_tokens": 2}
+                             ).status_code == want, name
+    for name in ("tgi", "dummy", "nope"):
+        r = requests.post(srv("/api/generate"), json={"model": name, "prompt": "Hi", "stream": False})
+        assert r.status_code == 404, (name, r.text)
+        r = requests.post(srv("/api/chat"), json={"model": name, "messages": chat["messages"], "stream": False})
+        assert r.status_code == 404, (name, r.text)
+        r = requests.post(srv("/v1/messages"), json={"model": name, "max_tokens": 2, "messages": chat["messages"]})
+        assert r.status_code == 404, (name, r.text)
+    r = requests.post(srv("/v1/messages"), json={"model": FULL_FORMS[1], "max_tokens": 2, "messages": chat["messages"]})
+    assert r.status_code == 200, r.text
+
+
 def test_huggingface_hub_client_without_a_model(srv):
     """huggingface_hub's InferenceClient against a TGI-style base URL sends model "tgi"."""
     hub = pytest.importorskip("huggingface_hub")
