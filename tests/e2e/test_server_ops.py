@@ -144,6 +144,47 @@ def test_cors(srv):
     assert "access-control-allow-origin" not in other.headers
 
 
+def preflight(server, origin, method="POST", headers=None):
+    h = {"Origin": origin, "Access-Control-Request-Method": method}
+    if headers:
+        h["Access-Control-Request-Headers"] = headers
+    return requests.options(server("/v1/chat/completions"), headers=h)
+
+
+def test_cors_preflight_refusals(srv):
+    """As Starlette's CORSMiddleware (vLLM's) answers: 400 naming what is disallowed."""
+    bad = preflight(srv, "http://evil.example")
+    assert bad.status_code == 400 and bad.text == "Disallowed CORS origin", bad.text
+    assert "access-control-allow-origin" not in bad.headers and bad.headers["vary"] == "Origin"
+    # "*" in --allowed-methods is Starlette's list of every standard method
+    assert preflight(srv, "http://good.example", "PATCH").status_code == 200
+    odd = preflight(srv, "http://good.example", "FROB")
+    assert odd.status_code == 400 and odd.text == "Disallowed CORS method"
+    both = preflight(srv, "http://evil.example", "FROB")
+    assert both.status_code == 400 and both.text == "Disallowed CORS origin, method"
+    # an OPTIONS without Origin is no preflight: the route's answer
+    assert requests.options(srv("/v1/chat/completions"), headers={"Access-Control-Request-Method": "POST"}
+                            ).status_code == 405
+
+
+def test_cors_preflight_lists(piston, model):
+    s = Server(piston, model, "--allowed-origins", "http://a.example,http://b.example", "--allowed-methods",
+               '["GET", "POST"]', "--allowed-headers", '["Authorization"]', "--allow-credentials")
+    try:
+        ok = preflight(s, "http://b.example", "POST", "authorization, content-type")
+        assert ok.status_code == 200 and ok.text == "OK"
+        assert ok.headers["access-control-allow-origin"] == "http://b.example"
+        assert ok.headers["access-control-allow-credentials"] == "true"
+        assert ok.headers["access-control-allow-methods"] == "GET, POST"
+        assert "Authorization" in ok.headers["access-control-allow-headers"]
+        assert preflight(s, "http://b.example", "DELETE").text == "Disallowed CORS method"
+        hdr = preflight(s, "http://a.example", "GET", "x-secret")
+        assert hdr.status_code == 400 and hdr.text == "Disallowed CORS headers"
+        assert preflight(s, "http://c.example", "PUT", "x-secret").text == "Disallowed CORS origin, method, headers"
+    finally:
+        s.check_clean_exit()
+
+
 def test_model_names(srv):
     ids = [m["id"] for m in requests.get(srv("/v1/models")).json()["data"]]
     assert ids == ["smollm2", "alias-two"]
