@@ -257,7 +257,7 @@ int api_parse_later(Server *s, HttpConn *c, HttpRequest *r, Dialect d, int gener
 /* p[0, n) with every byte that is not UTF-8 replaced by U+FFFD: malloc'd, or NULL. */
 char *api_utf8_sanitize(const char *p, size_t n);
 
-/* Typed optional fields: absent or null leaves *out; a wrong type or range is 1 with err set
+/* Typed optional fields: absent or null leaves *out; a wrong type or range is -EINVAL with err set
  * (naming the field); 0 otherwise. */
 int json_opt_float(const cJSON *o, const char *key, float lo, float hi, float *out, char *err, size_t n);
 int json_opt_int(const cJSON *o, const char *key, long lo, long hi, int *out, char *err, size_t n);
@@ -288,7 +288,7 @@ int api_add_text_prompt(Server *s, InMsg *m, int i, const char *text, int add_sp
 int api_add_chat_prompt(Server *s, InMsg *m, int i, ChatPrompt *p);
 
 /* Check every prompt against max_model_len and the asked max_tokens (<= 0: fill the
- * context); 0, or 1 with err set in vLLM's words. */
+ * context); 0, or -EINVAL with err set in vLLM's words. */
 int api_check_lengths(Server *s, const InMsg *m, int max_tokens, char *err, size_t n);
 /* A seed for a request that names none, derived from --seed (reproducible runs). */
 void api_default_seed(Server *s, InMsg *m);
