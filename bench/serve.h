@@ -131,7 +131,8 @@ double serve_percentile(double *x, int n, double p);
 /* vLLM's "Serving Benchmark Result" block. metrics: "ttft,tpot,itl,e2el" or a subset. */
 void serve_print(FILE *f, const ServeLoad *L, const ServeMetrics *m, const char *metrics);
 
-/* serve.c: the command's flags, and one whole benchmark (the sweep runs it per point) */
+/* The command's flags (serve_flags.c), and one whole benchmark (serve.c; the sweep runs it
+ * per point) */
 typedef struct ServeArgs {
     const char *base_url, *host, *endpoint, *model, *served_model_name, *tokenizer, *api_key, *extra_body;
     const char *metrics, *save_result, *result_dir, *result_filename, *label;
@@ -155,12 +156,26 @@ typedef struct ServeSummary {
 void serve_args_default(ServeArgs *a);
 /* The flag groups (load, dataset, result) into g[0..3); returns 3. */
 int serve_flag_groups(ServeArgs *a, FlagGroup *g);
+
+/* serve_probe.c. The server's /metrics into s (-1 where it says nothing); 0, or -1 when it
+ * did not answer 200. */
 int serve_scrape(const HcTarget *t, ServeServerStats *s);
+/* --model unset: the first of /v1/models, as vLLM's benchmark does; a server still starting
+ * (no connection, or 503) is waited for up to wait_s. 0, or -1 with err. */
+int serve_first_model(const HcTarget *t, int wait_s, char *out, size_t n, char *err, size_t errlen);
+/* The first prompt until the server answers it (vLLM's ready check): connection errors are
+ * retried each second up to timeout_s, an HTTP error ends it at once. 0, or -1 with err. */
+int serve_ready_check(const ServeLoad *L, const ServePrompt *p, int timeout_s, char *err, size_t errlen);
+
 /* Model lookup, prompts, ready check, warm-ups, the run, the figures; the block on stdout
  * when print; the result file when asked. 0, or 1 after printing the error. */
 int serve_bench(ServeArgs *a, const HcTarget *t, int print, ServeSummary *sum);
+/* serve_result.c: the result file's content (vLLM's keys, every request's timings) */
 struct cJSON *serve_result_json(const ServeArgs *a, const ServeLoad *L, const ServeOracle *o, const ServePrompt *p,
                                 const ServeOutcome *out, int n, const ServeMetrics *m, const ServeServerStats *before,
                                 const ServeServerStats *after);
+/* j into --save-result's file, or --result-dir/--result-filename's, saying so on f (if any);
+ * nothing without either. 0, or 1 after printing the error. */
+int serve_result_save(const ServeArgs *a, const struct cJSON *j, FILE *f);
 
 #endif

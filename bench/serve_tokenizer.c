@@ -23,9 +23,7 @@ static int local_path(const char *name, char *path, size_t cap) {
     struct stat sb;
     if (stat(name, &sb) == 0) return snprintf(path, cap, "%s", name), 0;
     if (!strcmp(name, "smollm2")) {
-        const char *home = getenv("PISTON_HOME"), *h = getenv("HOME");
-        if (home && *home) snprintf(path, cap, "%s/%s", home, PISTON_DEFAULT_MODEL_FILE);
-        else snprintf(path, cap, "%s/.cache/piston/%s", h ? h : ".", PISTON_DEFAULT_MODEL_FILE);
+        cli_default_model_path(path, cap);
         return access(path, R_OK) == 0 ? 0 : -ENOENT;
     }
     if (hub_repo_valid(name) && !strchr(name, ':') && hub_cache_find(name, NULL, path, cap) == 0) return 0;

@@ -101,6 +101,7 @@ static int reply(Chat *c, char *err, size_t errlen) {
     p.sampling = c->sp;
     if (p.sampling.has_seed) p.sampling.seed += (uint64_t)c->turns; /* reproducible, yet not the same each turn */
     p.max_tokens = c->n_predict < room ? c->n_predict : room;
+    p.constraint = c->format; /* the engine takes its own reference */
     for (int i = 0; i < c->n_stops; i++) p.stop[p.n_stop++] = c->stops[i];
     double t0 = engine_now();
     chat_clear_interrupt();
@@ -158,22 +159,12 @@ static char *one_shot_prompt(const CliArgs *a, int piped) {
 }
 
 int cmd_run(int argc, char **argv) {
-    int has_n = 0; /* Ollama's defaults where the user sets none */
-    for (int i = 0; i < argc; i++) {
-        const char *f = argv[i];
-        size_t n = strcspn(f, "=");
-        has_n |= (n == 2 && !strncmp(f, "-n", n)) || (n == 11 && !strncmp(f, "--n-predict", n)) ||
-                 (n == 12 && !strncmp(f, "--max-tokens", n));
-    }
     CliArgs a;
-    int prc = cli_parse(argc, argv, &a, usage, CLI_RUN);
+    int prc = cli_parse(argc, argv, &a, usage, CLI_RUN); /* with Ollama's sampling defaults */
     if (prc) return prc < 0;
     Chat c = {0};
     c.sp = a.sampling;
-    if (!(a.sampling_given & GEN_TEMPERATURE)) c.sp.temperature = 0.8f;
-    if (!(a.sampling_given & GEN_TOP_K)) c.sp.top_k = 40;
-    if (!(a.sampling_given & GEN_TOP_P)) c.sp.top_p = 0.9f;
-    c.n_predict = has_n ? a.n_predict : 2048;
+    c.n_predict = a.n_predict;
     c.tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
     c.wordwrap = c.tty, c.history = 1;
     char *once = a.n_pos > 0 || !isatty(STDIN_FILENO) ? one_shot_prompt(&a, !isatty(STDIN_FILENO)) : NULL;
@@ -216,6 +207,7 @@ int cmd_run(int argc, char **argv) {
     free(c.msgs);
     free(c.system);
     for (int i = 0; i < c.n_stops; i++) free(c.stops[i]);
+    if (c.format) constraint_unref(c.format);
     engine_destroy(c.e);
     return rc;
 }

@@ -110,8 +110,12 @@ static ChatFlavor find_flavor(ChatTemplateKind kind, const char *src) {
             return CHAT_FLAVOR_HERMES;
         if (strstr(src, "Reasoning Mode: ") && strstr(src, "SmolLM")) return CHAT_FLAVOR_SMOLLM3;
     }
-    if (kind == CHAT_TEMPLATE_MISTRAL && strstr(src, "[SYSTEM_PROMPT]") && strstr(src, "[TOOL_CALLS]"))
+    if (kind == CHAT_TEMPLATE_MISTRAL && strstr(src, "[SYSTEM_PROMPT]") && strstr(src, "[TOOL_CALLS]")) {
+        if (strstr(src, "[CALL_ID]") && strstr(src, "[TOOL_CONTENT]")) return CHAT_FLAVOR_MISTRAL_SMALL;
+        if (strstr(src, "[THINK]") && strstr(src, "tools_definition")) return CHAT_FLAVOR_MINISTRAL;
+        if (strstr(src, "tools_description")) return CHAT_FLAVOR_DEVSTRAL;
         return CHAT_FLAVOR_MISTRAL_V7;
+    }
     return CHAT_FLAVOR_DEFAULT;
 }
 
@@ -164,6 +168,8 @@ int chat_template_init(ChatTemplate *ct, const char *jinja_src, const char *name
     if (!name && kind == CHAT_TEMPLATE_CHATML) ct->default_system = find_default_system(jinja_src);
     if (!name && kind == CHAT_TEMPLATE_LLAMA3) ct->system_preamble = find_date_preamble(jinja_src);
     if (!name) ct->flavor = find_flavor(ct->kind, jinja_src);
+    if (chat_flavor_mistral_args(ct->flavor) && !(ct->default_system = chat_mistral_default_system(jinja_src)))
+        ct->flavor = CHAT_FLAVOR_MISTRAL_V7; /* its default system prompt is written some way Piston cannot read */
     return 0;
 oom:
     chat_template_free(ct);
@@ -421,7 +427,13 @@ int chat_render_basic(const ChatTemplate *ct, const ChatMessage *msgs, int n, in
         break;
     case CHAT_TEMPLATE_LLAMA3: rc = render_llama3(ct, msgs, n, add_generation_prompt, &b); break;
     case CHAT_TEMPLATE_LLAMA2: rc = render_llama2(ct, msgs, n, &b, err, errlen); break;
-    case CHAT_TEMPLATE_MISTRAL: rc = render_mistral(ct, msgs, n, &b, err, errlen); break;
+    case CHAT_TEMPLATE_MISTRAL:
+        if (chat_flavor_mistral_args(ct->flavor)) { /* their plain turns are theirs too */
+            free(b.p);
+            return chat_render_tools(ct, msgs, n, NULL, add_generation_prompt, out, sp, err, errlen);
+        }
+        rc = render_mistral(ct, msgs, n, &b, err, errlen);
+        break;
     case CHAT_TEMPLATE_ZEPHYR: rc = render_zephyr(ct, msgs, n, add_generation_prompt, &b); break;
     case CHAT_TEMPLATE_MISTRAL_NEMO: free(b.p); return chat_render_tools(ct, msgs, n, NULL, add_generation_prompt, out, sp, err, errlen);
     default: snprintf(err, errlen, "chat template kind %d is not known", (int)ct->kind); rc = -1;

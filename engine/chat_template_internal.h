@@ -35,6 +35,19 @@ int chat_render_hermes(const ChatTemplate *ct, const ChatMessage *m, int n, cons
                        struct PyBuf *b, ChatSpans *sp, char *err, size_t errlen);
 int chat_render_smollm3(const ChatMessage *m, int n, int gen, struct PyBuf *b, ChatSpans *sp);
 
+/* Mistral-Nemo's (chat_template_nemo.c) and Mistral's [TOOL_CALLS]name[ARGS] templates
+ * (chat_template_mistral.c), into b. */
+int chat_render_nemo(const ChatTemplate *ct, const ChatMessage *m, int n, const cJSON *tools, struct PyBuf *b,
+                     ChatSpans *sp, char *err, size_t errlen);
+int chat_render_mistral_args(const ChatTemplate *ct, const ChatMessage *m, int n, const cJSON *tools, struct PyBuf *b,
+                             ChatSpans *sp, char *err, size_t errlen);
+/* The flavor is one chat_render_mistral_args writes. */
+int chat_flavor_mistral_args(ChatFlavor f);
+/* The value of the template's `set default_system_message = ...`: Jinja string literals
+ * joined by +, where a name the template set to strftime_now("...") is today's date in that
+ * format; malloc'd, or NULL when the template has none or writes it some other way. */
+char *chat_mistral_default_system(const char *src);
+
 /* The renderers: text into *out, spans into *sp (either may be NULL to skip). */
 int chat_render_basic(const ChatTemplate *ct, const ChatMessage *msgs, int n, int gen, char **out, ChatSpans *sp,
                       char *err, size_t errlen);

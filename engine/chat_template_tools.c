@@ -9,11 +9,11 @@
  *   Llama-3  Llama-3.1 / 3.2 / 3.3's: "Environment: ipython", the tools (indented JSON) in
  *            the first user message, a call as {"name", "parameters"} (one per turn),
  *            results in ipython turns;
- *   Mistral-Nemo's: [AVAILABLE_TOOLS] before the last user message, [TOOL_CALLS] with
- *            9-character ids, [TOOL_RESULTS].
  * Qwen3's, Hermes-2-Pro / Hermes-3 tool_use and SmolLM3's ChatML variants are in
- * chat_template_chatml.c. Mistral's later format ([SYSTEM_PROMPT], [TOOL_CALLS]name[ARGS]:
- * Mistral-Small-3.x, Devstral) is refused by name.
+ * chat_template_chatml.c and chat_template_hermes.c, Mistral-Nemo's in chat_template_nemo.c,
+ * Mistral's later format ([SYSTEM_PROMPT], [TOOL_CALLS]name[ARGS]: Mistral-Small-3.2,
+ * Devstral, Ministral-3 / Magistral) in chat_template_mistral.c; another template of that
+ * format, which Piston does not know, is refused by name.
  * Raised errors keep the templates' words. */
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +26,7 @@
 
 ToolFormat chat_template_tool_format(const ChatTemplate *ct) {
     if (ct->flavor == CHAT_FLAVOR_MISTRAL_V7) return TOOL_FORMAT_NONE;
+    if (chat_flavor_mistral_args(ct->flavor)) return TOOL_FORMAT_MISTRAL_ARGS;
     switch (ct->kind) {
     case CHAT_TEMPLATE_CHATML: return TOOL_FORMAT_HERMES;
     case CHAT_TEMPLATE_LLAMA3: return ct->system_preamble ? TOOL_FORMAT_LLAMA3 : TOOL_FORMAT_NONE;
@@ -36,8 +37,9 @@ ToolFormat chat_template_tool_format(const ChatTemplate *ct) {
 
 const char *chat_template_tools_unsupported(const ChatTemplate *ct) {
     if (ct->flavor == CHAT_FLAVOR_MISTRAL_V7)
-        return "this model's chat template uses Mistral's [TOOL_CALLS]name[ARGS] tool format (Mistral-Small-3.1/3.2, "
-               "Devstral, Magistral), which Piston does not support for tools yet; send the request without tools";
+        return "this model's chat template uses Mistral's [TOOL_CALLS]name[ARGS] tool format, but in a template Piston "
+               "does not know (it writes Mistral-Small-3.2's, Devstral's and Ministral-3's); send the request without "
+               "tools";
     return NULL;
 }
 
@@ -167,85 +169,6 @@ static int render_llama3(const ChatTemplate *ct, const ChatMessage *m, int n, co
     return 0;
 }
 
-static int id9(const char *id) {
-    if (!id || strlen(id) != 9) return 0;
-    return 1;
-}
-
-static int render_nemo(const ChatTemplate *ct, const ChatMessage *m, int n, const cJSON *tools, PyBuf *b, ChatSpans *sp,
-                       char *err, size_t errlen) {
-    const char *sys = NULL, *eos = ct->eos_text ? ct->eos_text : "";
-    if (n > 0 && is(&m[0], "system")) sys = text(&m[0]), m++, n--;
-    int last_user = -1, k = 0;
-    for (int i = 0; i < n; i++) {
-        if (is(&m[i], "user")) last_user = i;
-        if (is(&m[i], "tool") || is(&m[i], "tool_results") || m[i].n_tool_calls) continue;
-        if (is(&m[i], "user") != (k++ % 2 == 0))
-            return err_set(err, errlen, -EINVAL, "After the optional system message, conversation roles must alternate "
-                           "user/assistant/user/assistant/...");
-    }
-    pybuf_puts(b, ct->bos_text ? ct->bos_text : "");
-    for (int i = 0; i < n; i++) {
-        /* Jinja compares message dicts: a user message equal to the last one counts as it */
-        int is_last_user = last_user >= 0 && is(&m[i], "user") && !strcmp(text(&m[i]), text(&m[last_user]));
-        if (is(&m[i], "user")) {
-            if (tools && is_last_user) {
-                pybuf_puts(b, "[AVAILABLE_TOOLS]");
-                size_t at = b->n; /* the tools as a whole: no control token in them */
-                pybuf_puts(b, "[");
-                for (const cJSON *t = tools->child; t; t = t->next) {
-                    const cJSON *f = cJSON_GetObjectItemCaseSensitive(t, "function");
-                    pybuf_puts(b, "{\"type\": \"function\", \"function\": {");
-                    int first = 1;
-                    for (const cJSON *e = f ? f->child : NULL; e; e = e->next) {
-                        if (!strcmp(e->string, "return")) continue;
-                        if (!first) pybuf_puts(b, ", ");
-                        first = 0;
-                        pybuf_puts(b, "\""), pybuf_puts(b, e->string), pybuf_puts(b, "\": ");
-                        if (cJSON_IsString(e)) pybuf_puts(b, "\""), pybuf_puts(b, e->valuestring), pybuf_puts(b, "\"");
-                        else pyjson_dump(b, e, -1);
-                    }
-                    pybuf_puts(b, "}}");
-                    pybuf_puts(b, t->next ? ", " : "]");
-                }
-                mark_from(b, sp, at);
-                pybuf_puts(b, "[/AVAILABLE_TOOLS]");
-            }
-            pybuf_puts(b, "[INST]");
-            if (i == n - 1 && sys) chat_put_text(b, sp, sys), pybuf_puts(b, "\n\n");
-            chat_put_text(b, sp, text(&m[i])), pybuf_puts(b, "[/INST]");
-        } else if (m[i].n_tool_calls) {
-            pybuf_puts(b, "[TOOL_CALLS]");
-            size_t at = b->n; /* the calls as a whole */
-            pybuf_puts(b, "[");
-            for (int c = 0; c < m[i].n_tool_calls; c++) {
-                const ChatToolCall *tc = &m[i].tool_calls[c];
-                if (!id9(tc->id)) return err_set(err, errlen, -EINVAL, "Tool call IDs should be alphanumeric strings with length 9!");
-                pybuf_puts(b, "{\"name\": "), pyjson_string(b, tc->name), pybuf_puts(b, ", \"arguments\": ");
-                pyjson_dump(b, tc->arguments, -1);
-                pybuf_puts(b, ", \"id\": \""), pybuf_puts(b, tc->id), pybuf_puts(b, "\"}");
-                if (c + 1 < m[i].n_tool_calls) pybuf_puts(b, ", ");
-                else pybuf_puts(b, "]"), mark_from(b, sp, at), pybuf_puts(b, eos);
-            }
-        } else if (is(&m[i], "assistant")) {
-            chat_put_text(b, sp, text(&m[i])), pybuf_puts(b, eos);
-        } else if (is(&m[i], "tool") || is(&m[i], "tool_results")) {
-            pybuf_puts(b, "[TOOL_RESULTS]");
-            size_t at = b->n; /* the result as a whole */
-            pybuf_puts(b, "{\"content\": "), pybuf_puts(b, text(&m[i])), pybuf_puts(b, ", ");
-            if (!id9(m[i].tool_call_id))
-                return err_set(err, errlen, -EINVAL, "Tool call IDs should be alphanumeric strings with length 9!");
-            pybuf_puts(b, "\"call_id\": \""), pybuf_puts(b, m[i].tool_call_id), pybuf_puts(b, "\"}");
-            mark_from(b, sp, at);
-            pybuf_puts(b, "[/TOOL_RESULTS]");
-        } else {
-            return err_set(err, errlen, -EINVAL, "Only user and assistant roles are supported, with the exception of an "
-                           "initial optional system message!");
-        }
-    }
-    return 0;
-}
-
 int chat_template_apply_tools(const ChatTemplate *ct, const ChatMessage *msgs, int n, const cJSON *tools, int gen,
                               char **out, char *err, size_t errlen) {
     return chat_render_tools(ct, msgs, n, tools, gen, out, NULL, err, errlen);
@@ -284,13 +207,22 @@ int chat_render_tools(const ChatTemplate *ct, const ChatMessage *msgs, int n, co
         }
         rc = render_llama3(ct, msgs, n, tools, gen, &b, sp, err, errlen);
         break;
-    case CHAT_TEMPLATE_MISTRAL_NEMO: rc = render_nemo(ct, msgs, n, tools, &b, sp, err, errlen); break;
+    case CHAT_TEMPLATE_MISTRAL_NEMO: rc = chat_render_nemo(ct, msgs, n, tools, &b, sp, err, errlen); break;
+    case CHAT_TEMPLATE_MISTRAL:
+        if (chat_flavor_mistral_args(ct->flavor)) {
+            rc = chat_render_mistral_args(ct, msgs, n, tools, &b, sp, err, errlen);
+            break;
+        }
+        /* the old Mistral template has no tools */
+        /* fall through */
     default:
         free(b.p);
         for (int i = 0; i < n; i++)
             if (msgs[i].n_tool_calls || is(&msgs[i], "tool")) tools = (const cJSON *)1;
         if (tools)
-            return err_set(err, errlen, -EINVAL, "the %s chat template has no tool calls (ChatML, Llama-3.1 and Mistral-Nemo have)",
+            return err_set(err, errlen, -EINVAL,
+                           "the %s chat template has no tool calls (ChatML, Llama-3.1, Mistral-Nemo and "
+                           "Mistral-Small-3.2 have)",
                            chat_template_kind_name(ct->kind));
         return chat_render_basic(ct, msgs, n, gen, out, sp, err, errlen);
     }

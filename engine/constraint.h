@@ -114,8 +114,8 @@ void constraint_matcher_reset(ConstraintMatcher *m);
  * matcher sharing m's tables. End-of-generation tokens are in it exactly when the text so
  * far is complete. NULL when the parser hit a memory limit (err set). */
 const uint32_t *constraint_matcher_mask(ConstraintMatcher *m, char *err, size_t errlen);
-/* A control token this constraint takes as its text (a tool format's trigger where the
- * vocabulary has it as one token, Mistral's [TOOL_CALLS]): the mask allows it where the
+/* A control token this constraint takes as its text (a tool format's trigger or other literal
+ * where the vocabulary has it as one token, Mistral's [TOOL_CALLS] and [ARGS]): the mask allows it where the
  * grammar takes its bytes, and its text belongs to the output (detok_push_text). */
 int constraint_matcher_is_terminal(const ConstraintMatcher *m, int32_t id);
 /* Advance by token id (its bytes; an end-of-generation token ends the text). 0, or -1 when

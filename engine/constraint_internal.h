@@ -47,8 +47,9 @@ struct Constraint {
     atomic_llong ci_tokens, cd_tokens;
     int n_eager;                   /* tables made at compile time */
     atomic_int n_lazy;
-    /* control tokens the grammar takes as their text: only a tool format's trigger
-     * ("[TOOL_CALLS]" is one in Mistral's vocabularies), never any other control token */
+    /* control tokens the grammar takes as their text: only a tool format's literals
+     * ("[TOOL_CALLS]" and "[ARGS]" are ones in Mistral's vocabularies, tool_spec_controls),
+     * never any other control token */
     int32_t terminal[4];
     int n_terminal;
 };

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "server/api_tools.h"
 
 typedef struct Conv {
@@ -55,11 +56,12 @@ static int tool_calls(Conv *c, const cJSON *calls, int k, char *err, size_t n) {
         const cJSON *f = cJSON_GetObjectItemCaseSensitive(tc, "function"), *id = cJSON_GetObjectItemCaseSensitive(tc, "id");
         const cJSON *name = f ? cJSON_GetObjectItemCaseSensitive(f, "name") : NULL;
         const cJSON *args = f ? cJSON_GetObjectItemCaseSensitive(f, "arguments") : NULL;
-        if (!cJSON_IsString(name)) return snprintf(err, n, "messages[%d].tool_calls: each needs function.name", k), 1;
+        if (!cJSON_IsString(name))
+            return err_set(err, n, -EINVAL, "messages[%d].tool_calls: each needs function.name", k);
         const cJSON *a = args;
         if (cJSON_IsString(args)) { /* OpenAI: JSON text */
             cJSON *p = cJSON_ParseWithOpts(args->valuestring, NULL, 1); /* nothing after the value */
-            if (!p) return snprintf(err, n, "messages[%d].tool_calls: function.arguments is not valid JSON", k), 1;
+            if (!p) return err_set(err, n, -EINVAL, "messages[%d].tool_calls: function.arguments is not valid JSON", k);
             c->parsed[c->n_parsed++] = p;
             a = p;
         } else if (!args || cJSON_IsNull(args)) {
@@ -77,7 +79,7 @@ static int is_space(char ch) { return ch == ' ' || (ch >= '\t' && ch <= '\r'); }
 
 /* Cut p after the final message's text, as transformers does for continue_final_message: the
  * last place its stripped text occurs, kept whole when the template wrote its leading part as
- * given, else up to the stripped end. The spans are cut with it. 0, or 1 with err set. */
+ * given, else up to the stripped end. The spans are cut with it. 0, or -EINVAL with err set. */
 static int open_final(ChatPrompt *p, const char *content, char *err, size_t n) {
     const char *a = content, *z = content + strlen(content);
     while (a < z && is_space(*a)) a++;
@@ -88,7 +90,8 @@ static int open_final(ChatPrompt *p, const char *content, char *err, size_t n) {
         if (!memcmp(p->text + at, a, m))
             found = 1, cut = at + (at + lead <= p->len && !memcmp(p->text + at, a, lead) ? lead : m);
     if (!found)
-        return snprintf(err, n, "the final message's text is not in the rendered prompt: it cannot be continued"), 1;
+        return err_set(err, n, -EINVAL,
+                       "the final message's text is not in the rendered prompt: it cannot be continued");
     p->text[cut] = 0, p->len = cut;
     int k = 0;
     for (int i = 0; i < p->n_plain; i++) {
@@ -120,16 +123,17 @@ int api_render_conversation(Server *s, const cJSON *messages, const char *system
 int api_render_conversation_end(Server *s, const cJSON *messages, const char *system, const cJSON *tools, ConvEnd end,
                                 ChatPrompt *out, char *err, size_t n) {
     memset(out, 0, sizeof *out);
-    if (!s->model.chat) return snprintf(err, n, "this model has no usable chat template: %s", s->model.chat_err), 1;
+    if (!s->model.chat)
+        return err_set(err, n, -EINVAL, "this model has no usable chat template: %s", s->model.chat_err);
     if (!cJSON_IsArray(messages) || cJSON_GetArraySize(messages) == 0)
-        return snprintf(err, n, "'messages' must be a non-empty list of {role, content}"), 1;
-    int count = cJSON_GetArraySize(messages) + 1, n_calls = 0, rc = 1;
+        return err_set(err, n, -EINVAL, "'messages' must be a non-empty list of {role, content}");
+    int count = cJSON_GetArraySize(messages) + 1, n_calls = 0, rc = -EINVAL;
     const cJSON *e;
     cJSON_ArrayForEach(e, messages) n_calls += cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(e, "tool_calls"));
     Conv c = {calloc((size_t)count, sizeof(ChatMessage)), calloc((size_t)n_calls + 1, sizeof(ChatToolCall)),
               calloc((size_t)count, sizeof(char *)), calloc((size_t)n_calls + 1, sizeof(cJSON *)), 0, 0, 0, 0};
     if (!c.msgs || !c.calls || !c.owned || !c.parsed) {
-        snprintf(err, n, "out of memory");
+        rc = err_set(err, n, -ENOMEM, "out of memory");
         goto done;
     }
     if (system && *system) c.msgs[c.n++] = (ChatMessage){.role = "system", .content = system};
@@ -181,7 +185,6 @@ int api_render_conversation_end(Server *s, const cJSON *messages, const char *sy
     if (end == CONV_CONTINUE && !*t && !c.msgs[c.n - 1].n_tool_calls) /* nothing to continue: a new turn */
         c.n--, end = CONV_GENERATE;
     rc = chat_template_render(s->model.chat, c.msgs, c.n, has_tools ? tools : NULL, end == CONV_GENERATE, out, err, n);
-    rc = rc ? 1 : 0;
     if (!rc && end == CONV_CONTINUE && (rc = open_final(out, final, err, n))) chat_prompt_free(out);
 done:
     conv_free(&c);

@@ -193,7 +193,7 @@ static void handle(Server *s, HttpConn *c, HttpRequest *r, int chat) {
     StructSpec spec = {-1, NULL, 0};
     const cJSON *images = cJSON_GetObjectItemCaseSensitive(b, "images");
     if (!cJSON_IsString(model) || !*model->valuestring) status = 400, snprintf(err, sizeof err, "model is required");
-    else if (!api_model_matches(s, model->valuestring, 1))
+    else if (!api_model_matches(s, model->valuestring, 0))
         status = 404, snprintf(err, sizeof err, "model '%s' not found", model->valuestring);
     else if (json_opt_bool(b, "stream", &stream, err, sizeof err) || json_opt_bool(b, "raw", &raw, err, sizeof err))
         status = 400;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "server/api_common.h"
 #include "server/api_structured.h"
 #include "server/api_tools.h"
@@ -55,7 +56,7 @@ static int parse_common(Server *s, const cJSON *b, InMsg *m, Job *j, int chat, i
                         char *err, size_t n) {
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(b, "model");
     if (model && !cJSON_IsNull(model) && !cJSON_IsString(model)) return snprintf(err, n, "'model' must be a string"), 400;
-    if (cJSON_IsString(model) && !api_model_matches(s, model->valuestring, 0))
+    if (cJSON_IsString(model) && !api_model_matches(s, model->valuestring, 1))
         return snprintf(err, n, "The model `%s` does not exist.", model->valuestring), 404;
     SamplingParams *sp = &m->params.sampling;
     RequestParams *rp = &m->params;
@@ -126,11 +127,11 @@ static int parse_common(Server *s, const cJSON *b, InMsg *m, Job *j, int chat, i
 static int token_prompt(Server *s, const cJSON *a, InMsg *m, int i, char *err, size_t n) {
     int count = cJSON_GetArraySize(a), k = 0, nv = api_n_vocab(s);
     m->prompts[i] = malloc((size_t)(count ? count : 1) * sizeof(int32_t));
-    if (!m->prompts[i]) return snprintf(err, n, "out of memory"), 1;
+    if (!m->prompts[i]) return err_set(err, n, -ENOMEM, "out of memory");
     const cJSON *e;
     cJSON_ArrayForEach(e, a) {
         if (!cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble < nv) || e->valuedouble != (int)e->valuedouble)
-            return snprintf(err, n, "'prompt' token ids must be integers in [0, %d)", nv), 1;
+            return err_set(err, n, -EINVAL, "'prompt' token ids must be integers in [0, %d)", nv);
         m->prompts[i][k++] = (int32_t)e->valuedouble;
     }
     m->n_prompt[i] = k;

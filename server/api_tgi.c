@@ -190,6 +190,9 @@ static int parse_params(Server *s, const cJSON *p, InMsg *m, Job *j, int *max_ne
 static void generate(Server *s, HttpConn *c, HttpRequest *r, int stream, int compat) {
     cJSON *b = api_parse_body(s, c, DIALECT_TGI, r);
     if (!b) return;
+    /* TGI serves one model and takes any model field (huggingface_hub's clients send one):
+     * dropped before the fields are checked, which would refuse it */
+    cJSON_DeleteItemFromObjectCaseSensitive(b, "model");
     char err[1024] = "";
     int status = 0, max_new = 100;
     const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(b, "inputs");

@@ -17,7 +17,7 @@
 typedef enum ConvEnd { CONV_GENERATE = 0, CONV_AS_IS = 1, CONV_CONTINUE = 2 } ConvEnd;
 
 /* Render messages (and system, tools) with the model's template into *out, message text
- * marked plain (chat_prompt_free it). 0, or 1 with err set. */
+ * marked plain (chat_prompt_free it). 0, or a negative code with err set (base/err.h). */
 int api_render_conversation(Server *s, const cJSON *messages, const char *system, const cJSON *tools, ChatPrompt *out,
                             char *err, size_t n);
 /* vLLM's continue_final_message and add_generation_prompt (not both true) into *end. 0, or

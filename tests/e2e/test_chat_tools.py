@@ -31,12 +31,20 @@ TEMPLATES = {  # file, bos, eos
     "hermes-2-pro": ("NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja", "<|begin_of_text|>", "<|im_end|>"),
     "hermes-3": ("NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja", "<|begin_of_text|>", "<|im_end|>"),
     "smollm3": ("HuggingFaceTB-SmolLM3-3B.jinja", "", "<|im_end|>"),
+    "mistral-small-3.2": ("Mistral-Small-3.2-24B-Instruct-2506.jinja", "<s>", "</s>"),
+    "devstral": ("unsloth-mistral-Devstral-Small-2507.jinja", "<s>", "</s>"),
+    "ministral-3": ("mistralai-Ministral-3-14B-Reasoning-2512.jinja", "<s>", "</s>"),
 }
-# Families whose tool format Piston does not write: tools must be refused with an error that
-# names them (their plain chats are the chat-template tests' business).
-REFUSED = {  # file: a word the error must contain
-    "Mistral-Small-3.2-24B-Instruct-2506.jinja": "Mistral-Small",
-    "unsloth-mistral-Devstral-Small-2507.jinja": "Devstral",
+# Templates whose plain chats (the conversations of tests/fixtures/chat_smollm2.json, which
+# the chat-template unit test renders for the families with a committed template) are also
+# compared here, through chat_template_apply.
+PLAIN = ("mistral-small-3.2", "devstral", "ministral-3")
+# Templates whose tool format Piston does not write: tools must be refused with an error that
+# names the reason. A [TOOL_CALLS]name[ARGS] template Piston does not know (Devstral's, its
+# marker renamed) stands for them.
+REFUSED = {  # name: (file, (old, new) in its source, a word the error must contain)
+    "unknown-mistral-args": ("unsloth-mistral-Devstral-Small-2507.jinja", ("tools_description", "tools_text"),
+                             "does not know"),
 }
 
 WEATHER = {"type": "function", "function": {
@@ -152,11 +160,26 @@ def test_tool_templates_match_jinja(template_dir):
                 except jinja2.exceptions.TemplateError as e:
                     case["error"] = str(e)
                 cases.append(case)
-    for fname, word in REFUSED.items():
+    with open(os.path.join(ROOT, "tests", "fixtures", "chat_smollm2.json"), encoding="utf-8") as f:
+        plain = {c["conversation"]: c["messages"] for c in json.load(f)["cases"]}
+    for tname in PLAIN:
+        t = templates[tname]
+        for cname, messages in plain.items():
+            for gen in (False, True):
+                case = {"template": tname, "conversation": "plain/" + cname, "messages": messages,
+                        "add_generation_prompt": gen, "plain": True}
+                try:
+                    case["text"] = render(t["source"], messages, None, gen, t["bos"], t["eos"])
+                except jinja2.exceptions.TemplateError as e:
+                    case["error"] = str(e)
+                cases.append(case)
+    for tname, (fname, (old, new), word) in REFUSED.items():
         with open(os.path.join(template_dir, fname), encoding="utf-8") as f:
-            templates[fname] = {"source": f.read(), "bos": "<s>", "eos": "</s>"}
+            source = f.read()
+        assert old in source, f"{fname} no longer has {old}"
+        templates[tname] = {"source": source.replace(old, new), "bos": "<s>", "eos": "</s>"}
         tools, messages = CONVERSATIONS["ask"]
-        cases.append({"template": fname, "conversation": "ask", "messages": messages, "tools": tools,
+        cases.append({"template": tname, "conversation": "ask", "messages": messages, "tools": tools,
                       "add_generation_prompt": True, "refused": word})
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as f:
         json.dump({"source": template_dir, "templates": templates, "cases": cases}, f, ensure_ascii=False)

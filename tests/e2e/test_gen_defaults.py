@@ -26,7 +26,7 @@ def cli(piston, cmd, path, *args):
     return p.stdout
 
 
-def test_generate_takes_the_defaults(piston, hf_f32):  # noqa: F811
+def test_generate_takes_the_defaults(piston, hf_f32, tmp_path):  # noqa: F811
     gen = lambda *a: cli(piston, "generate", hf_f32, "-p", PROMPT, *a)  # noqa: E731
     implicit = gen()
     assert implicit == gen(*FILE), "generate without sampling flags does not get generation_config.json's"
@@ -35,6 +35,8 @@ def test_generate_takes_the_defaults(piston, hf_f32):  # noqa: F811
     assert gen("--temperature", "0") == gen("--temperature", "0", "--repetition-penalty", "1.05",
                                             "--generation-config", "vllm")
     assert gen("--generation-config", "vllm") == gen(*NEUTRAL)
+    (tmp_path / "c.yaml").write_text("temperature: 0\n")  # a field set by --config is set too
+    assert gen("--config", str(tmp_path / "c.yaml")) == gen("--temperature", "0")
 
 
 def test_run_takes_the_defaults(piston, hf_f32):  # noqa: F811
