@@ -17,6 +17,8 @@
 #                   on build-asan/bin/piston
 #   make bench      pp512/tg128 side by side with llama.cpp (llama-bench, built once from the
 #                   llama-cpp-python sdist into ~/.cache/piston/llama.cpp: see bench/llamacpp_build.py)
+#   make bench-serve-overhead  the server path's cost at concurrency 1: bench latency tg128 ms/token,
+#                   bench serve c=1 mean TPOT and their ratio (bench/serve-overhead; OVERHEAD_ARGS=...)
 # SIMD kernels use per-function target attributes and runtime dispatch, so the
 # binary runs on any x86-64 (or other) CPU; no -march=native needed.
 
@@ -63,7 +65,7 @@ TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 OPS_OBJ  := $(OPS_SRC:%.c=$(BUILD)/%.o)
 LIBA     := $(BUILD)/libpiston.a
 
-.PHONY: soak soak-asan bench-structured all test test-unit test-py asan deps model serve bench clean format test-cuda-emu emu-run test-gpu gpu-check
+.PHONY: soak soak-asan bench-structured bench-serve-overhead all test test-unit test-py asan deps model serve bench clean format test-cuda-emu emu-run test-gpu gpu-check
 all: $(BIN)/piston
 
 # objects depend on a stamp named by their flags: changing CUDA=, OPT= or CFLAGS rebuilds
@@ -174,6 +176,9 @@ serve: deps all model
 
 bench: all model
 	python3 bench/compare-llamacpp.py
+
+bench-serve-overhead: all model
+	python3 bench/serve-overhead $(OVERHEAD_ARGS)
 
 # Structured outputs: the sampler's cost with and without masks (bench/tools/sampler_cost.c),
 # compile times of the schema corpus and the per-token cost of the masks

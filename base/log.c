@@ -45,7 +45,7 @@ void log_json_escape(const char *s, char *out, unsigned long cap) {
 }
 
 static void emit(LogLevel level, const char *msg, const char *fields, const char *text) {
-    char line[4096], ts[40], esc[2048];
+    char line[24576], ts[40], esc[16384]; /* a "not found" names every place looked */
     if (!g_timestamps) {
         snprintf(line, sizeof line, "piston: %s%s%s\n", msg, text && *text ? " " : "", text ? text : "");
     } else if (g_json) {
@@ -62,7 +62,7 @@ static void emit(LogLevel level, const char *msg, const char *fields, const char
 }
 
 void log_line(LogLevel level, const char *fmt, ...) {
-    char msg[2048];
+    char msg[8192];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/err.h"
 
 int hc_target_parse(HcTarget *t, const char *url, char *err, size_t errlen) {
@@ -83,7 +84,7 @@ struct HcConn {
     double timeout_s;
     HcHandler h;
     char rbuf[65536];
-    uint64_t t_read;   /* the time of the read being parsed */
+    int64_t t_read;        /* base_now_ns() of the read being parsed */
     char pending_err[160]; /* a failure found inside hc_request, reported from the loop */
 };
 
@@ -116,7 +117,7 @@ static void finish(HcConn *c, const char *err) {
     uv_timer_stop(&c->timer);
     if (err || !http_should_keep_alive(&c->parser)) conn_close(c);
     HcHandler h = c->h;
-    if (h.on_done) h.on_done(h.ctx, err, uv_hrtime());
+    if (h.on_done) h.on_done(h.ctx, err, base_now_ns());
 }
 
 static int p_status(http_parser *p, const char *at, size_t n) {
@@ -165,7 +166,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     char msg[160];
     if (nread < 0) {
         if (nread == UV_EOF) {
-            c->t_read = uv_hrtime();
+            c->t_read = base_now_ns();
             http_parser_execute(&c->parser, &c->settings, NULL, 0); /* a body that ends at close */
             if (c->msg_done) {
                 conn_close(c);
@@ -181,7 +182,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         return;
     }
     c->received += (size_t)nread;
-    c->t_read = uv_hrtime();
+    c->t_read = base_now_ns();
     size_t used = http_parser_execute(&c->parser, &c->settings, buf->base, (size_t)nread);
     enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
     if (c->msg_done) {
@@ -336,7 +337,7 @@ typedef struct Fetch {
 
 static void f_status(void *ctx, int status) { ((Fetch *)ctx)->out->status = status; }
 
-static void f_body(void *ctx, const char *p, size_t n, uint64_t t) {
+static void f_body(void *ctx, const char *p, size_t n, int64_t t) {
     (void)t;
     Fetch *f = ctx;
     HcResponse *r = f->out;
@@ -351,7 +352,7 @@ static void f_body(void *ctx, const char *p, size_t n, uint64_t t) {
     r->body[r->len] = 0;
 }
 
-static void f_done(void *ctx, const char *err, uint64_t t) {
+static void f_done(void *ctx, const char *err, int64_t t) {
     (void)t;
     Fetch *f = ctx;
     f->done = 1;

@@ -28,11 +28,12 @@ typedef struct HcConn HcConn;
 typedef struct HcHandler {
     void *ctx;
     void (*on_status)(void *ctx, int status);
-    /* body bytes (chunked framing removed) with the uv_hrtime() of the read that brought them */
-    void (*on_body)(void *ctx, const char *p, size_t n, uint64_t t_ns);
+    /* body bytes (chunked framing removed) with the time of the read that brought them:
+     * base_now_ns(), Piston's one clock (base/clock.h) */
+    void (*on_body)(void *ctx, const char *p, size_t n, int64_t t_ns);
     /* the end: err NULL after a whole response, else what went wrong ("connection refused",
      * "the server closed the connection", "timed out after 30 s") */
-    void (*on_done)(void *ctx, const char *err, uint64_t t_ns);
+    void (*on_done)(void *ctx, const char *err, int64_t t_ns);
 } HcHandler;
 
 /* A connection on loop to t (connected on first use, reconnected after a close). */

@@ -4,7 +4,8 @@
   sweep.png / .svg, four panels:
    1. P99 TTFT against the load, one line per setting
    2. P99 TPOT against the load, one line per setting
-   3. output throughput against the swept flag's value, one line per load
+   3. output throughput against the first swept flag's value, one line per load (and, when
+      two flags are swept, per value of the second: colour the load, line style the value)
    4. the throughput-latency frontier: every point (output tok/s, P99 TPOT), the settings
       that are best for some latency budget joined by the frontier line, the objective
       drawn where there is one, and the recommended point ringed.
@@ -45,6 +46,28 @@ def flag_value(s):
         return float(s[:-1]) * mult[s[-1]] if s and s[-1] in mult else float(s)
     except ValueError:
         return None
+
+
+def throughput_lines(sw, pts, loads, kind):
+    """Panel 3's lines: (label, [(flag value, output tok/s)] sorted, load index, second-flag
+    index), one per load and, in a two-flag sweep, per value of the second flag, so that a line
+    joins only points that differ in the first flag."""
+    flag = sw["swept"][0]
+    second = sw["swept"][1] if len(sw["swept"]) > 1 else None
+    seconds = list(dict.fromkeys(p["flags"][second] for p in pts)) if second else [None]
+    lines = []
+    for li, lv in enumerate(loads):
+        for si, sv in enumerate(seconds):
+            ps = [p for p in pts if load_value(p) == lv and (second is None or p["flags"][second] == sv)]
+            xy = sorted((flag_value(p["flags"][flag]), p["output_throughput"]) for p in ps
+                        if flag_value(p["flags"][flag]) is not None)
+            if not xy:
+                continue
+            lab = f"{'concurrency' if kind == 'concurrency' else 'rate'} {'inf' if math.isinf(lv) else f'{lv:g}'}"
+            if second:
+                lab += f", {second.lstrip('-')}={sv}"
+            lines.append((lab, xy, li, si))
+    return lines
 
 
 def main():
@@ -95,17 +118,12 @@ def main():
         if len(finite) > 1 and max(finite) / max(min(finite), 1e-9) > 20:
             a_.set_xscale("log")
 
-    # 3: throughput against the (first) swept flag, one line per load
+    # 3: throughput against the first swept flag, one line per load and value of the second
     flag = sw["swept"][0]
-    for i, lv in enumerate(loads):
-        ps = [p for p in pts if load_value(p) == lv]
-        xy = sorted((flag_value(p["flags"][flag]), p["output_throughput"]) for p in ps
-                    if flag_value(p["flags"][flag]) is not None)
-        if not xy:
-            continue
-        lab = "inf" if math.isinf(lv) else f"{lv:g}"
-        ax[1][0].plot([x for x, _ in xy], [y for _, y in xy], "o-", color=colors[i % len(colors)],
-                      label=f"{'concurrency' if kind == 'concurrency' else 'rate'} {lab}")
+    styles = ["-", "--", ":", "-."]
+    for lab, xy, li, si in throughput_lines(sw, pts, loads, kind):
+        ax[1][0].plot([x for x, _ in xy], [y for _, y in xy], "o" + styles[si % len(styles)],
+                      color=colors[li % len(colors)], label=lab)
     ax[1][0].set_xlabel(flag)
     ax[1][0].set_ylabel("output tokens/s")
     ax[1][0].set_title(f"Throughput against {flag}")

@@ -42,12 +42,14 @@ typedef struct ServeOutcome {
 } ServeOutcome;
 
 /* How prompt and output lengths are counted: the server's /tokenize (vLLM's {prompt} or
- * llama.cpp's {content}), else a local tokenizer (--tokenizer), else none (estimates). */
+ * llama.cpp's {content}), else a local tokenizer (--tokenizer, else the model benchmarked
+ * where Piston finds it here), else none (estimates). */
 typedef struct ServeOracle {
     const HcTarget *target;
     const char *model;
     int server;           /* the server has a /tokenize that answered */
     const Tokenizer *tok; /* local, or NULL */
+    const char *tok_name; /* the model tok is of */
 } ServeOracle;
 
 /* Probe the server's /tokenize. */
@@ -55,6 +57,10 @@ void serve_oracle_init(ServeOracle *o, const HcTarget *t, const char *model, con
 /* Tokens of text (no BOS/EOS), or -1 when nothing can count them. */
 int serve_oracle_count(const ServeOracle *o, const char *text);
 const char *serve_oracle_name(const ServeOracle *o);
+/* serve_tokenizer.c: the tokenizer of name (a model Piston finds here: a path, smollm2, the
+ * Hugging Face cache, an Ollama store; never downloaded) into tm. 0, or negative with err. */
+struct TextModel;
+int serve_tokenizer_local(const char *name, struct TextModel *tm, char *err, size_t errlen);
 
 typedef struct ServeDataset {
     const char *name;   /* random | jsonl | sharegpt | custom */
@@ -118,12 +124,15 @@ typedef struct ServeMetrics {
 void serve_count_outputs(const ServeOracle *o, ServeOutcome *out, int n);
 void serve_metrics(const ServePrompt *p, const ServeOutcome *out, int n, double duration, const double *pct,
                    int n_pct, ServeMetrics *m);
+/* s's percentile p of m's list (--metric-percentiles), by value; NAN when p is not in it. */
+double serve_stat_pct(const ServeMetrics *m, const ServeStat *s, double p);
 /* NumPy's percentile (linear) of x[0, n) (sorted in place); 0 for n == 0. */
 double serve_percentile(double *x, int n, double p);
 /* vLLM's "Serving Benchmark Result" block. metrics: "ttft,tpot,itl,e2el" or a subset. */
 void serve_print(FILE *f, const ServeLoad *L, const ServeMetrics *m, const char *metrics);
 
-/* serve.c: the command's flags, and one whole benchmark (the sweep runs it per point) */
+/* The command's flags (serve_flags.c), and one whole benchmark (serve.c; the sweep runs it
+ * per point) */
 typedef struct ServeArgs {
     const char *base_url, *host, *endpoint, *model, *served_model_name, *tokenizer, *api_key, *extra_body;
     const char *metrics, *save_result, *result_dir, *result_filename, *label;
@@ -147,12 +156,26 @@ typedef struct ServeSummary {
 void serve_args_default(ServeArgs *a);
 /* The flag groups (load, dataset, result) into g[0..3); returns 3. */
 int serve_flag_groups(ServeArgs *a, FlagGroup *g);
+
+/* serve_probe.c. The server's /metrics into s (-1 where it says nothing); 0, or -1 when it
+ * did not answer 200. */
 int serve_scrape(const HcTarget *t, ServeServerStats *s);
+/* --model unset: the first of /v1/models, as vLLM's benchmark does; a server still starting
+ * (no connection, or 503) is waited for up to wait_s. 0, or -1 with err. */
+int serve_first_model(const HcTarget *t, int wait_s, char *out, size_t n, char *err, size_t errlen);
+/* The first prompt until the server answers it (vLLM's ready check): connection errors are
+ * retried each second up to timeout_s, an HTTP error ends it at once. 0, or -1 with err. */
+int serve_ready_check(const ServeLoad *L, const ServePrompt *p, int timeout_s, char *err, size_t errlen);
+
 /* Model lookup, prompts, ready check, warm-ups, the run, the figures; the block on stdout
  * when print; the result file when asked. 0, or 1 after printing the error. */
 int serve_bench(ServeArgs *a, const HcTarget *t, int print, ServeSummary *sum);
+/* serve_result.c: the result file's content (vLLM's keys, every request's timings) */
 struct cJSON *serve_result_json(const ServeArgs *a, const ServeLoad *L, const ServeOracle *o, const ServePrompt *p,
                                 const ServeOutcome *out, int n, const ServeMetrics *m, const ServeServerStats *before,
                                 const ServeServerStats *after);
+/* j into --save-result's file, or --result-dir/--result-filename's, saying so on f (if any);
+ * nothing without either. 0, or 1 after printing the error. */
+int serve_result_save(const ServeArgs *a, const struct cJSON *j, FILE *f);
 
 #endif

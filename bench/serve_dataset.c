@@ -26,12 +26,12 @@
 #include "engine/tokenizer.h"
 
 void serve_oracle_init(ServeOracle *o, const HcTarget *t, const char *model, const Tokenizer *tok) {
-    o->target = t, o->model = model, o->tok = tok, o->server = 0;
-    if (t) o->server = serve_oracle_count(&(ServeOracle){t, model, 1, NULL}, "Hello world") > 0;
+    o->target = t, o->model = model, o->tok = tok, o->tok_name = NULL, o->server = 0;
+    if (t) o->server = serve_oracle_count(&(ServeOracle){t, model, 1, NULL, NULL}, "Hello world") > 0;
 }
 
 const char *serve_oracle_name(const ServeOracle *o) {
-    return o->server ? "the server's /tokenize" : o->tok ? "the local tokenizer (--tokenizer)" : "none (estimates)";
+    return o->server ? "the server's /tokenize" : o->tok ? "the local tokenizer" : "none (estimates)";
 }
 
 int serve_oracle_count(const ServeOracle *o, const char *text) {

@@ -2,7 +2,8 @@
  * for a free slot under --max-concurrency, stream their answers as server-sent events over
  * keep-alive connections, and every chunk is timed when its read completed. All on one libuv
  * loop: a timer for the next arrival, a FIFO of requests that arrived and wait for a slot,
- * a pool of idle connections. */
+ * a pool of idle connections. Every timestamp is base_now_ns() (base/clock.h, the clock the
+ * server and the engine use); libuv's timer only wakes the loop at the next arrival. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/hash.h"
 #include "bench/serve.h"
@@ -58,8 +60,8 @@ typedef struct Req {
     int idx;
     HcConn *conn;
     int status;
-    uint64_t t_start;
-    uint64_t t_last;   /* the last chunk with text */
+    int64_t t_start; /* base_now_ns(), as every time here */
+    int64_t t_last;  /* the last chunk with text */
     int first;
     char *line;        /* the SSE line being assembled */
     size_t line_len, line_cap;
@@ -87,8 +89,8 @@ struct Run {
     HcConn **all;
     int n_all;
     Req *reqs;
-    uint64_t t0;
-    uint64_t t_end;
+    int64_t t0;
+    int64_t t_end;
     double last_bar;
     int bar_width;
     int is_chat;
@@ -104,11 +106,11 @@ static int grow(char **p, size_t *cap, size_t need) {
     return 0;
 }
 
-static double secs(uint64_t a, uint64_t b) { return (double)(b - a) * 1e-9; }
+static double secs(int64_t a, int64_t b) { return (double)(b - a) * 1e-9; }
 
 static void bar(Run *r, int final) {
     if (!r->L->progress) return;
-    double now = secs(r->t0, uv_hrtime());
+    double now = secs(r->t0, base_now_ns());
     if (!final && now - r->last_bar < 0.1) return;
     r->last_bar = now;
     int w = r->bar_width, fill = r->n ? (int)((double)r->finished * w / r->n) : w;
@@ -121,7 +123,7 @@ static void bar(Run *r, int final) {
 }
 
 /* One SSE event: a completion or chat chunk, a usage chunk, an error, or [DONE]. */
-static void on_event(Req *q, const char *data, size_t n, uint64_t t) {
+static void on_event(Req *q, const char *data, size_t n, int64_t t) {
     ServeOutcome *o = &q->run->out[q->idx];
     if (n == 6 && !memcmp(data, "[DONE]", 6)) {
         q->done_seen = 1;
@@ -176,7 +178,7 @@ static void on_status(void *ctx, int status) { ((Req *)ctx)->status = status; }
 
 /* SSE: lines; "data:" lines gather into the event; a blank line ends it; ":" lines are
  * comments (pings). A body that is not SSE (an error's JSON) is kept for the message. */
-static void on_body(void *ctx, const char *p, size_t n, uint64_t t) {
+static void on_body(void *ctx, const char *p, size_t n, int64_t t) {
     Req *q = ctx;
     if (q->status != 200) {
         if (q->err_len < 400 && !grow(&q->errbody, &q->err_cap, 512)) {
@@ -215,7 +217,7 @@ static void on_body(void *ctx, const char *p, size_t n, uint64_t t) {
 
 static void try_start(Run *r);
 
-static void on_done(void *ctx, const char *err, uint64_t t) {
+static void on_done(void *ctx, const char *err, int64_t t) {
     Req *q = ctx;
     Run *r = q->run;
     ServeOutcome *o = &r->out[q->idx];
@@ -286,7 +288,7 @@ static void start_one(Run *r, int idx) {
     }
     q->conn = c;
     r->inflight++;
-    q->t_start = uv_hrtime();
+    q->t_start = base_now_ns();
     o->start_s = secs(r->t0, q->t_start);
     HcHandler h = {q, on_status, on_body, on_done};
     if (!c || !body ||
@@ -306,11 +308,11 @@ static void try_start(Run *r) {
 
 static void on_arrive(uv_timer_t *t) {
     Run *r = t->data;
-    double now = secs(r->t0, uv_hrtime());
+    double now = secs(r->t0, base_now_ns());
     while (r->next_arrival < r->n && r->at[r->next_arrival] <= now + 1e-4) r->fifo[r->fifo_tail++] = r->next_arrival++;
     try_start(r);
     if (r->next_arrival < r->n) {
-        double wait = r->at[r->next_arrival] - secs(r->t0, uv_hrtime());
+        double wait = r->at[r->next_arrival] - secs(r->t0, base_now_ns());
         uv_timer_start(&r->arrive, on_arrive, wait > 0 ? (uint64_t)(wait * 1000.0) : 0, 0);
     }
 }
@@ -345,12 +347,12 @@ int serve_load_run(const ServeLoad *L, const ServePrompt *p, int n, ServeOutcome
     serve_arrivals(L->request_rate, L->burstiness, L->seed, n, r.at);
     uv_timer_init(&r.loop, &r.arrive);
     r.arrive.data = &r;
-    r.t0 = uv_hrtime();
+    r.t0 = base_now_ns();
     r.last_bar = -1;
     bar(&r, 0);
     on_arrive(&r.arrive);
     if (r.finished < n) uv_run(&r.loop, UV_RUN_DEFAULT);
-    if (!r.t_end) r.t_end = uv_hrtime();
+    if (!r.t_end) r.t_end = base_now_ns();
     *duration_s = secs(r.t0, r.t_end);
     uv_timer_stop(&r.arrive);
     uv_close((uv_handle_t *)&r.arrive, NULL);

@@ -23,6 +23,12 @@ double serve_percentile(double *x, int n, double p) {
     return x[lo] + (x[hi] - x[lo]) * (k - lo);
 }
 
+double serve_stat_pct(const ServeMetrics *m, const ServeStat *s, double p) {
+    for (int i = 0; i < m->n_pct; i++)
+        if (m->pct[i] == p) return s->pct[i];
+    return NAN;
+}
+
 /* values in seconds -> statistics in ms */
 static void summarize(double *x, int n, const double *pct, int n_pct, ServeStat *s) {
     memset(s, 0, sizeof *s);

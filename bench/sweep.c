@@ -151,8 +151,7 @@ static void run_point(const SweepArgs *a, const ServeArgs *sa, const SweepServer
         char ld[32];
         sweep_load_str(p->load, ld, sizeof ld);
         printf("    %s %s: %.1f output tok/s, P99 TTFT %.1f ms, P99 TPOT %.2f ms, %d failed\n",
-               a->load_is_conc ? "concurrency" : "rate", ld, p->m.output_throughput, p->m.ttft.pct[0],
-               p->m.tpot.pct[0], p->m.failed);
+               a->load_is_conc ? "concurrency" : "rate", ld, p->m.output_throughput, P99(p, ttft), P99(p, tpot), p->m.failed);
     } else {
         snprintf(p->start_error, sizeof p->start_error, "the benchmark could not run (log: %.400s)", s->log);
     }
@@ -199,6 +198,13 @@ int bench_sweep(int argc, char **argv) {
         rc = prc < 0;
         goto out_free;
     }
+    int has99 = 0;
+    for (int i = 0; i < sa.n_pct; i++) has99 |= sa.pct[i] == 99;
+    if (!has99 && sa.n_pct == SERVE_MAX_PCT) {
+        cli_error("--metric-percentiles: the sweep needs 99 among at most %d", SERVE_MAX_PCT);
+        goto out_free;
+    }
+    if (!has99) sa.pct[sa.n_pct++] = 99; /* the table, the objective and the files are on P99 */
     if (!a.model) {
         cli_error("no model given (see --help)");
         goto out_free;

@@ -59,6 +59,10 @@ int sweep_interrupted(void);
 /* The integer after key in a server's log ("max_num_seqs=" in the configuration line), or -1. */
 int sweep_log_int(const char *log, const char *key);
 
+/* A point's P99 of a statistic (ttft, tpot, itl, e2el), read by value: the sweep adds 99 to
+ * --metric-percentiles when it is not there, and the list may hold others before it (50,99). */
+#define P99(pt, stat) serve_stat_pct(&(pt)->m, &(pt)->m.stat, 99)
+
 void sweep_label(const SweepArgs *a, const int *vi, char *out, size_t n);
 void sweep_load_str(double v, char *out, size_t n);
 /* Zero failures and the objectives met. */

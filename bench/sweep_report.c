@@ -23,8 +23,8 @@ void sweep_load_str(double v, char *out, size_t n) {
 
 int sweep_meets(const SweepArgs *a, const Point *p) {
     if (!p->has_run || p->m.failed || p->m.completed == 0) return 0;
-    if (a->slo_ttft_ms > 0 && p->m.ttft.pct[0] > a->slo_ttft_ms) return 0;
-    if (a->slo_tpot_ms > 0 && p->m.tpot.pct[0] > a->slo_tpot_ms) return 0;
+    if (a->slo_ttft_ms > 0 && P99(p, ttft) > a->slo_ttft_ms) return 0;
+    if (a->slo_tpot_ms > 0 && P99(p, tpot) > a->slo_tpot_ms) return 0;
     return 1;
 }
 
@@ -43,8 +43,8 @@ static void why_loses(const SweepArgs *a, const Point *pts, int np, const int *v
         }
         if (p->preemptions > 0) preempt += p->preemptions;
         if (p->m.failed && !fail) fail = p;
-        if (a->slo_ttft_ms > 0 && p->m.ttft.pct[0] > a->slo_ttft_ms && !ttft_bad) ttft_bad = p;
-        if (a->slo_tpot_ms > 0 && p->m.tpot.pct[0] > a->slo_tpot_ms && !tpot_bad) tpot_bad = p;
+        if (a->slo_ttft_ms > 0 && P99(p, ttft) > a->slo_ttft_ms && !ttft_bad) ttft_bad = p;
+        if (a->slo_tpot_ms > 0 && P99(p, tpot) > a->slo_tpot_ms && !tpot_bad) tpot_bad = p;
         if (p->meets && (!best || p->m.output_throughput > best->m.output_throughput)) best = p;
     }
     char l[32];
@@ -64,13 +64,13 @@ static void why_loses(const SweepArgs *a, const Point *pts, int np, const int *v
     if (ttft_bad && k < n) {
         sweep_load_str(ttft_bad->load, l, sizeof l);
         int queue = ttft_bad->max_concurrency > 0 && a->load_is_conc && ttft_bad->load > ttft_bad->max_concurrency;
-        k += (size_t)snprintf(out + k, n - k, "; P99 TTFT %.0f ms from load %s (%s)", ttft_bad->m.ttft.pct[0], l,
+        k += (size_t)snprintf(out + k, n - k, "; P99 TTFT %.0f ms from load %s (%s)", P99(ttft_bad, ttft), l,
                               queue ? "queueing: fewer sequences fit than the clients send" : "queueing and prefill");
     }
     if (tpot_bad && k < n) {
         sweep_load_str(tpot_bad->load, l, sizeof l);
         snprintf(out + k, n - k, "; P99 TPOT %.1f ms from load %s (decode batches too large for the objective)",
-                 tpot_bad->m.tpot.pct[0], l);
+                 P99(tpot_bad, tpot), l);
     }
 }
 
@@ -101,11 +101,11 @@ static cJSON *point_json(const SweepArgs *a, const Point *p) {
     cJSON_AddNumberToObject(o, "output_throughput", p->m.output_throughput);
     cJSON_AddNumberToObject(o, "total_token_throughput", p->m.total_token_throughput);
     cJSON_AddNumberToObject(o, "mean_ttft_ms", p->m.ttft.mean);
-    cJSON_AddNumberToObject(o, "p99_ttft_ms", p->m.ttft.pct[0]);
+    cJSON_AddNumberToObject(o, "p99_ttft_ms", P99(p, ttft));
     cJSON_AddNumberToObject(o, "mean_tpot_ms", p->m.tpot.mean);
-    cJSON_AddNumberToObject(o, "p99_tpot_ms", p->m.tpot.pct[0]);
-    cJSON_AddNumberToObject(o, "p99_itl_ms", p->m.itl.pct[0]);
-    cJSON_AddNumberToObject(o, "p99_e2el_ms", p->m.e2el.pct[0]);
+    cJSON_AddNumberToObject(o, "p99_tpot_ms", P99(p, tpot));
+    cJSON_AddNumberToObject(o, "p99_itl_ms", P99(p, itl));
+    cJSON_AddNumberToObject(o, "p99_e2el_ms", P99(p, e2el));
     cJSON_AddBoolToObject(o, "meets_objective", p->meets);
     return o;
 }
@@ -132,7 +132,7 @@ static void write_csv(const SweepArgs *a, const Point *pts, int np, const char *
             continue;
         }
         fprintf(f, ",%s,%lld,%d,%.4f,%.3f,%.3f,%.3f,%lld,%d,%d,\n", ld, (long long)p->kv_blocks, p->max_concurrency,
-                p->m.request_throughput, p->m.output_throughput, p->m.ttft.pct[0], p->m.tpot.pct[0],
+                p->m.request_throughput, p->m.output_throughput, P99(p, ttft), P99(p, tpot),
                 (long long)p->preemptions, p->m.failed, p->meets);
     }
     fclose(f);
@@ -151,8 +151,8 @@ void sweep_print_table(const SweepArgs *a, const Point *pts, int np) {
             continue;
         }
         printf("%-34s %9lld %8d %6s %9.3f %11.1f %11.1f %11.2f %7lld %6d%s\n", l, (long long)p->kv_blocks,
-               p->max_concurrency, ld, p->m.request_throughput, p->m.output_throughput, p->m.ttft.pct[0],
-               p->m.tpot.pct[0], (long long)p->preemptions, p->m.failed, p->meets ? "" : "  x");
+               p->max_concurrency, ld, p->m.request_throughput, p->m.output_throughput, P99(p, ttft),
+               P99(p, tpot), (long long)p->preemptions, p->m.failed, p->meets ? "" : "  x");
     }
 }
 
@@ -165,8 +165,8 @@ static void recommend(const SweepArgs *a, const Point *pts, int np, int n_set, c
         sweep_load_str(win->load, ld, sizeof ld);
         printf("\nrecommended: %s: %.1f output tok/s at %s %s within %s", l, win->m.output_throughput,
                a->load_is_conc ? "concurrency" : "rate", ld, objective);
-        if (a->slo_ttft_ms > 0) printf(" (P99 TTFT %.0f <= %g ms", win->m.ttft.pct[0], a->slo_ttft_ms);
-        if (a->slo_tpot_ms > 0) printf("%sP99 TPOT %.1f <= %g ms", a->slo_ttft_ms > 0 ? ", " : " (", win->m.tpot.pct[0], a->slo_tpot_ms);
+        if (a->slo_ttft_ms > 0) printf(" (P99 TTFT %.0f <= %g ms", P99(win, ttft), a->slo_ttft_ms);
+        if (a->slo_tpot_ms > 0) printf("%sP99 TPOT %.1f <= %g ms", a->slo_ttft_ms > 0 ? ", " : " (", P99(win, tpot), a->slo_tpot_ms);
         printf("%s\n", a->slo_ttft_ms > 0 || a->slo_tpot_ms > 0 ? ")" : "");
         cJSON *r = cJSON_AddObjectToObject(j, "recommendation");
         cJSON_AddStringToObject(r, "setting", l);

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/file.h"
 #include "bench/sweep.h"
@@ -120,8 +121,8 @@ int sweep_server_start(const SweepArgs *a, const int *vi, int idx, SweepServer *
     }
     close(fd);
     running_server = s->pid;
-    double t0 = (double)uv_hrtime() * 1e-9;
-    while ((double)uv_hrtime() * 1e-9 - t0 < a->server_timeout_s && !interrupted) {
+    double t0 = base_now();
+    while (base_now() - t0 < a->server_timeout_s && !interrupted) {
         int st;
         if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
             s->pid = 0;

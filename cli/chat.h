@@ -23,6 +23,7 @@ typedef struct Chat {
     int history;       /* lines go to the editing history (default on) */
     int turns;
     int tty;           /* stdin and stdout are a terminal */
+    Constraint *format; /* /set format json: the replies' constraint, or NULL */
 } Chat;
 
 /* ---- chat_input.c ---- */
@@ -45,5 +46,10 @@ int chat_command(Chat *c, const char *line);
 /* Forget the conversation (the system message stays). */
 void chat_reset(Chat *c);
 int chat_push(Chat *c, const char *role, const char *content);
+
+/* ---- chat_modelfile.c ---- */
+/* /show modelfile: an Ollama Modelfile of the session; /show license: the model's. */
+void chat_show_modelfile(const Chat *c);
+void chat_show_license(const Chat *c);
 
 #endif

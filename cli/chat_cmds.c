@@ -1,6 +1,7 @@
 /* The slash commands of `piston run`, as Ollama's `run` spells them: /set parameter NAME
- * VALUE (and /set system, history, wordwrap, verbose and their opposites), /show info,
- * parameters, system and template, /clear, /bye, /?. A command never reaches the model. */
+ * VALUE (and /set system, history, wordwrap, verbose, format json and their opposites;
+ * think refused), /show info, parameters, system, template, license and modelfile
+ * (chat_modelfile.c), /clear, /bye, /?. A command never reaches the model. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +28,8 @@ void chat_reset(Chat *c) {
 
 static const char help_text[] =
     "Available commands:\n"
-    "  /set            Set session variables (/set parameter, system, history, wordwrap, verbose)\n"
-    "  /show           Show model information (/show info, parameters, system, template)\n"
+    "  /set            Set session variables (/set parameter, system, history, wordwrap, verbose, format)\n"
+    "  /show           Show model information (/show info, parameters, system, template, license, modelfile)\n"
     "  /clear          Clear session context\n"
     "  /bye            Exit\n"
     "  /?, /help       Help for a command\n"
@@ -44,9 +45,11 @@ static const char set_help[] =
     "  /set parameter min_p <float>          Pick token based on top token probability * min_p\n"
     "  /set parameter temperature <float>    Set creativity level\n"
     "  /set parameter repeat_penalty <float> How strongly to penalize repetitions\n"
+    "  /set parameter repeat_last_n -1       How far back to look for repetitions (-1: all, as Piston does)\n"
     "  /set parameter presence_penalty <float>, frequency_penalty <float>\n"
     "  /set parameter stop <string> ...      Set the stop parameters\n"
-    "  /set system <string>   /set history | nohistory   /set wordwrap | nowordwrap   /set verbose | quiet\n";
+    "  /set system <string>   /set history | nohistory   /set wordwrap | nowordwrap   /set verbose | quiet\n"
+    "  /set format json       Replies are one JSON object   /set noformat   Replies are free text\n";
 
 static int set_parameter(Chat *c, const char *name, const char *value) {
     char *end;
@@ -72,7 +75,14 @@ static int set_parameter(Chat *c, const char *name, const char *value) {
     else if (!strcmp(name, "frequency_penalty")) sp.frequency_penalty = (float)v;
     else if (!strcmp(name, "seed")) sp.seed = (uint64_t)v, sp.has_seed = 1;
     else if (!strcmp(name, "num_predict")) c->n_predict = v < 0 ? 1 << 24 : (int)v;
-    else if (!strcmp(name, "num_ctx")) {
+    else if (!strcmp(name, "repeat_last_n")) { /* -1 is what Piston does; nothing to set */
+        if (v != -1) {
+            printf("Couldn't set parameter: Piston's repeat_penalty looks at every token of the conversation, as "
+                   "vLLM's does (repeat_last_n -1); a window of %s is not supported\n",
+                   value);
+            return 1;
+        }
+    } else if (!strcmp(name, "num_ctx")) {
         printf("Couldn't set parameter: the context is fixed for the session; restart with --max-model-len %s\n", value);
         return 1;
     } else {
@@ -86,6 +96,24 @@ static int set_parameter(Chat *c, const char *name, const char *value) {
     }
     c->sp = sp;
     printf("Set parameter '%s' to '%s'\n", name, value);
+    return 1;
+}
+
+/* /set format json: every reply is one JSON object, constrained as response_format json_object */
+static int set_format(Chat *c, const char *what) {
+    if (strcmp(what, "json"))
+        return printf("Couldn't set format: only 'json' is supported (/set noformat to turn it off)\n"), 1;
+    const ConstraintVocab *v = engine_constraint_vocab(c->e);
+    ConstraintSpec spec = {CONSTRAINT_JSON_OBJECT, "", 0};
+    ConstraintLimits lim;
+    constraint_limits_default(&lim);
+    Constraint *k = NULL;
+    char err[256] = "the model has no tokenizer";
+    if (!v || constraint_compile(v, &spec, &lim, &k, err, sizeof err))
+        return printf("Couldn't set format: %s\n", err), 1;
+    if (c->format) constraint_unref(c->format);
+    c->format = k;
+    printf("Set format to 'json' mode.\n");
     return 1;
 }
 
@@ -115,7 +143,13 @@ static int set_cmd(Chat *c, const char *arg) {
         c->verbose = name[0] == 'v';
         printf("Set '%s' mode.\n", name);
     } else if (!strcmp(name, "format")) {
-        printf("Couldn't set format: structured output is not available in `piston run` yet\n");
+        return set_format(c, rest);
+    } else if (!strcmp(name, "noformat")) {
+        if (c->format) constraint_unref(c->format), c->format = NULL;
+        printf("Disabled format.\n");
+    } else if (!strcmp(name, "think") || !strcmp(name, "nothink")) {
+        printf("Couldn't set '%s': %s has no thinking mode (its replies are plain text)\n", name,
+               engine_model_config(c->e)->name);
     } else {
         fputs(set_help, stdout);
     }
@@ -143,12 +177,17 @@ static int show_cmd(Chat *c, const char *what) {
         for (int i = 0; i < c->n_stops; i++) printf("  stop            \"%s\"\n", c->stops[i]);
     } else if (!strncmp(what, "system", 6)) {
         printf("%s\n", c->system ? c->system : "No system message was specified for this model.");
+    } else if (!strncmp(what, "modelfile", 9)) {
+        chat_show_modelfile(c);
+    } else if (!strncmp(what, "license", 7)) {
+        chat_show_license(c);
     } else if (!strncmp(what, "template", 8)) {
         printf("%s (Piston renders the model's template family in C)\n", chat_template_kind_name(c->tpl->kind));
     } else {
         printf("Available Commands:\n  /show info         Show details for this model\n"
                "  /show parameters   Show parameters for this model\n  /show system       Show system message\n"
-               "  /show template     Show prompt template\n");
+               "  /show template     Show prompt template\n  /show license      Show model license\n"
+               "  /show modelfile    Show Modelfile for this model\n");
     }
     return 1;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/log.h"
 #include "cli/cli.h"
 #include "models/hub.h"
 
@@ -22,18 +23,18 @@ static const char *template_family(const char *go_template) {
     return name;
 }
 
-int cli_model_resolve(const char *model, char *path, size_t cap, EngineArgs *e) {
+int cli_model_resolve(const char *model, const char *revision, char *path, size_t cap, EngineArgs *e) {
     struct stat sb;
     if (stat(model, &sb) == 0) return snprintf(path, cap, "%s", model), 0;
     char hf[4700] = "", ol[4700] = "", why[700] = "";
     int repo = hub_repo_valid(model) && !strchr(model, ':');
-    if (repo && hub_cache_find(model, NULL, hf, sizeof hf) == 0) return snprintf(path, cap, "%s", hf), 0;
+    if (repo && hub_cache_find(model, revision, hf, sizeof hf) == 0) return snprintf(path, cap, "%s", hf), 0;
     char *tmpl = NULL, err[600] = "";
     int rc = ollama_find(model, ol, sizeof ol, &tmpl, err, sizeof err);
     if (rc == 0) {
         const char *fam = template_family(tmpl);
-        if (tmpl && !fam) fprintf(stderr, "piston: %s: the Ollama template is not one Piston recognises; using the "
-                                  "GGUF's own\n", model);
+        if (tmpl && !fam)
+            log_line(LOG_WARN, "%s: the Ollama template is not one Piston recognises; using the GGUF's own", model);
         if (fam && !e->chat_template) e->chat_template = fam;
         free(tmpl);
         return snprintf(path, cap, "%s", ol), 0;
@@ -41,10 +42,11 @@ int cli_model_resolve(const char *model, char *path, size_t cap, EngineArgs *e) 
     if (rc != -ENOENT) return cli_error("%s", err), -1;
     const char *off = getenv("HF_HUB_OFFLINE");
     if (repo && !(off && *off && strcmp(off, "0"))) {
-        fprintf(stderr, "piston: %s is not in the Hugging Face cache; downloading it\n", model);
-        HubPull p = {.repo = model, .progress = 1};
+        log_line(LOG_INFO, "%s%s%s is not in the Hugging Face cache; downloading it", model, revision ? "@" : "",
+                 revision ? revision : "");
+        HubPull p = {.repo = model, .revision = revision, .progress = 1};
         char snap[4096];
-        if (hub_pull(&p, snap, sizeof snap, err, sizeof err) == 0 && hub_cache_find(model, NULL, path, cap) == 0)
+        if (hub_pull(&p, snap, sizeof snap, err, sizeof err) == 0 && hub_cache_find(model, revision, path, cap) == 0)
             return 0;
         snprintf(why, sizeof why, "; not downloadable (%s)", err[0] ? err : "no usable snapshot");
     } else if (repo) {

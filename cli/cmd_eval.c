@@ -72,7 +72,11 @@ static cJSON *eval_one(Engine *e, const cJSON *req, char *err, size_t errlen) {
     const cJSON *ids_in = cJSON_GetObjectItemCaseSensitive(req, "ids");
     int32_t *ids = NULL;
     int n = 0;
-    if (cJSON_IsString(prompt)) {
+    int vocab = engine_model_config(e)->vocab_size;
+    if (cJSON_IsString(prompt) && !engine_tokenizer(e)) {
+        return snprintf(err, errlen, "the model has no tokenizer (a dummy model without tokenizer.json): send \"ids\""),
+               NULL;
+    } else if (cJSON_IsString(prompt)) {
         n = tokenizer_encode_alloc(engine_tokenizer(e), prompt->valuestring, strlen(prompt->valuestring),
                                    json_bool(req, "add_special", 1), json_bool(req, "parse_special", 1), &ids);
         if (n < 0) return snprintf(err, errlen, "could not tokenize the prompt"), NULL;
@@ -81,13 +85,18 @@ static cJSON *eval_one(Engine *e, const cJSON *req, char *err, size_t errlen) {
         ids = malloc(((size_t)n + 1) * sizeof *ids);
         int i = 0;
         const cJSON *v;
-        cJSON_ArrayForEach(v, ids_in) ids[i++] = cJSON_IsNumber(v) ? (int32_t)v->valuedouble : -1;
+        cJSON_ArrayForEach(v, ids_in) {
+            if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble < vocab)) { /* range first: a cast */
+                free(ids);
+                return snprintf(err, errlen, "\"ids\" must be token ids in [0, %d)", vocab), NULL;
+            }
+            ids[i++] = (int32_t)v->valuedouble;
+        }
     } else {
         snprintf(err, errlen, "a request needs \"prompt\" (string) or \"ids\" (array)");
         return NULL;
     }
-    EvalRun r = {cJSON_CreateObject(), NULL, NULL, engine_model_config(e)->vocab_size, top_n,
-                 json_bool(req, "full_logits", 0)};
+    EvalRun r = {cJSON_CreateObject(), NULL, NULL, vocab, top_n, json_bool(req, "full_logits", 0)};
     cJSON *pids = cJSON_AddArrayToObject(r.res, "prompt_ids");
     for (int i = 0; i < n; i++) cJSON_AddItemToArray(pids, cJSON_CreateNumber(ids[i]));
     r.toks = cJSON_CreateArray();

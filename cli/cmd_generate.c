@@ -34,6 +34,13 @@ int cmd_generate(int argc, char **argv) {
     }
     Engine *e;
     if (cli_engine_create(&a, &e)) return 1;
+    if (!engine_tokenizer(e)) { /* a dummy without tokenizer.json: eval takes token ids */
+        cli_error("%s: the model has no tokenizer (a dummy model without tokenizer.json), so it cannot take a text "
+                  "prompt; give `piston eval` token ids ({\"ids\": [...]})",
+                  a.model);
+        engine_destroy(e);
+        return 1;
+    }
     char err[512];
     int32_t *prompt = NULL;
     int rc = 1, n_prompt = tokenizer_encode_alloc(engine_tokenizer(e), a.prompt, strlen(a.prompt), 1, 1, &prompt);
@@ -54,6 +61,7 @@ int cmd_generate(int argc, char **argv) {
     RequestParams p;
     request_params_default(&p);
     p.sampling = a.sampling;
+    gen_defaults_apply(&p.sampling, engine_sampling_defaults(e), a.sampling_given); /* generation_config.json's */
     p.max_tokens = a.n_predict;
     p.ignore_eos = a.ignore_eos;
     Gen g = {0, 0};

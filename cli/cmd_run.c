@@ -101,6 +101,7 @@ static int reply(Chat *c, char *err, size_t errlen) {
     p.sampling = c->sp;
     if (p.sampling.has_seed) p.sampling.seed += (uint64_t)c->turns; /* reproducible, yet not the same each turn */
     p.max_tokens = c->n_predict < room ? c->n_predict : room;
+    p.constraint = c->format; /* the engine takes its own reference */
     for (int i = 0; i < c->n_stops; i++) p.stop[p.n_stop++] = c->stops[i];
     double t0 = engine_now();
     chat_clear_interrupt();
@@ -158,29 +159,17 @@ static char *one_shot_prompt(const CliArgs *a, int piped) {
 }
 
 int cmd_run(int argc, char **argv) {
-    int has_t = 0, has_k = 0, has_p = 0, has_n = 0; /* Ollama's defaults where the user sets none */
-    for (int i = 0; i < argc; i++) {
-        const char *f = argv[i];
-        size_t n = strcspn(f, "=");
-        has_t |= (n == 13 && !strncmp(f, "--temperature", n)) || (n == 6 && !strncmp(f, "--temp", n));
-        has_k |= n == 7 && !strncmp(f, "--top-k", n);
-        has_p |= n == 7 && !strncmp(f, "--top-p", n);
-        has_n |= (n == 2 && !strncmp(f, "-n", n)) || (n == 11 && !strncmp(f, "--n-predict", n)) ||
-                 (n == 12 && !strncmp(f, "--max-tokens", n));
-    }
     CliArgs a;
-    int prc = cli_parse(argc, argv, &a, usage, CLI_RUN);
+    int prc = cli_parse(argc, argv, &a, usage, CLI_RUN); /* with Ollama's sampling defaults */
     if (prc) return prc < 0;
     Chat c = {0};
     c.sp = a.sampling;
-    if (!has_t) c.sp.temperature = 0.8f;
-    if (!has_k) c.sp.top_k = 40;
-    if (!has_p) c.sp.top_p = 0.9f;
-    c.n_predict = has_n ? a.n_predict : 2048;
+    c.n_predict = a.n_predict;
     c.tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
     c.wordwrap = c.tty, c.history = 1;
     char *once = a.n_pos > 0 || !isatty(STDIN_FILENO) ? one_shot_prompt(&a, !isatty(STDIN_FILENO)) : NULL;
     if (cli_engine_create(&a, &c.e)) return 1;
+    gen_defaults_apply(&c.sp, engine_sampling_defaults(c.e), a.sampling_given); /* the model's over Ollama's */
     const char *why = NULL;
     c.tpl = engine_chat_template(c.e, &why);
     int rc = 0;
@@ -218,6 +207,7 @@ int cmd_run(int argc, char **argv) {
     free(c.msgs);
     free(c.system);
     for (int i = 0; i < c.n_stops; i++) free(c.stops[i]);
+    if (c.format) constraint_unref(c.format);
     engine_destroy(c.e);
     return rc;
 }

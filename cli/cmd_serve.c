@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "base/err.h"
+#include "base/log.h"
 #include "cli/cli.h"
 #include "server/server.h"
 
@@ -43,6 +44,11 @@ static int no_access_log(const char *v, void *base, char *err, size_t n) {
     ((ServeOptions *)base)->access_log = 0;
     return 0;
 }
+/* vLLM's meaning: no per-request parameter lines (its default now); the access log stays */
+static int no_log_requests(const char *v, void *base, char *err, size_t n) {
+    ((ServeOptions *)base)->log_requests = 0;
+    return 0;
+}
 static int parse_log_format(const char *v, void *base, char *err, size_t n) {
     if (strcmp(v, "text") && strcmp(v, "json"))
         return err_set(err, n, -EINVAL, "--log-format expects text or json, got '%s'", v);
@@ -67,9 +73,9 @@ static const FlagSpec serve_flags[] = {
     {"--shutdown-timeout", NULL, FLAG_DOUBLE, OFF(shutdown_grace_s), 0, 1e6, NULL, "S", "grace for in-flight requests at SIGTERM", "30"},
     {"--stream-stall-timeout", NULL, FLAG_DOUBLE, OFF(http.stream_stall_s), 0, 1e6, NULL, "S", "a stream whose client reads nothing for S seconds is cut and its request aborted (0: never)", "30"},
     {"--stream-max-backlog", NULL, FLAG_FN, 0, 0, 0, parse_backlog, "BYTES", "a stream's bytes not yet taken by its client beyond which it is cut and its request aborted", "4M"},
-    {"--disable-log-requests", NULL, FLAG_FN, 0, 0, 0, no_access_log, NULL, "no log line per request", NULL},
-    {"--disable-uvicorn-access-log", NULL, FLAG_FN, 0, 0, 0, no_access_log, NULL, "the same, as vLLM spells it for uvicorn", NULL},
-    {"--enable-log-requests", NULL, FLAG_BOOL, OFF(log_requests), 0, 0, NULL, NULL, "log each request's parameters too", "off"},
+    {"--disable-uvicorn-access-log", NULL, FLAG_FN, 0, 0, 0, no_access_log, NULL, "no access-log line per request", "the access log is on"},
+    {"--enable-log-requests", NULL, FLAG_BOOL, OFF(log_requests), 0, 0, NULL, NULL, "a line with each request's parameters too", "off"},
+    {"--disable-log-requests", NULL, FLAG_FN, 0, 0, 0, no_log_requests, NULL, "no request-parameter lines (as vLLM; the access log stays)", "on"},
     {"--log-format", NULL, FLAG_FN, 0, 0, 0, parse_log_format, "text|json", "log lines as text or one JSON object each", "text"},
     {"--allowed-origins", NULL, FLAG_STR, OFF(cors.origins), 0, 0, NULL, "LIST", "CORS origins, a JSON list or comma separated", "[\"*\"]"},
     {"--allowed-methods", NULL, FLAG_STR, OFF(cors.methods), 0, 0, NULL, "LIST", "CORS methods", "[\"*\"]"},
@@ -83,31 +89,36 @@ static const FlagSpec name_flags[] = {
     {"--served-model-name", NULL, FLAG_STRS, 0, 0, 0, NULL, "NAME...", "the model's names in the APIs; the first is reported", "MODEL as given"},
 };
 
+/* --log-format, read before anything is printed, so that every line has the server's form */
+static int wants_json_log(int argc, char **argv) {
+    int json = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--log-format") && i + 1 < argc) json = !strcmp(argv[i + 1], "json");
+        else if (!strncmp(argv[i], "--log-format=", 13)) json = !strcmp(argv[i] + 13, "json");
+    }
+    return json;
+}
+
 int cmd_serve(int argc, char **argv) {
+    log_setup(1, wants_json_log(argc, argv)); /* a server's lines carry their time, flag notes too */
     ServeOptions o;
     server_options_default(&o);
     o.api_key = getenv("PISTON_API_KEY");
     CliArgs ca;
     memset(&ca, 0, sizeof ca);
     FlagStrs names = {{0}, 0};
-    FlagGroup g[4] = {FLAG_GROUP("server", name_flags, &names), FLAG_GROUP("server", serve_flags, &o),
-                      cli_engine_flags(&o.engine), cli_vllm_flags()};
+    FlagGroup g[5] = {cli_model_flags(&ca), FLAG_GROUP("server", name_flags, &names),
+                      FLAG_GROUP("server", serve_flags, &o), cli_engine_flags(&o.engine), cli_vllm_flags()};
     const char *pos[1];
-    int n_pos = 0, rc = flags_parse(g, 4, argc, argv, pos, 1, &n_pos, usage);
+    int n_pos = 0, rc = flags_parse(g, 5, argc, argv, pos, 1, &n_pos, usage);
     if (rc) return rc < 0 ? 2 : 0;
-    if (n_pos == 0) return cli_error("no model given: pass a .gguf path or 'smollm2' (see --help)"), 2;
-    ca.model = pos[0];
-    if (o.engine.load_dummy && model_is_dummy_name(ca.model)) {
-        cli_error("--load-format dummy: the built-in configs have no tokenizer, so they cannot serve text; "
-                  "benchmark them with `piston bench latency|throughput`, or serve a directory with config.json "
-                  "and tokenizer.json");
-        return 2;
-    }
+    if (cli_take_model(&ca, pos, n_pos)) return 2;
     ca.engine.dtype = o.engine.dtype;
     ca.engine.load_dummy = o.engine.load_dummy;
     if (cli_resolve_model(&ca)) return 2;
     if (ca.engine.chat_template && !o.engine.chat_template) o.engine.chat_template = ca.engine.chat_template;
-    if (access(ca.model_path, R_OK) != 0) {
+    int builtin = o.engine.load_dummy && model_is_dummy_name(ca.model); /* no file: token-id prompts only */
+    if (!builtin && access(ca.model_path, R_OK) != 0) {
         cli_error("%s: cannot read the model file (%s)", ca.model_path, strerror(errno));
         return 1;
     }

@@ -11,8 +11,9 @@
 #include "engine/text_model.h"
 
 static const char usage[] =
-    "usage: piston show MODEL [--json] [--dtype auto|bfloat16|float16|float32] [--load-format dummy]\n"
-    "Prints MODEL's architecture, parameters, dtype, context length, chat template and format.\n";
+    "usage: piston show MODEL [--json] [flags]\n"
+    "Prints MODEL's architecture, parameters, dtype, context length, chat template and format.\n"
+    "The engine's flags are taken as serve takes them (--dtype, --load-format, --chat-template, ...).\n";
 
 /* The type most of the layer matrices have (a GGUF mixes types; its "file type"). */
 static const char *matrix_dtype(const Model *m) {
@@ -35,16 +36,9 @@ static void size_text(int64_t p, char *out, size_t n) {
 
 int cmd_show(int argc, char **argv) {
     CliArgs a;
-    int json = 0;
-    char *rest[64];
-    int n = 0;
-    for (int i = 0; i < argc && n < 64; i++) {
-        if (!strcmp(argv[i], "--json")) json = 1;
-        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return fputs(usage, stdout), 0;
-        else rest[n++] = argv[i];
-    }
-    int rc = cli_parse(n, rest, &a, usage, CLI_EVAL); /* the engine's flags: --dtype, --load-format, ... */
+    int rc = cli_parse(argc, argv, &a, usage, CLI_SHOW); /* --json and the engine's flags */
     if (rc) return rc < 0 ? 2 : 0;
+    int json = a.json;
     TextModel tm;
     char err[1024];
     TextModelArgs ta = {a.model_path, a.engine.chat_template, 0, a.engine.dtype, a.engine.generation_config,

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "cli/cli.h"
 
 int64_t flags_parse_count(const char *s) {
@@ -56,7 +57,7 @@ static int alias_has(const char *alias, const char *name, size_t len) {
     return 0;
 }
 
-static const FlagSpec *find(const FlagGroup *g, int ng, const char *name, size_t len, void **base) {
+const FlagSpec *flags_find(const FlagGroup *g, int ng, const char *name, size_t len, void **base) {
     for (int i = 0; i < ng; i++)
         for (int k = 0; k < g[i].n; k++) {
             const FlagSpec *s = &g[i].specs[k];
@@ -147,18 +148,22 @@ static int apply(const FlagSpec *s, void *base, const char *v, int negated) {
     case FLAG_FN:
         if (s->fn(v, base, err, sizeof err)) return cli_error("%s", err), -1;
         return 0;
-    case FLAG_IGNORED: fprintf(stderr, "piston: note: %s has no effect in Piston: %s\n", s->name, s->help); return 0;
+    case FLAG_IGNORED: log_line(LOG_INFO, "note: %s has no effect in Piston: %s", s->name, s->help); return 0;
     case FLAG_REFUSED: return cli_error("%s: %s", s->name, s->help), -1;
     default: return -1;
     }
 }
 
-int flags_parse(const FlagGroup *g, int ng, int argc, char **argv, const char **pos, int max_pos, int *n_pos,
-                const char *usage) {
-    *n_pos = 0;
+/* argv's words into the groups; --config and its file are skipped (flags_parse read them) */
+static int parse_words(const FlagGroup *g, int ng, int argc, char **argv, const char **pos, int max_pos, int *n_pos,
+                       const char *usage) {
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return flags_help(stdout, usage, g, ng), 1;
+        if (!strcmp(a, "--config") || !strncmp(a, "--config=", 9)) {
+            i += a[8] != '=';
+            continue;
+        }
         if (is_value(a) || !strcmp(a, "-") || !strcmp(a, "--")) {
             if (!strcmp(a, "--")) continue;
             if (max_pos >= 0 && *n_pos >= max_pos) return cli_error("unexpected argument '%s' (see --help)", a), -1;
@@ -168,13 +173,14 @@ int flags_parse(const FlagGroup *g, int ng, int argc, char **argv, const char **
         const char *eq = strchr(a, '=');
         size_t len = eq ? (size_t)(eq - a) : strlen(a);
         void *base = NULL;
-        const FlagSpec *s = find(g, ng, a, len, &base);
+        const FlagSpec *s = flags_find(g, ng, a, len, &base);
         int negated = 0;
         if (!s && !strncmp(a, "--no-", 5)) { /* --no-enable-prefix-caching */
             char on[128];
             snprintf(on, sizeof on, "--%.*s", (int)(len - 5), a + 5);
-            s = find(g, ng, on, strlen(on), &base);
-            if (s && s->kind != FLAG_BOOL) s = NULL;
+            s = flags_find(g, ng, on, strlen(on), &base);
+            /* a boolean, or a vLLM switch Piston ignores or refuses (--no-enable-log-outputs) */
+            if (s && s->kind != FLAG_BOOL && !(s->kind >= FLAG_IGNORED && !s->meta)) s = NULL;
             negated = s != NULL;
         }
         if (!s) {
@@ -189,6 +195,11 @@ int flags_parse(const FlagGroup *g, int ng, int argc, char **argv, const char **
             if (i + 1 >= argc || !is_value(argv[i + 1])) return cli_error("%s needs a value", s->name), -1;
             v = argv[++i];
         }
+        if (s->kind >= FLAG_FN && !takes && (v || negated)) { /* a switch: --x=false, a config's x: false */
+            if (negated || !strcmp(v, "false") || !strcmp(v, "0")) continue; /* off is what Piston does */
+            if (strcmp(v, "true") && strcmp(v, "1")) return cli_error("%s expects true or false, got '%s'", s->name, v), -1;
+            v = NULL;
+        }
         if (s->kind == FLAG_STRS) { /* one or more values, up to the next flag */
             FlagStrs *out = (FlagStrs *)((char *)base + s->off);
             out->n = 0;
@@ -199,6 +210,25 @@ int flags_parse(const FlagGroup *g, int ng, int argc, char **argv, const char **
         if (apply(s, base, v, negated)) return -1;
     }
     return 0;
+}
+
+int flags_parse(const FlagGroup *g, int ng, int argc, char **argv, const char **pos, int max_pos, int *n_pos,
+                const char *usage) {
+    *n_pos = 0;
+    const char *config = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc && is_value(argv[i + 1])) config = argv[++i];
+        else if (!strcmp(argv[i], "--config")) return cli_error("--config needs a value"), -1;
+        else if (!strncmp(argv[i], "--config=", 9)) config = argv[i] + 9;
+    }
+    if (config) { /* vLLM's order: the file first, so that the command line wins */
+        char **words;
+        int n;
+        if (flags_config_words(config, g, ng, &words, &n)) return -1;
+        int rc = parse_words(g, ng, n, words, pos, 0, n_pos, usage); /* flags only: a model is `model: NAME` */
+        if (rc) return rc;
+    }
+    return parse_words(g, ng, argc, argv, pos, max_pos, n_pos, usage);
 }
 
 void flags_help(FILE *f, const char *usage, const FlagGroup *g, int ng) {

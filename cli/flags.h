@@ -5,7 +5,8 @@
  * 16K (1024s), memory sizes like 4G; an unknown flag is refused wherever it stands, with the
  * closest known one suggested; vLLM flags Piston does not have are refused by name with what
  * to do instead, and those that only tune vLLM's Python runtime are accepted and said to
- * have no effect. Help is made from the same tables, every flag with its default. */
+ * have no effect; --config FILE reads vLLM's YAML config first (the command line wins). Help
+ * is made from the same tables, every flag with its default. */
 #ifndef PISTON_CLI_FLAGS_H
 #define PISTON_CLI_FLAGS_H
 
@@ -63,6 +64,14 @@ typedef struct FlagGroup {
  * -h/--help; -1 after printing one error line. */
 int flags_parse(const FlagGroup *groups, int n_groups, int argc, char **argv, const char **pos, int max_pos,
                 int *n_pos, const char *usage);
+/* The spec named name[0 .. len) (a name or an alias) in the groups, its group's struct in
+ * *base; NULL when none has it. */
+const FlagSpec *flags_find(const FlagGroup *g, int ng, const char *name, size_t len, void **base);
+/* --config FILE (flags_config.c): vLLM's YAML config, flat `flag-name: value` lines, as the
+ * words a command line would have for the groups g ("--port=8000"; a list is several words
+ * for a FLAG_STRS flag, one comma-separated value for the others). The words live as long
+ * as the process, as argv does. 0, or -1 after printing the error. */
+int flags_config_words(const char *path, const FlagGroup *g, int ng, char ***words, int *n_words);
 /* The help: usage, then each group's flags with their defaults. */
 void flags_help(FILE *f, const char *usage, const FlagGroup *groups, int n_groups);
 /* A token count: 4096, 16k (16000), 16K (16384), 1m, 1M; -1 when malformed. */

@@ -1,7 +1,6 @@
 /* The engine's flags, with vLLM's names, shared by every command that runs a model (serve,
  * generate, run, eval, bench), so that a flag tuned in a benchmark means the same in
- * production; and vLLM's flags that Piston does not have, refused by name with what to do
- * instead, or accepted where they only tune vLLM's Python runtime. */
+ * production. vLLM's flags that Piston does not have are in flags_vllm.c. */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -90,7 +89,7 @@ static const FlagSpec engine_flags[] = {
     {"--enable-chunked-prefill", NULL, FLAG_BOOL, OFF(enable_chunked_prefill), 0, 0, NULL, NULL, "split long prompts across steps", "on"},
     {"--kv-cache-memory", "--kv-cache-memory-bytes", FLAG_BYTES, OFF(kv_cache_memory), 0, 0, NULL, "BYTES", "the KV cache on the CPU (e.g. 4G)", "4G or a quarter of RAM"},
     {"--kv-cache-dtype", NULL, FLAG_FN, 0, 0, 0, parse_kv_dtype, "auto|f16|bf16|f32", "KV cache element type", "auto: f16, f32 with --precision f32"},
-    {"--num-gpu-blocks-override", NULL, FLAG_INT, OFF(num_gpu_blocks_override), 2, 1 << 30, NULL, "N", "exactly N KV blocks", NULL},
+    {"--num-gpu-blocks-override", NULL, FLAG_INT, OFF(num_gpu_blocks_override), 2, 1 << 30, NULL, "N", "exactly N KV blocks", "as many as --kv-cache-memory (or --gpu-memory-utilization) holds"},
     {"--gpu-memory-utilization", NULL, FLAG_FLOAT, OFF(gpu_memory_utilization), 1e-6, 1, NULL, "F", "the share of device memory Piston may use", "0.9"},
     {"--enforce-eager", NULL, FLAG_BOOL, OFF(enforce_eager), 0, 0, NULL, NULL, "no CUDA graphs for decode steps", "off"},
     {"--chat-template", NULL, FLAG_STR, OFF(chat_template), 0, 0, NULL, "NAME", "chatml, llama3, llama2, mistral or zephyr", "the model's"},
@@ -99,41 +98,8 @@ static const FlagSpec engine_flags[] = {
     {"--generation-config", NULL, FLAG_STR, OFF(generation_config), 0, 0, NULL, "auto|vllm|FOLDER", "generation_config.json's sampling defaults: the model's, none, or another folder's", "auto"},
     {"--tensor-parallel-size", "-tp", FLAG_FN, 0, 0, 0, parse_tp, "N", "GPUs per model (1)", "1"},
     {"--max-logprobs", NULL, FLAG_FN, 0, 0, 0, parse_max_logprobs, "N", "top logprobs per token (Piston's limit is 20)", "20"},
-    {"--disable-log-stats", NULL, FLAG_FN, 0, 0, 0, disable_log_stats, NULL, "no periodic throughput line", NULL},
+    {"--disable-log-stats", NULL, FLAG_FN, 0, 0, 0, disable_log_stats, NULL, "no periodic throughput line", "serve: a line every 5 s while busy; the other commands: none"},
 };
 #undef OFF
 
 FlagGroup cli_engine_flags(EngineArgs *a) { return FLAG_GROUP("engine", engine_flags, a); }
-
-/* vLLM's flags that Piston has no use for or does not have. */
-static const FlagSpec vllm_flags[] = {
-    {"--trust-remote-code", NULL, FLAG_IGNORED, 0, 0, 0, NULL, NULL, "Piston runs no model code", NULL},
-    {"--uvicorn-log-level", NULL, FLAG_IGNORED, 0, 0, 0, NULL, "LEVEL", "Piston's HTTP server is its own, not uvicorn", NULL},
-    {"--disable-frontend-multiprocessing", NULL, FLAG_IGNORED, 0, 0, 0, NULL, NULL, "the front end is one libuv thread", NULL},
-    {"--disable-custom-all-reduce", NULL, FLAG_IGNORED, 0, 0, 0, NULL, NULL, "one GPU per model, no all-reduce", NULL},
-    {"--distributed-executor-backend", NULL, FLAG_IGNORED, 0, 0, 0, NULL, "NAME", "one process, no executor", NULL},
-    {"--tokenizer-mode", NULL, FLAG_IGNORED, 0, 0, 0, NULL, "MODE", "the tokenizer is the model's own, in C", NULL},
-    {"--disable-fastapi-docs", NULL, FLAG_IGNORED, 0, 0, 0, NULL, NULL, "there are no FastAPI docs", NULL},
-    {"--swap-space", NULL, FLAG_IGNORED, 0, 0, 0, NULL, "GiB", "preempted requests are recomputed, never swapped", NULL},
-    {"--max-seq-len-to-capture", NULL, FLAG_IGNORED, 0, 0, 0, NULL, "N", "decode graphs serve every context length", NULL},
-    {"--compilation-config", "-O", FLAG_IGNORED, 0, 0, 0, NULL, "CONFIG", "there is no torch.compile", NULL},
-    {"--quantization", "-q", FLAG_REFUSED, 0, 0, 0, NULL, "METHOD", "Piston reads the quantized types of GGUF files (Q4_0 to Q6_K); convert the model to GGUF with llama.cpp's convert_hf_to_gguf.py and llama-quantize", NULL},
-    {"--pipeline-parallel-size", "-pp", FLAG_REFUSED, 0, 0, 0, NULL, "N", "pipeline parallelism is not supported; run one replica per GPU behind a load balancer (deploy/README.md)", NULL},
-    {"--data-parallel-size", "-dp", FLAG_REFUSED, 0, 0, 0, NULL, "N", "run several replicas behind a load balancer or a Kubernetes Service (deploy/README.md)", NULL},
-    {"--speculative-config", NULL, FLAG_REFUSED, 0, 0, 0, NULL, "JSON", "speculative decoding is not supported yet", NULL},
-    {"--enable-lora", NULL, FLAG_REFUSED, 0, 0, 0, NULL, NULL, "LoRA adapters are not supported; merge the adapter into the weights", NULL},
-    {"--lora-modules", NULL, FLAG_REFUSED, 0, 0, 0, NULL, "MODULES", "LoRA adapters are not supported; merge the adapter into the weights", NULL},
-    {"--tokenizer", NULL, FLAG_REFUSED, 0, 0, 0, NULL, "NAME", "Piston reads the tokenizer from the model file", NULL},
-    {"--cpu-offload-gb", NULL, FLAG_REFUSED, 0, 0, 0, NULL, "GiB", "offloading weights to the CPU is not supported; use --device cpu or a smaller quantization", NULL},
-    {"--kv-transfer-config", NULL, FLAG_REFUSED, 0, 0, 0, NULL, "JSON", "disaggregated prefill is not supported", NULL},
-    {"--scheduling-policy", NULL, FLAG_REFUSED, 0, 0, 0, NULL, "POLICY", "Piston schedules first come, first served (fcfs) only", NULL},
-    {"--ssl-keyfile", NULL, FLAG_REFUSED, 0, 0, 0, NULL, "FILE", "TLS is not built in; terminate TLS at a proxy or an ingress (deploy/)", NULL},
-    {"--ssl-certfile", NULL, FLAG_REFUSED, 0, 0, 0, NULL, "FILE", "TLS is not built in; terminate TLS at a proxy or an ingress (deploy/)", NULL},
-    {"--limit-mm-per-prompt", NULL, FLAG_REFUSED, 0, 0, 0, NULL, "JSON", "multimodal inputs are not supported", NULL},
-    {"--rope-scaling", NULL, FLAG_REFUSED, 0, 0, 0, NULL, "JSON", "RoPE comes from the model's own metadata", NULL},
-    {"--rope-theta", NULL, FLAG_REFUSED, 0, 0, 0, NULL, "F", "RoPE comes from the model's own metadata", NULL},
-    {"--enable-sleep-mode", NULL, FLAG_REFUSED, 0, 0, 0, NULL, NULL, "sleep mode is not supported; stop the server and start it again", NULL},
-    {"--pipeline-parallel", NULL, FLAG_REFUSED, 0, 0, 0, NULL, NULL, "pipeline parallelism is not supported", NULL},
-};
-
-FlagGroup cli_vllm_flags(void) { return FLAG_GROUP("vLLM flags Piston refuses or ignores", vllm_flags, NULL); }

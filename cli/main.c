@@ -43,7 +43,10 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "serve")) return cmd_serve(argc - 2, argv + 2);
     if (!strcmp(cmd, "show")) return cmd_show(argc - 2, argv + 2);
     if (!strcmp(cmd, "pull")) return cmd_pull(argc - 2, argv + 2);
-    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) { /* no flags, no arguments */
+        const char *pos[1];
+        int n_pos = 0, rc = flags_parse(NULL, 0, argc - 2, argv + 2, pos, 0, &n_pos, "usage: piston version\n");
+        if (rc) return rc < 0 ? 2 : 0;
         printf("piston %s\n", PISTON_VERSION);
         return 0;
     }

@@ -102,9 +102,27 @@ static char *find_date_preamble(const char *src) {
     return out;
 }
 
+/* The variant of the family, by markers only its template has. */
+static ChatFlavor find_flavor(ChatTemplateKind kind, const char *src) {
+    if (kind == CHAT_TEMPLATE_CHATML) {
+        if (strstr(src, "multi_step_tool") && strstr(src, "last_query_index")) return CHAT_FLAVOR_QWEN3;
+        if (strstr(src, "json_to_python_type") && strstr(src, "You are a function calling AI model"))
+            return CHAT_FLAVOR_HERMES;
+        if (strstr(src, "Reasoning Mode: ") && strstr(src, "SmolLM")) return CHAT_FLAVOR_SMOLLM3;
+    }
+    if (kind == CHAT_TEMPLATE_MISTRAL && strstr(src, "[SYSTEM_PROMPT]") && strstr(src, "[TOOL_CALLS]")) {
+        if (strstr(src, "[CALL_ID]") && strstr(src, "[TOOL_CONTENT]")) return CHAT_FLAVOR_MISTRAL_SMALL;
+        if (strstr(src, "[THINK]") && strstr(src, "tools_definition")) return CHAT_FLAVOR_MINISTRAL;
+        if (strstr(src, "tools_description")) return CHAT_FLAVOR_DEVSTRAL;
+        return CHAT_FLAVOR_MISTRAL_V7;
+    }
+    return CHAT_FLAVOR_DEFAULT;
+}
+
 int chat_template_set_tokens(ChatTemplate *ct, const char *bos_text, const char *eos_text) {
     /* Only the texts the family's template actually writes are kept. */
-    int uses_bos = ct->kind == CHAT_TEMPLATE_LLAMA3 || ct->kind == CHAT_TEMPLATE_LLAMA2 || ct->kind == CHAT_TEMPLATE_MISTRAL ||
+    int uses_bos = ct->flavor == CHAT_FLAVOR_HERMES || ct->kind == CHAT_TEMPLATE_LLAMA3 ||
+                   ct->kind == CHAT_TEMPLATE_LLAMA2 || ct->kind == CHAT_TEMPLATE_MISTRAL ||
                    ct->kind == CHAT_TEMPLATE_MISTRAL_NEMO;
     int uses_eos = ct->kind == CHAT_TEMPLATE_LLAMA2 || ct->kind == CHAT_TEMPLATE_MISTRAL || ct->kind == CHAT_TEMPLATE_ZEPHYR ||
                    ct->kind == CHAT_TEMPLATE_MISTRAL_NEMO;
@@ -149,6 +167,9 @@ int chat_template_init(ChatTemplate *ct, const char *jinja_src, const char *name
     if (set_texts(ct, bos[kind], eos[kind]) != 0) goto oom;
     if (!name && kind == CHAT_TEMPLATE_CHATML) ct->default_system = find_default_system(jinja_src);
     if (!name && kind == CHAT_TEMPLATE_LLAMA3) ct->system_preamble = find_date_preamble(jinja_src);
+    if (!name) ct->flavor = find_flavor(ct->kind, jinja_src);
+    if (chat_flavor_mistral_args(ct->flavor) && !(ct->default_system = chat_mistral_default_system(jinja_src)))
+        ct->flavor = CHAT_FLAVOR_MISTRAL_V7; /* its default system prompt is written some way Piston cannot read */
     return 0;
 oom:
     chat_template_free(ct);
@@ -397,10 +418,22 @@ int chat_render_basic(const ChatTemplate *ct, const ChatMessage *msgs, int n, in
     int rc;
     put(&b, ""); /* an empty conversation still gives a string */
     switch (ct->kind) {
-    case CHAT_TEMPLATE_CHATML: rc = render_chatml(ct, msgs, n, add_generation_prompt, &b); break;
+    case CHAT_TEMPLATE_CHATML:
+        if (ct->flavor != CHAT_FLAVOR_DEFAULT) { /* the variants' plain turns are theirs too */
+            free(b.p);
+            return chat_render_tools(ct, msgs, n, NULL, add_generation_prompt, out, sp, err, errlen);
+        }
+        rc = render_chatml(ct, msgs, n, add_generation_prompt, &b);
+        break;
     case CHAT_TEMPLATE_LLAMA3: rc = render_llama3(ct, msgs, n, add_generation_prompt, &b); break;
     case CHAT_TEMPLATE_LLAMA2: rc = render_llama2(ct, msgs, n, &b, err, errlen); break;
-    case CHAT_TEMPLATE_MISTRAL: rc = render_mistral(ct, msgs, n, &b, err, errlen); break;
+    case CHAT_TEMPLATE_MISTRAL:
+        if (chat_flavor_mistral_args(ct->flavor)) { /* their plain turns are theirs too */
+            free(b.p);
+            return chat_render_tools(ct, msgs, n, NULL, add_generation_prompt, out, sp, err, errlen);
+        }
+        rc = render_mistral(ct, msgs, n, &b, err, errlen);
+        break;
     case CHAT_TEMPLATE_ZEPHYR: rc = render_zephyr(ct, msgs, n, add_generation_prompt, &b); break;
     case CHAT_TEMPLATE_MISTRAL_NEMO: free(b.p); return chat_render_tools(ct, msgs, n, NULL, add_generation_prompt, out, sp, err, errlen);
     default: snprintf(err, errlen, "chat template kind %d is not known", (int)ct->kind); rc = -1;

@@ -24,13 +24,30 @@ typedef enum ChatTemplateKind {
  * and parses the output). */
 typedef enum ToolFormat {
     TOOL_FORMAT_NONE = 0,
-    TOOL_FORMAT_HERMES,  /* <tool_call>\n{"name": ..., "arguments": ...}\n</tool_call>: ChatML, Qwen2.5, SmolLM2 */
-    TOOL_FORMAT_LLAMA3,  /* {"name": ..., "parameters": ...}: Llama-3.1 and later, one call */
-    TOOL_FORMAT_MISTRAL, /* [TOOL_CALLS][{"name": ..., "arguments": ...}, ...]: Mistral-Nemo */
+    TOOL_FORMAT_HERMES,       /* <tool_call>\n{"name": ..., "arguments": ...}\n</tool_call>: ChatML, Qwen2.5, SmolLM2 */
+    TOOL_FORMAT_LLAMA3,       /* {"name": ..., "parameters": ...}: Llama-3.1 and later, one call */
+    TOOL_FORMAT_MISTRAL,      /* [TOOL_CALLS][{"name": ..., "arguments": ...}, ...]: Mistral-Nemo */
+    TOOL_FORMAT_MISTRAL_ARGS, /* [TOOL_CALLS]name[ARGS]{...}, once per call: Mistral-Small-3.2, Devstral,
+                               * Ministral-3 / Magistral */
 } ToolFormat;
+
+/* A family's variant whose template writes plain turns or tools its own way (found from the
+ * template's source; chat_template_tools.c, chat_template_chatml.c). */
+typedef enum ChatFlavor {
+    CHAT_FLAVOR_DEFAULT = 0,
+    CHAT_FLAVOR_QWEN3,   /* ChatML: Qwen3's tools (no default system), <think> in the last turns */
+    CHAT_FLAVOR_HERMES,  /* ChatML: Hermes-2-Pro / Hermes-3 tool_use (BOS, tools as Python signatures) */
+    CHAT_FLAVOR_SMOLLM3, /* ChatML: SmolLM3's metadata header and reasoning mode */
+    /* Mistral with [SYSTEM_PROMPT] and [TOOL_CALLS]name[ARGS] (chat_template_mistral.c): */
+    CHAT_FLAVOR_MISTRAL_SMALL, /* Mistral-Small-3.2: [CALL_ID], [TOOL_CONTENT], tools before the last user turn */
+    CHAT_FLAVOR_DEVSTRAL,      /* Devstral (Unsloth's template): tools after the system prompt */
+    CHAT_FLAVOR_MINISTRAL,     /* Ministral-3 / Magistral reasoning: [THINK] in the default system prompt */
+    CHAT_FLAVOR_MISTRAL_V7,    /* another template of that format, which Piston does not know: tools refused */
+} ChatFlavor;
 
 typedef struct ChatTemplate {
     ChatTemplateKind kind;
+    ChatFlavor flavor;
     char *default_system; /* a system prompt the template adds when none is given, or NULL */
     char *bos_text;       /* e.g. "<s>" or "<|begin_of_text|>" when the template emits it, or NULL */
     char *eos_text;       /* e.g. "</s>" when the template emits it (Llama-2, Mistral, Zephyr), or NULL */
@@ -93,6 +110,9 @@ int chat_prompt_encode(const ChatTemplate *ct, const Tokenizer *tok, const ChatP
 
 /* The tool-call format of the family (TOOL_FORMAT_NONE: it has none). */
 ToolFormat chat_template_tool_format(const ChatTemplate *ct);
+/* Why Piston refuses tools for this template, naming the family, where its template has a
+ * tool format Piston does not write; NULL otherwise. */
+const char *chat_template_tools_unsupported(const ChatTemplate *ct);
 /* Render with tools (a JSON array of OpenAI tool objects {type, function: {name, description,
  * parameters}}; NULL for none) and tool messages in the history (assistant tool_calls, role
  * "tool"), the way the family's own template renders them. Returns 0, or negative with err

@@ -9,8 +9,11 @@
  *   Llama-3  Llama-3.1 / 3.2 / 3.3's: "Environment: ipython", the tools (indented JSON) in
  *            the first user message, a call as {"name", "parameters"} (one per turn),
  *            results in ipython turns;
- *   Mistral-Nemo's: [AVAILABLE_TOOLS] before the last user message, [TOOL_CALLS] with
- *            9-character ids, [TOOL_RESULTS].
+ * Qwen3's, Hermes-2-Pro / Hermes-3 tool_use and SmolLM3's ChatML variants are in
+ * chat_template_chatml.c and chat_template_hermes.c, Mistral-Nemo's in chat_template_nemo.c,
+ * Mistral's later format ([SYSTEM_PROMPT], [TOOL_CALLS]name[ARGS]: Mistral-Small-3.2,
+ * Devstral, Ministral-3 / Magistral) in chat_template_mistral.c; another template of that
+ * format, which Piston does not know, is refused by name.
  * Raised errors keep the templates' words. */
 #include <errno.h>
 #include <stdio.h>
@@ -22,12 +25,22 @@
 #include "engine/pyjson.h"
 
 ToolFormat chat_template_tool_format(const ChatTemplate *ct) {
+    if (ct->flavor == CHAT_FLAVOR_MISTRAL_V7) return TOOL_FORMAT_NONE;
+    if (chat_flavor_mistral_args(ct->flavor)) return TOOL_FORMAT_MISTRAL_ARGS;
     switch (ct->kind) {
     case CHAT_TEMPLATE_CHATML: return TOOL_FORMAT_HERMES;
     case CHAT_TEMPLATE_LLAMA3: return ct->system_preamble ? TOOL_FORMAT_LLAMA3 : TOOL_FORMAT_NONE;
     case CHAT_TEMPLATE_MISTRAL_NEMO: return TOOL_FORMAT_MISTRAL;
     default: return TOOL_FORMAT_NONE;
     }
+}
+
+const char *chat_template_tools_unsupported(const ChatTemplate *ct) {
+    if (ct->flavor == CHAT_FLAVOR_MISTRAL_V7)
+        return "this model's chat template uses Mistral's [TOOL_CALLS]name[ARGS] tool format, but in a template Piston "
+               "does not know (it writes Mistral-Small-3.2's, Devstral's and Ministral-3's); send the request without "
+               "tools";
+    return NULL;
 }
 
 static int is(const ChatMessage *m, const char *role) { return m->role && !strcmp(m->role, role); }
@@ -46,13 +59,13 @@ static void put_trim(PyBuf *b, ChatSpans *sp, const char *s) {
     mark_from(b, sp, at);
 }
 
-static void put_text(PyBuf *b, ChatSpans *sp, const char *s) {
+void chat_put_text(PyBuf *b, ChatSpans *sp, const char *s) {
     size_t at = b->n;
     pybuf_puts(b, s);
     mark_from(b, sp, at);
 }
 
-static void put_json(PyBuf *b, ChatSpans *sp, const cJSON *v, int indent) {
+void chat_put_json(PyBuf *b, ChatSpans *sp, const cJSON *v, int indent) {
     size_t at = b->n;
     pyjson_dump(b, v, indent);
     mark_from(b, sp, at);
@@ -78,33 +91,34 @@ static int render_chatml(const ChatTemplate *ct, const ChatMessage *m, int n, co
     int has_system = n > 0 && is(&m[0], "system");
     if (tools && cJSON_GetArraySize(tools) > 0) {
         pybuf_puts(b, "<|im_start|>system\n");
-        if (has_system) put_text(b, sp, text(&m[0]));
+        if (has_system) chat_put_text(b, sp, text(&m[0]));
         else pybuf_puts(b, def);
         pybuf_puts(b, k_qwen_tools_head);
-        for (const cJSON *t = tools->child; t; t = t->next) pybuf_puts(b, "\n"), put_json(b, sp, t, -1);
+        for (const cJSON *t = tools->child; t; t = t->next) pybuf_puts(b, "\n"), chat_put_json(b, sp, t, -1);
         pybuf_puts(b, k_qwen_tools_tail);
     } else if (has_system || ct->default_system) {
         pybuf_puts(b, "<|im_start|>system\n");
-        if (has_system) put_text(b, sp, text(&m[0]));
+        if (has_system) chat_put_text(b, sp, text(&m[0]));
         else pybuf_puts(b, def);
         pybuf_puts(b, "<|im_end|>\n");
     }
     for (int i = 0; i < n; i++) {
         if (is(&m[i], "user") || (is(&m[i], "system") && i > 0) || (is(&m[i], "assistant") && !m[i].n_tool_calls)) {
             pybuf_puts(b, "<|im_start|>"), pybuf_puts(b, m[i].role), pybuf_puts(b, "\n");
-            put_text(b, sp, text(&m[i])), pybuf_puts(b, "<|im_end|>\n");
+            chat_put_text(b, sp, text(&m[i])), pybuf_puts(b, "<|im_end|>\n");
         } else if (is(&m[i], "assistant")) {
             pybuf_puts(b, "<|im_start|>assistant");
-            if (*text(&m[i])) pybuf_puts(b, "\n"), put_text(b, sp, text(&m[i]));
+            if (*text(&m[i])) pybuf_puts(b, "\n"), chat_put_text(b, sp, text(&m[i]));
             for (int k = 0; k < m[i].n_tool_calls; k++) {
-                pybuf_puts(b, "\n<tool_call>\n{\"name\": \""), put_text(b, sp, m[i].tool_calls[k].name);
-                pybuf_puts(b, "\", \"arguments\": "), put_json(b, sp, m[i].tool_calls[k].arguments, -1);
+                pybuf_puts(b, "\n<tool_call>\n{\"name\": \""), chat_put_text(b, sp, m[i].tool_calls[k].name);
+                pybuf_puts(b, "\", \"arguments\": "), chat_put_json(b, sp, m[i].tool_calls[k].arguments, -1);
                 pybuf_puts(b, "}\n</tool_call>");
             }
             pybuf_puts(b, "<|im_end|>\n");
         } else if (is(&m[i], "tool")) { /* consecutive results share one user turn */
             if (i == 0 || !is(&m[i - 1], "tool")) pybuf_puts(b, "<|im_start|>user");
-            pybuf_puts(b, "\n<tool_response>\n"), put_text(b, sp, text(&m[i])), pybuf_puts(b, "\n</tool_response>");
+            pybuf_puts(b, "\n<tool_response>\n"), chat_put_text(b, sp, text(&m[i]));
+            pybuf_puts(b, "\n</tool_response>");
             if (i == n - 1 || !is(&m[i + 1], "tool")) pybuf_puts(b, "<|im_end|>\n");
         }
     }
@@ -129,7 +143,7 @@ static int render_llama3(const ChatTemplate *ct, const ChatMessage *m, int n, co
         pybuf_puts(b, "Given the following functions, please respond with a JSON for a function call with its proper "
                       "arguments that best answers the given prompt.\n\nRespond in the format {\"name\": function name, "
                       "\"parameters\": dictionary of argument name and its value}.Do not use variables.\n\n");
-        for (const cJSON *t = tools->child; t; t = t->next) put_json(b, sp, t, 4), pybuf_puts(b, "\n\n");
+        for (const cJSON *t = tools->child; t; t = t->next) chat_put_json(b, sp, t, 4), pybuf_puts(b, "\n\n");
         put_trim(b, sp, text(&m[0]));
         pybuf_puts(b, "<|eot_id|>");
         m++, n--;
@@ -142,8 +156,8 @@ static int render_llama3(const ChatTemplate *ct, const ChatMessage *m, int n, co
         } else if (m[i].n_tool_calls) {
             if (m[i].n_tool_calls != 1) return err_set(err, errlen, -EINVAL, "This model only supports single tool-calls at once!");
             pybuf_puts(b, "<|start_header_id|>assistant<|end_header_id|>\n\n{\"name\": \"");
-            put_text(b, sp, m[i].tool_calls[0].name), pybuf_puts(b, "\", \"parameters\": ");
-            put_json(b, sp, m[i].tool_calls[0].arguments, -1);
+            chat_put_text(b, sp, m[i].tool_calls[0].name), pybuf_puts(b, "\", \"parameters\": ");
+            chat_put_json(b, sp, m[i].tool_calls[0].arguments, -1);
             pybuf_puts(b, "}<|eot_id|>");
         } else {
             pybuf_puts(b, "<|start_header_id|>"), pybuf_puts(b, m[i].role), pybuf_puts(b, "<|end_header_id|>\n\n");
@@ -152,85 +166,6 @@ static int render_llama3(const ChatTemplate *ct, const ChatMessage *m, int n, co
         }
     }
     if (gen) pybuf_puts(b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
-    return 0;
-}
-
-static int id9(const char *id) {
-    if (!id || strlen(id) != 9) return 0;
-    return 1;
-}
-
-static int render_nemo(const ChatTemplate *ct, const ChatMessage *m, int n, const cJSON *tools, PyBuf *b, ChatSpans *sp,
-                       char *err, size_t errlen) {
-    const char *sys = NULL, *eos = ct->eos_text ? ct->eos_text : "";
-    if (n > 0 && is(&m[0], "system")) sys = text(&m[0]), m++, n--;
-    int last_user = -1, k = 0;
-    for (int i = 0; i < n; i++) {
-        if (is(&m[i], "user")) last_user = i;
-        if (is(&m[i], "tool") || is(&m[i], "tool_results") || m[i].n_tool_calls) continue;
-        if (is(&m[i], "user") != (k++ % 2 == 0))
-            return err_set(err, errlen, -EINVAL, "After the optional system message, conversation roles must alternate "
-                           "user/assistant/user/assistant/...");
-    }
-    pybuf_puts(b, ct->bos_text ? ct->bos_text : "");
-    for (int i = 0; i < n; i++) {
-        /* Jinja compares message dicts: a user message equal to the last one counts as it */
-        int is_last_user = last_user >= 0 && is(&m[i], "user") && !strcmp(text(&m[i]), text(&m[last_user]));
-        if (is(&m[i], "user")) {
-            if (tools && is_last_user) {
-                pybuf_puts(b, "[AVAILABLE_TOOLS]");
-                size_t at = b->n; /* the tools as a whole: no control token in them */
-                pybuf_puts(b, "[");
-                for (const cJSON *t = tools->child; t; t = t->next) {
-                    const cJSON *f = cJSON_GetObjectItemCaseSensitive(t, "function");
-                    pybuf_puts(b, "{\"type\": \"function\", \"function\": {");
-                    int first = 1;
-                    for (const cJSON *e = f ? f->child : NULL; e; e = e->next) {
-                        if (!strcmp(e->string, "return")) continue;
-                        if (!first) pybuf_puts(b, ", ");
-                        first = 0;
-                        pybuf_puts(b, "\""), pybuf_puts(b, e->string), pybuf_puts(b, "\": ");
-                        if (cJSON_IsString(e)) pybuf_puts(b, "\""), pybuf_puts(b, e->valuestring), pybuf_puts(b, "\"");
-                        else pyjson_dump(b, e, -1);
-                    }
-                    pybuf_puts(b, "}}");
-                    pybuf_puts(b, t->next ? ", " : "]");
-                }
-                mark_from(b, sp, at);
-                pybuf_puts(b, "[/AVAILABLE_TOOLS]");
-            }
-            pybuf_puts(b, "[INST]");
-            if (i == n - 1 && sys) put_text(b, sp, sys), pybuf_puts(b, "\n\n");
-            put_text(b, sp, text(&m[i])), pybuf_puts(b, "[/INST]");
-        } else if (m[i].n_tool_calls) {
-            pybuf_puts(b, "[TOOL_CALLS]");
-            size_t at = b->n; /* the calls as a whole */
-            pybuf_puts(b, "[");
-            for (int c = 0; c < m[i].n_tool_calls; c++) {
-                const ChatToolCall *tc = &m[i].tool_calls[c];
-                if (!id9(tc->id)) return err_set(err, errlen, -EINVAL, "Tool call IDs should be alphanumeric strings with length 9!");
-                pybuf_puts(b, "{\"name\": "), pyjson_string(b, tc->name), pybuf_puts(b, ", \"arguments\": ");
-                pyjson_dump(b, tc->arguments, -1);
-                pybuf_puts(b, ", \"id\": \""), pybuf_puts(b, tc->id), pybuf_puts(b, "\"}");
-                if (c + 1 < m[i].n_tool_calls) pybuf_puts(b, ", ");
-                else pybuf_puts(b, "]"), mark_from(b, sp, at), pybuf_puts(b, eos);
-            }
-        } else if (is(&m[i], "assistant")) {
-            put_text(b, sp, text(&m[i])), pybuf_puts(b, eos);
-        } else if (is(&m[i], "tool") || is(&m[i], "tool_results")) {
-            pybuf_puts(b, "[TOOL_RESULTS]");
-            size_t at = b->n; /* the result as a whole */
-            pybuf_puts(b, "{\"content\": "), pybuf_puts(b, text(&m[i])), pybuf_puts(b, ", ");
-            if (!id9(m[i].tool_call_id))
-                return err_set(err, errlen, -EINVAL, "Tool call IDs should be alphanumeric strings with length 9!");
-            pybuf_puts(b, "\"call_id\": \""), pybuf_puts(b, m[i].tool_call_id), pybuf_puts(b, "\"}");
-            mark_from(b, sp, at);
-            pybuf_puts(b, "[/TOOL_RESULTS]");
-        } else {
-            return err_set(err, errlen, -EINVAL, "Only user and assistant roles are supported, with the exception of an "
-                           "initial optional system message!");
-        }
-    }
     return 0;
 }
 
@@ -246,8 +181,21 @@ int chat_render_tools(const ChatTemplate *ct, const ChatMessage *msgs, int n, co
     PyBuf b = {0};
     pybuf_puts(&b, "");
     int rc;
+    if (ct->flavor == CHAT_FLAVOR_MISTRAL_V7) {
+        for (int i = 0; i < n; i++)
+            if (msgs[i].n_tool_calls || is(&msgs[i], "tool")) tools = (const cJSON *)1;
+        free(b.p);
+        if (tools) return err_set(err, errlen, -EINVAL, "%s", chat_template_tools_unsupported(ct));
+        return chat_render_basic(ct, msgs, n, gen, out, sp, err, errlen);
+    }
     switch (ct->kind) {
-    case CHAT_TEMPLATE_CHATML: rc = render_chatml(ct, msgs, n, tools, gen, &b, sp); break;
+    case CHAT_TEMPLATE_CHATML:
+        if (ct->flavor == CHAT_FLAVOR_QWEN3) rc = chat_render_qwen3(msgs, n, tools, gen, &b, sp, err, errlen);
+        else if (ct->flavor == CHAT_FLAVOR_HERMES)
+            rc = chat_render_hermes(ct, msgs, n, tools, gen, &b, sp, err, errlen);
+        else if (ct->flavor == CHAT_FLAVOR_SMOLLM3) rc = chat_render_smollm3(msgs, n, gen, &b, sp);
+        else rc = render_chatml(ct, msgs, n, tools, gen, &b, sp);
+        break;
     case CHAT_TEMPLATE_LLAMA3:
         if (!ct->system_preamble) { /* Llama-3.0: the plain template (render_llama3 is 3.1's, preamble and all) */
             for (int i = 0; i < n; i++)
@@ -259,13 +207,22 @@ int chat_render_tools(const ChatTemplate *ct, const ChatMessage *msgs, int n, co
         }
         rc = render_llama3(ct, msgs, n, tools, gen, &b, sp, err, errlen);
         break;
-    case CHAT_TEMPLATE_MISTRAL_NEMO: rc = render_nemo(ct, msgs, n, tools, &b, sp, err, errlen); break;
+    case CHAT_TEMPLATE_MISTRAL_NEMO: rc = chat_render_nemo(ct, msgs, n, tools, &b, sp, err, errlen); break;
+    case CHAT_TEMPLATE_MISTRAL:
+        if (chat_flavor_mistral_args(ct->flavor)) {
+            rc = chat_render_mistral_args(ct, msgs, n, tools, &b, sp, err, errlen);
+            break;
+        }
+        /* the old Mistral template has no tools */
+        /* fall through */
     default:
         free(b.p);
         for (int i = 0; i < n; i++)
             if (msgs[i].n_tool_calls || is(&msgs[i], "tool")) tools = (const cJSON *)1;
         if (tools)
-            return err_set(err, errlen, -EINVAL, "the %s chat template has no tool calls (ChatML, Llama-3.1 and Mistral-Nemo have)",
+            return err_set(err, errlen, -EINVAL,
+                           "the %s chat template has no tool calls (ChatML, Llama-3.1, Mistral-Nemo and "
+                           "Mistral-Small-3.2 have)",
                            chat_template_kind_name(ct->kind));
         return chat_render_basic(ct, msgs, n, gen, out, sp, err, errlen);
     }

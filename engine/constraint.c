@@ -57,6 +57,20 @@ done:
     return rc;
 }
 
+/* The control tokens whose text is exactly one of the tool format's literals (the trigger,
+ * Mistral's [ARGS]; never an end-of-generation token). */
+static void find_terminals(Constraint *c, const ConstraintVocab *v, const char *spec, size_t len) {
+    const char *lit[2];
+    int n_lit = tool_spec_controls(spec, len, lit);
+    for (int32_t id = 0; id < v->n_vocab && c->n_terminal < 4; id++) {
+        int eog = 0, hit = 0;
+        for (int k = 0; k < v->n_eog; k++) eog |= v->eog[k] == id;
+        for (int k = 0; k < n_lit; k++)
+            hit |= v->len[id] == strlen(lit[k]) && !memcmp(v->bytes + v->off[id], lit[k], v->len[id]);
+        if (!v->usable[id] && !eog && hit) c->terminal[c->n_terminal++] = id;
+    }
+}
+
 int constraint_compile(const ConstraintVocab *v, const ConstraintSpec *spec, const ConstraintLimits *lim,
                        Constraint **out, char *err, size_t errlen) {
     *out = NULL;
@@ -102,6 +116,7 @@ int constraint_compile(const ConstraintVocab *v, const ConstraintSpec *spec, con
         constraint_unref(c);
         return rc;
     }
+    if (spec->kind == CONSTRAINT_TOOLS) find_terminals(c, v, text, spec->len);
     c->compile_seconds = base_now() - t0;
     *out = c;
     return 0;

@@ -1,7 +1,8 @@
 /* Constrained decoding: a constraint (a JSON Schema, any JSON object, a regular expression,
  * a choice of strings, a GBNF grammar, or a tool-call format) compiled into a grammar, the
  * grammar into per-rule DFAs run by a pushdown parser, and the parser walked over the
- * tokenizer's vocabulary as a trie to give each step's token mask.
+ * tokenizer's vocabulary as a trie to give each step's token mask. Control tokens are never
+ * text, except a tool-call constraint's trigger token (constraint_matcher_is_terminal).
  *
  * Masks are cheap at run time because most of the work is done once per compiled constraint
  * (constraint_ci.c, after XGrammar's adaptive token-mask cache): for every DFA state, the
@@ -113,6 +114,10 @@ void constraint_matcher_reset(ConstraintMatcher *m);
  * matcher sharing m's tables. End-of-generation tokens are in it exactly when the text so
  * far is complete. NULL when the parser hit a memory limit (err set). */
 const uint32_t *constraint_matcher_mask(ConstraintMatcher *m, char *err, size_t errlen);
+/* A control token this constraint takes as its text (a tool format's trigger or other literal
+ * where the vocabulary has it as one token, Mistral's [TOOL_CALLS] and [ARGS]): the mask allows it where the
+ * grammar takes its bytes, and its text belongs to the output (detok_push_text). */
+int constraint_matcher_is_terminal(const ConstraintMatcher *m, int32_t id);
 /* Advance by token id (its bytes; an end-of-generation token ends the text). 0, or -1 when
  * the token is not allowed here (or a limit was hit: err says which). */
 int constraint_matcher_accept(ConstraintMatcher *m, int32_t id, char *err, size_t errlen);

@@ -24,11 +24,8 @@ struct ConstraintCache {
     uint64_t tick;
 };
 
-static uint64_t spec_hash(const ConstraintSpec *s) {
-    uint64_t h = hash_mix64((uint64_t)s->kind + 1);
-    for (size_t i = 0; i < s->len; i++) h = (h ^ (unsigned char)s->text[i]) * 0x100000001b3ull;
-    return hash_mix64(h);
-}
+/* a filter before the full comparison of find(): the kind seeds the hash of the text */
+static uint64_t spec_hash(const ConstraintSpec *s) { return hash_bytes(s->text, s->len, (uint64_t)s->kind + 1); }
 
 int constraint_cache_create(int capacity, ConstraintCache **out) {
     ConstraintCache *c = calloc(1, sizeof *c);

@@ -47,6 +47,11 @@ struct Constraint {
     atomic_llong ci_tokens, cd_tokens;
     int n_eager;                   /* tables made at compile time */
     atomic_int n_lazy;
+    /* control tokens the grammar takes as their text: only a tool format's literals
+     * ("[TOOL_CALLS]" and "[ARGS]" are ones in Mistral's vocabularies, tool_spec_controls),
+     * never any other control token */
+    int32_t terminal[4];
+    int n_terminal;
 };
 
 int constraint_ci_build(Constraint *c, const ConstraintVocab *v, double soft_deadline, char *err, size_t errlen);

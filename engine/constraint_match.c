@@ -179,6 +179,13 @@ const uint32_t *constraint_matcher_mask(ConstraintMatcher *m, char *err, size_t 
         }
     }
     free(ids);
+    for (int i = 0; i < sh->c->n_terminal; i++) { /* the control tokens the grammar takes as text */
+        int32_t id = sh->c->terminal[i], st = m->state;
+        const uint8_t *b = (const uint8_t *)sh->v->bytes + sh->v->off[id];
+        for (uint32_t k = 0; k < sh->v->len[id] && st >= 0; k++) st = gp_step(&sh->p, st, b[k]);
+        if (st == GP_ERROR) goto fail;
+        if (st >= 0) mask[id >> 5] |= 1u << (id & 31);
+    }
     int acc = gp_accepting(&sh->p, m->state);
     if (acc < 0) goto fail;
     for (int i = 0; acc && i < sh->v->n_eog; i++) mask[sh->v->eog[i] >> 5] |= 1u << (sh->v->eog[i] & 31);
@@ -188,6 +195,12 @@ fail:
     err_set(err, errlen, sh->p.err ? sh->p.err : -ENOMEM,
             "the structured output's parser ran out of memory (%zu MiB per request)", PARSER_MAX_BYTES >> 20);
     return NULL;
+}
+
+int constraint_matcher_is_terminal(const ConstraintMatcher *m, int32_t id) {
+    for (int i = 0; i < m->sh->c->n_terminal; i++)
+        if (m->sh->c->terminal[i] == id) return 1;
+    return 0;
 }
 
 static int is_eog(const ConstraintVocab *v, int32_t id) {
@@ -206,8 +219,10 @@ int constraint_matcher_accept(ConstraintMatcher *m, int32_t id, char *err, size_
         return 0;
     }
     /* a control token's bytes are its name ("<unk>"), which a constraint may well take, but it
-     * decodes to nothing: the masks never allow it, and neither does accept */
-    if (!sh->v->usable[id]) return err_set(err, errlen, -EINVAL, "token %d is a control token, not text", id);
+     * decodes to nothing: the masks never allow it, and neither does accept, except for the
+     * constraint's terminals (their text is emitted: constraint_matcher_is_terminal) */
+    if (!sh->v->usable[id] && !constraint_matcher_is_terminal(m, id))
+        return err_set(err, errlen, -EINVAL, "token %d is a control token, not text", id);
     const uint8_t *b = (const uint8_t *)sh->v->bytes + sh->v->off[id];
     int32_t st = m->state;
     for (uint32_t i = 0; i < sh->v->len[id]; i++) {

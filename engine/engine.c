@@ -122,6 +122,7 @@ int64_t engine_weight_bytes(const Engine *e) { return model_weight_bytes(e->tm.m
 int64_t engine_kv_bytes_per_token(const Engine *e) {
     return kv_cache_bytes_per_token(&e->tm.model->cfg, e->runner->kv_dtype);
 }
+int engine_kv_dtype(const Engine *e) { return e->runner->kv_dtype; }
 const ModelConfig *engine_model_config(const Engine *e) { return &e->tm.model->cfg; }
 const Tokenizer *engine_tokenizer(const Engine *e) { return e->tm.tok; }
 const ConstraintVocab *engine_constraint_vocab(const Engine *e) { return e->vocab; }

@@ -145,6 +145,8 @@ const Backend *engine_backend(const Engine *e);
 /* What a decode step reads: the weights, and the KV cache bytes of one token of context. */
 int64_t engine_weight_bytes(const Engine *e);
 int64_t engine_kv_bytes_per_token(const Engine *e);
+/* The KV cache's element type as resolved from --kv-cache-dtype (DT_F16, DT_BF16, DT_F32). */
+int engine_kv_dtype(const Engine *e);
 /* CLOCK_MONOTONIC seconds (base/clock.h): the clock of every engine timestamp */
 double engine_now(void);
 

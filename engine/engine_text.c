@@ -22,8 +22,11 @@ int engine_absorb_text(Engine *e, EngineSeq *s, int32_t id) {
     if (!e->tm.tok) return 0; /* a dummy model: token ids only */
     if (text_reserve(e, s)) return 0;
     size_t old = s->text_len;
-    if (s->stop_token < 0) /* a stop token id is not part of the text */
-        s->text_len += detok_push(e->tm.tok, &s->detok, id, s->text + s->text_len, s->text_cap - s->text_len - 1);
+    if (s->stop_token < 0) { /* a stop token id is not part of the text; a constraint's terminal is */
+        int as_text = s->matcher && constraint_matcher_is_terminal(s->matcher, id);
+        s->text_len += (as_text ? detok_push_text : detok_push)(e->tm.tok, &s->detok, id, s->text + s->text_len,
+                                                               s->text_cap - s->text_len - 1);
+    }
     if (s->finish) s->text_len += detok_flush(&s->detok, s->text + s->text_len, s->text_cap - s->text_len - 1);
     s->text[s->text_len] = 0;
     if (s->finish == FINISH_STOP || s->finish == FINISH_ABORT || s->params.n_stop == 0 ||

@@ -3,7 +3,8 @@
  * templates of which "default" is the one; or chat_template.jinja, where newer transformers
  * save it) and generation_config.json's defaults: temperature, top_p, top_k, min_p,
  * repetition_penalty and the eos_token_id list, which vLLM applies to a request that does
- * not set them (--generation-config auto), ignores (vllm) or reads from another folder. */
+ * not set them (--generation-config auto), ignores (vllm) or reads from another folder; and
+ * gen_defaults_apply, the one way every dialect and the CLI lay them under a request. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,4 +88,15 @@ int hf_generation_config_read(TextModel *m, const char *dir, int required, char 
             tokenizer_add_eog(m->tok, (int32_t)e->valuedouble);
     cJSON_Delete(j);
     return 0;
+}
+
+void gen_defaults_apply(SamplingParams *p, const SamplingParams *d, unsigned keep) {
+    SamplingParams n;
+    sampling_params_default(&n);
+    if (!(keep & GEN_TEMPERATURE) && d->temperature != n.temperature) p->temperature = d->temperature;
+    if (!(keep & GEN_TOP_K) && d->top_k != n.top_k) p->top_k = d->top_k;
+    if (!(keep & GEN_TOP_P) && d->top_p != n.top_p) p->top_p = d->top_p;
+    if (!(keep & GEN_MIN_P) && d->min_p != n.min_p) p->min_p = d->min_p;
+    if (!(keep & GEN_REPETITION_PENALTY) && d->repetition_penalty != n.repetition_penalty)
+        p->repetition_penalty = d->repetition_penalty;
 }

@@ -74,7 +74,10 @@ int text_model_open(TextModel *m, const TextModelArgs *a, char *err, size_t errl
     }
     int chat = 0;
     if (m->tok) chat = chat_template_for_model(&m->chat, src, m->tok, a->chat_template, m->chat_err, sizeof m->chat_err);
-    else snprintf(m->chat_err, sizeof m->chat_err, "a dummy model without a tokenizer.json has no chat template");
+    else
+        snprintf(m->chat_err, sizeof m->chat_err,
+                 "the model has no tokenizer (a dummy model without tokenizer.json), so no chat template: only "
+                 "token-id prompts work");
     if (chat < 0) {
         rc = err_set(err, errlen, -EINVAL, "%s", m->chat_err);
         goto fail;

@@ -47,6 +47,22 @@ int text_model_load(TextModel *m, const char *path, const char *chat_template, i
 char *hf_chat_template_read(const char *dir);
 int hf_generation_config_read(TextModel *m, const char *dir, int required, char *err, size_t errlen);
 
+/* The sampling fields generation_config.json may set, as a mask. */
+enum {
+    GEN_TEMPERATURE = 1 << 0,
+    GEN_TOP_K = 1 << 1,
+    GEN_TOP_P = 1 << 2,
+    GEN_MIN_P = 1 << 3,
+    GEN_REPETITION_PENALTY = 1 << 4
+};
+/* The model's defaults d (gen_defaults) into p, a request's parameters, except the fields in
+ * keep (those the request set). Only the fields d sets (those that differ from
+ * sampling_params_default) move, so where the file is silent a dialect's own defaults stay
+ * (Ollama's temperature 0.8); a file that says temperature 1.0 is silent in this sense. A
+ * dialect that parses its request after this call passes keep 0: the request's own values
+ * then overwrite these, as in vLLM. */
+void gen_defaults_apply(SamplingParams *p, const SamplingParams *d, unsigned keep);
+
 void text_model_free(TextModel *m);
 
 #endif

@@ -179,6 +179,8 @@ int tokenizer_from_spec(const TokSpec *sp, Tokenizer **out, char *err, size_t er
         if ((rc = tok_bpe_load(t, sp, err, errlen))) goto fail;
         t->add_space_prefix = 0;
     } else {
+        /* a tokenizer.json's merges (a GGUF's SentencePiece merges by score); byte_tok is redone below */
+        if (sp->n_merges && !sp->score && (rc = tok_bpe_load(t, sp, err, errlen))) goto fail;
         char hex[8];
         for (int b = 0; b < 256; b++) {
             snprintf(hex, sizeof hex, "<0x%02X>", b);
@@ -294,10 +296,18 @@ int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int add_s
     return tokenizer_encode_spans(t, text, len, add_special, parse_special, NULL, 0, ids, cap);
 }
 
+static int space_prefix(const Tokenizer *t, const char *text, const Frag *f, int prev_special) {
+    int sp = t->add_space_prefix;
+    const char *s = text + f->off;                                             /* f->len > 0 */
+    int space = s[0] == ' ' || (f->len >= 3 && !memcmp(s, "\xE2\x96\x81", 3)); /* as it is once escaped */
+    return (sp & TOK_SPACE_PREFIX) && prev_special && (!(sp & TOK_SPACE_PREFIX_FIRST) || f->off == 0) &&
+           !((sp & TOK_SPACE_PREFIX_UNLESS_SPACE) && space);
+}
+
 int tokenizer_encode_spans(const Tokenizer *t, const char *text, size_t len, int add_special, int parse_special,
                            const TokSpan *plain, int n_plain, int32_t *ids, int cap) {
     /* At most one id per byte (plus BOS, EOS, a space prefix), so the count fits an int. */
-    if (len > (size_t)INT_MAX / 2) return -1;
+    if (!t || len > (size_t)INT_MAX / 2) return -1; /* no tokenizer: callers refuse text first */
     TokOut out = {ids, cap < 0 ? 0 : cap, 0};
     Frag *fr;
     int nf = partition(t, text, len, parse_special, plain, n_plain, &fr);
@@ -314,7 +324,7 @@ int tokenizer_encode_spans(const Tokenizer *t, const char *text, size_t len, int
         }
         if (fr[i].len == 0) continue; /* empty text gives no ids, not a lone "▁" */
         if (t->model == TOK_MODEL_BPE) rc = tok_bpe_encode(t, text + fr[i].off, fr[i].len, &out);
-        else rc = tok_spm_encode(t, text + fr[i].off, fr[i].len, t->add_space_prefix && prev_special, &out);
+        else rc = tok_spm_encode(t, text + fr[i].off, fr[i].len, space_prefix(t, text, &fr[i], prev_special), &out);
         prev_special = 0;
     }
     free(fr);
@@ -348,26 +358,29 @@ int tokenizer_encode_spans_alloc(const Tokenizer *t, const char *text, size_t le
     return -EINVAL;
 }
 
-/* ---- accessors ---- */
+/* ---- accessors ----
+ * t may be NULL (a dummy model without tokenizer.json): an empty vocabulary, so every id is
+ * out of range, nothing is EOG and every piece is "". */
 
-int tokenizer_n_vocab(const Tokenizer *t) { return t->n_vocab; }
-int32_t tokenizer_bos(const Tokenizer *t) { return t->bos; }
-int32_t tokenizer_eos(const Tokenizer *t) { return t->eos; }
+int tokenizer_n_vocab(const Tokenizer *t) { return t ? t->n_vocab : 0; }
+int32_t tokenizer_bos(const Tokenizer *t) { return t ? t->bos : -1; }
+int32_t tokenizer_eos(const Tokenizer *t) { return t ? t->eos : -1; }
 
-int tokenizer_is_eog(const Tokenizer *t, int32_t id) {
-    return id >= 0 && id < t->n_vocab && t->eog[id];
-}
+int tokenizer_is_eog(const Tokenizer *t, int32_t id) { return t && id >= 0 && id < t->n_vocab && t->eog[id]; }
 
 int tokenizer_is_control(const Tokenizer *t, int32_t id) {
-    return id >= 0 && id < t->n_vocab && (t->type[id] == TOK_TYPE_CONTROL || t->type[id] == TOK_TYPE_UNKNOWN);
+    return t && id >= 0 && id < t->n_vocab && (t->type[id] == TOK_TYPE_CONTROL || t->type[id] == TOK_TYPE_UNKNOWN);
 }
 
 const char *tokenizer_piece(const Tokenizer *t, int32_t id, size_t *len) {
-    if (id < 0 || id >= t->n_vocab) { *len = 0; return ""; }
+    if (!t || id < 0 || id >= t->n_vocab) {
+        *len = 0;
+        return "";
+    }
     *len = t->piece_len[id];
     return t->piece + t->piece_off[id];
 }
 
 int32_t tokenizer_find(const Tokenizer *t, const char *piece) {
-    return tok_hash_find(t, piece, strlen(piece));
+    return t ? tok_hash_find(t, piece, strlen(piece)) : -1;
 }

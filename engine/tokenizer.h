@@ -50,6 +50,8 @@ int tokenizer_encode_spans(const Tokenizer *t, const char *text, size_t len, int
 int tokenizer_encode_spans_alloc(const Tokenizer *t, const char *text, size_t len, int add_special, int parse_special,
                                  const TokSpan *plain, int n_plain, int32_t **ids);
 
+/* The accessors and detok_* take t NULL (a model without a tokenizer): no ids, no text;
+ * encoding with it fails (-1), so callers refuse text prompts before they get here. */
 int tokenizer_n_vocab(const Tokenizer *t);
 int32_t tokenizer_bos(const Tokenizer *t); /* -1 when none */
 int32_t tokenizer_eos(const Tokenizer *t);
@@ -78,6 +80,9 @@ void detok_init(Detok *d);
  * cap >= detok_max_bytes(t) nothing is ever dropped; with less, a character that does not
  * fit is dropped whole. */
 size_t detok_push(const Tokenizer *t, Detok *d, int32_t id, char *out, size_t cap);
+/* As detok_push, with the token's piece as text whatever its type: a control token that a
+ * constraint takes as a terminal (constraint_matcher_is_terminal). */
+size_t detok_push_text(const Tokenizer *t, Detok *d, int32_t id, char *out, size_t cap);
 /* Whatever is left at the end of a stream (an incomplete sequence becomes U+FFFD, so cap
  * should be at least 3). */
 size_t detok_flush(Detok *d, char *out, size_t cap);

@@ -82,8 +82,7 @@ static int merges_insert(TokMerges *m, int32_t a, int32_t b, int32_t rank, int32
     }
 }
 
-/* Rank of merging tokens a and b (and the merged id in *result), or -1. */
-static int32_t merges_find(const TokMerges *m, int32_t a, int32_t b, int32_t *result) {
+int32_t tok_merges_find(const TokMerges *m, int32_t a, int32_t b, int32_t *result) {
     uint64_t k = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
     for (uint32_t i = (uint32_t)hash_mix64(k) & m->mask;; i = (i + 1) & m->mask) {
         if (m->key[i] == UINT64_MAX) return -1;
@@ -177,7 +176,7 @@ typedef struct BpeCtx {
 static void try_pair(const Tokenizer *t, const int32_t *id, Cand *heap, int *nh, int32_t l, int32_t r) {
     if (l < 0 || r < 0 || id[l] < 0 || id[r] < 0) return;
     int32_t res;
-    int32_t rank = merges_find(&t->merges, id[l], id[r], &res);
+    int32_t rank = tok_merges_find(&t->merges, id[l], id[r], &res);
     if (rank >= 0) heap_push(heap, nh, (Cand){rank, l, r, id[l], id[r]});
 }
 
@@ -214,7 +213,7 @@ static int bpe_word(void *vctx, const char *w, size_t len) {
         /* Stale when either side has since merged with something else. */
         if (id[k.left] != k.lid || id[k.right] != k.rid || next[k.left] != k.right) continue;
         int32_t res;
-        merges_find(&t->merges, k.lid, k.rid, &res);
+        tok_merges_find(&t->merges, k.lid, k.rid, &res);
         id[k.left] = res;
         id[k.right] = -1;
         next[k.left] = next[k.right];

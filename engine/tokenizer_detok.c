@@ -16,7 +16,8 @@ void detok_init(Detok *d) {
     memset(d, 0, sizeof *d);
 }
 
-size_t detok_max_bytes(const Tokenizer *t) {
+size_t detok_max_bytes(const Tokenizer *t) { /* t NULL: no text at all, as detok_push */
+    if (!t) return 1;
     return 3 * (t->max_piece + sizeof(((Detok *)0)->pending)) + 1;
 }
 
@@ -67,7 +68,12 @@ static size_t utf8_emit(const unsigned char *s, size_t n, int final, Sink *k) {
 }
 
 size_t detok_push(const Tokenizer *t, Detok *d, int32_t id, char *out, size_t cap) {
-    if (id < 0 || id >= t->n_vocab || !emits_text(t, id)) return 0;
+    if (!t || id < 0 || id >= t->n_vocab || !emits_text(t, id)) return 0;
+    return detok_push_text(t, d, id, out, cap);
+}
+
+size_t detok_push_text(const Tokenizer *t, Detok *d, int32_t id, char *out, size_t cap) {
+    if (!t || id < 0 || id >= t->n_vocab) return 0;
     const char *p = t->piece + t->piece_off[id];
     size_t pl = t->piece_len[id];
     if (pl == 0) return 0;

@@ -1,13 +1,14 @@
 /* A Hugging Face tokenizer.json (the `tokenizers` library's format) and tokenizer_config.json
  * as a TokSpec, so that the same tokenizer as a GGUF's runs over it. Read: byte-level BPE
  * (model.vocab, model.merges as "a b" strings or [a, b] pairs, model.ignore_merges), the
- * pre-tokenizer tree (Sequence, Split with a Regex or String pattern and behavior Isolated,
- * Digits, ByteLevel with use_regex: GPT-2's regex), an NFC normalizer (Qwen2), added tokens
+ * pre-tokenizer and normalizer trees (tokenizer_hf_pre.c), added tokens
  * (special ones become CONTROL, others USER_DEFINED: always matched, as the library matches
  * them), the BOS/EOS that a TemplateProcessing post-processor adds, and tokenizer_config.json's
  * bos_token, eos_token, unk_token, pad_token, add_bos_token and add_eos_token, which win.
- * SentencePiece-style tokenizer.json files (Metaspace, byte_fallback: Llama-2, Mistral v0.1-3)
- * and other models (Unigram, WordPiece) are refused by name: their GGUF works. */
+ * SentencePiece-style BPE (byte_fallback, with a Metaspace pre-tokenizer or the Prepend "▁" and
+ * Replace " " -> "▁" normalizers: Llama-2, Mistral v0.1-v0.3) runs on the SentencePiece
+ * tokenizer (tokenizer_spm.c) merging by the file's merge list, <0xNN> tokens as its byte
+ * fallback. Other models (Unigram, WordPiece) are refused by name: their GGUF works. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,13 +17,6 @@
 #include "base/err.h"
 #include "base/file.h"
 #include "engine/tokenizer_internal.h"
-
-typedef struct HfCtx {
-    TokSpec s;
-    const char *path;
-    char *owned[TOK_PRE_MAX_REGEX]; /* regexes made here (escaped String patterns) */
-    int byte_level;
-} HfCtx;
 
 static cJSON *read_json(const char *path, int required, char *err, size_t errlen) {
     char *buf;
@@ -40,70 +34,6 @@ static cJSON *read_json(const char *path, int required, char *err, size_t errlen
 
 static TokStr jstr(const cJSON *v) {
     return cJSON_IsString(v) ? (TokStr){v->valuestring, (uint32_t)strlen(v->valuestring)} : (TokStr){NULL, 0};
-}
-
-static int add_regex(HfCtx *c, const char *re, char *err, size_t errlen) {
-    if (c->s.n_regex >= TOK_PRE_MAX_REGEX)
-        return err_set(err, errlen, -EINVAL, "%s: more than %d pre-tokenizer splits", c->path, TOK_PRE_MAX_REGEX);
-    c->s.regex[c->s.n_regex++] = re;
-    return 0;
-}
-
-static int walk_pre(HfCtx *c, const cJSON *p, char *err, size_t errlen) {
-    if (!p || cJSON_IsNull(p)) return 0;
-    const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "type"));
-    if (!type) return err_set(err, errlen, -EINVAL, "%s: a pre_tokenizer without a type", c->path);
-    if (!strcmp(type, "Sequence")) {
-        const cJSON *e;
-        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(p, "pretokenizers")) {
-            int rc = walk_pre(c, e, err, errlen);
-            if (rc) return rc;
-        }
-        return 0;
-    }
-    if (!strcmp(type, "ByteLevel")) {
-        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "add_prefix_space")))
-            return err_set(err, errlen, -EINVAL, "%s: ByteLevel with add_prefix_space is not supported", c->path);
-        c->byte_level = 1;
-        return cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(p, "use_regex"))
-                   ? 0 : add_regex(c, tok_pre_gpt2_regex(), err, errlen);
-    }
-    if (!strcmp(type, "Digits"))
-        return add_regex(c, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "individual_digits")) ? "\\p{N}"
-                                                                                                 : "\\p{N}+",
-                         err, errlen);
-    if (!strcmp(type, "Split")) {
-        const cJSON *pat = cJSON_GetObjectItemCaseSensitive(p, "pattern");
-        const char *re = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(pat, "Regex"));
-        const char *lit = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(pat, "String"));
-        const char *beh = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "behavior"));
-        if ((!re && !lit) || !beh || strcmp(beh, "Isolated") || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "invert")))
-            return err_set(err, errlen, -EINVAL, "%s: a Split pre-tokenizer with behavior %s is not supported (Isolated "
-                           "is)", c->path, beh ? beh : "(none)");
-        if (re || c->s.n_regex >= TOK_PRE_MAX_REGEX) return add_regex(c, re ? re : "", err, errlen);
-        char *q = malloc(strlen(lit) + 8); /* \Q...\E: the string literally */
-        if (!q) return err_set(err, errlen, -ENOMEM, "out of memory");
-        sprintf(q, "\\Q%s\\E", lit);
-        c->owned[c->s.n_regex] = q;
-        return add_regex(c, q, err, errlen);
-    }
-    return err_set(err, errlen, -EINVAL, "%s: pre_tokenizer %s is not supported (Piston reads byte-level BPE: "
-                   "Sequence, Split, Digits, ByteLevel)", c->path, type);
-}
-
-static int read_normalizer(HfCtx *c, const cJSON *n, char *err, size_t errlen) {
-    if (!n || cJSON_IsNull(n)) return 0;
-    const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(n, "type"));
-    if (type && !strcmp(type, "NFC")) return c->s.nfc = 1, 0;
-    if (type && !strcmp(type, "Sequence")) {
-        const cJSON *e;
-        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(n, "normalizers")) {
-            int rc = read_normalizer(c, e, err, errlen);
-            if (rc) return rc;
-        }
-        return 0;
-    }
-    return err_set(err, errlen, -EINVAL, "%s: normalizer %s is not supported (NFC is)", c->path, type ? type : "?");
 }
 
 /* An id from the file: a number in [0, 2^31), or -1 (casting one outside is undefined). */
@@ -176,6 +106,17 @@ static int fill_vocab(HfCtx *c, const cJSON *model, const cJSON *added, char *er
     return 0;
 }
 
+/* SentencePiece's token types: <0xNN> its byte fallback, unk UNKNOWN (added tokens are typed). */
+static void mark_spm_types(TokSpec *s, int32_t unk) {
+    static const char hex[] = "0123456789ABCDEF";
+    for (int i = 0; i < s->n_vocab; i++) {
+        const char *t = s->text[i].p;
+        if (s->type[i] != TOK_TYPE_NORMAL || s->text[i].len != 6 || memcmp(t, "<0x", 3) || t[5] != '>') continue;
+        if (strchr(hex, t[3]) && strchr(hex, t[4]) && t[3] && t[4]) s->type[i] = TOK_TYPE_BYTE;
+    }
+    if (unk >= 0 && unk < s->n_vocab && s->type[unk] == TOK_TYPE_NORMAL) s->type[unk] = TOK_TYPE_UNKNOWN;
+}
+
 /* BOS/EOS that the post-processor adds around a single sequence (Llama-3's <|begin_of_text|>). */
 static void read_post(HfCtx *c, const cJSON *pp, const cJSON *vocab, const cJSON *added) {
     const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(pp, "type"));
@@ -210,14 +151,22 @@ int tokenizer_create_hf(const char *dir, Tokenizer **out, char *err, size_t errl
     const char *mtype = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(model, "type"));
     int rc = 0;
     if (!mtype || strcmp(mtype, "BPE"))
-        rc = err_set(err, errlen, -EINVAL, "%s: model type %s is not supported (Piston reads byte-level BPE)", path,
+        rc = err_set(err, errlen, -EINVAL,
+                     "%s: model type %s is not supported (Piston reads BPE: byte-level or SentencePiece-style)", path,
                      mtype ? mtype : "(none)");
-    if (!rc) rc = walk_pre(&c, cJSON_GetObjectItemCaseSensitive(j, "pre_tokenizer"), err, errlen);
-    if (!rc && (!c.byte_level || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model, "byte_fallback"))))
-        rc = err_set(err, errlen, -EINVAL, "%s: a SentencePiece-style BPE (Metaspace, byte_fallback) is not supported "
-                     "from tokenizer.json; Piston reads byte-level BPE here (the model's GGUF works)", path);
-    if (!rc) rc = read_normalizer(&c, cJSON_GetObjectItemCaseSensitive(j, "normalizer"), err, errlen);
+    if (!rc) rc = tok_hf_pre(&c, cJSON_GetObjectItemCaseSensitive(j, "pre_tokenizer"), err, errlen);
+    if (!rc) rc = tok_hf_normalizer(&c, cJSON_GetObjectItemCaseSensitive(j, "normalizer"), err, errlen);
+    int fallback = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model, "byte_fallback"));
+    int spm = fallback && !c.byte_level && !c.s.n_regex && !c.s.nfc &&
+              (c.metaspace ? !c.prepend && !c.replace_space : c.replace_space);
+    if (!rc && !spm && (!c.byte_level || fallback || c.prepend || c.replace_space || c.metaspace))
+        rc = err_set(err, errlen, -EINVAL,
+                     "%s: Piston reads a byte-level BPE, or a SentencePiece-style one (byte_fallback with Metaspace, "
+                     "or with the Prepend and Replace normalizers), and this is neither (the model's GGUF may work)",
+                     path);
+    if (spm) c.s.model = TOK_MODEL_SPM, c.s.add_space_prefix = c.metaspace ? c.metaspace - 1 : c.prepend;
     if (!rc) rc = fill_vocab(&c, model, added, err, errlen);
+    if (!rc && spm) mark_spm_types(&c.s, id_of(vocab, added, cJSON_GetObjectItemCaseSensitive(model, "unk_token")));
     if (!rc) {
         c.s.ignore_merges = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model, "ignore_merges"));
         c.s.unk = id_of(vocab, added, cJSON_GetObjectItemCaseSensitive(model, "unk_token"));

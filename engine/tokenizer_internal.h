@@ -23,6 +23,12 @@ enum {
 
 typedef enum TokModel { TOK_MODEL_BPE, TOK_MODEL_SPM } TokModel;
 
+/* SentencePiece's "▁" before a run of text (add_space_prefix): PREFIX at the start and after
+ * each special token (a GGUF's add_space_prefix, the legacy Prepend normalizer); with FIRST
+ * only at the start of the text (Metaspace's prepend_scheme first); with UNLESS_SPACE not
+ * before a run that starts with a space (Metaspace checks that). */
+enum { TOK_SPACE_PREFIX = 1 << 0, TOK_SPACE_PREFIX_FIRST = 1 << 1, TOK_SPACE_PREFIX_UNLESS_SPACE = 1 << 2 };
+
 /* At most this many regexes run one after the other (llama.cpp's "default" uses four). */
 #define TOK_PRE_MAX_REGEX 4
 
@@ -67,7 +73,7 @@ struct Tokenizer {
     TokMerges merges;
     int32_t byte_tok[256]; /* id of the token for one raw byte, -1 when none */
     int32_t bos, eos, eot, eom, unk, pad;
-    int add_bos, add_eos, add_space_prefix;
+    int add_bos, add_eos, add_space_prefix; /* TOK_SPACE_* */
     size_t max_piece;      /* longest decoded piece, bytes */
     int32_t *special;      /* ids matched as whole strings before pre-tokenization, longest first */
     int n_special;
@@ -90,7 +96,8 @@ typedef struct TokSpec {
     TokStr *text;          /* [n_vocab]; len 0 for an id no token has */
     uint8_t *type;         /* [n_vocab] TOK_TYPE_* */
     float *score;          /* [n_vocab] or NULL (SentencePiece only) */
-    TokStr *merge_left, *merge_right; /* [n_merges] BPE merges by rank */
+    TokStr *merge_left, *merge_right; /* [n_merges] BPE merges by rank (SentencePiece: from a
+                                       * tokenizer.json, which merges by them, not by score) */
     int64_t n_merges;
     const char *pre_name;  /* a tokenizer.ggml.pre name, or NULL when regex is given */
     const char *regex[TOK_PRE_MAX_REGEX]; /* tokenizer.json's split regexes, in order */
@@ -145,11 +152,28 @@ int tok_bpe_load(Tokenizer *t, const TokSpec *s, char *err, size_t errlen);
 /* Byte-level decoding of a token text (Ġ -> ' ', ...) into out (cap >= len); returns bytes. */
 size_t tok_bpe_decode_text(const char *s, size_t len, char *out);
 int tok_bpe_encode(const Tokenizer *t, const char *text, size_t len, TokOut *out);
+/* Rank of merging tokens a and b (and the merged id in *result), or -1. */
+int32_t tok_merges_find(const TokMerges *m, int32_t a, int32_t b, int32_t *result);
 
 /* tokenizer_spm.c */
 int tok_spm_encode(const Tokenizer *t, const char *text, size_t len, int space_prefix, TokOut *out);
 /* SentencePiece decoding of a token text: "▁" -> ' ', "<0xNN>" byte tokens -> the byte. */
 size_t tok_spm_decode_text(const Tokenizer *t, int32_t id, char *out);
+
+/* tokenizer_hf.c, tokenizer_hf_pre.c: a tokenizer.json being read. */
+typedef struct HfCtx {
+    TokSpec s;
+    const char *path;
+    char *owned[TOK_PRE_MAX_REGEX]; /* regexes made here (escaped String patterns) */
+    int byte_level;
+    int metaspace;              /* 1 + its TOK_SPACE_* (prepend_scheme), or 0 */
+    int prepend, replace_space; /* the legacy normalizers: Prepend "▁", Replace " " -> "▁" */
+} HfCtx;
+struct cJSON;
+/* The pre_tokenizer p and the normalizer n (NULL or JSON null: none) into c. 0, or negative
+ * with err naming what is not supported. */
+int tok_hf_pre(HfCtx *c, const struct cJSON *p, char *err, size_t errlen);
+int tok_hf_normalizer(HfCtx *c, const struct cJSON *n, char *err, size_t errlen);
 
 /* Internal creation with the pre-tokenizer type overridden (tests run the regexes of other
  * models over the SmolLM2 vocabulary). pre_override NULL = the file's own. */

@@ -2,8 +2,9 @@
  * "▁", a run of text at the start or after a special token gets one prefixed when
  * tokenizer.ggml.add_space_prefix says so, then adjacent pieces merge greedily by the score
  * of the token they would form (highest score first, leftmost among equals), as llama.cpp's
- * SPM tokenizer does. A character left over that is not a token falls back to its bytes'
- * <0xNN> tokens. */
+ * SPM tokenizer does. From a tokenizer.json (a BPE with byte_fallback: Llama-2, Mistral) the
+ * pairs merge by its merge list instead, lowest rank first, as the tokenizers library does.
+ * A character left over that is not a token falls back to its bytes' <0xNN> tokens. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,12 @@ static Bigram heap_pop(Bigram *h, int *n) {
 static void try_bigram(const Tokenizer *t, const char *s, const Sym *sym, Bigram *h, int *nh, int32_t l, int32_t r) {
     if (l < 0 || r < 0) return;
     uint32_t size = sym[l].n + sym[r].n;
+    if (t->merges.key) { /* a tokenizer.json's BPE with byte_fallback: only its merges, lowest rank first */
+        int32_t a = tok_hash_find(t, s + sym[l].start, sym[l].n), b = tok_hash_find(t, s + sym[r].start, sym[r].n);
+        int32_t res, rank = a >= 0 && b >= 0 ? tok_merges_find(&t->merges, a, b, &res) : -1;
+        if (rank >= 0) heap_push(h, nh, (Bigram){-(float)rank, l, r, size}); /* ranks < 2^24: exact */
+        return;
+    }
     int32_t id = tok_hash_find(t, s + sym[l].start, size);
     if (id < 0) return;
     heap_push(h, nh, (Bigram){t->score ? t->score[id] : 0.0f, l, r, size});

@@ -13,7 +13,7 @@
 #include "engine/constraint_internal.h"
 #include "engine/tool_call_internal.h"
 
-static const char *const k_formats[] = {"none", "hermes", "llama3", "mistral"};
+static const char *const k_formats[] = {"none", "hermes", "llama3", "mistral", "mistral-args"};
 
 static int valid_name(const char *s) {
     size_t n = strlen(s);
@@ -70,6 +70,23 @@ int tool_spec_build(ToolFormat fmt, ToolMode mode, int parallel, const cJSON *to
     return rc;
 }
 
+static int spec_format(const cJSON *spec) {
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(spec, "format");
+    for (int i = 1; i < TOOL_FORMAT_COUNT; i++)
+        if (cJSON_IsString(fmt) && !strcmp(fmt->valuestring, k_formats[i])) return i;
+    return 0;
+}
+
+int tool_spec_controls(const char *text, size_t len, const char *out[2]) {
+    cJSON *spec = cJSON_ParseWithLength(text, len);
+    const ToolSyntax *sx = &k_tool_syntax[spec_format(spec)];
+    cJSON_Delete(spec);
+    int n = 0;
+    if (*sx->trigger) out[n++] = sx->trigger;
+    if (sx->control) out[n++] = sx->control;
+    return n;
+}
+
 /* One call of function t: head NAME mid ARGS tail. */
 static int one_call(Grammar *g, const ToolSyntax *sx, const cJSON *t, char *err, size_t errlen, int *rc) {
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(t, "parameters");
@@ -88,10 +105,8 @@ static int one_call(Grammar *g, const ToolSyntax *sx, const cJSON *t, char *err,
 
 int tool_grammar_build(Grammar *g, const char *text, size_t len, char *err, size_t errlen) {
     cJSON *spec = cJSON_ParseWithLength(text, len);
-    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(spec, "format"), *tools = cJSON_GetObjectItemCaseSensitive(spec, "tools");
-    int f = 0, rc = 0;
-    for (int i = 1; i < 4; i++)
-        if (cJSON_IsString(fmt) && !strcmp(fmt->valuestring, k_formats[i])) f = i;
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(spec, "tools");
+    int f = spec_format(spec), rc = 0;
     if (!f || !cJSON_IsArray(tools) || cJSON_GetArraySize(tools) == 0) {
         cJSON_Delete(spec);
         return err_set(err, errlen, -EINVAL, "a tool-call spec needs a format and tools");

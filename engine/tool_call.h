@@ -30,6 +30,12 @@ int tool_spec_build(ToolFormat fmt, ToolMode mode, int parallel, const cJSON *to
                     char *err, size_t errlen);
 /* The grammar of a spec (constraint.c calls it for CONSTRAINT_TOOLS). */
 int tool_grammar_build(Grammar *g, const char *spec, size_t len, char *err, size_t errlen);
+/* The spec's literals that a vocabulary may have as one control token: the text that starts
+ * the calls ("<tool_call>", "[TOOL_CALLS]"; none for Llama-3 or a spec that does not parse)
+ * and, for Mistral's [TOOL_CALLS]name[ARGS], "[ARGS]". Where the vocabulary has one as a
+ * control token, the constraint takes that token as the text (constraint.c). Into out, the
+ * count (0 to 2). */
+int tool_spec_controls(const char *spec, size_t len, const char *out[2]);
 
 /* ---- reading calls back (tool_call_parse.c) ---- */
 

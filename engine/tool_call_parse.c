@@ -1,7 +1,7 @@
 /* Reading tool calls back from the text the grammar allowed (see tool_call.h): a walk over
  * the fixed layout of tool_call_internal.h, resumed at each new piece of the text. Content is
- * given out as soon as it cannot be the start of the trigger; a call's name once its closing
- * quote arrived; its arguments as they arrive, byte for byte, their end found by tracking
+ * given out as soon as it cannot be the start of the trigger; a call's name once its end
+ * (a closing quote, Mistral's [ARGS]) arrived; its arguments as they arrive, byte for byte, their end found by tracking
  * the JSON nesting (strings and escapes included). A text that ends inside a call (max_tokens)
  * leaves the parser incomplete; the caller then reports the text as it is. */
 #include <string.h>
@@ -77,10 +77,10 @@ int tool_parser_feed(ToolParser *p, const char *text, size_t len, int final, Too
             continue;
         }
         case S_NAME: {
-            const char *q = memchr(text + pos, '"', len - pos);
+            const char *q = memchr(text + pos, sx->mid[0], len - pos);
             if (!q) return n;
             if (!emit(ev, &n, cap, TOOL_EV_CALL, p->n_calls, text + pos, (size_t)(q - text) - pos)) return n;
-            p->pos = (size_t)(q - text); /* mid starts with the name's closing quote */
+            p->pos = (size_t)(q - text); /* mid starts where the name ends (its closing quote, "[ARGS]") */
             p->state = S_MID;
             continue;
         }
@@ -104,7 +104,8 @@ int tool_parser_feed(ToolParser *p, const char *text, size_t len, int final, Too
             continue;
         }
         case S_NEXT: {
-            if (*sx->sep && starts(text, pos, len, sx->sep) == 1 && sx->multi) {
+            const char *next = *sx->sep ? sx->sep : sx->head; /* no sep: the next call's head */
+            if (sx->multi && *next && starts(text, pos, len, next) == 1) {
                 p->pos = pos + strlen(sx->sep);
                 p->state = S_HEAD;
                 continue;

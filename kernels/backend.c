@@ -91,3 +91,12 @@ int backend_synchronize(Backend *be, char *err, size_t errlen) {
     int rc = be->ops->synchronize(be);
     return rc ? err_set(err, errlen, rc, "%s", be->err) : 0;
 }
+
+int backend_matmul_n(Backend *be, int n, const Tensor *const *W, const float *x, float *const *y, int T) {
+    if (be->ops->matmul_n) return be->ops->matmul_n(be, n, W, x, y, T);
+    for (int i = 0; i < n; i++) {
+        int rc = be->ops->matmul(be, W[i], x, y[i], T);
+        if (rc) return rc;
+    }
+    return 0;
+}

@@ -190,6 +190,10 @@ typedef struct BackendOps {
      * even), u_i = (hash_mix64(seed + i) >> 40) / 2^24: the same bits on every backend, so that
      * dummy weights made on a device equal the CPU's (--load-format dummy) */
     int (*fill_random)(struct Backend *be, void *dst, int64_t n, DType dt, uint64_t seed, float offset, float scale);
+    /* y[i][T, n_out_i] = x[T, n_in] @ W[i]^T for i in [0, n): products that share their input
+     * (q, k and v; gate and up), which a backend may run as one launch. Each y[i] equals what
+     * matmul gives. NULL: backend_matmul_n calls matmul for each. */
+    int (*matmul_n)(struct Backend *be, int n, const Tensor *const *W, const float *x, float *const *y, int T);
 } BackendOps;
 
 /* What backend_create is asked for. Fields a backend does not use are ignored by it. */
@@ -226,6 +230,9 @@ void backend_free(Backend *be, void *p);
 int backend_upload(Backend *be, void *dst, const void *src, size_t bytes, char *err, size_t errlen);
 int backend_download(Backend *be, void *dst, const void *src, size_t bytes, char *err, size_t errlen);
 int backend_synchronize(Backend *be, char *err, size_t errlen);
+/* be->ops->matmul_n where the backend has it, else matmul for each weight; 0 or negative with
+ * be->err, as the ops. */
+int backend_matmul_n(Backend *be, int n, const Tensor *const *W, const float *x, float *const *y, int T);
 /* A backend op failed: set be->err and return code (for the implementations). */
 int backend_fail(Backend *be, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

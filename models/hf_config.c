@@ -15,6 +15,7 @@
 
 #include "base/err.h"
 #include "base/file.h"
+#include "base/log.h"
 #include "models/model.h"
 
 typedef struct HfArch {
@@ -125,8 +126,7 @@ static int parse_config(const cJSON *j, const char *path, ModelConfig *c, char *
     const cJSON *usw = cJSON_GetObjectItemCaseSensitive(j, "use_sliding_window");
     int windowed = sw > 0 && (ai->qkv_bias || ai->qk_norm ? cJSON_IsTrue(usw) : !cJSON_IsFalse(usw));
     if (windowed && sw < c->context_len) {
-        fprintf(stderr, "piston: %s: sliding_window %lld: the context is cut to it (Piston's attention is full)\n",
-                path, sw);
+        log_line(LOG_WARN, "%s: sliding_window %lld: the context is cut to it (Piston's attention is full)", path, sw);
         c->context_len = (int)sw;
     }
     const cJSON *td = cJSON_GetObjectItemCaseSensitive(j, "torch_dtype");

@@ -14,6 +14,7 @@
 
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/log.h"
 
 /* Paths here are built from bounded pieces into fixed buffers; one that would not fit is cut
  * by snprintf and then fails to open or match, which is the right outcome, so GCC's
@@ -174,7 +175,8 @@ int hub_curl_file(HubCurl *hc, const HubPull *p, const char *url, const char *pa
     struct curl_slist *h;
     CURL *c = easy(hc, p, url, &h);
     if (!c) return fclose(fp), err_set(err, errlen, -ENOMEM, "out of memory");
-    Sink s = {hc, c, fp, (int64_t)sb.st_size, size, 0, p->progress && isatty(2), name, base_now(), 0};
+    /* a bar on a terminal that reads plain lines; a log line per file otherwise */
+    Sink s = {hc, c, fp, (int64_t)sb.st_size, size, 0, p->progress && isatty(2) && !log_is_json(), name, base_now(), 0};
     if (s.start >= size && size > 0) { /* complete already: the caller checks it */
         hc->cleanup(c), hc->slist_free_all(h), fclose(fp);
         return 0;
@@ -195,12 +197,11 @@ int hub_curl_file(HubCurl *hc, const HubPull *p, const char *url, const char *pa
     if (s.tty) fputc('\n', stderr);
     if (rc == CURLE_OK && !werr) {
         if (p->progress && !s.tty)
-            fprintf(stderr, "piston: pulled %s (%lld bytes%s)\n", name, (long long)size,
-                    s.start ? ", resumed" : "");
+            log_line(LOG_INFO, "pulled %s (%lld bytes%s)", name, (long long)size, s.start ? ", resumed" : "");
         return 0;
     }
     if (werr || rc == CURLE_WRITE_ERROR) return err_set(err, errlen, -EIO, "%s: cannot write the download", path);
     if (rc == CURLE_HTTP_RETURNED_ERROR) return http_error(code, url, err, errlen);
-    if (p->progress) fprintf(stderr, "piston: %s: %s; resuming\n", name, hc->strerror(rc));
+    if (p->progress) log_line(LOG_WARN, "%s: %s; resuming", name, hc->strerror(rc));
     return err_set(err, errlen, -EAGAIN, "%s: %s", url, hc->strerror(rc));
 }

@@ -73,9 +73,9 @@ static int attention_block(const Model *m, Backend *be, KvCache *kv, const Batch
     const BackendOps *op = be->ops;
     const LayerWeights *L = &m->layers[layer];
     const int T = b->attn.T, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
-    OP(op->matmul(be, &L->wq, s->xn, s->q, T)); /* q [T, qd] */
-    OP(op->matmul(be, &L->wk, s->xn, s->k, T)); /* k [T, kvd] */
-    OP(op->matmul(be, &L->wv, s->xn, s->v, T)); /* v [T, kvd] */
+    const Tensor *qkv_w[3] = {&L->wq, &L->wk, &L->wv};
+    float *qkv_y[3] = {s->q, s->k, s->v}; /* q [T, qd], k and v [T, kvd] */
+    OP(backend_matmul_n(be, 3, qkv_w, s->xn, qkv_y, T));
     if (L->bq.data) {
         OP(op->add_bias(be, s->q, L->bq.data, T, qd));
         OP(op->add_bias(be, s->k, L->bk.data, T, kvd));
@@ -113,8 +113,9 @@ int model_forward(const Model *m, Backend *be, KvCache *kv, const Batch *b, Forw
         int rc = attention_block(m, be, kv, b, s, layer, err, errlen);
         if (rc) return rc;
         OP(op->add_rmsnorm(be, s->x, s->xn, L->ffn_norm.data, s->xn, T, dim, c->norm_eps)); /* x += attn out */
-        OP(op->matmul(be, &L->w_gate, s->xn, s->gate, T)); /* gate [T, ffn] */
-        OP(op->matmul(be, &L->w_up, s->xn, s->up, T));     /* up [T, ffn] */
+        const Tensor *gu_w[2] = {&L->w_gate, &L->w_up};
+        float *gu_y[2] = {s->gate, s->up}; /* gate and up [T, ffn] */
+        OP(backend_matmul_n(be, 2, gu_w, s->xn, gu_y, T));
         OP(op->silu_mul(be, s->gate, s->up, (int64_t)T * c->ffn_dim));
         OP(op->matmul(be, &L->w_down, s->gate, s->xn, T)); /* xn [T, dim]: the FFN output */
         if (layer + 1 < c->n_layers)

@@ -79,7 +79,7 @@ int model_upload(Model *m, Backend *be, char *err, size_t errlen) {
         free(list);
         return rc;
     }
-    int tty = isatty(2), last_pct = -1;
+    int tty = isatty(2) && !log_is_json(), last_pct = -1; /* a bar is for a person, not a log shipper */
     for (int i = 0; !rc && i < n; i++) {
         char *dst = (char *)m->weights_buf + done;
         rc = backend_upload(be, dst, list[i]->data, (size_t)tensor_bytes(list[i]), err, errlen);

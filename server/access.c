@@ -1,6 +1,7 @@
 /* What the server adds to each HTTP request besides its answer: the request id (the
  * client's X-Request-Id, or one made here, echoed in the response), CORS as vLLM configures
- * it (preflights answered, Access-Control-Allow-* on responses), and the access-log line
+ * it (preflights answered as Starlette's CORSMiddleware answers them, refusals included;
+ * Access-Control-Allow-* on responses), and the access-log line
  * when the request ends: time, client, method, path, status, dialect, model, request id,
  * prompt and output tokens, TTFT, duration, finish reason, and the error's message. The
  * access-log line is uvicorn's and Ollama's [GIN] line with an LLM server's fields. */
@@ -19,6 +20,7 @@ const char *api_dialect_name(Dialect d) {
     switch (d) {
     case DIALECT_TGI: return "tgi";
     case DIALECT_OLLAMA: return "ollama";
+    case DIALECT_ANTHROPIC: return "anthropic";
     default: return "openai";
     }
 }
@@ -54,6 +56,72 @@ static void list_value(const char *list, char *out, size_t cap) {
     out[o] = 0;
 }
 
+/* Starlette's CORSMiddleware (vLLM's) takes "*" in allow_methods as these */
+static const char k_all_methods[] = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT";
+/* the request headers a browser may always send, allowed whatever --allowed-headers says */
+static const char k_safelisted[] = "Accept, Accept-Language, Content-Language, Content-Type";
+
+/* every header of the comma list `want` in `allowed` or safelisted (case-insensitive) */
+static int headers_allowed(const char *allowed, const char *want) {
+    for (const char *p = want; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',') p++;
+        const char *e = p + strcspn(p, ",");
+        size_t len = (size_t)(e - p);
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
+        char h[128];
+        if (len >= sizeof h) return 0;
+        memcpy(h, p, len), h[len] = 0;
+        if (len && !list_has(allowed, h) && !list_has(k_safelisted, h)) return 0;
+        p = e;
+    }
+    return 1;
+}
+
+/* A preflight answered as Starlette answers it: 200 "OK" when the origin, the method and every
+ * requested header are allowed, else 400 "Disallowed CORS origin, method, headers" (those that
+ * failed), with the same Allow-* headers either way. */
+static void cors_preflight(Server *s, HttpConn *c, const HttpRequest *r, const char *origin) {
+    const CorsOptions *co = &s->opt.cors;
+    const char *method = http_header(r, "access-control-request-method");
+    const char *want = http_header(r, "access-control-request-headers");
+    int all_headers = list_has(co->headers, "*");
+    /* with credentials the browser wants the origin itself, never "*" */
+    int explicit_origin = !list_has(co->origins, "*") || co->allow_credentials;
+    char methods[256], headers[600], failed[64] = "";
+    if (list_has(co->methods, "*")) snprintf(methods, sizeof methods, "%s", k_all_methods);
+    else list_value(co->methods, methods, sizeof methods);
+    http_conn_add_header(c, explicit_origin ? "Vary" : "Access-Control-Allow-Origin", explicit_origin ? "Origin" : "*");
+    http_conn_add_header(c, "Access-Control-Allow-Methods", methods);
+    http_conn_add_header(c, "Access-Control-Max-Age", "600");
+    if (list_has(co->origins, origin)) {
+        if (explicit_origin) http_conn_add_header(c, "Access-Control-Allow-Origin", origin);
+    } else {
+        strcat(failed, ", origin");
+    }
+    if (!list_has(list_has(co->methods, "*") ? k_all_methods : co->methods, method)) strcat(failed, ", method");
+    if (all_headers && want) {
+        http_conn_add_header(c, "Access-Control-Allow-Headers", want);
+    } else if (!all_headers) {
+        size_t k = (size_t)snprintf(headers, sizeof headers, "%s", k_safelisted);
+        if (k < sizeof headers && co->headers[strspn(co->headers, "[]\" ,")]) {
+            snprintf(headers + k, sizeof headers - k, ", ");
+            list_value(co->headers, headers + k + 2, sizeof headers - k - 2);
+        }
+        http_conn_add_header(c, "Access-Control-Allow-Headers", headers);
+        if (want && !headers_allowed(co->headers, want)) strcat(failed, ", headers");
+    }
+    if (co->allow_credentials) http_conn_add_header(c, "Access-Control-Allow-Credentials", "true");
+    if (!failed[0]) {
+        http_respond(c, 200, "text/plain; charset=utf-8", "OK", 2, NULL);
+        return;
+    }
+    char body[96];
+    int n = snprintf(body, sizeof body, "Disallowed CORS %s", failed + 2);
+    HttpAccess *a = http_conn_access(c);
+    if (a) snprintf(a->error, sizeof a->error, "%s", body);
+    http_respond(c, 400, "text/plain; charset=utf-8", body, (size_t)n, NULL);
+}
+
 int api_access_begin(Server *s, HttpConn *c, const HttpRequest *r, Dialect d) {
     HttpAccess *a = http_conn_access(c);
     if (!a) return 0;
@@ -69,26 +137,18 @@ int api_access_begin(Server *s, HttpConn *c, const HttpRequest *r, Dialect d) {
     http_conn_add_header(c, "X-Request-Id", a->request_id);
     const CorsOptions *co = &s->opt.cors;
     const char *origin = http_header(r, "origin");
-    if (!origin || !list_has(co->origins, origin)) return 0;
-    /* with credentials the browser wants the origin itself, never "*" */
-    /* list_has(.., "*") is true exactly when "*" is in the list */
-    int wildcard = list_has(co->origins, "*");
-    http_conn_add_header(c, "Access-Control-Allow-Origin", co->allow_credentials || !wildcard ? origin : "*");
+    if (!origin) return 0;
+    if (r->method == HTTP_OPTIONS && http_header(r, "access-control-request-method")) {
+        /* a preflight: answered here, before the API key (browsers send none) */
+        cors_preflight(s, c, r, origin);
+        return 1;
+    }
+    if (!list_has(co->origins, origin)) return 0;
+    int explicit_origin = !list_has(co->origins, "*") || co->allow_credentials;
+    http_conn_add_header(c, "Access-Control-Allow-Origin", explicit_origin ? origin : "*");
     http_conn_add_header(c, "Vary", "Origin");
     if (co->allow_credentials) http_conn_add_header(c, "Access-Control-Allow-Credentials", "true");
-    if (r->method != HTTP_OPTIONS || !http_header(r, "access-control-request-method")) return 0;
-    /* a preflight: answered here, before the API key (browsers send none) */
-    char methods[256], headers[512];
-    const char *want = http_header(r, "access-control-request-headers");
-    list_value(co->methods, methods, sizeof methods);
-    list_value(co->headers, headers, sizeof headers);
-    if (!strcmp(methods, "*")) snprintf(methods, sizeof methods, "GET, POST, OPTIONS, HEAD");
-    if (!strcmp(headers, "*") && want) snprintf(headers, sizeof headers, "%s", want);
-    http_conn_add_header(c, "Access-Control-Allow-Methods", methods);
-    http_conn_add_header(c, "Access-Control-Allow-Headers", headers);
-    http_conn_add_header(c, "Access-Control-Max-Age", "600");
-    http_respond(c, 200, "text/plain; charset=utf-8", "OK", 2, NULL);
-    return 1;
+    return 0;
 }
 
 void api_on_access(void *ud, const HttpAccess *a) {

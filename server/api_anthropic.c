@@ -3,8 +3,11 @@
  * tool_use, tool_result), system prompt (a string or text blocks), tools (input_schema) and
  * tool_choice (auto, any, tool, none; disable_parallel_tool_use) are turned into the
  * OpenAI-shaped conversation that the chat templates render (api_chat.c) and the tool-call
- * constraint of the other dialects, so all of them share one path. Fields Piston does not
- * implement (images, documents, thinking, ...) are refused by name; the errors have
+ * constraint of the other dialects, so all of them share one path. A final assistant message
+ * is a prefill: the reply continues it. A tool_result with is_error reads "Error: ..." to the
+ * model (the templates have no flag for it). cache_control, on any block or tool, is taken and
+ * needs nothing: prefix caching is automatic. Fields Piston does not implement (images,
+ * documents, thinking, ...) are refused by name; the errors have
  * Anthropic's shape {"type": "error", "error": {"type", "message"}}. Responses are in
  * api_anthropic_out.c. */
 #include <stdio.h>
@@ -92,10 +95,15 @@ static int convert(const cJSON *m, int k, cJSON *out, char *err, size_t n) {
                 rc = 400;
                 break;
             }
-            cJSON *o = cJSON_CreateObject();
+            cJSON *o = cJSON_CreateObject(), *ie = cJSON_GetObjectItemCaseSensitive(b, "is_error");
             cJSON_AddStringToObject(o, "role", "tool");
             cJSON_AddStringToObject(o, "tool_call_id", cJSON_IsString(id) ? id->valuestring : "");
-            cJSON_AddStringToObject(o, "content", r);
+            if (cJSON_IsTrue(ie)) { /* the templates have no error flag: the model reads it in the text */
+                char *e = malloc(strlen(r) + 8);
+                if (e) sprintf(e, *r ? "Error: %s" : "Error", r);
+                free(r), r = e;
+            }
+            cJSON_AddStringToObject(o, "content", r ? r : "");
             free(r);
             cJSON_AddItemToArray(out, o);
         } else {
@@ -114,6 +122,27 @@ static int convert(const cJSON *m, int k, cJSON *out, char *err, size_t n) {
     return rc;
 }
 
+/* A final assistant message is a prefill: the reply continues its text (no end of turn after
+ * it). As Anthropic: its text may not end in whitespace, and it cannot hold a tool_use. */
+static int prefill(const cJSON *messages, ConvEnd *end, char *err, size_t n) {
+    const cJSON *last = cJSON_GetArrayItem(messages, cJSON_GetArraySize(messages) - 1), *b;
+    const cJSON *role = cJSON_GetObjectItemCaseSensitive(last, "role");
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(last, "content");
+    *end = CONV_GENERATE;
+    if (strcmp(role->valuestring, "assistant")) return 0;
+    *end = CONV_CONTINUE;
+    const char *text = cJSON_IsString(content) ? content->valuestring : "";
+    for (b = cJSON_IsArray(content) ? content->child : NULL; b; b = b->next) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(b, "text");
+        if (cJSON_IsString(t)) text = t->valuestring;
+        else return snprintf(err, n, "messages: the final assistant message (a prefill) may hold text only"), 400;
+    }
+    size_t len = strlen(text);
+    if (len && strchr(" \t\n\r", text[len - 1]))
+        return snprintf(err, n, "messages: final assistant content cannot end with trailing whitespace"), 400;
+    return 0;
+}
+
 int api_anthropic_prepare(Server *s, const cJSON *b, AnthropicReq *a, StructSpec *spec, char *err, size_t n) {
     memset(a, 0, sizeof *a);
     const cJSON *e;
@@ -130,7 +159,7 @@ int api_anthropic_prepare(Server *s, const cJSON *b, AnthropicReq *a, StructSpec
     a->messages = cJSON_CreateArray();
     int k = 0, rc = 0;
     cJSON_ArrayForEach(e, messages) if (!rc) rc = convert(e, k++, a->messages, err, n);
-    if (rc) return rc;
+    if (rc || (rc = prefill(messages, &a->end, err, n))) return rc;
     /* tools: {name, description, input_schema} as OpenAI functions; tool_choice mapped */
     const cJSON *tools = cJSON_GetObjectItemCaseSensitive(b, "tools"), *tc = cJSON_GetObjectItemCaseSensitive(b, "tool_choice");
     cJSON *choice = NULL, *parallel = NULL;
@@ -181,7 +210,7 @@ int api_anthropic_prepare(Server *s, const cJSON *b, AnthropicReq *a, StructSpec
     rc = api_tools_request(s, a->tools, choice, parallel, &a->tr, spec, err, n);
     cJSON_Delete(choice), cJSON_Delete(parallel);
     if (rc) return rc;
-    if (api_render_conversation(s, a->messages, a->system, a->tr.tools, &a->prompt, err, n)) return 400;
+    if (api_render_conversation_end(s, a->messages, a->system, a->tr.tools, a->end, &a->prompt, err, n)) return 400;
     return 0;
 }
 

@@ -12,6 +12,7 @@ typedef struct AnthropicReq {
     ChatPrompt prompt;
     cJSON *messages, *tools;
     ToolReq tr;
+    ConvEnd end; /* CONV_CONTINUE: the last message is the assistant's prefill */
 } AnthropicReq;
 
 /* 0, or an HTTP status with err set (a field named). */

@@ -180,6 +180,7 @@ void api_anthropic_messages(Server *s, HttpConn *c, HttpRequest *r) {
     AnthropicReq a;
     memset(&a, 0, sizeof a);
     SamplingParams *sp = m ? &m->params.sampling : NULL;
+    if (sp) gen_defaults_apply(sp, &s->model.gen_defaults, 0); /* generation_config.json's; the request's win */
     if (!m || !j) status = 500, snprintf(err, sizeof err, "out of memory");
     else if (!cJSON_GetObjectItemCaseSensitive(b, "max_tokens")) status = 400, snprintf(err, sizeof err, "max_tokens: Field required");
     else if (json_opt_int(b, "max_tokens", 1, 1 << 30, &max_tokens, err, sizeof err) ||

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "server/api_tools.h"
 
 typedef struct Conv {
@@ -55,11 +56,12 @@ static int tool_calls(Conv *c, const cJSON *calls, int k, char *err, size_t n) {
         const cJSON *f = cJSON_GetObjectItemCaseSensitive(tc, "function"), *id = cJSON_GetObjectItemCaseSensitive(tc, "id");
         const cJSON *name = f ? cJSON_GetObjectItemCaseSensitive(f, "name") : NULL;
         const cJSON *args = f ? cJSON_GetObjectItemCaseSensitive(f, "arguments") : NULL;
-        if (!cJSON_IsString(name)) return snprintf(err, n, "messages[%d].tool_calls: each needs function.name", k), 1;
+        if (!cJSON_IsString(name))
+            return err_set(err, n, -EINVAL, "messages[%d].tool_calls: each needs function.name", k);
         const cJSON *a = args;
         if (cJSON_IsString(args)) { /* OpenAI: JSON text */
             cJSON *p = cJSON_ParseWithOpts(args->valuestring, NULL, 1); /* nothing after the value */
-            if (!p) return snprintf(err, n, "messages[%d].tool_calls: function.arguments is not valid JSON", k), 1;
+            if (!p) return err_set(err, n, -EINVAL, "messages[%d].tool_calls: function.arguments is not valid JSON", k);
             c->parsed[c->n_parsed++] = p;
             a = p;
         } else if (!args || cJSON_IsNull(args)) {
@@ -72,19 +74,66 @@ static int tool_calls(Conv *c, const cJSON *calls, int k, char *err, size_t n) {
     return 0;
 }
 
+/* ASCII whitespace, as Python's str.strip sees it */
+static int is_space(char ch) { return ch == ' ' || (ch >= '\t' && ch <= '\r'); }
+
+/* Cut p after the final message's text, as transformers does for continue_final_message: the
+ * last place its stripped text occurs, kept whole when the template wrote its leading part as
+ * given, else up to the stripped end. The spans are cut with it. 0, or -EINVAL with err set. */
+static int open_final(ChatPrompt *p, const char *content, char *err, size_t n) {
+    const char *a = content, *z = content + strlen(content);
+    while (a < z && is_space(*a)) a++;
+    while (z > a && is_space(z[-1])) z--;
+    size_t m = (size_t)(z - a), lead = strlen(a), cut = 0;
+    int found = 0;
+    for (size_t at = p->len >= m ? p->len - m + 1 : 0; at-- > 0 && !found;)
+        if (!memcmp(p->text + at, a, m))
+            found = 1, cut = at + (at + lead <= p->len && !memcmp(p->text + at, a, lead) ? lead : m);
+    if (!found)
+        return err_set(err, n, -EINVAL,
+                       "the final message's text is not in the rendered prompt: it cannot be continued");
+    p->text[cut] = 0, p->len = cut;
+    int k = 0;
+    for (int i = 0; i < p->n_plain; i++) {
+        if (p->plain[i].start >= cut) continue;
+        p->plain[k] = p->plain[i];
+        if (p->plain[k].end > cut) p->plain[k].end = cut;
+        k++;
+    }
+    p->n_plain = k;
+    return 0;
+}
+
+int api_conversation_end(const cJSON *b, ConvEnd *end, char *err, size_t n) {
+    int cont = 0, gen = -1; /* absent: vLLM's defaults, continue false and add true */
+    if (json_opt_bool(b, "continue_final_message", &cont, err, n) ||
+        json_opt_bool(b, "add_generation_prompt", &gen, err, n))
+        return 400;
+    if (cont && gen == 1)
+        return snprintf(err, n, "'continue_final_message' and 'add_generation_prompt' cannot both be true"), 400;
+    *end = cont ? CONV_CONTINUE : gen == 0 ? CONV_AS_IS : CONV_GENERATE;
+    return 0;
+}
+
 int api_render_conversation(Server *s, const cJSON *messages, const char *system, const cJSON *tools, ChatPrompt *out,
                             char *err, size_t n) {
+    return api_render_conversation_end(s, messages, system, tools, CONV_GENERATE, out, err, n);
+}
+
+int api_render_conversation_end(Server *s, const cJSON *messages, const char *system, const cJSON *tools, ConvEnd end,
+                                ChatPrompt *out, char *err, size_t n) {
     memset(out, 0, sizeof *out);
-    if (!s->model.chat) return snprintf(err, n, "this model has no usable chat template: %s", s->model.chat_err), 1;
+    if (!s->model.chat)
+        return err_set(err, n, -EINVAL, "this model has no usable chat template: %s", s->model.chat_err);
     if (!cJSON_IsArray(messages) || cJSON_GetArraySize(messages) == 0)
-        return snprintf(err, n, "'messages' must be a non-empty list of {role, content}"), 1;
-    int count = cJSON_GetArraySize(messages) + 1, n_calls = 0, rc = 1;
+        return err_set(err, n, -EINVAL, "'messages' must be a non-empty list of {role, content}");
+    int count = cJSON_GetArraySize(messages) + 1, n_calls = 0, rc = -EINVAL;
     const cJSON *e;
     cJSON_ArrayForEach(e, messages) n_calls += cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(e, "tool_calls"));
     Conv c = {calloc((size_t)count, sizeof(ChatMessage)), calloc((size_t)n_calls + 1, sizeof(ChatToolCall)),
               calloc((size_t)count, sizeof(char *)), calloc((size_t)n_calls + 1, sizeof(cJSON *)), 0, 0, 0, 0};
     if (!c.msgs || !c.calls || !c.owned || !c.parsed) {
-        snprintf(err, n, "out of memory");
+        rc = err_set(err, n, -ENOMEM, "out of memory");
         goto done;
     }
     if (system && *system) c.msgs[c.n++] = (ChatMessage){.role = "system", .content = system};
@@ -131,7 +180,12 @@ int api_render_conversation(Server *s, const cJSON *messages, const char *system
         has_tool_msgs = 1;
     }
     (void)has_tool_msgs; /* chat_template_render takes the tool template for tools or tool messages */
-    rc = chat_template_render(s->model.chat, c.msgs, c.n, has_tools ? tools : NULL, 1, out, err, n) ? 1 : 0;
+    const char *final = c.msgs[c.n - 1].content, *t = final;
+    while (is_space(*t)) t++;
+    if (end == CONV_CONTINUE && !*t && !c.msgs[c.n - 1].n_tool_calls) /* nothing to continue: a new turn */
+        c.n--, end = CONV_GENERATE;
+    rc = chat_template_render(s->model.chat, c.msgs, c.n, has_tools ? tools : NULL, end == CONV_GENERATE, out, err, n);
+    if (!rc && end == CONV_CONTINUE && (rc = open_final(out, final, err, n))) chat_prompt_free(out);
 done:
     conv_free(&c);
     return rc;

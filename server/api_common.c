@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/err.h"
 #include "base/hash.h"
 #include "server/api_common.h"
 
@@ -158,9 +159,9 @@ static const cJSON *field(const cJSON *o, const char *key) {
 int json_opt_float(const cJSON *o, const char *key, float lo, float hi, float *out, char *err, size_t n) {
     const cJSON *v = field(o, key);
     if (!v) return 0;
-    if (!cJSON_IsNumber(v)) return snprintf(err, n, "'%s' must be a number", key), 1;
+    if (!cJSON_IsNumber(v)) return err_set(err, n, -EINVAL, "'%s' must be a number", key);
     if (!(v->valuedouble >= lo && v->valuedouble <= hi))
-        return snprintf(err, n, "'%s' must be in [%g, %g], got %g", key, lo, hi, v->valuedouble), 1;
+        return err_set(err, n, -EINVAL, "'%s' must be in [%g, %g], got %g", key, lo, hi, v->valuedouble);
     *out = (float)v->valuedouble;
     return 0;
 }
@@ -170,9 +171,9 @@ int json_opt_int(const cJSON *o, const char *key, long lo, long hi, int *out, ch
     if (!v) return 0;
     /* floor, not a cast to an integer type: casting 1e40 is undefined behaviour */
     if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble))
-        return snprintf(err, n, "'%s' must be an integer", key), 1;
+        return err_set(err, n, -EINVAL, "'%s' must be an integer", key);
     if (v->valuedouble < lo || v->valuedouble > hi)
-        return snprintf(err, n, "'%s' must be in [%ld, %ld], got %.0f", key, lo, hi, v->valuedouble), 1;
+        return err_set(err, n, -EINVAL, "'%s' must be in [%ld, %ld], got %.0f", key, lo, hi, v->valuedouble);
     *out = (int)v->valuedouble;
     return 0;
 }
@@ -180,7 +181,7 @@ int json_opt_int(const cJSON *o, const char *key, long lo, long hi, int *out, ch
 int json_opt_bool(const cJSON *o, const char *key, int *out, char *err, size_t n) {
     const cJSON *v = field(o, key);
     if (!v) return 0;
-    if (!cJSON_IsBool(v)) return snprintf(err, n, "'%s' must be true or false", key), 1;
+    if (!cJSON_IsBool(v)) return err_set(err, n, -EINVAL, "'%s' must be true or false", key);
     *out = cJSON_IsTrue(v);
     return 0;
 }
@@ -191,7 +192,7 @@ int json_opt_u64(const cJSON *o, const char *key, uint64_t *out, int *has, char 
     /* doubles hold integers exactly up to 2^53; larger seeds are still accepted, rounded */
     if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < -9.2e18 ||
         v->valuedouble >= 18446744073709551616.0) /* 2^64: past it the casts below are undefined */
-        return snprintf(err, n, "'%s' must be an integer", key), 1;
+        return err_set(err, n, -EINVAL, "'%s' must be an integer", key);
     *out = v->valuedouble < 0 ? (uint64_t)(int64_t)v->valuedouble : (uint64_t)v->valuedouble;
     *has = 1;
     return 0;
@@ -199,9 +200,10 @@ int json_opt_u64(const cJSON *o, const char *key, uint64_t *out, int *has, char 
 
 static int add_stop(InMsg *m, const char *s, char *err, size_t n) {
     if (!*s) return 0; /* an empty stop string would end every request at once: ignored, as vLLM does */
-    if (m->params.n_stop >= ENGINE_MAX_STOP) return snprintf(err, n, "at most %d stop strings", ENGINE_MAX_STOP), 1;
+    if (m->params.n_stop >= ENGINE_MAX_STOP)
+        return err_set(err, n, -EINVAL, "at most %d stop strings", ENGINE_MAX_STOP);
     char *c = strdup(s);
-    if (!c) return snprintf(err, n, "out of memory"), 1;
+    if (!c) return err_set(err, n, -ENOMEM, "out of memory");
     m->stops[m->params.n_stop] = c;
     m->params.stop[m->params.n_stop++] = c;
     return 0;
@@ -211,11 +213,12 @@ int json_opt_stop(const cJSON *o, const char *key, InMsg *m, char *err, size_t n
     const cJSON *v = field(o, key);
     if (!v) return 0;
     if (cJSON_IsString(v)) return add_stop(m, v->valuestring, err, n);
-    if (!cJSON_IsArray(v)) return snprintf(err, n, "'%s' must be a string or a list of strings", key), 1;
+    if (!cJSON_IsArray(v)) return err_set(err, n, -EINVAL, "'%s' must be a string or a list of strings", key);
     const cJSON *e;
     cJSON_ArrayForEach(e, v) {
-        if (!cJSON_IsString(e)) return snprintf(err, n, "'%s' must be a string or a list of strings", key), 1;
-        if (add_stop(m, e->valuestring, err, n)) return 1;
+        if (!cJSON_IsString(e)) return err_set(err, n, -EINVAL, "'%s' must be a string or a list of strings", key);
+        int rc = add_stop(m, e->valuestring, err, n);
+        if (rc < 0) return rc;
     }
     return 0;
 }
@@ -223,51 +226,20 @@ int json_opt_stop(const cJSON *o, const char *key, InMsg *m, char *err, size_t n
 int json_opt_stop_ids(const cJSON *o, const char *key, InMsg *m, char *err, size_t n) {
     const cJSON *v = field(o, key);
     if (!v) return 0;
-    if (!cJSON_IsArray(v)) return snprintf(err, n, "'%s' must be a list of token ids", key), 1;
+    if (!cJSON_IsArray(v)) return err_set(err, n, -EINVAL, "'%s' must be a list of token ids", key);
     const cJSON *e;
     cJSON_ArrayForEach(e, v) {
         if (!cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble <= INT32_MAX) ||
             e->valuedouble != (int32_t)e->valuedouble)
-            return snprintf(err, n, "'%s' must be a list of token ids", key), 1;
+            return err_set(err, n, -EINVAL, "'%s' must be a list of token ids", key);
         if (m->params.n_stop_token_ids >= ENGINE_MAX_STOP)
-            return snprintf(err, n, "at most %d stop token ids", ENGINE_MAX_STOP), 1;
+            return err_set(err, n, -EINVAL, "at most %d stop token ids", ENGINE_MAX_STOP);
         m->params.stop_token_ids[m->params.n_stop_token_ids++] = (int32_t)e->valuedouble;
     }
     return 0;
 }
 
-/* ---- models, prompts, lengths ---- */
-
-/* "smollm2:latest" is "smollm2" (Ollama's default tag) */
-static int same_model(const char *want, const char *have) {
-    size_t n = strlen(have);
-    if (!strcmp(want, have)) return 1;
-    if (!strncmp(want, have, n) && !strcmp(want + n, ":latest")) return 1;
-    n = strlen(want);
-    return !strncmp(have, want, n) && !strcmp(have + n, ":latest");
-}
-
-const char *api_model_ref(const Server *s) {
-    const char *a = s->opt.model_arg ? s->opt.model_arg : "";
-    int is_path = a[0] == '/' || a[0] == '.' || a[0] == '~' || strstr(a, ".gguf") || strchr(a, '/') != strrchr(a, '/');
-    if (!is_path) return a;
-    size_t n = strlen(a);
-    while (n > 1 && a[n - 1] == '/') n--; /* a directory given as dir/ */
-    const char *b = a + n;
-    while (b > a && b[-1] != '/') b--;
-    return *b ? b : a;
-}
-
-int api_model_matches(const Server *s, const char *name, int allow_tag) {
-    (void)allow_tag; /* every dialect takes the tag forms: clients mix them */
-    if (!name || !*name) return 1;
-    /* huggingface_hub's InferenceClient names "tgi" (older) or "dummy" (newer) when no model is
-     * given, and TGI, which serves one model, accepts anything there */
-    if (!strcmp(name, "tgi") || !strcmp(name, "dummy")) return 1;
-    for (int i = 0; i < s->opt.n_model_names; i++)
-        if (same_model(name, s->opt.model_names[i])) return 1;
-    return same_model(name, s->opt.model_arg);
-}
+/* ---- prompts, lengths ---- */
 
 InMsg *in_msg_new(int n_prompts) {
     InMsg *m = calloc(1, sizeof *m);
@@ -288,19 +260,23 @@ int api_check_lengths(Server *s, const InMsg *m, int max_tokens, char *err, size
     int L = s->model.max_model_len;
     for (int i = 0; i < m->n_prompts; i++) {
         int p = m->n_prompt[i];
-        if (p == 0) return snprintf(err, n, "the prompt is empty: it must hold at least one token"), 1;
+        if (p == 0) return err_set(err, n, -EINVAL, "the prompt is empty: it must hold at least one token");
         if (p >= L)
-            return snprintf(err, n,
-                            "This model's maximum context length is %d tokens. However, your request has %d input "
-                            "tokens. Please reduce the length of the input messages.", L, p), 1;
+            return err_set(err, n, -EINVAL,
+                           "This model's maximum context length is %d tokens. However, your request has %d input "
+                           "tokens. Please reduce the length of the input messages.",
+                           L, p);
         if (max_tokens > 0 && (int64_t)p + max_tokens > L)
-            return snprintf(err, n,
-                            "This model's maximum context length is %d tokens. However, you requested %lld tokens "
-                            "(%d in the messages, %d in the completion). Please reduce the length of the messages "
-                            "or completion.", L, (long long)p + max_tokens, p, max_tokens), 1;
+            return err_set(err, n, -EINVAL,
+                           "This model's maximum context length is %d tokens. However, you requested %lld tokens "
+                           "(%d in the messages, %d in the completion). Please reduce the length of the messages "
+                           "or completion.",
+                           L, (long long)p + max_tokens, p, max_tokens);
     }
     return 0;
 }
+
+int api_n_vocab(const Server *s) { return s->model.tok ? tokenizer_n_vocab(s->model.tok) : s->model.cfg.vocab_size; }
 
 char *api_token_text(const Server *s, int32_t id) {
     size_t n = 0;

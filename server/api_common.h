@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "engine/engine.h"
+#include "engine/text_model.h"
 #include "http/http.h"
 #include "server/metrics.h"
 #include "server/server.h"
@@ -38,8 +39,12 @@ typedef struct ModelFacts {
     int64_t file_size;        /* the GGUF, or the safetensors shards together */
     char quant[16];           /* e.g. "Q4_1"; a directory's --dtype ("BF16") */
     char format[16];          /* "gguf", "safetensors" or "dummy" */
-    SamplingParams gen_defaults; /* what an OpenAI request starts from (generation_config.json) */
+    SamplingParams gen_defaults;  /* generation_config.json's: under every dialect's request (gen_defaults_apply) */
     const ConstraintVocab *vocab; /* what constraints compile against (api_structured.c) */
+    char device[160];         /* the backend as chosen: "cpu (AMD EPYC 9454, 2 threads)" */
+    int threads;              /* CPU threads, resolved */
+    int kv_dtype;             /* DT_F16, DT_BF16 or DT_F32, resolved from --kv-cache-dtype */
+    int64_t kv_bytes;         /* the KV cache's usable blocks in bytes */
 } ModelFacts;
 
 typedef struct Server {
@@ -265,7 +270,7 @@ void api_json_free_later(Server *s, cJSON *j);
 /* p[0, n) with every byte that is not UTF-8 replaced by U+FFFD: malloc'd, or NULL. */
 char *api_utf8_sanitize(const char *p, size_t n);
 
-/* Typed optional fields: absent or null leaves *out; a wrong type or range is 1 with err set
+/* Typed optional fields: absent or null leaves *out; a wrong type or range is -EINVAL with err set
  * (naming the field); 0 otherwise. */
 int json_opt_float(const cJSON *o, const char *key, float lo, float hi, float *out, char *err, size_t n);
 int json_opt_int(const cJSON *o, const char *key, long lo, long hi, int *out, char *err, size_t n);
@@ -279,8 +284,13 @@ int json_opt_stop_ids(const cJSON *o, const char *key, InMsg *m, char *err, size
  * (smollm2, ORG/NAME), its file or directory name when it is a path, never the server's
  * filesystem layout. */
 const char *api_model_ref(const Server *s);
-/* The model name a request names: 1 when it is ours (or absent), else 0. */
-int api_model_matches(const Server *s, const char *name, int allow_tag);
+/* Whether the name a request gives is `have`: the same, or the same once Ollama's defaults
+ * are dropped from either ([registry.ollama.ai/][library/]NAME[:latest]). */
+int api_model_name_is(const char *want, const char *have);
+/* The model name a request names: 1 when it is ours (or absent), else 0. tgi_clients: an
+ * OpenAI route that TGI serves too, where huggingface_hub's placeholders "tgi" and "dummy" name
+ * the one model. TGI's own routes (/generate, /generate_stream, /) take any model field. */
+int api_model_matches(const Server *s, const char *name, int tgi_clients);
 InMsg *in_msg_new(int n_prompts);
 /* Text as prompt i (special tokens parsed when parse_special: a raw prompt, as vLLM and
  * llama.cpp do), tokenized by api_submit: at once when short, else on libuv's worker pool
@@ -291,7 +301,7 @@ int api_add_text_prompt(Server *s, InMsg *m, int i, const char *text, int add_sp
 int api_add_chat_prompt(Server *s, InMsg *m, int i, ChatPrompt *p);
 
 /* Check every prompt against max_model_len and the asked max_tokens (<= 0: fill the
- * context); 0, or 1 with err set in vLLM's words. */
+ * context); 0, or -EINVAL with err set in vLLM's words. */
 int api_check_lengths(Server *s, const InMsg *m, int max_tokens, char *err, size_t n);
 /* A seed for a request that names none, derived from --seed (reproducible runs). */
 void api_default_seed(Server *s, InMsg *m);
@@ -315,6 +325,13 @@ void api_make_id(Server *s, const char *prefix, char *out, size_t n);
 /* The token's text for logprobs / details: invalid UTF-8 (a piece that splits a character)
  * becomes U+FFFD so that the JSON stays valid. Returns a malloc'd string. */
 char *api_token_text(const Server *s, int32_t id);
+/* The ids a request may name: the tokenizer's, or without one (a dummy model with only
+ * config.json) the embedding's rows. */
+int api_n_vocab(const Server *s);
+/* The 400 for text sent to a model without a tokenizer (vLLM's --skip-tokenizer-init). */
+#define API_NO_TOKENIZER                                                                                               \
+    "the model has no tokenizer (a dummy model without tokenizer.json): send the prompt as token ids"
+
 /* ISO 8601 UTC with nanoseconds, as Ollama writes created_at. */
 void api_iso_time(char *out, size_t n);
 

@@ -15,6 +15,9 @@ static char *fail(int *status, const char **param, int st, const char *p, char *
 
 char *api_detokenize_answer(const Server *s, const cJSON *body, int *status, const char **param, char *err, size_t n) {
     const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(body, "tokens"), *e;
+    if (!s->model.tok)
+        return fail(status, param, 400, NULL, err, n, "the model has no tokenizer (a dummy model without tokenizer.json)",
+                    0);
     int n_vocab = tokenizer_n_vocab(s->model.tok);
     if (!cJSON_IsArray(tokens))
         return fail(status, param, 400, "tokens", err, n, "'tokens' must be a list of token ids", 0);

@@ -114,6 +114,7 @@ static const JobOps k_ops = {"application/x-ndjson", on_output, on_finish};
 static int parse_options(Server *s, const cJSON *o, InMsg *m, int *num_predict, int *num_ctx, char *err, size_t n) {
     SamplingParams *sp = &m->params.sampling;
     sp->temperature = 0.8f, sp->top_k = 40, sp->top_p = 0.9f, sp->repetition_penalty = 1.1f;
+    gen_defaults_apply(sp, &s->model.gen_defaults, 0); /* the model's over Ollama's, the request's over both */
     *num_predict = -1;
     *num_ctx = s->model.max_model_len;
     if (!o) return 0;
@@ -192,7 +193,7 @@ static void handle(Server *s, HttpConn *c, HttpRequest *r, int chat) {
     StructSpec spec = {-1, NULL, 0};
     const cJSON *images = cJSON_GetObjectItemCaseSensitive(b, "images");
     if (!cJSON_IsString(model) || !*model->valuestring) status = 400, snprintf(err, sizeof err, "model is required");
-    else if (!api_model_matches(s, model->valuestring, 1))
+    else if (!api_model_matches(s, model->valuestring, 0))
         status = 404, snprintf(err, sizeof err, "model '%s' not found", model->valuestring);
     else if (json_opt_bool(b, "stream", &stream, err, sizeof err) || json_opt_bool(b, "raw", &raw, err, sizeof err))
         status = 400;
@@ -202,8 +203,9 @@ static void handle(Server *s, HttpConn *c, HttpRequest *r, int chat) {
         status = 400, snprintf(err, sizeof err, "'images' is not supported: %s is a text model", model->valuestring);
     else if (chat && messages_have_images(messages))
         status = 400, snprintf(err, sizeof err, "'images' in messages are not supported: %s is a text model", model->valuestring);
-    else if (cJSON_GetObjectItemCaseSensitive(b, "template"))
-        status = 400, snprintf(err, sizeof err, "'template' is not supported: the model's own chat template is used");
+    else if (api_check_fields(b, chat ? FIELDS_OLLAMA_CHAT : FIELDS_OLLAMA_GENERATE, err, sizeof err) ||
+             api_check_fields(cJSON_GetObjectItemCaseSensitive(b, "options"), FIELDS_OLLAMA_OPTIONS, err, sizeof err))
+        status = 400;
     else if (!chat && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(b, "tools")) > 0)
         status = 400, snprintf(err, sizeof err, "'tools' are for /api/chat");
     else if (chat ? !messages || (cJSON_IsArray(messages) && cJSON_GetArraySize(messages) == 0)
@@ -246,7 +248,7 @@ static void handle(Server *s, HttpConn *c, HttpRequest *r, int chat) {
         cJSON_Delete(one);
     }
     if (!status && !chat && cJSON_IsArray(ctx) && cJSON_GetArraySize(ctx) > 0) { /* continue an earlier context */
-        int nc = cJSON_GetArraySize(ctx), k = 0, nv = tokenizer_n_vocab(s->model.tok);
+        int nc = cJSON_GetArraySize(ctx), k = 0, nv = api_n_vocab(s);
         int32_t *ids = malloc((size_t)nc * sizeof *ids);
         const cJSON *e;
         cJSON_ArrayForEach(e, ctx) {

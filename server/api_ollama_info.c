@@ -84,9 +84,9 @@ void api_ollama_show(Server *s, HttpConn *c, HttpRequest *r) {
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(b, "model");
     if (!cJSON_IsString(name)) name = cJSON_GetObjectItemCaseSensitive(b, "name");
     if (!cJSON_IsString(name)) api_error(c, DIALECT_OLLAMA, 400, NULL, "model is required");
-    else if (!api_model_matches(s, name->valuestring, 1))
+    else if (!api_model_matches(s, name->valuestring, 0))
         api_error(c, DIALECT_OLLAMA, 404, NULL, "model '%s' not found", name->valuestring);
-    if (!cJSON_IsString(name) || !api_model_matches(s, name->valuestring, 1)) {
+    if (!cJSON_IsString(name) || !api_model_matches(s, name->valuestring, 0)) {
         cJSON_Delete(b);
         return;
     }

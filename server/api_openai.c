@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "server/api_common.h"
 #include "server/api_structured.h"
 #include "server/api_tools.h"
@@ -55,11 +56,11 @@ static int parse_common(Server *s, const cJSON *b, InMsg *m, Job *j, int chat, i
                         char *err, size_t n) {
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(b, "model");
     if (model && !cJSON_IsNull(model) && !cJSON_IsString(model)) return snprintf(err, n, "'model' must be a string"), 400;
-    if (cJSON_IsString(model) && !api_model_matches(s, model->valuestring, 0))
+    if (cJSON_IsString(model) && !api_model_matches(s, model->valuestring, 1))
         return snprintf(err, n, "The model `%s` does not exist.", model->valuestring), 404;
     SamplingParams *sp = &m->params.sampling;
     RequestParams *rp = &m->params;
-    *sp = s->model.gen_defaults; /* generation_config.json's defaults, as vLLM applies them */
+    gen_defaults_apply(sp, &s->model.gen_defaults, 0); /* generation_config.json's, as vLLM applies them */
     int stream = 0, best_of = 0, logprobs_flag = 0, top = -1;
     *max_tokens = chat ? 0 : 16; /* OpenAI's defaults: completions 16, chat the rest of the context */
     if (json_opt_int(b, "n", 1, 64, &rp->n, err, n) || json_opt_int(b, "best_of", 1, 64, &best_of, err, n) ||
@@ -91,8 +92,6 @@ static int parse_common(Server *s, const cJSON *b, InMsg *m, Job *j, int chat, i
             json_opt_bool(b, "echo", &j->opt[OPT_ECHO], err, n))
             return 400;
         j->logprobs = top;
-        const cJSON *suffix = cJSON_GetObjectItemCaseSensitive(b, "suffix");
-        if (suffix && !cJSON_IsNull(suffix)) return snprintf(err, n, "'suffix' is not supported"), 400;
     }
     int plp = -1;
     if (json_opt_int(b, "prompt_logprobs", 0, SAMPLER_MAX_LOGPROBS, &plp, err, n)) return 400;
@@ -105,7 +104,7 @@ static int parse_common(Server *s, const cJSON *b, InMsg *m, Job *j, int chat, i
         if (!stream) return snprintf(err, n, "'stream_options' needs 'stream': true"), 400;
         if (json_opt_bool(so, "include_usage", &j->opt[OPT_USAGE], err, n)) return 400;
     }
-    int rc = api_refuse_unimplemented(b, DIALECT_OPENAI, err, n);
+    int rc = api_check_fields(b, chat ? FIELDS_OAI_CHAT : FIELDS_OAI_COMPLETION, err, n);
     if (!rc) rc = api_logit_bias(s, b, m, err, n);
     if (!rc) rc = api_structured_openai(b, spec, err, n);
     if (rc) return rc;
@@ -114,7 +113,7 @@ static int parse_common(Server *s, const cJSON *b, InMsg *m, Job *j, int chat, i
         return snprintf(err, n, "'tools' are for /v1/chat/completions"), 400;
     sp->logprobs = j->logprobs;
     j->stream = stream;
-    j->keep_tokens = j->logprobs >= 0;
+    j->keep_tokens = j->logprobs >= 0 || !s->model.tok; /* no tokenizer: the ids are the output */
     rp->max_tokens = *max_tokens;
     if (sampling_params_validate(sp, err, n)) return 400;
     if (cJSON_IsString(model)) {
@@ -126,13 +125,13 @@ static int parse_common(Server *s, const cJSON *b, InMsg *m, Job *j, int chat, i
 
 /* One token-id prompt: a list of integers in [0, n_vocab). */
 static int token_prompt(Server *s, const cJSON *a, InMsg *m, int i, char *err, size_t n) {
-    int count = cJSON_GetArraySize(a), k = 0, nv = tokenizer_n_vocab(s->model.tok);
+    int count = cJSON_GetArraySize(a), k = 0, nv = api_n_vocab(s);
     m->prompts[i] = malloc((size_t)(count ? count : 1) * sizeof(int32_t));
-    if (!m->prompts[i]) return snprintf(err, n, "out of memory"), 1;
+    if (!m->prompts[i]) return err_set(err, n, -ENOMEM, "out of memory");
     const cJSON *e;
     cJSON_ArrayForEach(e, a) {
         if (!cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble < nv) || e->valuedouble != (int)e->valuedouble)
-            return snprintf(err, n, "'prompt' token ids must be integers in [0, %d)", nv), 1;
+            return err_set(err, n, -EINVAL, "'prompt' token ids must be integers in [0, %d)", nv);
         m->prompts[i][k++] = (int32_t)e->valuedouble;
     }
     m->n_prompt[i] = k;
@@ -196,7 +195,8 @@ void api_openai_completions(Server *s, HttpConn *c, HttpRequest *r) {
     int nsamples = 1;
     if (json_opt_int(b, "n", 1, 64, &nsamples, err, sizeof err)) nsamples = 1;
     Job *j = m ? job_new(s, c, &k_ops, DIALECT_OPENAI, np, nsamples) : NULL;
-    int status = !m || !j ? 500 : 0, max_tokens = 16;
+    int status = !m || !j ? 500 : 0, max_tokens = 16, add_special = 1; /* vLLM's add_special_tokens: BOS */
+    if (!status && json_opt_bool(b, "add_special_tokens", &add_special, err, sizeof err)) status = 400;
     if (!status && !*err) {
         j->kind = OAI_COMPLETION;
         status = parse_common(s, b, m, j, 0, &max_tokens, &spec, err, sizeof err);
@@ -207,7 +207,7 @@ void api_openai_completions(Server *s, HttpConn *c, HttpRequest *r) {
     for (int i = 0; !status && i < np; i++) {
         const cJSON *e = cJSON_IsString(p) ? p : tokens_list ? p : cJSON_GetArrayItem(p, i);
         if (cJSON_IsString(e)) {
-            if (api_add_text_prompt(s, m, i, e->valuestring, 1, 1)) snprintf(err, sizeof err, "out of memory"), status = 500;
+            if (api_add_text_prompt(s, m, i, e->valuestring, add_special, 1)) snprintf(err, sizeof err, "out of memory"), status = 500;
             else if (j->prompt_texts && !(j->prompt_texts[i] = strdup(e->valuestring))) status = 500;
         } else if (cJSON_IsArray(e) && (cJSON_GetArraySize(e) == 0 || cJSON_IsNumber(e->child))) {
             if (token_prompt(s, e, m, i, err, sizeof err)) status = 400;
@@ -251,9 +251,10 @@ void api_openai_chat(Server *s, HttpConn *c, HttpRequest *r) {
                                    cJSON_GetObjectItemCaseSensitive(b, "parallel_tool_calls"), &tr, &spec, err, sizeof err);
     if (!status && tr.active && !(j->ext = tool_state_new(&tr, j->n_choices))) status = 500, snprintf(err, sizeof err, "out of memory");
     if (!status && tr.active) j->ext_free = (void (*)(void *))tool_state_free;
-    if (!status && api_render_conversation(s, cJSON_GetObjectItemCaseSensitive(b, "messages"), NULL, tr.tools, &text, err,
-                                           sizeof err))
-        status = 400;
+    ConvEnd end = CONV_GENERATE;
+    if (!status && api_conversation_end(b, &end, err, sizeof err)) status = 400;
+    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(b, "messages");
+    if (!status && api_render_conversation_end(s, msgs, NULL, tr.tools, end, &text, err, sizeof err)) status = 400;
     if (!status && api_add_chat_prompt(s, m, 0, &text)) status = 500, snprintf(err, sizeof err, "out of memory");
     chat_prompt_free(&text);
     if (status) {

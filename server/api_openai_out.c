@@ -32,6 +32,14 @@ static cJSON *bytes_of(const char *p, size_t n) {
     return a;
 }
 
+/* A model without a tokenizer has no text: its choices carry the ids (text ""), as vLLM's
+ * do under --skip-tokenizer-init (its token_ids field). */
+static void add_token_ids(Job *j, cJSON *c, const int32_t *ids, int n) {
+    if (j->srv->model.tok) return;
+    cJSON *a = cJSON_AddArrayToObject(c, "token_ids");
+    for (int i = 0; ids && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(ids[i]));
+}
+
 /* Chat logprobs entries for n tokens, appended to content. */
 static void chat_logprobs(Job *j, cJSON *content, const int32_t *ids, const SampleResult *lp, int n) {
     for (int i = 0; i < n; i++) {
@@ -172,7 +180,8 @@ void api_oai_chunks(Job *j, int idx, Choice *ch, const OutMsg *m) {
     }
     ch->opened = 1;
     if (chat && j->ext && api_oai_tool_chunks(j, idx, ch, m)) return; /* tools: content and calls as deltas */
-    if (m->text_len == 0 && !done && !with_lp && !(j->opt[OPT_PROMPT_LP] && m->prompt_lps)) return;
+    int ids_only = !j->srv->model.tok && m->n_tokens > 0;
+    if (m->text_len == 0 && !done && !with_lp && !ids_only && !(j->opt[OPT_PROMPT_LP] && m->prompt_lps)) return;
     cJSON *o = api_oai_head(j, chat ? "chat.completion.chunk" : "text_completion");
     cJSON *c = cJSON_CreateObject();
     cJSON_AddNumberToObject(c, "index", idx);
@@ -181,6 +190,7 @@ void api_oai_chunks(Job *j, int idx, Choice *ch, const OutMsg *m) {
         if (m->text_len || !done) cJSON_AddStringToObject(d, "content", m->text);
     } else {
         cJSON_AddStringToObject(c, "text", m->text);
+        add_token_ids(j, c, m->tokens, m->n_tokens);
     }
     if (!with_lp) {
         cJSON_AddNullToObject(c, "logprobs");
@@ -244,6 +254,7 @@ void api_oai_finish(Job *j) {
             if (t) memcpy(t, echo, el), memcpy(t + el, ch->text ? ch->text : "", tl), t[el + tl] = 0;
             cJSON_AddStringToObject(c, "text", t ? t : "");
             free(t);
+            add_token_ids(j, c, ch->tokens, ch->n_tokens);
             if (j->logprobs >= 0) {
                 cJSON *lo = completion_lp_new();
                 size_t off = 0;

@@ -183,6 +183,9 @@ static int submit_now(Job *j, InMsg *m, char *err, size_t n) {
 
 int api_submit(Job *j, InMsg *m, StructSpec *spec, char *err, size_t n) {
     Server *s = j->srv;
+    if (!s->model.tok && pending_bytes(m)) return snprintf(err, n, "%s", API_NO_TOKENIZER), 400;
+    if (!s->model.vocab && spec && spec->kind >= 0) /* constraints walk the token texts */
+        return snprintf(err, n, "structured outputs need the model's tokenizer, and this model has none"), 400;
     if (!j->answer && bridge_num_waiting(s->bridge) >= s->opt.max_queued_requests) return -1;
     int compile = spec && spec->kind >= 0;
     if (compile) {

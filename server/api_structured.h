@@ -26,9 +26,18 @@ int api_structured_openai(const cJSON *body, StructSpec *out, char *err, size_t 
 int api_structured_tgi(const cJSON *params, StructSpec *out, char *err, size_t n);
 int api_structured_ollama(const cJSON *body, StructSpec *out, char *err, size_t n);
 
-/* Fields of the dialect (OpenAI with vLLM's extensions; TGI's parameters) that Piston does not
- * implement and that would change the output: 400 naming the field, never ignored. */
-int api_refuse_unimplemented(const cJSON *body, Dialect d, char *err, size_t n);
+/* Which route's fields an object holds (api_fields.c). */
+typedef enum ApiFieldSet {
+    FIELDS_OAI_COMPLETION, FIELDS_OAI_CHAT, /* OpenAI's, with vLLM's extensions */
+    FIELDS_TGI, FIELDS_TGI_PARAMS,          /* TGI's body, its parameters */
+    FIELDS_OLLAMA_GENERATE, FIELDS_OLLAMA_CHAT, FIELDS_OLLAMA_OPTIONS,
+} ApiFieldSet;
+
+/* Every field of o (an object; anything else passes, for the caller to refuse) must be one
+ * the route implements, or harmless metadata, or at its neutral value: otherwise 400 with
+ * err naming the field ('name' first, as the OpenAI error's param is read from it) and what
+ * to do. Null values pass, as absent. */
+int api_check_fields(const cJSON *o, ApiFieldSet set, char *err, size_t n);
 
 /* OpenAI's logit_bias ({"token id": bias}) into m. 0, or 400 with err set. */
 int api_logit_bias(Server *s, const cJSON *body, InMsg *m, char *err, size_t n);

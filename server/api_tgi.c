@@ -143,6 +143,11 @@ static void on_finish(Job *j) {
 
 static const JobOps k_ops = {"text/event-stream; charset=utf-8", on_output, on_finish};
 
+static int given(const cJSON *p, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, key);
+    return v && !cJSON_IsNull(v);
+}
+
 /* Parse parameters into m and j. 0, or an HTTP status with err set. */
 static int parse_params(Server *s, const cJSON *p, InMsg *m, Job *j, int *max_new, StructSpec *spec, char *err, size_t n) {
     SamplingParams *sp = &m->params.sampling;
@@ -150,6 +155,7 @@ static int parse_params(Server *s, const cJSON *p, InMsg *m, Job *j, int *max_ne
     float typical_p = 1.0f;
     *max_new = 100; /* TGI's default */
     if (p && !cJSON_IsObject(p)) return snprintf(err, n, "'parameters' must be an object"), 422;
+    gen_defaults_apply(sp, &s->model.gen_defaults, 0); /* generation_config.json's; the request's win */
     if (json_opt_int(p, "best_of", 1, 1, &best_of, err, n) || json_opt_bool(p, "do_sample", &do_sample, err, n) ||
         json_opt_float(p, "temperature", 1e-6f, 100, &sp->temperature, err, n) ||
         json_opt_float(p, "repetition_penalty", 1e-6f, 100, &sp->repetition_penalty, err, n) ||
@@ -166,9 +172,11 @@ static int parse_params(Server *s, const cJSON *p, InMsg *m, Job *j, int *max_ne
         return 422;
     if (typical_p < 1.0f) return snprintf(err, n, "'typical_p' is not supported"), 422;
     if (watermark) return snprintf(err, n, "'watermark' is not supported"), 422;
-    if (api_refuse_unimplemented(p, DIALECT_TGI, err, n) || api_structured_tgi(p, spec, err, n)) return 422;
-    /* TGI samples when asked to or when a warper is set; otherwise it is greedy */
-    int warpers = sp->temperature != 1.0f || sp->top_k > 0 || sp->top_p < 1.0f;
+    if (api_check_fields(p, FIELDS_TGI_PARAMS, err, n) || api_structured_tgi(p, spec, err, n)) return 422;
+    /* TGI samples when asked to or when the request sets a warper; otherwise it is greedy
+     * (generation_config.json's warpers apply when it samples, its repetition_penalty always) */
+    int warpers = (given(p, "temperature") && sp->temperature != 1.0f) || (given(p, "top_k") && sp->top_k > 0) ||
+                  (given(p, "top_p") && sp->top_p < 1.0f);
     if (!do_sample && !warpers) sp->temperature = 0;
     j->opt[OPT_TOP_N] = top_n;
     j->keep_tokens = 1;
@@ -182,6 +190,9 @@ static int parse_params(Server *s, const cJSON *p, InMsg *m, Job *j, int *max_ne
 static void generate(Server *s, HttpConn *c, HttpRequest *r, int stream, int compat) {
     cJSON *b = api_parse_body(s, c, DIALECT_TGI, r);
     if (!b) return;
+    /* TGI serves one model and takes any model field (huggingface_hub's clients send one):
+     * dropped before the fields are checked, which would refuse it */
+    cJSON_DeleteItemFromObjectCaseSensitive(b, "model");
     char err[1024] = "";
     int status = 0, max_new = 100;
     const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(b, "inputs");
@@ -190,6 +201,7 @@ static void generate(Server *s, HttpConn *c, HttpRequest *r, int stream, int com
     Job *j = m ? job_new(s, c, &k_ops, DIALECT_TGI, 1, 1) : NULL;
     StructSpec spec = {-1, NULL, 0};
     if (!m || !j) status = 500, snprintf(err, sizeof err, "out of memory");
+    if (!status && api_check_fields(b, FIELDS_TGI, err, sizeof err)) status = 422;
     if (!status && !cJSON_IsString(inputs)) status = 422, snprintf(err, sizeof err, "'inputs' must be a string");
     if (!status && !*inputs->valuestring) status = 422, snprintf(err, sizeof err, "'inputs' cannot be empty");
     if (!status) {

@@ -42,9 +42,14 @@ int api_tools_request(Server *s, const cJSON *tools, const cJSON *choice, const 
     }
     if (!s->model.chat) return snprintf(err, n, "this model has no usable chat template: %s", s->model.chat_err), 400;
     t->fmt = chat_template_tool_format(s->model.chat);
+    if (t->fmt == TOOL_FORMAT_NONE && chat_template_tools_unsupported(s->model.chat))
+        return snprintf(err, n, "%s", chat_template_tools_unsupported(s->model.chat)), 400;
     if (t->fmt == TOOL_FORMAT_NONE)
-        return snprintf(err, n, "the model's chat template (%s) has no tool-call format (ChatML, Llama-3.1 and later, "
-                        "Mistral-Nemo have)", chat_template_kind_name(s->model.chat->kind)), 400;
+        return snprintf(err, n,
+                        "the model's chat template (%s) has no tool-call format (ChatML, Llama-3.1 and later, "
+                        "Mistral-Nemo, Mistral-Small-3.2, Devstral, Ministral-3 have)",
+                        chat_template_kind_name(s->model.chat->kind)),
+               400;
     if (spec->kind >= 0)
         return snprintf(err, n, "'response_format' or 'structured_outputs' together with 'tools' is not supported "
                         "(use tool_choice \"none\")"), 400;
@@ -87,7 +92,7 @@ static int append(char **p, size_t *len, const char *t, size_t n) {
  * letters and digits (its template refuses other ids in the history). */
 static void make_id(Server *s, ToolFormat fmt, const char *prefix, char *out, size_t n) {
     uint64_t a = hash_splitmix64(&s->rng), b = hash_splitmix64(&s->rng);
-    if (fmt == TOOL_FORMAT_MISTRAL) {
+    if (fmt == TOOL_FORMAT_MISTRAL || fmt == TOOL_FORMAT_MISTRAL_ARGS) {
         static const char al[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
         for (int i = 0; i < 9; i++) out[i] = al[(a >> (6 * i)) % 62];
         out[9] = 0;

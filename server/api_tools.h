@@ -10,10 +10,22 @@
 #include "server/api_common.h"
 #include "server/api_structured.h"
 
+/* How a rendered conversation ends: with the assistant's turn opened (add_generation_prompt,
+ * the default), as the template leaves it, or with the last message left open for the model
+ * to continue (vLLM's continue_final_message, Anthropic's assistant prefill): no end of turn
+ * after its text, as transformers cuts it. */
+typedef enum ConvEnd { CONV_GENERATE = 0, CONV_AS_IS = 1, CONV_CONTINUE = 2 } ConvEnd;
+
 /* Render messages (and system, tools) with the model's template into *out, message text
- * marked plain (chat_prompt_free it). 0, or 1 with err set. */
+ * marked plain (chat_prompt_free it). 0, or a negative code with err set (base/err.h). */
 int api_render_conversation(Server *s, const cJSON *messages, const char *system, const cJSON *tools, ChatPrompt *out,
                             char *err, size_t n);
+/* vLLM's continue_final_message and add_generation_prompt (not both true) into *end. 0, or
+ * 400 with err set. */
+int api_conversation_end(const cJSON *body, ConvEnd *end, char *err, size_t n);
+/* The same, ending as end asks. */
+int api_render_conversation_end(Server *s, const cJSON *messages, const char *system, const cJSON *tools, ConvEnd end,
+                                ChatPrompt *out, char *err, size_t n);
 
 typedef struct ToolReq {
     const cJSON *tools;   /* to render (NULL: none, or tool_choice none) */

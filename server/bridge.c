@@ -256,6 +256,11 @@ static ModelFacts *facts_new(Engine *e, const char *path) {
     static const char *const formats[] = {"gguf", "safetensors", "dummy"};
     snprintf(f->format, sizeof f->format, "%s", formats[md->format]);
     f->gen_defaults = *engine_sampling_defaults(e);
+    const Backend *be = engine_backend(e);
+    snprintf(f->device, sizeof f->device, "%s (%s)", be->name, be->device_name);
+    f->threads = be->opt.n_threads;
+    f->kv_dtype = engine_kv_dtype(e);
+    f->kv_bytes = engine_kv_bytes_per_token(e) * f->stats.num_blocks * f->stats.block_size;
     if (md->format != MODEL_FORMAT_GGUF) { /* a directory: its weights' bytes and --dtype */
         f->file_size = md->st ? st_total_bytes(md->st) : model_weight_bytes(md);
         snprintf(f->quant, sizeof f->quant, "%s", md->weight_dtype >= 0 ? dtype_name(md->weight_dtype) : "mixed");

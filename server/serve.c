@@ -124,14 +124,48 @@ void serve_job_released(Server *s) {
     if (s->shutting_down && s->n_jobs == 0 && s->n_compiling == 0) finish(s);
 }
 
+/* The effective configuration, one line, as vLLM prints its non-default args at start, but
+ * once the engine has resolved them: the model's context length instead of 0, the KV cache's
+ * bytes and dtype instead of "auto", the device chosen. */
+static void log_config(const ServeOptions *o, int port, const ModelFacts *f) {
+    const EngineArgs *e = &o->engine;
+    char names[512] = "", seed[32] = "random";
+    for (int i = 0, n = 0; i < o->n_model_names; i++)
+        n += snprintf(names + n, sizeof names - (size_t)n, "%s%s", i ? "," : "", o->model_names[i]);
+    if (o->has_seed) snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
+    log_line(LOG_INFO,
+             "config: model=%s served_model_name=%s host=%s port=%d device=\"%s\" threads=%d precision=%s dtype=%s "
+             "max_model_len=%d max_num_seqs=%d max_num_batched_tokens=%d block_size=%d num_kv_blocks=%lld "
+             "kv_cache_bytes=%lld kv_cache_dtype=%s prefix_caching=%s chunked_prefill=%s gpu_memory_utilization=%.2f "
+             "enforce_eager=%d chat_template=%s seed=%s api_key=%s public_routes=%s max_queued_requests=%d "
+             "max_request_body=%zu request_timeout=%gs keep_alive=%gs max_connections=%d shutdown_timeout=%gs "
+             "stream_stall_timeout=%gs stream_max_backlog=%zu access_log=%s log_requests=%s log_format=%s "
+             "allowed_origins=%s allowed_methods=%s allowed_headers=%s allow_credentials=%s",
+             e->model_path, names, o->host, port, f->device, f->threads,
+             e->backend.precision == MATMUL_F32 ? "f32" : "q8", f->quant, f->max_model_len, e->max_num_seqs,
+             e->max_num_batched_tokens, (int)f->stats.block_size, (long long)f->stats.num_blocks,
+             (long long)f->kv_bytes, dtype_name(f->kv_dtype), e->enable_prefix_caching ? "on" : "off",
+             e->enable_chunked_prefill ? "on" : "off", e->gpu_memory_utilization, e->enforce_eager,
+             f->chat ? chat_template_kind_name(f->chat->kind) : "none", seed, o->api_key ? "set" : "none",
+             o->public_routes ? o->public_routes : "none", o->max_queued_requests, o->http.max_body,
+             o->http.read_timeout_s, o->http.keep_alive_s, o->http.max_connections, o->shutdown_grace_s,
+             o->http.stream_stall_s, o->http.max_stream_backlog, o->access_log ? "on" : "off",
+             o->log_requests ? "on" : "off", o->log_json ? "json" : "text", o->cors.origins, o->cors.methods,
+             o->cors.headers, o->cors.allow_credentials ? "on" : "off");
+}
+
 void serve_on_ready(Server *s, ModelFacts *f) {
     s->model = *f; /* f goes with its message */
     s->ready = 1;
+    log_config(&s->opt, http_server_port(s->http), &s->model);
     const EngineStats *st = &s->model.stats;
     log_line(LOG_INFO, "%s ready on port %d (max_model_len %d, %lld KV blocks of %lld tokens, chat template %s)",
             s->opt.model_name, http_server_port(s->http), s->model.max_model_len,
             (long long)st->num_blocks, (long long)st->block_size,
             s->model.chat ? chat_template_kind_name(s->model.chat->kind) : "none");
+    if (!s->model.tok) /* vLLM's --skip-tokenizer-init: text is refused with a 400 */
+        log_line(LOG_INFO, "the model has no tokenizer (no tokenizer.json): only token-id prompts are served, and "
+                           "completions return token_ids with empty text");
 }
 
 void serve_on_failed(Server *s, const char *msg) {
@@ -141,34 +175,11 @@ void serve_on_failed(Server *s, const char *msg) {
     finish(s);
 }
 
-/* the effective configuration, one line, as vLLM prints its non-default args at start */
-static void log_config(const ServeOptions *o) {
-    const EngineArgs *e = &o->engine;
-    char names[512] = "";
-    for (int i = 0, n = 0; i < o->n_model_names; i++)
-        n += snprintf(names + n, sizeof names - (size_t)n, "%s%s", i ? "," : "", o->model_names[i]);
-    log_line(LOG_INFO,
-             "config: model=%s served_model_name=%s host=%s port=%d device=%s threads=%d precision=%s "
-             "max_model_len=%d max_num_seqs=%d max_num_batched_tokens=%d block_size=%d prefix_caching=%s "
-             "chunked_prefill=%s kv_cache_memory=%lld kv_cache_dtype=%d gpu_memory_utilization=%.2f enforce_eager=%d "
-             "api_key=%s max_queued_requests=%d max_request_body=%zu request_timeout=%gs keep_alive=%gs "
-             "max_connections=%d shutdown_timeout=%gs stream_stall_timeout=%gs stream_max_backlog=%zu access_log=%s "
-             "log_format=%s allowed_origins=%s",
-             e->model_path, names, o->host, o->port, e->backend.device ? e->backend.device : "auto",
-             e->backend.n_threads, e->backend.precision == MATMUL_F32 ? "f32" : "q8", e->max_model_len,
-             e->max_num_seqs, e->max_num_batched_tokens, e->block_size, e->enable_prefix_caching ? "on" : "off",
-             e->enable_chunked_prefill ? "on" : "off", (long long)e->kv_cache_memory, e->kv_cache_dtype,
-             e->gpu_memory_utilization, e->enforce_eager, o->api_key ? "set" : "none", o->max_queued_requests,
-             o->http.max_body, o->http.read_timeout_s, o->http.keep_alive_s, o->http.max_connections,
-             o->shutdown_grace_s, o->http.stream_stall_s, o->http.max_stream_backlog, o->access_log ? "on" : "off", o->log_json ? "json" : "text", o->cors.origins);
-}
-
 int server_run(ServeOptions *o) {
     Server s;
     memset(&s, 0, sizeof s);
     s.opt = *o;
-    log_setup(1, o->log_json); /* a server's lines carry their time */
-    log_config(o);
+    log_setup(1, o->log_json); /* a server's lines carry their time (cmd_serve set it up already) */
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-write is an error code, not a signal */
     uv_loop_t loop;
     uv_loop_init(&loop);

@@ -63,6 +63,7 @@ static const BackendOps cpu_ops = {
     .rmsnorm = cpu_rmsnorm,
     .add_rmsnorm = cpu_add_rmsnorm,
     .matmul = cpu_matmul,
+    .matmul_n = cpu_matmul_n,
     .add_bias = cpu_add_bias,
     .add = cpu_add,
     .rope = cpu_rope,

@@ -30,6 +30,7 @@ int cpu_gather_rows(Backend *be, const float *x, const int32_t *rows, int n, int
 int cpu_rmsnorm(Backend *be, const float *x, const float *w, float *out, int T, int dim, float eps);
 int cpu_add_rmsnorm(Backend *be, float *x, const float *y, const float *w, float *out, int T, int dim, float eps);
 int cpu_matmul(Backend *be, const Tensor *W, const float *x, float *y, int T);
+int cpu_matmul_n(Backend *be, int n, const Tensor *const *W, const float *x, float *const *y, int T);
 int cpu_add_bias(Backend *be, float *x, const float *bias, int T, int dim);
 int cpu_add(Backend *be, float *x, const float *y, int64_t n);
 int cpu_rope(Backend *be, float *x, const int32_t *pos, int T, int n_heads, int head_dim, int rot_dim, float theta,

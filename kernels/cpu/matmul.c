@@ -27,34 +27,6 @@
  * close while the task's tokens sweep over them */
 #define MM_ROWS_BYTES (24 * 1024)
 
-/* Called on every matmul, so it reads the feature bits libgcc/compiler-rt cached at start-up
- * (cpuid itself traps to the hypervisor in a VM: microseconds). clang 14 cannot test F16C
- * there; every CPU that has AVX2 has it. */
-int mm_isa_supported(int isa) {
-#if defined(__x86_64__)
-#if defined(__clang__)
-    int f16c = 1;
-#else
-    int f16c = __builtin_cpu_supports("f16c");
-#endif
-    int avx2 = f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (isa == MM_ISA_AVX2) return avx2;
-    if (isa == MM_ISA_AVX512)
-        return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-#endif
-    return isa == MM_ISA_SCALAR;
-}
-
-static const MmKernels *mm_pick(int isa) {
-#if defined(__x86_64__)
-    if ((isa == MM_ISA_AUTO || isa == MM_ISA_AVX512) && mm_isa_supported(MM_ISA_AVX512)) return &mm_kernels_avx512;
-    if (isa != MM_ISA_SCALAR && mm_isa_supported(MM_ISA_AVX2)) return &mm_kernels_avx2;
-#endif
-    (void)isa;
-    return &mm_kernels_scalar;
-}
-
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -165,41 +137,85 @@ static int clamp_rows(int64_t rows) {
     return (int)(rows & ~3);
 }
 
+/* The Q8 plan of one weight: its task grid and scratch needs (act, thread_scratch set by the
+ * caller). */
+static void q8_plan(MmJob *j, int nth) {
+    int nb = (int)(j->n_in / 32);
+    j->direct = j->T <= MM_DIRECT_MAX_T && (j->k->direct_types >> j->type & 1);
+    /* direct: ~8 tasks a thread; unpacked: 68 bytes a block of rows in L1, and a task's
+     * activations (36 bytes a block) within ~256 KiB of L2 */
+    int rows = j->direct ? (int)ceil_div(j->n_out, 8 * (int64_t)nth) : clamp_rows(MM_ROWS_BYTES / ((int64_t)nb * 68));
+    plan_tasks(j, nth, rows, (256 * 1024) / ((int64_t)nb * 36));
+    j->thread_bytes = j->direct ? 0 : align64(align64((size_t)j->rows * nb * 32) + (size_t)j->rows * nb * 9 * sizeof(float));
+}
+
+static int job_init(Backend *be, MmJob *j, const Tensor *W, const float *x, float *y, int T) {
+    CpuState *st = cpu_state(be);
+    *j = (MmJob){.k = mm_pick(st->matmul_isa), .type = W->type, .kind = mm_kind(W->type),
+                 .act256 = mm_act256(W->type), .w = W->data, .n_in = W->ne[0], .n_out = W->ne[1],
+                 .x = x, .y = y, .T = T};
+    j->row_bytes = dtype_row_bytes(W->type, j->n_in);
+    if (j->row_bytes <= 0)
+        return backend_fail(be, -EINVAL, "matmul %s: type %s with rows of %lld elements is not supported",
+                            W->name ? W->name : "?", dtype_name(W->type), (long long)j->n_in);
+    return 0;
+}
+
+/* Quantizes the activations of jobs[0] once, for every job of the group (they share x). */
+static int q8_quantize(Backend *be, MmJob *jobs, int n, size_t *total) {
+    CpuState *st = cpu_state(be);
+    MmJob *j = &jobs[0];
+    int nth = threadpool_size(st->pool), T = j->T, nb = (int)(j->n_in / 32);
+    size_t q_bytes = align64((size_t)T * nb * 32), d_bytes = align64((size_t)T * nb * sizeof(float)), tb = 0;
+    for (int i = 0; i < n; i++) tb = jobs[i].thread_bytes > tb ? jobs[i].thread_bytes : tb;
+    *total = q_bytes + 2 * d_bytes + (size_t)nth * tb;
+    uint8_t *s = scratch_get(st, *total);
+    if (!s) return -ENOMEM;
+    QAct act = {nb, T, (int8_t *)s, (float *)(s + q_bytes), (float *)(s + q_bytes + d_bytes)};
+    for (int i = 0; i < n; i++) {
+        jobs[i].act = act;
+        jobs[i].thread_scratch = s + q_bytes + 2 * d_bytes;
+        jobs[i].thread_bytes = tb;
+    }
+    /* below ~64k elements the hand-off costs more than the quantization */
+    if (nth > 1 && (int64_t)T * j->n_in >= 65536) {
+        j->quant_rows = (int)ceil_div(T, 4 * (int64_t)nth);
+        threadpool_run(st->pool, (int)ceil_div(T, j->quant_rows), quant_task, j);
+    } else {
+        j->k->quant_act(j->x, 0, T, j->act256, &j->act);
+    }
+    return 0;
+}
+
+static int job_tasks(const MmJob *j) { return j->n_row_tasks * (int)ceil_div(j->T, j->toks); }
+
+/* Several weights over the same activations: one run whose tasks cover every job. */
+typedef struct MmGroup {
+    const MmJob *jobs;
+    int n;
+    int first[MM_GROUP_MAX + 1]; /* task index where job i starts */
+} MmGroup;
+
+static void group_task(void *ctx, int task, int thread) {
+    const MmGroup *g = ctx;
+    int i = 0;
+    while (task >= g->first[i + 1]) i++;
+    q8_task((void *)&g->jobs[i], task - g->first[i], thread);
+}
+
 int cpu_matmul(Backend *be, const Tensor *W, const float *x, float *y, int T) {
     CpuState *st = cpu_state(be);
     ThreadPool *pool = st->pool;
     int nth = threadpool_size(pool);
-    MmJob j = {.k = mm_pick(st->matmul_isa), .type = W->type, .kind = mm_kind(W->type),
-               .act256 = mm_act256(W->type), .w = W->data, .n_in = W->ne[0], .n_out = W->ne[1],
-               .x = x, .y = y, .T = T};
-    if (T <= 0 || j.n_out <= 0) return 0;
-    j.row_bytes = dtype_row_bytes(W->type, j.n_in);
-    if (j.row_bytes <= 0)
-        return backend_fail(be, -EINVAL, "matmul %s: type %s with rows of %lld elements is not supported",
-                            W->name ? W->name : "?", dtype_name(W->type), (long long)j.n_in);
+    MmJob j;
+    if (T <= 0 || W->ne[1] <= 0) return 0;
+    int rc = job_init(be, &j, W, x, y, T);
+    if (rc) return rc;
     size_t total;
     if (be->opt.precision == MATMUL_Q8 && j.kind != MM_KIND_NONE) {
-        int nb = (int)(j.n_in / 32);
-        j.direct = T <= MM_DIRECT_MAX_T && (j.k->direct_types >> W->type & 1);
-        /* direct: ~8 tasks a thread; unpacked: 68 bytes a block of rows in L1, and a task's
-         * activations (36 bytes a block) within ~256 KiB of L2 */
-        int rows = j.direct ? (int)ceil_div(j.n_out, 8 * (int64_t)nth) : clamp_rows(MM_ROWS_BYTES / ((int64_t)nb * 68));
-        plan_tasks(&j, nth, rows, (256 * 1024) / ((int64_t)nb * 36));
-        size_t q_bytes = align64((size_t)T * nb * 32), d_bytes = align64((size_t)T * nb * sizeof(float));
-        j.thread_bytes = j.direct ? 0 : align64(align64((size_t)j.rows * nb * 32) + (size_t)j.rows * nb * 9 * sizeof(float));
-        total = q_bytes + 2 * d_bytes + (size_t)nth * j.thread_bytes;
-        uint8_t *s = scratch_get(st, total);
-        if (!s) goto oom;
-        j.act = (QAct){nb, T, (int8_t *)s, (float *)(s + q_bytes), (float *)(s + q_bytes + d_bytes)};
-        j.thread_scratch = s + q_bytes + 2 * d_bytes;
-        /* below ~64k elements the hand-off costs more than the quantization */
-        if (nth > 1 && (int64_t)T * j.n_in >= 65536) {
-            j.quant_rows = (int)ceil_div(T, 4 * (int64_t)nth);
-            threadpool_run(pool, (int)ceil_div(T, j.quant_rows), quant_task, &j);
-        } else {
-            j.k->quant_act(x, 0, T, j.act256, &j.act);
-        }
-        threadpool_run(pool, j.n_row_tasks * (int)ceil_div(T, j.toks), q8_task, &j);
+        q8_plan(&j, nth);
+        if (q8_quantize(be, &j, 1, &total)) goto oom;
+        threadpool_run(pool, job_tasks(&j), q8_task, &j);
     } else {
         plan_tasks(&j, nth, clamp_rows(MM_ROWS_BYTES / (j.n_in * (int64_t)sizeof(float))),
                    (256 * 1024) / (j.n_in * (int64_t)sizeof(float)));
@@ -209,10 +225,45 @@ int cpu_matmul(Backend *be, const Tensor *W, const float *x, float *y, int T) {
             j.thread_scratch = scratch_get(st, total);
             if (!j.thread_scratch) goto oom;
         }
-        threadpool_run(pool, j.n_row_tasks * (int)ceil_div(T, j.toks), f32_task, &j);
+        threadpool_run(pool, job_tasks(&j), f32_task, &j);
     }
     return 0;
 oom:
     return backend_fail(be, -ENOMEM, "matmul %s: out of memory for %zu bytes of scratch", W->name ? W->name : "?",
                         total);
+}
+
+/* y[i] = x @ W[i]^T for i < n. On the Q8 path with one activation format for all, x is
+ * quantized once and one run covers every weight's tasks: decode's q/k/v and gate/up
+ * products are a few microseconds each, and a run's hand-off and its wait for the slowest
+ * task are then a large share. Each element is computed exactly as cpu_matmul would. */
+int cpu_matmul_n(Backend *be, int n, const Tensor *const *W, const float *x, float *const *y, int T) {
+    CpuState *st = cpu_state(be);
+    int nth = threadpool_size(st->pool), grouped = n > 0 && n <= MM_GROUP_MAX && be->opt.precision == MATMUL_Q8;
+    MmJob jobs[MM_GROUP_MAX];
+    if (T <= 0) return 0;
+    for (int i = 0; grouped && i < n; i++) {
+        int rc = job_init(be, &jobs[i], W[i], x, y[i], T);
+        if (rc) return rc;
+        grouped = jobs[i].kind != MM_KIND_NONE && jobs[i].n_out > 0 && jobs[i].n_in == jobs[0].n_in &&
+                  jobs[i].act256 == jobs[0].act256;
+    }
+    if (!grouped) {
+        for (int i = 0; i < n; i++) {
+            int rc = cpu_matmul(be, W[i], x, y[i], T);
+            if (rc) return rc;
+        }
+        return 0;
+    }
+    MmGroup g = {jobs, n, {0}};
+    for (int i = 0; i < n; i++) {
+        q8_plan(&jobs[i], nth);
+        g.first[i + 1] = g.first[i] + job_tasks(&jobs[i]);
+    }
+    size_t total;
+    if (q8_quantize(be, jobs, n, &total))
+        return backend_fail(be, -ENOMEM, "matmul %s: out of memory for %zu bytes of scratch",
+                            W[0]->name ? W[0]->name : "?", total);
+    threadpool_run(st->pool, g.first[n], group_task, &g);
+    return 0;
 }

@@ -107,11 +107,18 @@ typedef struct MmKernels {
  * every weight (68 bytes a block from 20) costs more than one matmul shows. */
 #define MM_DIRECT_MAX_T 32
 
+/* the most weights cpu_matmul_n runs as one group (q, k, v) */
+#define MM_GROUP_MAX 4
+
 extern const MmKernels mm_kernels_scalar;
 #if defined(__x86_64__)
 extern const MmKernels mm_kernels_avx2;
 extern const MmKernels mm_kernels_avx512;
 #endif
+
+/* The kernels for isa (MM_ISA_AUTO: the best this CPU runs; a forced ISA the CPU lacks falls
+ * back to the best one below it). matmul_isa.c. */
+const MmKernels *mm_pick(int isa);
 
 /* Portable pieces (matmul_pack.c), also the reference the SIMD versions must match bit for bit. */
 void mm_quant_act_scalar(const float *x, int t0, int nt, int act256, const QAct *a);

@@ -124,6 +124,7 @@ static const BackendOps cuda_ops = {
     cu_destroy, cuda_graph_begin, cuda_graph_end, cuda_graph_launch, cuda_graph_destroy,
     cuda_embed, cuda_rmsnorm, cuda_add_rmsnorm, cuda_matmul, cuda_add_bias, cuda_add, cuda_rope, cuda_silu_mul,
     cuda_kv_write, cuda_attention, cuda_kv_copy_blocks, cuda_gather_last, cuda_gather_rows, cuda_fill_random,
+    NULL, /* matmul_n: one launch per weight (backend_matmul_n loops) */
 };
 
 /* Which device, and whether it can run these kernels: one line for the log or the error. */

@@ -7,7 +7,7 @@ Each request gets `max_tokens` chunks: the first after `ttft` seconds, then one 
 seconds; chunk k carries the text " tK". Options (attributes of FakeOpenAI): usage (send the
 usage chunk), tokenize (offer /tokenize, counting whitespace-separated words), fail_every
 (every Nth request, by arrival, gets a 500), drop_every (every Nth request is cut off after
-its second chunk, without the end of the chunked body).
+its second chunk, without the end of the chunked body), model_id (the one model of /v1/models).
 """
 import http.server
 import json
@@ -17,11 +17,13 @@ import time
 
 
 class FakeOpenAI:
-    def __init__(self, ttft=0.2, itl=0.05, usage=True, tokenize=True, fail_every=0, drop_every=0, chat_role=True):
+    def __init__(self, ttft=0.2, itl=0.05, usage=True, tokenize=True, fail_every=0, drop_every=0, chat_role=True,
+                 model_id="fake-model"):
         self.ttft, self.itl = ttft, itl
         self.usage, self.tokenize = usage, tokenize
         self.fail_every, self.drop_every = fail_every, drop_every
         self.chat_role = chat_role
+        self.model_id = model_id
         self.lock = threading.Lock()
         self.arrivals = []          # time.monotonic() of each generation request
         self.bodies = []
@@ -46,7 +48,7 @@ class FakeOpenAI:
 
             def do_GET(self):
                 if self.path == "/v1/models":
-                    self._json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+                    self._json(200, {"object": "list", "data": [{"id": fake.model_id, "object": "model"}]})
                 else:
                     self._json(404, {"error": {"message": "not found"}})
 

@@ -24,6 +24,8 @@ import json
 import math
 import os
 import subprocess
+import sys
+import urllib.request
 
 import numpy as np
 import pytest
@@ -173,6 +175,107 @@ def test_concurrency_cap_is_exact(piston, tmp_path):
         assert fake.max_inflight == 12  # inf rate, no cap: all at once
 
 
+def test_jsonl_prompts_in_order(piston, tmp_path):
+    """--dataset-name jsonl: one record a line ("prompt" or "text", an optional output_len),
+    blank lines skipped, sent in file order; lengths by the server's /tokenize."""
+    data = tmp_path / "p.jsonl"
+    data.write_text('{"prompt": "a b c d e"}\n\n{"text": "one two", "output_len": 3}\n{"prompt": "x y z w"}\n'
+                    '{"prompt": "not taken"}\n')
+    with FakeOpenAI(ttft=0.01, itl=0.01) as fake:
+        r, p = bench(piston, fake.url, "--dataset-name", "jsonl", "--dataset-path", str(data), "--num-prompts", "3",
+                     "--custom-output-len", "5", "--max-concurrency", "1", tmp_path=tmp_path)
+        run = fake.bodies[1:]  # the first is the ready check
+    assert [b["prompt"] for b in run] == ["a b c d e", "one two", "x y z w"]
+    assert [b["max_tokens"] for b in run] == [5, 3, 5]
+    assert r["num_prompts"] == 3 and r["input_lens"] == [5, 2, 4] and r["output_lens"] == [5, 3, 5]
+    assert r["dataset_name"] == "jsonl"
+    check_figures(r)
+
+
+def conv(prompt, reply):
+    return {"conversations": [{"from": "human", "value": prompt}, {"from": "gpt", "value": reply}]}
+
+
+SHAREGPT = [conv("w " * 6, "r " * 5), conv("too short", "r " * 5), conv("w " * 5, "short reply"),
+            {"conversations": [{"from": "human", "value": "w " * 9}]}, conv("q " * 4, "r " * 8)]
+
+
+def test_sharegpt_filters_and_output_lengths(piston, tmp_path):
+    """ShareGPT: the first turn is the prompt, the reply's length max_tokens; vLLM's filter
+    drops prompts or replies under 4 tokens and records of one turn; fewer prompts than asked
+    is what the file holds; --sharegpt-output-len replaces the reply's length (and its filter);
+    the same records one a line under --dataset-name jsonl are taken in file order."""
+    arr, lines = tmp_path / "sg.json", tmp_path / "sg.jsonl"
+    arr.write_text(json.dumps(SHAREGPT))
+    lines.write_text("".join(json.dumps(c) + "\n" for c in SHAREGPT))
+    with FakeOpenAI(ttft=0.01, itl=0.01) as fake:
+        r, _ = bench(piston, fake.url, "--dataset-name", "sharegpt", "--dataset-path", str(arr), "--num-prompts", "10",
+                     "--max-concurrency", "1", tmp_path=tmp_path)
+        run = fake.bodies[1:]
+    assert r["num_prompts"] == 2 and r["completed"] == 2
+    assert sorted(zip(r["input_lens"], r["output_lens"])) == [(4, 8), (6, 5)]
+    assert sorted((b["prompt"].split()[0], b["max_tokens"]) for b in run) == [("q", 8), ("w", 5)]
+    with FakeOpenAI(ttft=0.01, itl=0.01) as fake:
+        r, _ = bench(piston, fake.url, "--dataset-name", "sharegpt", "--dataset-path", str(arr), "--num-prompts", "10",
+                     "--sharegpt-output-len", "7", tmp_path=tmp_path, name="fixed.json")
+    assert sorted(r["input_lens"]) == [4, 5, 6] and r["output_lens"] == [7, 7, 7]
+    with FakeOpenAI(ttft=0.01, itl=0.01) as fake:
+        r, _ = bench(piston, fake.url, "--dataset-name", "jsonl", "--dataset-path", str(lines), "--num-prompts", "10",
+                     "--max-concurrency", "1", tmp_path=tmp_path, name="lines.json")
+        run = fake.bodies[1:]
+    assert r["input_lens"] == [6, 4] and r["output_lens"] == [5, 8]
+    assert [b["prompt"].split()[0] for b in run] == ["w", "q"]
+
+
+def test_random_range_ratio_spreads_lengths(piston, tmp_path):
+    """--random-range-ratio R: each input and output length uniform in [len (1-R), len (1+R)],
+    every prompt still exactly its drawn length by the server's count."""
+    with FakeOpenAI(ttft=0.005, itl=0.002) as fake:
+        r, _ = bench(piston, fake.url, "--num-prompts", "40", "--random-input-len", "20", "--random-output-len", "10",
+                     "--random-range-ratio", "0.5", "--max-concurrency", "1", "--seed", "3", tmp_path=tmp_path)
+        run = fake.bodies[1:]
+    ins, outs = r["input_lens"], r["output_lens"]
+    assert all(10 <= n <= 30 for n in ins) and all(5 <= n <= 15 for n in outs), (ins, outs)
+    assert min(ins) < 14 and max(ins) > 26 and len(set(ins)) > 8, ins  # spread, not one length
+    assert min(outs) < 8 and max(outs) > 12, outs
+    assert [len(b["prompt"].split()) for b in run] == ins  # exact by the server's /tokenize
+    assert [b["max_tokens"] for b in run] == outs
+    with FakeOpenAI(ttft=0.005, itl=0.002) as fake:
+        r, _ = bench(piston, fake.url, "--num-prompts", "5", "--random-input-len", "20", "--random-output-len", "10",
+                     tmp_path=tmp_path, name="r0.json")
+    assert r["input_lens"] == [20] * 5 and r["output_lens"] == [10] * 5  # ratio 0: every length as given
+
+
+@pytest.mark.parametrize("how", ["--model", "/v1/models"])
+def test_no_tokenize_uses_our_tokenizer_on_the_model(piston, model, server, tmp_path, how):  # noqa: F811
+    """A server without /tokenize: the model it serves (--model, or the first of /v1/models),
+    found where Piston finds models, counts the lengths with our tokenizer, checked here
+    against the real server's /tokenize of the very prompts sent."""
+    args = ["--model", model] if how == "--model" else []
+    with FakeOpenAI(ttft=0.01, itl=0.01, tokenize=False, model_id="fake-model" if args else model) as fake:
+        r, p = bench(piston, fake.url, "--num-prompts", "4", "--random-input-len", "24", "--random-output-len", "3",
+                     "--max-concurrency", "1", *args, tmp_path=tmp_path)
+        run = fake.bodies[1:]
+    assert "estimates" not in p.stderr, p.stderr
+    assert r["length_oracle"] == "the local tokenizer" and r["tokenizer_id"] == model
+    assert r["input_lens"] == [24] * 4
+    for b in run:
+        t = json.loads(urllib.request.urlopen(urllib.request.Request(
+            server.url + "/tokenize", data=json.dumps({"prompt": b["prompt"], "add_special_tokens": False}).encode(),
+            headers={"Content-Type": "application/json"})).read())
+        assert t["count"] == 24, (b["prompt"], t)
+
+
+def test_no_tokenize_and_no_local_model_says_so_in_one_line(piston, tmp_path):
+    with FakeOpenAI(ttft=0.01, itl=0.01, tokenize=False, model_id="org/not-here") as fake:
+        r, p = bench(piston, fake.url, "--num-prompts", "2", "--random-input-len", "10", "--random-output-len", "3",
+                     tmp_path=tmp_path)
+    warn = [line for line in p.stderr.splitlines() if "estimates" in line]
+    assert len(warn) == 1 and "'org/not-here' is not a model Piston finds here" in warn[0], p.stderr
+    assert "downloading" not in p.stderr  # never from the network
+    assert r["length_oracle"] == "none (estimates)" and r["tokenizer_id"] == ""
+
+
 def test_unreachable_server_is_one_clear_error(piston, tmp_path):
     _, p = bench(piston, "http://127.0.0.1:9", "--num-prompts", "2", "--model", "m", "--ready-check-timeout-sec", "1",
                  tmp_path=tmp_path, check=False)
@@ -204,3 +307,19 @@ def test_against_the_real_server(piston, model, server, tmp_path):  # noqa: F811
                  tmp_path=tmp_path, name="chat.json")
     assert r["failed"] == 0 and r["output_lens"] == [4] * 8
     assert r["input_lens"] == [64] * 8 and r["tokenizer_id"] == model
+
+
+def test_serve_overhead_smoke(piston, model, tmp_path):
+    """bench/serve-overhead end to end, as short as it goes: bench latency's ms per token, bench
+    serve's mean TPOT at concurrency 1 against piston serve, and the ratio (no speed asserted)."""
+    out = tmp_path / "ov.json"
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "serve-overhead")
+    p = subprocess.run([sys.executable, script, "--piston", piston, "--model", model, "--threads", "2", "--reps", "1", "--num-prompts",
+                        "2", "--output-len", "8", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    lines = p.stdout.splitlines()
+    assert [ln.split(":")[0] for ln in lines] == ["bench latency tg8 (ms/token)", "bench serve c=1 mean TPOT (ms)",
+                                                  "ratio TPOT / tg ms per token"]
+    r = json.loads(out.read_text())
+    assert r["bench_serve"]["failed"] == 0 and r["bench_serve"]["max_concurrency"] == 1
+    assert r["tg_ms_per_token"] > 0 and abs(r["ratio"] - r["mean_tpot_ms"] / r["tg_ms_per_token"]) < 1e-12

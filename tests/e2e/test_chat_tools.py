@@ -27,6 +27,24 @@ TEMPLATES = {  # file, bos, eos
     "llama3.2": ("meta-llama-Llama-3.2-3B-Instruct.jinja", "<|begin_of_text|>", "<|eot_id|>"),
     "llama3.3": ("meta-llama-Llama-3.3-70B-Instruct.jinja", "<|begin_of_text|>", "<|eot_id|>"),
     "mistral-nemo": ("mistralai-Mistral-Nemo-Instruct-2407.jinja", "<s>", "</s>"),
+    "qwen3": ("Qwen-Qwen3-0.6B.jinja", "", "<|im_end|>"),
+    "hermes-2-pro": ("NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja", "<|begin_of_text|>", "<|im_end|>"),
+    "hermes-3": ("NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja", "<|begin_of_text|>", "<|im_end|>"),
+    "smollm3": ("HuggingFaceTB-SmolLM3-3B.jinja", "", "<|im_end|>"),
+    "mistral-small-3.2": ("Mistral-Small-3.2-24B-Instruct-2506.jinja", "<s>", "</s>"),
+    "devstral": ("unsloth-mistral-Devstral-Small-2507.jinja", "<s>", "</s>"),
+    "ministral-3": ("mistralai-Ministral-3-14B-Reasoning-2512.jinja", "<s>", "</s>"),
+}
+# Templates whose plain chats (the conversations of tests/fixtures/chat_smollm2.json, which
+# the chat-template unit test renders for the families with a committed template) are also
+# compared here, through chat_template_apply.
+PLAIN = ("mistral-small-3.2", "devstral", "ministral-3")
+# Templates whose tool format Piston does not write: tools must be refused with an error that
+# names the reason. A [TOOL_CALLS]name[ARGS] template Piston does not know (Devstral's, its
+# marker renamed) stands for them.
+REFUSED = {  # name: (file, (old, new) in its source, a word the error must contain)
+    "unknown-mistral-args": ("unsloth-mistral-Devstral-Small-2507.jinja", ("tools_description", "tools_text"),
+                             "does not know"),
 }
 
 WEATHER = {"type": "function", "function": {
@@ -38,6 +56,13 @@ SEARCH = {"type": "function", "function": {
     "name": "search", "description": "Search the web",
     "parameters": {"type": "object", "properties": {"query": {"type": "string"}, "top_k": {"type": "integer", "minimum": 1}},
                    "required": ["query"]}}}
+
+NOTES = {"type": "function", "function": {  # the types Hermes' json_to_python_type writes
+    "name": "save", "description": "Save notes",
+    "parameters": {"type": "object", "properties": {
+        "tags": {"type": "array", "items": {"type": "string"}, "description": "  labels\n"},
+        "meta": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "flag": {"type": ["boolean", "number"]}, "extra": {}}, "required": ["tags"]}}}
 
 
 def call(cid, name, args):
@@ -71,7 +96,21 @@ CONVERSATIONS = {
     ]),
     "plain": (None, [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello!"},
                      {"role": "assistant", "content": "Hi."}, {"role": "user", "content": "Bye"}]),
+    "typed_tools": ([NOTES, SEARCH], [{"role": "user", "content": "Save it"}]),
     "tools_no_user": ([WEATHER], [{"role": "system", "content": "x"}]),
+    # as the server passes them: a null content is "" (OpenAI clients send null with tool_calls)
+    "empty_content_call": ([WEATHER], [
+        {"role": "system", "content": "Use tools. /no_think"},
+        {"role": "user", "content": "Weather in Oslo?"},
+        {"role": "assistant", "content": "", "tool_calls": [call("call00002", "get_weather", {"city": "Oslo"})]},
+        {"role": "tool", "tool_call_id": "call00002", "content": "-3 C"},
+        {"role": "assistant", "content": "<think>\ncold\n</think>\n\nIt is -3 C."},
+    ]),
+    "thinking_last": (None, [
+        {"role": "user", "content": "<tool_response>\nx\n</tool_response>"},
+        {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "content": "\n\n4"},
+    ]),
 }
 
 
@@ -121,6 +160,27 @@ def test_tool_templates_match_jinja(template_dir):
                 except jinja2.exceptions.TemplateError as e:
                     case["error"] = str(e)
                 cases.append(case)
+    with open(os.path.join(ROOT, "tests", "fixtures", "chat_smollm2.json"), encoding="utf-8") as f:
+        plain = {c["conversation"]: c["messages"] for c in json.load(f)["cases"]}
+    for tname in PLAIN:
+        t = templates[tname]
+        for cname, messages in plain.items():
+            for gen in (False, True):
+                case = {"template": tname, "conversation": "plain/" + cname, "messages": messages,
+                        "add_generation_prompt": gen, "plain": True}
+                try:
+                    case["text"] = render(t["source"], messages, None, gen, t["bos"], t["eos"])
+                except jinja2.exceptions.TemplateError as e:
+                    case["error"] = str(e)
+                cases.append(case)
+    for tname, (fname, (old, new), word) in REFUSED.items():
+        with open(os.path.join(template_dir, fname), encoding="utf-8") as f:
+            source = f.read()
+        assert old in source, f"{fname} no longer has {old}"
+        templates[tname] = {"source": source.replace(old, new), "bos": "<s>", "eos": "</s>"}
+        tools, messages = CONVERSATIONS["ask"]
+        cases.append({"template": tname, "conversation": "ask", "messages": messages, "tools": tools,
+                      "add_generation_prompt": True, "refused": word})
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as f:
         json.dump({"source": template_dir, "templates": templates, "cases": cases}, f, ensure_ascii=False)
         path = f.name

@@ -12,6 +12,7 @@
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 
@@ -131,10 +132,28 @@ def test_name_found_nowhere(piston, offline_env):
     env.pop("HF_HUB_OFFLINE")  # it tries the Hub too: a closed loopback port
     p = run(piston, env, "serve", "nobody/no-such-model")
     assert p.returncode == 2
-    lines = [ln for ln in p.stderr.splitlines() if ln.startswith("piston: model")]
+    # serve's lines are timestamped from the first, its errors included
+    lines = [ln for ln in p.stderr.splitlines() if re.match(r"\S+Z ERROR model ", ln)]
     assert len(lines) == 1, p.stderr
     line = lines[0]
     assert "no such file or directory" in line and "models--nobody--no-such-model" in line
     assert "manifests/registry.ollama.ai/nobody/no-such-model/latest" in line and "not downloadable" in line
     p = run(piston, offline_env, "generate", "nothing:7b", "-p", "x")
     assert p.returncode != 0 and "library/nothing/7b" in p.stderr and "Hugging Face" not in p.stderr
+
+
+def test_revision_download_dir_and_model_flag(piston, hf_cache, offline_env):
+    """vLLM's --revision, --download-dir and --model name the same cached snapshot."""
+    repo = os.path.dirname(os.path.dirname(hf_cache))
+    with open(os.path.join(repo, "refs", "v1"), "w") as f:
+        f.write(COMMIT)
+    for args in (["show", REPO, "--revision", "v1", "--json"], ["show", "--model", REPO, "--revision=" + COMMIT,
+                                                                 "--json"]):
+        p = run(piston, offline_env, *args)
+        assert p.returncode == 0, p.stderr
+        assert json.loads(p.stdout)["path"] == hf_cache
+    p = run(piston, offline_env, "show", REPO, "--revision", "nope")
+    assert p.returncode != 0 and "refs/nope" in p.stderr, p.stderr
+    elsewhere = {**offline_env, "HF_HUB_CACHE": os.path.join(repo, "no-such-cache")}
+    p = run(piston, elsewhere, "show", REPO, "--download-dir", offline_env["HF_HUB_CACHE"], "--json")
+    assert p.returncode == 0 and json.loads(p.stdout)["path"] == hf_cache, p.stderr

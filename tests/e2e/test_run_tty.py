@@ -1,6 +1,7 @@
 """`piston run` through a real terminal (a pty, driven by pexpect), as a person uses it:
-a reply stopped by Ctrl-C keeps the conversation and the prompt comes back; keys typed during
-a reply are not echoed into it; \"\"\" multi-line input; /set and /show; the editing history
+a reply stopped by Ctrl-C keeps the conversation (the next prompt holds it) and the prompt
+comes back; keys typed during a reply are not echoed into it; \"\"\" multi-line input; /set and
+/show (format json, think, repeat_last_n, license, modelfile); the editing history
 (the up arrow); a second Ctrl-C at an empty prompt quits with exit code 0; and the one-shot
 forms (`piston run MODEL PROMPT`, a piped stdin)."""
 import subprocess
@@ -22,8 +23,20 @@ def chat(piston, model):
         p.terminate(force=True)
 
 
+def prompt_eval_count(chat, line):
+    """Send line with /set verbose on; the prompt's token count Ollama-style timings report."""
+    chat.sendline(line)
+    chat.expect(r"prompt eval count: +(\d+) token", timeout=60)
+    n = int(chat.match.group(1))
+    chat.expect_exact(">>> ", timeout=60)
+    return n
+
+
 def test_ctrl_c_stops_the_reply_and_keeps_the_conversation(chat):
-    chat.sendline("Write a very long story about a dragon who learns to fly.")
+    chat.sendline("/set verbose")
+    chat.expect_exact("Set 'verbose' mode.")
+    chat.expect_exact(">>> ")
+    chat.sendline("My name is Zorblax. Write a very long story about a dragon who learns to fly.")
     chat.expect(r"\w+ \w+ \w+")  # the reply streams
     chat.send("typed during the reply")
     chat.sendintr()
@@ -32,12 +45,58 @@ def test_ctrl_c_stops_the_reply_and_keeps_the_conversation(chat):
     chat.sendline("/show info")
     chat.expect("architecture +llama")
     chat.expect_exact(">>> ")
-    # the conversation is still there: /show does not reach the model, and a follow-up does
     chat.sendline("/set parameter num_predict 8")
     chat.expect_exact("Set parameter 'num_predict' to '8'")
     chat.expect_exact(">>> ")
-    chat.sendline("And then?")
-    chat.expect_exact(">>> ", timeout=30)
+    # the conversation is still there: the follow-up's prompt holds the first turn and the part
+    # of the reply said before Ctrl-C; after /clear the same question is alone (greedy, exact)
+    with_history = prompt_eval_count(chat, "What is my name?")
+    chat.sendline("/clear")
+    chat.expect_exact("Cleared session context")
+    chat.expect_exact(">>> ")
+    alone = prompt_eval_count(chat, "What is my name?")
+    first_turn = len("My name is Zorblax. Write a very long story about a dragon who learns to fly.".split())
+    assert with_history >= alone + first_turn + 3, (with_history, alone)
+
+
+def test_format_think_license_modelfile(chat):
+    chat.sendline("/set parameter num_predict 60")
+    chat.expect_exact(">>> ")
+    chat.sendline("/set format json")
+    chat.expect_exact("Set format to 'json' mode.")
+    chat.expect_exact(">>> ")
+    chat.sendline("Describe a cat as JSON.")
+    chat.expect_exact(">>> ", timeout=60)
+    reply = chat.before.split("Describe a cat as JSON.", 1)[-1].strip()
+    assert reply.startswith("{"), reply
+    chat.sendline("/set noformat")
+    chat.expect_exact("Disabled format.")
+    chat.expect_exact(">>> ")
+    chat.sendline("/set format yaml")
+    chat.expect_exact("Couldn't set format: only 'json' is supported")
+    chat.expect_exact(">>> ")
+    chat.sendline("/set think")
+    chat.expect("Couldn't set 'think': .* has no thinking mode")
+    chat.expect_exact(">>> ")
+    chat.sendline("/set parameter repeat_last_n 64")
+    chat.expect_exact("Couldn't set parameter: Piston's repeat_penalty looks at every token")
+    chat.expect_exact(">>> ")
+    chat.sendline("/set parameter repeat_last_n -1")
+    chat.expect_exact("Set parameter 'repeat_last_n' to '-1'")
+    chat.expect_exact(">>> ")
+    chat.sendline("/show license")
+    chat.expect_exact("apache-2.0")
+    chat.expect_exact(">>> ")
+    chat.sendline("/set system You are terse.")
+    chat.expect_exact(">>> ")
+    chat.sendline("/show modelfile")
+    chat.expect(r"FROM \S+\.gguf")
+    chat.expect_exact('TEMPLATE """{{ if .System }}<|im_start|>system')
+    chat.expect_exact('SYSTEM """You are terse."""')
+    chat.expect_exact('PARAMETER stop "<|im_end|>"')
+    chat.expect_exact("PARAMETER temperature 0")
+    chat.expect_exact("PARAMETER num_predict 60")
+    chat.expect_exact(">>> ")
 
 
 def test_multiline_history_and_quit(chat):

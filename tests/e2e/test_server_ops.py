@@ -74,6 +74,52 @@ def test_access_log_fields(srv):
     assert re.search(r"request client-id-7: smollm2, 1 prompt\(s\) of 1 tokens, n=1, max_tokens=4", srv.text())
 
 
+# one good and one bad request per dialect: (path, good body, bad body)
+DIALECTS = {
+    "openai": ("/v1/completions", {"model": "smollm2", "prompt": "Hi", "max_tokens": 2}, {"prompt": "Hi", "max_tokens": -1}),
+    "tgi": ("/generate", {"inputs": "Hi", "parameters": {"max_new_tokens": 2}}, {"inputs": "Hi", "parameters": {"top_p": 7}}),
+    "ollama": ("/api/generate", {"model": "smollm2", "prompt": "Hi", "stream": False, "options": {"num_predict": 2}},
+               {"model": "smollm2", "prompt": "Hi", "stream": "yes"}),
+    "anthropic": ("/v1/messages", {"model": "smollm2", "max_tokens": 2, "messages": [{"role": "user", "content": "Hi"}]},
+                  {"model": "smollm2", "max_tokens": 2, "messages": []}),
+}
+
+
+def send_every_dialect(server):
+    """Each dialect's good and bad request, each with its own X-Request-Id: {id: (dialect, status)}."""
+    sent = {}
+    for dialect, (path, good, bad) in DIALECTS.items():
+        for kind, body in (("good", good), ("bad", bad)):
+            rid = f"{dialect}-{kind}-{time.monotonic_ns()}"
+            r = requests.post(server(path), json=body, headers={"X-Request-Id": rid}, timeout=60)
+            assert (r.status_code == 200) == (kind == "good"), (dialect, kind, r.status_code, r.text)
+            assert r.headers["x-request-id"] == rid
+            sent[rid] = (dialect, r.status_code)
+    return sent
+
+
+def check_every_dialect(sent, records):
+    """records: {request id: {dialect, status, model, output_tokens, error}} read from the log."""
+    for rid, (dialect, status) in sent.items():
+        rec = records.get(rid)
+        assert rec, (rid, sorted(records))
+        assert rec["dialect"] == dialect and int(rec["status"]) == status, (rid, rec)
+        if status == 200:
+            assert int(rec["output_tokens"]) == 2 and not rec.get("error"), (rid, rec)
+            assert dialect == "tgi" or rec["model"] == "smollm2", (rid, rec)
+        else:
+            assert rec.get("error") and rec["level"] == "WARN" and int(rec["output_tokens"]) == 0, (rid, rec)
+
+
+def test_access_log_every_dialect_text(srv):
+    sent = send_every_dialect(srv)
+    deadline, records = time.monotonic() + 10, {}
+    while time.monotonic() < deadline and not set(sent) <= set(records):
+        records = {f["id"]: dict(f, error=f.get("error", "").strip('"')) for f in map(parse_access, access_lines(srv))}
+        time.sleep(0.05)
+    check_every_dialect(sent, records)
+
+
 def test_client_gone_is_logged(srv):
     n0 = len(access_lines(srv))
     with requests.post(srv("/v1/completions"), json={"prompt": "Count:", "max_tokens": 400, "stream": True,
@@ -96,6 +142,47 @@ def test_cors(srv):
     assert r.headers["access-control-allow-origin"] == "http://good.example"
     other = requests.get(srv("/v1/models"), headers={"Origin": "http://evil.example"})
     assert "access-control-allow-origin" not in other.headers
+
+
+def preflight(server, origin, method="POST", headers=None):
+    h = {"Origin": origin, "Access-Control-Request-Method": method}
+    if headers:
+        h["Access-Control-Request-Headers"] = headers
+    return requests.options(server("/v1/chat/completions"), headers=h)
+
+
+def test_cors_preflight_refusals(srv):
+    """As Starlette's CORSMiddleware (vLLM's) answers: 400 naming what is disallowed."""
+    bad = preflight(srv, "http://evil.example")
+    assert bad.status_code == 400 and bad.text == "Disallowed CORS origin", bad.text
+    assert "access-control-allow-origin" not in bad.headers and bad.headers["vary"] == "Origin"
+    # "*" in --allowed-methods is Starlette's list of every standard method
+    assert preflight(srv, "http://good.example", "PATCH").status_code == 200
+    odd = preflight(srv, "http://good.example", "FROB")
+    assert odd.status_code == 400 and odd.text == "Disallowed CORS method"
+    both = preflight(srv, "http://evil.example", "FROB")
+    assert both.status_code == 400 and both.text == "Disallowed CORS origin, method"
+    # an OPTIONS without Origin is no preflight: the route's answer
+    assert requests.options(srv("/v1/chat/completions"), headers={"Access-Control-Request-Method": "POST"}
+                            ).status_code == 405
+
+
+def test_cors_preflight_lists(piston, model):
+    s = Server(piston, model, "--allowed-origins", "http://a.example,http://b.example", "--allowed-methods",
+               '["GET", "POST"]', "--allowed-headers", '["Authorization"]', "--allow-credentials")
+    try:
+        ok = preflight(s, "http://b.example", "POST", "authorization, content-type")
+        assert ok.status_code == 200 and ok.text == "OK"
+        assert ok.headers["access-control-allow-origin"] == "http://b.example"
+        assert ok.headers["access-control-allow-credentials"] == "true"
+        assert ok.headers["access-control-allow-methods"] == "GET, POST"
+        assert "Authorization" in ok.headers["access-control-allow-headers"]
+        assert preflight(s, "http://b.example", "DELETE").text == "Disallowed CORS method"
+        hdr = preflight(s, "http://a.example", "GET", "x-secret")
+        assert hdr.status_code == 400 and hdr.text == "Disallowed CORS headers"
+        assert preflight(s, "http://c.example", "PUT", "x-secret").text == "Disallowed CORS origin, method, headers"
+    finally:
+        s.check_clean_exit()
 
 
 def test_model_names(srv):
@@ -141,6 +228,50 @@ def test_default_name_hides_the_path(piston, model, monkeypatch):
         s.stop()
 
 
+FULL_FORMS = ("library/smollm2:latest", "registry.ollama.ai/library/smollm2:latest", "registry.ollama.ai/library/smollm2",
+              "library/smollm2")
+
+
+def test_model_names_ollama_full_forms(srv):
+    import ollama
+    client = ollama.Client(host=srv.url)
+    for name in FULL_FORMS:
+        assert client.generate(model=name, prompt="Hi", options={"num_predict": 2})["done"], name
+        assert client.chat(model=name, messages=[{"role": "user", "content": "Hi"}], options={"num_predict": 2})["done"]
+        assert client.show(name)["details"], name
+        r = requests.post(srv("/v1/chat/completions"), json={
+            "model": name, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})
+        assert r.status_code == 200, (name, r.text)
+    for name in ("library/other:latest", "registry.ollama.ai/library/smollm2:7b", "smollm2:7b", "registry.ollama.ai/"):
+        r = requests.post(srv("/api/generate"), json={"model": name, "prompt": "Hi", "stream": False})
+        assert r.status_code == 404, (name, r.text)
+
+
+def test_model_names_per_dialect(srv):
+    """TGI's own routes take any model field, as TGI does; OpenAI, Ollama and Anthropic answer an unknown
+    name with 404 (vLLM's and Ollama's answer), except huggingface_hub's placeholders on OpenAI's routes."""
+    for path, body in (("/generate", {"inputs": "Hi", "parameters": {"max_new_tokens": 2}}),
+                       ("/generate_stream", {"inputs": "Hi", "parameters": {"max_new_tokens": 2}}),
+                       ("/", {"inputs": "Hi", "parameters": {"max_new_tokens": 2}})):
+        for name in ("whatever", "tgi", "gpt-4"):
+            r = requests.post(srv(path), json={**body, "model": name})
+            assert r.status_code == 200, (path, name, r.text)
+    chat = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+    for name, want in (("tgi", 200), ("dummy", 200), ("nope", 404), ("gpt-4", 404)):
+        assert requests.post(srv("/v1/chat/completions"), json={**chat, "model": name}).status_code == want, name
+        assert requests.post(srv("/v1/completions"), json={"model": name, "prompt": "x", "max_tokens": 2}
+                             ).status_code == want, name
+    for name in ("tgi", "dummy", "nope"):
+        r = requests.post(srv("/api/generate"), json={"model": name, "prompt": "Hi", "stream": False})
+        assert r.status_code == 404, (name, r.text)
+        r = requests.post(srv("/api/chat"), json={"model": name, "messages": chat["messages"], "stream": False})
+        assert r.status_code == 404, (name, r.text)
+        r = requests.post(srv("/v1/messages"), json={"model": name, "max_tokens": 2, "messages": chat["messages"]})
+        assert r.status_code == 404, (name, r.text)
+    r = requests.post(srv("/v1/messages"), json={"model": FULL_FORMS[1], "max_tokens": 2, "messages": chat["messages"]})
+    assert r.status_code == 200, r.text
+
+
 def test_huggingface_hub_client_without_a_model(srv):
     """huggingface_hub's InferenceClient against a TGI-style base URL sends model "tgi"."""
     hub = pytest.importorskip("huggingface_hub")
@@ -167,6 +298,13 @@ def test_json_log_format(piston, model):
         req = [r for r in recs if r["msg"] == "request" and r.get("path") == "/v1/completions"][-1]
         assert req["status"] == 200 and req["path"] == "/v1/completions" and req["output_tokens"] == 2
         assert req["dialect"] == "openai" and req["request_id"].startswith("req-")
+        sent = send_every_dialect(s)
+        deadline, records = time.monotonic() + 10, {}
+        while time.monotonic() < deadline and not set(sent) <= set(records):
+            records = {r["request_id"]: r for r in (json.loads(ln) for ln in s.text().splitlines() if ln.startswith("{"))
+                       if r.get("msg") == "request"}
+            time.sleep(0.05)
+        check_every_dialect(sent, records)
     finally:
         s.check_clean_exit()
 

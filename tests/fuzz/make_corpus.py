@@ -271,6 +271,17 @@ def hf_tokenizer_seeds():
                                                      model=dict(base["model"], byte_fallback=True))))
     put("hf_tokenizer", "string_split", json.dumps(dict(base, pre_tokenizer={"type": "Split", "pattern": {"String": "."},
                                                                              "behavior": "Isolated"})))
+    # SentencePiece-style (Llama-2, Mistral): "▁" pieces, <0xNN> byte fallback, merged by the list
+    spm_vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, "<0x0A>": 3, "<0xE2>": 4, "\u2581": 5, "H": 6, "e": 7, "l": 8,
+                 "o": 9, "\u2581H": 10, "ll": 11, "\u2581He": 12, "\u2581Hell": 13, "\u2581Hello": 14}
+    spm = dict(base, added_tokens=[{"id": i, "content": c, "single_word": False, "lstrip": False, "rstrip": False,
+                                    "normalized": False, "special": True} for i, c in enumerate(["<unk>", "<s>", "</s>"])],
+               pre_tokenizer={"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": False},
+               model=dict(base["model"], byte_fallback=True, unk_token="<unk>", vocab=spm_vocab,
+                          merges=["\u2581 H", "l l", "\u2581H e", "\u2581He ll", "\u2581Hell o"]))
+    put("hf_tokenizer", "spm_metaspace", json.dumps(spm))
+    put("hf_tokenizer", "spm_legacy", json.dumps(dict(spm, pre_tokenizer=None, normalizer={"type": "Sequence", "normalizers": [
+        {"type": "Prepend", "prepend": "\u2581"}, {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]})))
 
 
 def main():

@@ -770,7 +770,7 @@ def start_server(args, log):
     cmd = [args.bin, "serve", args.model, "--host", "127.0.0.1", "--port", "0", "--threads", str(args.threads),
            "--served-model-name", MODEL_NAME, "--max-model-len", "1024", "--kv-cache-memory", args.kv_cache,
            "--max-num-seqs", str(args.max_num_seqs), "--request-timeout", str(REQUEST_TIMEOUT),
-           "--disable-log-requests", *extra, *args.server_args]
+           "--disable-uvicorn-access-log", *extra, *args.server_args]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     return proc, cmd, bool(extra)
 

@@ -3,8 +3,9 @@
  * its conversations (tools, assistant tool calls, tool results, plain chats) with jinja2 the
  * way transformers does, writes the cases to a file and runs this test on it
  * (PISTON_CHAT_TOOLS_FIXTURE). Run alone, this test only checks Python's json.dumps format
- * and skips the rest. Every rendering must come out byte for byte; where Jinja raised,
- * Piston must fail too. */
+ * and skips the rest. Every rendering must come out byte for byte (a case marked plain through
+ * chat_template_apply, the others through chat_template_apply_tools); where Jinja raised,
+ * Piston must fail too; a template Piston does not write tools for must be refused by name. */
 #include <cjson/cJSON.h>
 #include <math.h>
 
@@ -64,9 +65,15 @@ static void test_fixture(const cJSON *fx) {
         int gen = cJSON_IsTrue(cJSON_GetObjectItem(c, "add_generation_prompt"));
         const cJSON *tools = cJSON_GetObjectItem(c, "tools");
         char *out = NULL;
-        int rc = chat_template_apply_tools(&ct, msgs, nm, cJSON_IsArray(tools) ? tools : NULL, gen, &out, err, sizeof err);
-        const char *want = str(c, "text");
-        if (!want) {
+        int rc = cJSON_IsTrue(cJSON_GetObjectItem(c, "plain"))
+                     ? chat_template_apply(&ct, msgs, nm, gen, &out, err, sizeof err)
+                     : chat_template_apply_tools(&ct, msgs, nm, cJSON_IsArray(tools) ? tools : NULL, gen, &out, err,
+                                                 sizeof err);
+        const char *want = str(c, "text"), *refused = str(c, "refused");
+        if (refused) {
+            CHECK(rc != 0 && strstr(err, refused), "%s/%s: tools must be refused naming %s: rc %d, %s", tname, conv,
+                  refused, rc, rc ? err : "rendered");
+        } else if (!want) {
             CHECK(rc != 0, "%s/%s gen %d: jinja raised \"%s\", Piston rendered", tname, conv, gen, str(c, "error"));
         } else if (rc) {
             CHECK(0, "%s/%s gen %d: %s", tname, conv, gen, err);

@@ -124,6 +124,48 @@ static void test_regex_errors(void) {
     constraint_unref(c);
 }
 
+/* The cache finds a constraint by kind and text (same text, other kind: a miss; texts of the
+ * same length and of lengths across the 8-byte words of the hash), and evicts the least
+ * recently used. */
+static void test_cache(void) {
+    static const char *const texts[] = {"[\"yes\", \"no\"]", "[\"yes\", \"nO\"]", "[\"yes\", \"no\", \"x\"]",
+                                        "[\"a\"]"};
+    enum { N = sizeof texts / sizeof *texts };
+    char err[512];
+    Constraint *c[N] = {0}, *got;
+    ConstraintSpec sp[N];
+    ConstraintCache *cache = NULL;
+    CHECK(constraint_cache_create(3, &cache) == 0, "cache_create");
+    for (int i = 0; i < N; i++) {
+        sp[i] = (ConstraintSpec){CONSTRAINT_CHOICE, texts[i], strlen(texts[i])};
+        CHECK(compile(CONSTRAINT_CHOICE, texts[i], &c[i], err, sizeof err) == 0, "choice %s: %s", texts[i], err);
+    }
+    if (!cache || !c[0] || !c[1] || !c[2] || !c[3]) goto done;
+    for (int i = 0; i < 3; i++) constraint_cache_put(cache, &sp[i], constraint_ref(c[i]));
+    for (int i = 0; i < 3; i++) {
+        got = constraint_cache_get(cache, &sp[i]);
+        CHECK(got == c[i], "cache: %s found %p, want %p", texts[i], (void *)got, (void *)c[i]);
+        constraint_unref(got);
+    }
+    ConstraintSpec regex = {CONSTRAINT_REGEX, texts[0], sp[0].len},
+                   prefix = {CONSTRAINT_CHOICE, texts[0], sp[0].len - 1};
+    CHECK(!(got = constraint_cache_get(cache, &regex)), "cache: the same text as a regex must miss");
+    constraint_unref(got);
+    CHECK(!(got = constraint_cache_get(cache, &prefix)), "cache: a prefix must miss");
+    constraint_unref(got);
+    /* used 0 < 1 < 2, then 0 again: a fourth evicts 1 */
+    constraint_unref(constraint_cache_get(cache, &sp[0]));
+    constraint_cache_put(cache, &sp[3], constraint_ref(c[3]));
+    for (int i = 0; i < N; i++) {
+        got = constraint_cache_get(cache, &sp[i]);
+        CHECK((got != NULL) == (i != 1), "cache after eviction: %s %s", texts[i], got ? "found" : "missing");
+        constraint_unref(got);
+    }
+done:
+    constraint_cache_destroy(cache);
+    for (int i = 0; i < N; i++) constraint_unref(c[i]);
+}
+
 /* Every table made at first use instead of at compile time: the same masks. */
 static void test_lazy(void) {
     char err[512], text[8192];
@@ -168,6 +210,7 @@ int main(void) {
     ConstraintVocab *v;
     if (walk_setup(&f, &t, &v)) {
         test_choice();
+        test_cache();
         test_regex();
         test_regex_errors();
         test_gbnf();

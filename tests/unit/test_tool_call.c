@@ -1,47 +1,17 @@
-/* Tool calls: for each format (Hermes, Llama-3, Mistral) and mode (required, auto, one named
+/* Tool calls: for each format (Hermes, Llama-3, Mistral-Nemo, Mistral's name[ARGS]) and mode (required, auto, one named
  * function), random walks through the grammar on the real vocabulary, every mask checked
  * against brute force, and every finished text read back by the parser both whole and in
  * random pieces (a stream): the events must be the same either way, every call's name one of
  * the tools and its arguments JSON of the parameters' shape, the content free of the
  * trigger, and content plus calls must rebuild the text byte for byte. Also the spec's
- * refusals (a bad name, an unknown named function, parameters that are not an object). */
+ * refusals (a bad name, an unknown named function, parameters that are not an object).
+ * On a synthetic vocabulary where the triggers are control tokens (as [TOOL_CALLS] is in
+ * Mistral's, <tool_call> in some Hermes ones): the format's own trigger token is a terminal
+ * of its grammar, and no other control token is ever allowed. */
 #include <cjson/cJSON.h>
 
-#include "engine/tool_call.h"
 #include "tests/unit/constraint_walk.h"
-
-static const char *k_tools =
-    "[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\",\"properties\":"
-    "{\"city\":{\"type\":\"string\",\"maxLength\":12},\"unit\":{\"enum\":[\"c\",\"f\"]}},\"required\":[\"city\"]}}},"
-    "{\"type\":\"function\",\"function\":{\"name\":\"now\"}}]";
-
-typedef struct Parsed {
-    char content[8192], names[8][80], args[8][2048];
-    int n_calls;
-} Parsed;
-
-static void parse(ToolFormat f, ToolMode m, const char *text, size_t piece, unsigned long long seed, Parsed *out, int *complete) {
-    ToolParser p;
-    tool_parser_init(&p, f, m);
-    memset(out, 0, sizeof *out);
-    ToolEvent ev[64];
-    size_t len = strlen(text), have = 0;
-    while (1) {
-        int final = have >= len;
-        int k = tool_parser_feed(&p, text, have, final, ev, 64);
-        for (int i = 0; i < k; i++) {
-            if (ev[i].kind == TOOL_EV_CONTENT) strncat(out->content, ev[i].text, ev[i].len);
-            else if (ev[i].index < 8 && ev[i].kind == TOOL_EV_CALL)
-                snprintf(out->names[ev[i].index], 80, "%.*s", (int)ev[i].len, ev[i].text), out->n_calls = ev[i].index + 1;
-            else if (ev[i].index < 8) strncat(out->args[ev[i].index], ev[i].text, ev[i].len);
-        }
-        if (k == 64) continue;
-        if (final) break;
-        size_t step = piece ? piece : 1 + test_rng_next(&seed) % 7;
-        have = have + step > len ? len : have + step;
-    }
-    *complete = p.complete;
-}
+#include "tests/unit/tool_call_test.h"
 
 static void check_format(ToolFormat f, ToolMode m, const char *only, const char *name) {
     char err[512], *spec = NULL, text[16384];
@@ -54,7 +24,7 @@ static void check_format(ToolFormat f, ToolMode m, const char *only, const char 
     int ended = 0, with_calls = 0;
     /* auto: half the walks are forced into a call after some text (random tokens alone
      * would almost never spell the trigger) */
-    static const char *const starts[] = {NULL, NULL, "<tool_call>", "{", "Sure. [TOOL_CALLS]"};
+    static const char *const starts[] = {NULL, NULL, "<tool_call>", "{", "Sure. [TOOL_CALLS]", "Sure. [TOOL_CALLS]"};
     const char *start = m == TOOL_MODE_AUTO ? starts[f + 1] : NULL;
     for (int k = 0; c && k < 10; k++) {
         walk_prefix = k % 2 ? start : NULL;
@@ -85,9 +55,10 @@ static void check_format(ToolFormat f, ToolMode m, const char *only, const char 
             if (!strcmp(whole.names[i], "now")) CHECK(cJSON_GetArraySize(a) == 0, "%s: now takes no arguments", name);
             cJSON_Delete(a);
             const char *fmt = f == TOOL_FORMAT_HERMES ? "%s<tool_call>\n{\"name\": \"%s\", \"arguments\": %s}\n</tool_call>"
-                              : f == TOOL_FORMAT_LLAMA3 ? "%s{\"name\": \"%s\", \"parameters\": %s}"
-                                                        : "%s{\"name\": \"%s\", \"arguments\": %s}";
-            const char *sep = i == 0 ? "" : f == TOOL_FORMAT_HERMES ? "\n" : ", ";
+                              : f == TOOL_FORMAT_LLAMA3        ? "%s{\"name\": \"%s\", \"parameters\": %s}"
+                              : f == TOOL_FORMAT_MISTRAL_ARGS ? "%s[TOOL_CALLS]%s[ARGS]%s"
+                                                               : "%s{\"name\": \"%s\", \"arguments\": %s}";
+            const char *sep = i == 0 || f == TOOL_FORMAT_MISTRAL_ARGS ? "" : f == TOOL_FORMAT_HERMES ? "\n" : ", ";
             snprintf(rebuilt + strlen(rebuilt), sizeof rebuilt - strlen(rebuilt), fmt, sep, whole.names[i], whole.args[i]);
         }
         if (whole.n_calls && f == TOOL_FORMAT_MISTRAL) strcat(rebuilt, "]");
@@ -120,15 +91,74 @@ static void test_spec_errors(void) {
     cJSON_Delete(t);
 }
 
+/* The format's trigger token where grammar takes its bytes, and no other control token. */
+static void check_terminal(const ConstraintVocab *v, const Tokenizer *t, ToolFormat f, ToolMode mode, int32_t trig,
+                           int32_t other, const char *rest, const char *name) {
+    char err[512], *spec;
+    Constraint *c;
+    ConstraintMatcher *m;
+    if (tool_matcher(v, f, mode, NULL, &spec, &c, &m, name)) return;
+    CHECK(constraint_matcher_is_terminal(m, trig) && !constraint_matcher_is_terminal(m, other), "%s: terminals", name);
+    if (mode == TOOL_MODE_AUTO) CHECK(constraint_matcher_advance_bytes(m, "Sure. ", 6) == 0, "%s: text", name);
+    const uint32_t *mask = constraint_matcher_mask(m, err, sizeof err);
+    CHECK(mask && mask_has(mask, trig), "%s: the trigger token is not allowed where the calls may start", name);
+    for (int32_t id = 0; mask && id < VOCAB_BYTES; id++)
+        if (id != trig && !(id == 2 && mode == TOOL_MODE_AUTO)) /* EOS: the text may end after text */
+            CHECK(!mask_has(mask, id), "%s: control token %d allowed", name, id);
+    CHECK(constraint_matcher_accept(m, trig, err, sizeof err) == 0, "%s: accept the trigger: %s", name, err);
+    Detok d;
+    char out[64];
+    detok_init(&d);
+    size_t n = detok_push_text(t, &d, trig, out, sizeof out);
+    CHECK(n == v->len[trig] && !memcmp(out, v->bytes + v->off[trig], n), "%s: the trigger's text", name);
+    detok_init(&d);
+    CHECK(detok_push(t, &d, trig, out, sizeof out) == 0, "%s: a control token is no text to detok_push", name);
+    mask = constraint_matcher_mask(m, err, sizeof err);
+    CHECK(mask && !mask_has(mask, trig), "%s: the trigger twice", name);
+    CHECK(constraint_matcher_advance_bytes(m, rest, strlen(rest)) == 0, "%s: the call after the trigger", name);
+    CHECK(constraint_matcher_complete(m), "%s: the call is complete", name);
+    constraint_matcher_destroy(m), constraint_unref(c), free(spec);
+}
+
+static void test_control_trigger(void) {
+    Tokenizer *t;
+    ConstraintVocab *v;
+    char err[256];
+    if (control_setup(&t, &v)) return;
+    const char *nemo = "[{\"name\": \"now\", \"arguments\": {}}]";
+    const char *hermes = "\n{\"name\": \"now\", \"arguments\": {}}\n</tool_call>";
+    check_terminal(v, t, TOOL_FORMAT_MISTRAL, TOOL_MODE_AUTO, 3, 5, nemo, "mistral auto, [TOOL_CALLS] a control token");
+    check_terminal(v, t, TOOL_FORMAT_MISTRAL, TOOL_MODE_REQUIRED, 3, 5, nemo, "mistral required, control [TOOL_CALLS]");
+    check_terminal(v, t, TOOL_FORMAT_HERMES, TOOL_MODE_AUTO, 5, 3, hermes, "hermes auto, <tool_call> a control token");
+    /* other constraints never take a control token, even where they take its bytes */
+    ConstraintSpec cs = {CONSTRAINT_REGEX, ".*", 2};
+    ConstraintLimits lim;
+    constraint_limits_default(&lim);
+    Constraint *c = NULL;
+    ConstraintMatcher *m = NULL;
+    if (!constraint_compile(v, &cs, &lim, &c, err, sizeof err) && !constraint_matcher_create(c, v, &m)) {
+        const uint32_t *mask = constraint_matcher_mask(m, err, sizeof err);
+        CHECK(mask && !mask_has(mask, VOCAB_TOOL_CALLS) && !mask_has(mask, VOCAB_TOOL_CALL) && mask_has(mask, VOCAB_BYTES + 'a'), "regex: control tokens");
+        CHECK(constraint_matcher_accept(m, 3, err, sizeof err) != 0, "regex: accepted a control token");
+    } else {
+        CHECK(0, "regex: %s", err);
+    }
+    constraint_matcher_destroy(m), constraint_unref(c);
+    constraint_vocab_destroy(v);
+    tokenizer_destroy(t);
+}
+
 int main(void) {
+    test_control_trigger();
     GgufFile *f;
     Tokenizer *t;
     ConstraintVocab *v;
     if (walk_setup(&f, &t, &v)) {
-        static const ToolFormat fmts[] = {TOOL_FORMAT_HERMES, TOOL_FORMAT_LLAMA3, TOOL_FORMAT_MISTRAL};
-        static const char *const names[] = {"hermes", "llama3", "mistral"};
+        static const ToolFormat fmts[] = {TOOL_FORMAT_HERMES, TOOL_FORMAT_LLAMA3, TOOL_FORMAT_MISTRAL,
+                                          TOOL_FORMAT_MISTRAL_ARGS};
+        static const char *const names[] = {"hermes", "llama3", "mistral", "mistral-args"};
         char name[64];
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < 4; i++) {
             snprintf(name, sizeof name, "%s required", names[i]), check_format(fmts[i], TOOL_MODE_REQUIRED, NULL, name);
             snprintf(name, sizeof name, "%s auto", names[i]), check_format(fmts[i], TOOL_MODE_AUTO, NULL, name);
             snprintf(name, sizeof name, "%s named", names[i]), check_format(fmts[i], TOOL_MODE_REQUIRED, "get_weather", name);

@@ -64,6 +64,7 @@ void ops_test_rows(OpsCtx *c);
 void ops_test_kv(OpsCtx *c);
 void ops_test_attention(OpsCtx *c);
 void ops_test_matmul(OpsCtx *c);
+void ops_test_matmul_n(OpsCtx *c);
 /* The CPU's promise that a row's result does not depend on the rest of the batch or on the
  * thread count (ops_rows.c); device backends do not make it and report it skipped. */
 void ops_test_batch_invariance(OpsCtx *c, Backend *other);

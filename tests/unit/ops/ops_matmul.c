@@ -86,3 +86,52 @@ void ops_test_matmul(OpsCtx *c) {
             free(raw), free(w), free(x), free(y);
         }
 }
+
+/* backend_matmul_n: each output bit-identical to its own matmul, for groups the CPU runs as
+ * one job (same activation format: Q4_1 q/k/v with Q8_0, K-quants together) and groups it
+ * must split (a float weight among quantized ones, K-quants with 32-blocks), at decode and
+ * prefill batch sizes and an n_out too small to give every thread a task. */
+void ops_test_matmul_n(OpsCtx *c) {
+    static const DType groups[][3] = {
+        {DT_Q4_1, DT_Q4_1, DT_Q8_0}, {DT_Q4_K, DT_Q6_K, DT_Q5_K}, {DT_Q4_0, DT_F16, DT_Q8_0}, {DT_Q4_K, DT_Q4_1, DT_Q6_K},
+    };
+    static const int64_t n_outs[3] = {96, 4, 40};
+    static const int Ts[] = {1, 3, 33, 70};
+    for (size_t gi = 0; gi < sizeof groups / sizeof *groups; gi++)
+        for (size_t ti = 0; ti < sizeof Ts / sizeof *Ts; ti++) {
+            int T = Ts[ti], n = 3;
+            if (c->small && T > 33) continue;
+            const int64_t n_in = 512;
+            Tensor W[3];
+            const Tensor *wp[3];
+            float *y_one[3], *y_grp[3], *d_grp[3];
+            float *x = ops_rand(c, n_in * T, -2, 2), *d_x = ops_upload(c, x, (size_t)(n_in * T) * 4);
+            for (int i = 0; i < n; i++) {
+                DType t = groups[gi][i];
+                int64_t rb = dtype_row_bytes(t, n_in);
+                uint8_t *raw = malloc((size_t)(rb * n_outs[i]));
+                for (int64_t o = 0; o < n_outs[i]; o++) rand_row(t, n_in, raw + o * rb, &c->rng);
+                W[i] = (Tensor){t, 2, {n_in, n_outs[i], 1, 1}, ops_upload(c, raw, (size_t)(rb * n_outs[i])), "W"};
+                wp[i] = &W[i];
+                free(raw);
+                size_t yb = (size_t)(n_outs[i] * T) * 4;
+                float *d_one = ops_poisoned(c, yb);
+                d_grp[i] = ops_poisoned(c, yb);
+                CHECK(c->be->ops->matmul(c->be, &W[i], d_x, d_one, T) == 0, "matmul: %s", c->be->err);
+                y_one[i] = ops_download(c, d_one, yb);
+                ops_free(c, d_one);
+            }
+            CHECK(backend_matmul_n(c->be, n, wp, d_x, d_grp, T) == 0, "matmul_n: %s", c->be->err);
+            for (int i = 0; i < n; i++) {
+                size_t yb = (size_t)(n_outs[i] * T) * 4;
+                y_grp[i] = ops_download(c, d_grp[i], yb);
+                CHECK(memcmp(y_one[i], y_grp[i], yb) == 0, "matmul_n %s/%s/%s T %d: weight %d (%s) differs from its matmul",
+                      dtype_name(groups[gi][0]), dtype_name(groups[gi][1]), dtype_name(groups[gi][2]), T, i,
+                      dtype_name(groups[gi][i]));
+                ops_free(c, (void *)W[i].data), ops_free(c, d_grp[i]);
+                free(y_one[i]), free(y_grp[i]);
+            }
+            ops_free(c, d_x);
+            free(x);
+        }
+}
