@@ -41,14 +41,8 @@ static void on_connection(uv_stream_t *ls, int status) {
 
 int http_server_start(uv_loop_t *loop, const char *host, int port, const HttpLimits *lim, HttpRequestCb on_request,
                       HttpCloseCb on_close, void *ud, HttpServer **out, char *err, size_t errlen) {
-    HttpServer *s = calloc(1, sizeof *s);
+    HttpServer *s = http_server_new_detached(loop, lim, on_request, on_close, ud); /* the record, no listener yet */
     if (!s) return snprintf(err, errlen, "out of memory"), -1;
-    s->loop = loop;
-    s->lim = *lim;
-    s->on_request = on_request;
-    s->on_close = on_close;
-    s->ud = ud;
-    http_conn_settings(&s->settings);
     struct sockaddr_storage addr;
     int rc = strchr(host, ':') ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr)
                                : uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);

@@ -103,12 +103,8 @@ static __attribute__((unused)) int compile_ex(ConstraintKind kind, const char *t
 /* Open the default model's tokenizer and vocabulary; 0 when the model is missing (skipped). */
 static int walk_setup(GgufFile **f, Tokenizer **t, ConstraintVocab **v) {
     char path[1024], err[512];
-    const char *env = getenv("PISTON_MODEL"), *home = getenv("PISTON_HOME");
-    if (env && *env) snprintf(path, sizeof path, "%s", env);
-    else if (home && *home) snprintf(path, sizeof path, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", home);
-    else snprintf(path, sizeof path, "%s/.cache/piston/SmolLM2-135M-Instruct.Q4_1.gguf", getenv("HOME") ? getenv("HOME") : "");
     *f = NULL, *t = NULL, *v = NULL;
-    if (access(path, R_OK) != 0) {
+    if (!test_model_path(path, sizeof path)) {
         SKIP("%s not found: the constraint tests need the real vocabulary (run `make model`)", path);
         return 0;
     }

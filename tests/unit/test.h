@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include <unistd.h>
 
 #include "base/file.h"
 
@@ -56,6 +57,15 @@ static inline float test_rand_uniform(unsigned long long *s, float lo, float hi)
 static inline char *test_read_file(const char *path, size_t *len) {
     char *text;
     return base_read_file(path, (size_t)1 << 30, &text, len, NULL, 0) ? NULL : text;
+}
+/* The default model's path as the tests find it: $PISTON_MODEL, else $PISTON_HOME/FILE, else
+ * ~/.cache/piston/FILE (where `make model` puts it). 1 when the file is readable. */
+static inline int test_model_path(char *buf, size_t n) {
+    const char *env = getenv("PISTON_MODEL"), *home = getenv("PISTON_HOME"), *h = getenv("HOME");
+    if (env && *env) snprintf(buf, n, "%s", env);
+    else if (home && *home) snprintf(buf, n, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", home);
+    else snprintf(buf, n, "%s/.cache/piston/SmolLM2-135M-Instruct.Q4_1.gguf", h ? h : ".");
+    return access(buf, R_OK) == 0;
 }
 
 #endif

@@ -157,11 +157,7 @@ static void test_span_rule(const Tokenizer *tok) {
 
 int main(void) {
     char path[1024], err[512];
-    const char *env = getenv("PISTON_MODEL"), *home = getenv("PISTON_HOME");
-    if (env && *env) snprintf(path, sizeof path, "%s", env);
-    else if (home && *home) snprintf(path, sizeof path, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", home);
-    else snprintf(path, sizeof path, "%s/.cache/piston/SmolLM2-135M-Instruct.Q4_1.gguf", getenv("HOME") ? getenv("HOME") : "");
-    if (access(path, R_OK) != 0) {
+    if (!test_model_path(path, sizeof path)) {
         SKIP("%s not found: the tokenizer checks need it (run `make model`)", path);
         return TEST_SUMMARY();
     }

@@ -79,12 +79,8 @@ static int run(const char *model, const char *device, int eager, Run *r) {
 }
 
 int main(void) {
-    const char *mp = getenv("PISTON_MODEL"), *home = getenv("PISTON_HOME");
     char model[4096];
-    if (mp && *mp) snprintf(model, sizeof model, "%s", mp);
-    else if (home && *home) snprintf(model, sizeof model, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", home);
-    else snprintf(model, sizeof model, "%s/.cache/piston/SmolLM2-135M-Instruct.Q4_1.gguf", getenv("HOME") ? getenv("HOME") : ".");
-    if (access(model, R_OK) != 0) {
+    if (!test_model_path(model, sizeof model)) {
         SKIP("%s not found: the forward comparison needs the model (run `make model`)", model);
         return TEST_SUMMARY();
     }

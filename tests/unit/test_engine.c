@@ -21,11 +21,7 @@
 static char model_path[4096];
 
 static int find_model(void) {
-    const char *p = getenv("PISTON_MODEL"), *h = getenv("PISTON_HOME");
-    if (p) snprintf(model_path, sizeof model_path, "%s", p);
-    else if (h) snprintf(model_path, sizeof model_path, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", h);
-    else snprintf(model_path, sizeof model_path, "%s/.cache/piston/SmolLM2-135M-Instruct.Q4_1.gguf", getenv("HOME"));
-    return access(model_path, R_OK) == 0;
+    return test_model_path(model_path, sizeof model_path);
 }
 
 static Engine *make_engine(int max_seqs, int max_batched, int blocks, int prefix) {

@@ -95,11 +95,7 @@ static int full_match(const char *re, const char *text) {
 }
 
 int main(void) {
-    const char *p = getenv("PISTON_MODEL"), *h = getenv("PISTON_HOME");
-    if (p) snprintf(model_path, sizeof model_path, "%s", p);
-    else if (h) snprintf(model_path, sizeof model_path, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", h);
-    else snprintf(model_path, sizeof model_path, "%s/.cache/piston/SmolLM2-135M-Instruct.Q4_1.gguf", getenv("HOME"));
-    if (access(model_path, R_OK) != 0) {
+    if (!test_model_path(model_path, sizeof model_path)) {
         SKIP("%s not found: run `make model`", model_path);
         return TEST_SUMMARY();
     }

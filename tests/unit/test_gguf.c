@@ -443,12 +443,7 @@ static void test_every_type(void) {
 
 static void test_real_model(void) {
     char path[1024], err[512];
-    const char *env = getenv("PISTON_MODEL"), *home = getenv("PISTON_HOME");
-    if (env && *env) snprintf(path, sizeof path, "%s", env);
-    else if (home && *home) snprintf(path, sizeof path, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", home);
-    else snprintf(path, sizeof path, "%s/.cache/piston/SmolLM2-135M-Instruct.Q4_1.gguf",
-                  getenv("HOME") ? getenv("HOME") : "");
-    if (access(path, R_OK) != 0) {
+    if (!test_model_path(path, sizeof path)) {
         SKIP("%s not found: the real-model checks need it (run `make model`)", path);
         return;
     }

@@ -274,10 +274,7 @@ static void test_spm_no_byte_no_unk(void) {
 int main(void) {
     test_spm_no_byte_no_unk();
     char path[1024], err[512];
-    const char *env = getenv("PISTON_MODEL"), *home = getenv("PISTON_HOME");
-    if (env && *env) snprintf(path, sizeof path, "%s", env);
-    else if (home && *home) snprintf(path, sizeof path, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", home);
-    else snprintf(path, sizeof path, "%s/.cache/piston/SmolLM2-135M-Instruct.Q4_1.gguf", getenv("HOME") ? getenv("HOME") : "");
+    int have_model = test_model_path(path, sizeof path);
     char *js = test_read_file(FIXTURE, NULL);
     CHECK(js != NULL, "cannot read %s (run from the repository root)", FIXTURE);
     cJSON *fx = js ? cJSON_Parse(js) : NULL;
@@ -285,7 +282,7 @@ int main(void) {
     CHECK(fx != NULL, "%s does not parse", FIXTURE);
     if (!fx) return TEST_SUMMARY();
     test_spm(fx);
-    if (access(path, R_OK) != 0) {
+    if (!have_model) {
         SKIP("%s not found: the real-model checks need it (run `make model`)", path);
     } else {
         GgufFile *f = NULL;
