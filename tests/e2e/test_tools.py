@@ -180,13 +180,15 @@ def test_anthropic_tools(server):
     import anthropic
     ac = anthropic.Anthropic(base_url=server(""), api_key="none", max_retries=0)
     tools = [{"name": "get_weather", "description": "Get the weather", "input_schema": WEATHER}]
-    r = ac.messages.create(model="smollm2", max_tokens=300, messages=ASK, tools=tools, tool_choice={"type": "any"})
+    # greedy: the Messages API has no seed, and a sampled 135M model may go on making calls to max_tokens
+    r = ac.messages.create(model="smollm2", max_tokens=300, messages=ASK, tools=tools, tool_choice={"type": "any"},
+                           extra_body={"temperature": 0})
     assert r.stop_reason == "tool_use"
     uses = [b for b in r.content if b.type == "tool_use"]
     assert uses
     for u in uses:
         jsonschema.validate(u.input, WEATHER)
-    with ac.messages.stream(model="smollm2", max_tokens=300, messages=ASK, tools=tools,
+    with ac.messages.stream(model="smollm2", max_tokens=300, messages=ASK, tools=tools, extra_body={"temperature": 0},
                             tool_choice={"type": "tool", "name": "get_weather"}) as st:
         final = st.get_final_message()
     assert final.stop_reason == "tool_use"
